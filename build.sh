@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one entry point: ./build.sh [build|test|run|bench|clean]
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+BUILD=$ROOT/build
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+need_packages() {
+  # Everything the build and the tests use, installed on a fresh machine of this kind.
+  local missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v gcc >/dev/null || missing+=(gcc)
+  command -v nm >/dev/null || missing+=(binutils)
+  [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
+  command -v fio >/dev/null || missing+=(fio)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "installing: ${missing[*]}"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing packages (install them as root): ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  command -v dotnet >/dev/null || { echo "the .NET SDK (dotnet) is required" >&2; exit 1; }
+}
+
+configure() {
+  need_packages
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+}
+
+build() {
+  configure
+  cmake --build "$BUILD" -j2
+}
+
+unit_tests() {
+  # TUnit (JIT build of the runtime). Its summary line is parsed by .ci/run.
+  dotnet test "$ROOT/tests/unit/NativeBdev.Tests.csproj" -c Release 2>&1 | tee "$BUILD/tunit.log"
+  return "${PIPESTATUS[0]}"
+}
+
+c_tests() {
+  (cd "$BUILD" && ctest --output-on-failure --timeout 300) 2>&1 | tee "$BUILD/ctest.log"
+  return "${PIPESTATUS[0]}"
+}
+
+case "${1:-build}" in
+  build) build ;;
+  test)
+    build
+    rc=0
+    unit_tests || rc=1
+    c_tests || rc=1
+    exit $rc
+    ;;
+  run)
+    build
+    "$BUILD/examples/c/nb_bench_env"
+    ;;
+  bench)
+    build
+    "$BUILD/examples/c/nb_bench_env"
+    ;;
+  clean) rm -rf "$BUILD" "$ROOT/bin" "$ROOT/obj" "$ROOT/tests/unit/bin" "$ROOT/tests/unit/obj" ;;
+  *) echo "usage: $0 [build|test|run|bench|clean]" >&2; exit 2 ;;
+esac

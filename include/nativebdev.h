@@ -1,0 +1,297 @@
+/*
+ * nativebdev.h - the C API of libnativebdev, an SPDK-style user-space block storage runtime.
+ *
+ * Conventions (as SPDK and liburing):
+ *  - Every handle is opaque. Handles are not addresses: a closed, stale or foreign handle, or
+ *    a handle of the wrong type, is detected and answered with an error, never dereferenced.
+ *  - Functions return 0 (or a count) on success and a negative errno on failure; functions
+ *    that return a pointer return NULL on failure. In both cases nb_last_error() says what
+ *    was wrong. The global errno is never used.
+ *  - Callbacks run on the lightweight thread named in each function's comment, from inside
+ *    nb_thread_poll() (host-driven mode) or a reactor (managed mode).
+ *  - Options structs begin with their own size so the ABI can grow: fill them with the
+ *    matching *_opts_init(opts, sizeof(*opts)) first.
+ *
+ * Signals: the .NET runtime inside the library installs handlers for SIGSEGV, SIGFPE and
+ * SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection) and ignores SIGPIPE.
+ * Hosts must not use SIGRTMIN. The library must not be dlclose()d (it is linked -z nodelete).
+ */
+#ifndef NATIVEBDEV_H
+#define NATIVEBDEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_VERSION_MAJOR 0
+#define NB_VERSION_MINOR 1
+#define NB_VERSION_PATCH 0
+#define NB_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------------------------------
+ * Version, errors, logging (callable at any time, from any thread, without nb_env_init)
+ * ------------------------------------------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char *nb_version(void);
+
+/* What went wrong in the last failing call made on this OS thread: a NUL-terminated string
+ * owned by the library, valid until the next call on the same thread. Never NULL. */
+const char *nb_last_error(void);
+
+enum nb_log_level {
+	NB_LOG_ERROR = 0,
+	NB_LOG_WARN = 1,
+	NB_LOG_NOTICE = 2,
+	NB_LOG_INFO = 3,
+	NB_LOG_DEBUG = 4,
+};
+
+/* A log sink: called on whatever OS thread logs, with a message valid for the call only. */
+typedef void (*nb_log_fn)(int level, const char *msg, void *ctx);
+
+/* Messages at or below `level` are logged (default NB_LOG_NOTICE). -EINVAL if out of range. */
+int nb_log_set_level(int level);
+int nb_log_get_level(void);
+
+/* Sends log messages to `fn` instead of stderr; NULL restores stderr. */
+int nb_log_set_callback(nb_log_fn fn, void *ctx);
+
+/* The runtime's monotonic clock (spdk_get_ticks / spdk_get_ticks_hz). */
+uint64_t nb_get_ticks(void);
+uint64_t nb_get_ticks_hz(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Environment
+ * ------------------------------------------------------------------------------------- */
+
+enum nb_hugepages_mode {
+	NB_HUGEPAGES_AUTO = 0, /* hugepages when the kernel has enough reserved, else 4 KiB pages */
+	NB_HUGEPAGES_ON = 1,   /* hugepages or fail */
+	NB_HUGEPAGES_OFF = 2,  /* 4 KiB pages only */
+};
+
+enum nb_iova_mode {
+	NB_IOVA_VA = 0, /* device address = virtual address (VFIO with an IOMMU) */
+	NB_IOVA_PA = 1, /* physical addresses from /proc/self/pagemap (needs root) */
+};
+
+struct nb_env_opts {
+	size_t opts_size;           /* sizeof(struct nb_env_opts), set by nb_env_opts_init */
+	const char *name;           /* for logs; default "nativebdev" */
+	const char *core_mask;      /* reactor cores: "0x3" or "[0,2-3]"; default "0x1" */
+	uint64_t dma_pool_size;     /* DMA memory reserved at init; default 16 MiB */
+	uint64_t dma_pool_max_size; /* the pool grows up to this; default 1 GiB */
+	int32_t hugepages;          /* enum nb_hugepages_mode; default AUTO */
+	int32_t iova_mode;          /* enum nb_iova_mode; default VA */
+	int32_t log_level;          /* enum nb_log_level; default NOTICE */
+	int32_t reactor_spin_us;    /* idle reactors poll this long, then sleep until woken;
+	                               0 sleeps at once, -1 never sleeps; default 1000 */
+};
+
+/* Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it. */
+int nb_env_opts_init(struct nb_env_opts *opts, size_t opts_size);
+
+/* Initializes the environment (DMA pool, options). `opts` NULL means defaults.
+ * -EALREADY if already initialized, -EINVAL for bad options, -ENOMEM if the DMA pool cannot
+ * be reserved (for example NB_HUGEPAGES_ON without reserved hugepages). */
+int nb_env_init(const struct nb_env_opts *opts);
+
+/* Releases the environment. -EBUSY while reactors run or threads or mempools are alive;
+ * -EINVAL if not initialized. nb_env_init may be called again afterwards. */
+int nb_env_fini(void);
+
+struct nb_env_info {
+	size_t info_size;          /* set by the caller: sizeof(struct nb_env_info) */
+	uint64_t dma_pool_size;    /* bytes mapped */
+	uint64_t dma_pool_used;    /* bytes allocated */
+	int32_t hugepages;         /* 1 if the pool is on hugepages */
+	int32_t pinned;            /* 1 if every region is locked in memory */
+	int32_t iova_mode;         /* enum nb_iova_mode */
+	uint32_t core_count;       /* cores in the core mask */
+	uint64_t init_ns;          /* time nb_env_init took */
+};
+
+int nb_env_get_info(struct nb_env_info *info);
+
+/* ---------------------------------------------------------------------------------------
+ * DMA memory (from the environment's pool; thread-safe; not for the I/O path)
+ * ------------------------------------------------------------------------------------- */
+
+#define NB_VTOPHYS_ERROR UINT64_MAX
+
+/* Allocates `size` bytes aligned to `align` (a power of two up to 2 MiB; 0 means 64).
+ * If `iova` is not NULL it receives the device address of the buffer. NULL on failure. */
+void *nb_dma_malloc(size_t size, size_t align, uint64_t *iova);
+void *nb_dma_zmalloc(size_t size, size_t align, uint64_t *iova);
+
+/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else. */
+int nb_dma_free(void *buf);
+
+/* The device address (IOVA) of `buf`, which must lie in the DMA pool, else NB_VTOPHYS_ERROR.
+ * If `size` is not NULL, on input it is the length wanted and on output the number of bytes
+ * from `buf` that are contiguous in device address space (at most the input). */
+uint64_t nb_vtophys(const void *buf, uint64_t *size);
+
+/* ---------------------------------------------------------------------------------------
+ * Mempools: fixed-size elements in DMA memory, lock-free, with a cache per thread
+ * ------------------------------------------------------------------------------------- */
+
+struct nb_mempool;
+
+/* `count` elements of `ele_size` bytes (each 64-byte aligned). `cache_size` (0..512)
+ * elements are cached per lightweight thread for calls made on that thread. */
+struct nb_mempool *nb_mempool_create(const char *name, size_t count, size_t ele_size, size_t cache_size);
+
+/* -EBUSY while elements are still out. */
+int nb_mempool_free(struct nb_mempool *mp);
+
+/* An element, or NULL when the pool is empty. Any OS thread. */
+void *nb_mempool_get(struct nb_mempool *mp);
+
+/* Returns an element. -EINVAL if it does not belong to this pool. */
+int nb_mempool_put(struct nb_mempool *mp, void *ele);
+
+/* All `count` elements or none (-ENOMEM). */
+int nb_mempool_get_bulk(struct nb_mempool *mp, void **ele_arr, size_t count);
+int nb_mempool_put_bulk(struct nb_mempool *mp, void **ele_arr, size_t count);
+
+/* Elements available now (exact when nobody is using the pool), or a negative errno. */
+int64_t nb_mempool_count(const struct nb_mempool *mp);
+
+/* ---------------------------------------------------------------------------------------
+ * Lightweight threads and messages (SPDK's spdk_thread)
+ * ------------------------------------------------------------------------------------- */
+
+struct nb_thread;
+
+typedef void (*nb_msg_fn)(void *ctx);
+
+/* Creates a thread. `cpumask` ("0x3" or "[0,2]") limits the reactors that may run it; NULL
+ * means any. While reactors run, the thread is placed on one; otherwise the host drives it
+ * with nb_thread_poll(). NULL on failure. */
+struct nb_thread *nb_thread_create(const char *name, const char *cpumask);
+
+/* Asks the thread to exit; any OS thread. It finishes in a later poll once its messages are
+ * drained, its pollers unregistered and its io channels put (after 5 s it is forced, with an
+ * error logged). -EALREADY if already asked. */
+int nb_thread_exit(struct nb_thread *thread);
+
+/* 1 if the thread has exited, 0 if not, or a negative errno. */
+int nb_thread_is_exited(struct nb_thread *thread);
+
+/* Frees an exited thread; its handle becomes stale. -EBUSY if it has not exited. */
+int nb_thread_destroy(struct nb_thread *thread);
+
+/* Host-driven mode: runs up to `max_msgs` messages (0 = default batch of 32), then the
+ * thread's pollers. `now` is nb_get_ticks() or 0. Returns the work done (0 = idle), or
+ * -EBUSY if a reactor or another OS thread is polling this thread. */
+int nb_thread_poll(struct nb_thread *thread, uint32_t max_msgs, uint64_t now);
+
+/* The thread being polled on this OS thread, else the one set with nb_set_thread, else NULL. */
+struct nb_thread *nb_get_current_thread(void);
+
+/* Binds this OS thread to `thread` outside of polls (NULL unbinds), so that calls needing a
+ * current thread (pollers, io channels) work from the host's own code. */
+int nb_set_thread(struct nb_thread *thread);
+
+/* Copies the thread's name into buf (NUL-terminated, truncated to len). Returns its length. */
+int nb_thread_get_name(struct nb_thread *thread, char *buf, size_t len);
+
+/* Queues fn(ctx) to run on `thread`. Never runs it inline; any OS thread. -ENOMEM when the
+ * thread's ring (16384 messages) is full, -EIO if the thread has exited. */
+int nb_thread_send_msg(struct nb_thread *thread, nb_msg_fn fn, void *ctx);
+
+/* Runs fn(ctx) on every thread in turn, then cpl(ctx) on the calling thread. Must be called
+ * from a thread (nb_get_current_thread() != NULL). */
+int nb_for_each_thread(nb_msg_fn fn, void *ctx, nb_msg_fn cpl);
+
+/* Number of live threads. */
+int nb_thread_count(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Pollers
+ * ------------------------------------------------------------------------------------- */
+
+struct nb_poller;
+
+#define NB_POLLER_IDLE 0
+#define NB_POLLER_BUSY 1
+
+/* Returns NB_POLLER_BUSY if it did work, NB_POLLER_IDLE if not. */
+typedef int (*nb_poller_fn)(void *ctx);
+
+/* Registers fn on the current thread: called on every poll (period_us 0) or every
+ * `period_us` microseconds. NULL on failure (no current thread, thread exiting). */
+struct nb_poller *nb_poller_register(nb_poller_fn fn, void *ctx, uint64_t period_us);
+
+/* Unregisters *poller and sets it to NULL; on the poller's own thread, also from inside
+ * the poller itself. */
+int nb_poller_unregister(struct nb_poller **poller);
+int nb_poller_pause(struct nb_poller *poller);
+int nb_poller_resume(struct nb_poller *poller);
+
+/* ---------------------------------------------------------------------------------------
+ * io devices and io channels (per-thread state of a device)
+ * ------------------------------------------------------------------------------------- */
+
+struct nb_io_channel;
+
+/* Sets up a new channel's ctx_buf (ctx_size zeroed bytes) on the thread getting it; 0 or a
+ * negative errno. */
+typedef int (*nb_io_channel_create_cb)(void *io_device, void *ctx_buf);
+typedef void (*nb_io_channel_destroy_cb)(void *io_device, void *ctx_buf);
+typedef void (*nb_io_device_unregister_cb)(void *io_device);
+
+/* Registers `io_device` (any unique non-NULL address). -EEXIST if already registered. */
+int nb_io_device_register(void *io_device, nb_io_channel_create_cb create_cb,
+			  nb_io_channel_destroy_cb destroy_cb, uint32_t ctx_size, const char *name);
+
+/* No new channels; unregister_cb (may be NULL) runs on the calling thread once every
+ * channel is destroyed. Call from a thread. */
+int nb_io_device_unregister(void *io_device, nb_io_device_unregister_cb unregister_cb);
+
+/* The current thread's channel for io_device, created on first use, reference counted.
+ * NULL on failure. */
+struct nb_io_channel *nb_get_io_channel(void *io_device);
+
+/* Drops a reference, on the channel's own thread. The channel is destroyed by a message
+ * once the count reaches zero. */
+int nb_put_io_channel(struct nb_io_channel *ch);
+
+/* The channel's context buffer (ctx_size bytes), or NULL. */
+void *nb_io_channel_get_ctx(struct nb_io_channel *ch);
+
+/* The thread that owns the channel, or NULL. */
+struct nb_thread *nb_io_channel_get_thread(struct nb_io_channel *ch);
+
+typedef int (*nb_channel_fn)(struct nb_io_channel *ch, void *ctx);
+typedef void (*nb_channel_cpl)(void *ctx, int status);
+
+/* Runs fn on each channel of io_device, each on its own thread, in turn; a non-zero return
+ * stops the walk. Then cpl(ctx, status) runs on the calling thread. Call from a thread. */
+int nb_for_each_channel(void *io_device, nb_channel_fn fn, void *ctx, nb_channel_cpl cpl);
+
+/* ---------------------------------------------------------------------------------------
+ * Reactors (managed mode): one pinned OS thread per core, polling the threads placed on it
+ * ------------------------------------------------------------------------------------- */
+
+/* Starts a reactor on each core of `core_mask` (NULL: the environment's core mask) and
+ * places every live thread on one. -EALREADY if running, -EINVAL for unavailable cores. */
+int nb_reactors_start(const char *core_mask);
+
+/* Stops and joins the reactors; their threads stay alive and become host-driven.
+ * -EDEADLK if called from a reactor. */
+int nb_reactors_stop(void);
+
+/* Number of running reactors. */
+int nb_reactor_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NATIVEBDEV_H */

@@ -1,0 +1,336 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Abi;
+
+/// <summary>struct nb_env_opts, as the header lays it out.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbEnvOpts
+{
+    public nuint OptsSize;
+    public byte* Name;
+    public byte* CoreMask;
+    public ulong DmaPoolSize;
+    public ulong DmaPoolMaxSize;
+    public int HugePages;
+    public int IovaMode;
+    public int LogLevel;
+    public int ReactorSpinUs;
+}
+
+/// <summary>struct nb_env_info.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NbEnvInfo
+{
+    public nuint InfoSize;
+    public ulong DmaPoolSize;
+    public ulong DmaPoolUsed;
+    public int HugePages;
+    public int Pinned;
+    public int IovaMode;
+    public uint CoreCount;
+    public ulong InitNs;
+}
+
+/// <summary>Environment and DMA exports.</summary>
+internal static unsafe class EnvExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_env_opts_init", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbEnvOptsInit(NbEnvOpts* opts, nuint size)
+    {
+        try
+        {
+            return OptsInit(opts, size);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static int OptsInit(NbEnvOpts* opts, nuint size)
+    {
+        if (opts == null)
+        {
+            return Guard.Null("opts");
+        }
+        if (size < (nuint)sizeof(nuint))
+        {
+            return LastError.Set(Errno.EINVAL, $"opts_size {size} is too small");
+        }
+        NbEnvOpts d = Defaults();
+        d.OptsSize = (nuint)Math.Min((long)size, sizeof(NbEnvOpts));
+        Buffer.MemoryCopy(&d, opts, (long)size, (long)d.OptsSize);
+        return 0;
+    }
+
+    private static NbEnvOpts Defaults() => new()
+    {
+        OptsSize = (nuint)sizeof(NbEnvOpts),
+        DmaPoolSize = 16UL << 20,
+        DmaPoolMaxSize = 1UL << 30,
+        HugePages = 0,
+        IovaMode = 0,
+        LogLevel = (int)Env.LogLevel.Notice,
+        ReactorSpinUs = 1000,
+    };
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_env_init", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbEnvInit(NbEnvOpts* opts)
+    {
+        try
+        {
+            return Init(opts);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static int Init(NbEnvOpts* user)
+    {
+        NbEnvOpts o = Defaults();
+        if (user != null)
+        {
+            nuint size = user->OptsSize;
+            if (size < (nuint)sizeof(nuint) || size > 4096)
+            {
+                return LastError.Set(Errno.EINVAL,
+                    $"opts->opts_size {size} is not a struct size (call nb_env_opts_init first)");
+            }
+            Buffer.MemoryCopy(user, &o, sizeof(NbEnvOpts), (long)Math.Min((long)size, sizeof(NbEnvOpts)));
+        }
+        var options = new EnvOptions();
+        int rc;
+        string? name = Guard.String(o.Name, "opts->name", out rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        options.Name = name ?? options.Name;
+        string? mask = Guard.String(o.CoreMask, "opts->core_mask", out rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (mask != null)
+        {
+            if ((rc = CpuSet.TryParse(mask, out CpuSet cores)) != 0)
+            {
+                return rc;
+            }
+            options.CoreMask = cores;
+        }
+        if (o.DmaPoolSize == 0 || o.DmaPoolSize > (1UL << 40))
+        {
+            return LastError.Set(Errno.EINVAL, $"opts->dma_pool_size {o.DmaPoolSize} must be 1 .. 1 TiB");
+        }
+        if (o.DmaPoolMaxSize < o.DmaPoolSize || o.DmaPoolMaxSize > (1UL << 40))
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"opts->dma_pool_max_size {o.DmaPoolMaxSize} must be at least dma_pool_size and at most 1 TiB");
+        }
+        options.DmaPoolSize = (long)o.DmaPoolSize;
+        options.DmaPoolMaxSize = (long)o.DmaPoolMaxSize;
+        options.HugePages = o.HugePages switch { 0 => -1, 1 => 1, 2 => 0, _ => int.MinValue };
+        if (options.HugePages == int.MinValue)
+        {
+            return LastError.Set(Errno.EINVAL, $"opts->hugepages {o.HugePages} is not AUTO (0), ON (1) or OFF (2)");
+        }
+        if (o.IovaMode is not (0 or 1))
+        {
+            return LastError.Set(Errno.EINVAL, $"opts->iova_mode {o.IovaMode} is not VA (0) or PA (1)");
+        }
+        options.IovaMode = (IovaMode)o.IovaMode;
+        if ((rc = BaseExports.SetLevel(o.LogLevel)) != 0)
+        {
+            return rc;
+        }
+        if (o.ReactorSpinUs < -1)
+        {
+            return LastError.Set(Errno.EINVAL, $"opts->reactor_spin_us {o.ReactorSpinUs} must be -1 or more");
+        }
+        options.ReactorSpinMicroseconds = o.ReactorSpinUs;
+        return NbEnvironment.Init(options);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_env_fini", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbEnvFini()
+    {
+        try
+        {
+            return NbEnvironment.Fini();
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_env_get_info", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbEnvGetInfo(NbEnvInfo* info)
+    {
+        try
+        {
+            return GetInfo(info);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetInfo(NbEnvInfo* info)
+    {
+        if (info == null)
+        {
+            return Guard.Null("info");
+        }
+        nuint size = info->InfoSize;
+        if (size < (nuint)sizeof(nuint) || size > 4096)
+        {
+            return LastError.Set(Errno.EINVAL, $"info->info_size {size} is not a struct size (set it to sizeof(struct nb_env_info))");
+        }
+        DmaPool? dma = NbEnvironment.Dma;
+        EnvOptions? options = NbEnvironment.Options;
+        if (dma == null || options == null)
+        {
+            return NbEnvironment.NotInitialized();
+        }
+        var v = new NbEnvInfo
+        {
+            InfoSize = (nuint)Math.Min((long)size, sizeof(NbEnvInfo)),
+            DmaPoolSize = (ulong)dma.TotalSize,
+            DmaPoolUsed = (ulong)dma.UsedSize,
+            HugePages = dma.HugePages ? 1 : 0,
+            Pinned = dma.Pinned ? 1 : 0,
+            IovaMode = (int)dma.IovaMode,
+            CoreCount = (uint)options.CoreMask.Count,
+            InitNs = (ulong)(NbEnvironment.InitTicks * 1_000_000_000 / Ticks.Hz),
+        };
+        Buffer.MemoryCopy(&v, info, (long)size, (long)v.InfoSize);
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_dma_malloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* NbDmaMalloc(nuint size, nuint align, ulong* iova)
+    {
+        try
+        {
+            return DmaAlloc(size, align, iova, zero: false);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return null;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_dma_zmalloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* NbDmaZmalloc(nuint size, nuint align, ulong* iova)
+    {
+        try
+        {
+            return DmaAlloc(size, align, iova, zero: true);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return null;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static void* DmaAlloc(nuint size, nuint align, ulong* iova, bool zero)
+    {
+        DmaPool? dma = NbEnvironment.Dma;
+        if (dma == null)
+        {
+            NbEnvironment.NotInitialized();
+            return null;
+        }
+        if (size == 0 || size > (1UL << 40))
+        {
+            LastError.Set(Errno.EINVAL, $"DMA allocation size {size} must be 1 .. 1 TiB");
+            return null;
+        }
+        if (align > (nuint)DmaRegion.HugePageSize)
+        {
+            LastError.Set(Errno.EINVAL, $"DMA alignment {align} must be a power of two of at most 2 MiB");
+            return null;
+        }
+        void* p = dma.Alloc((long)size, (long)align, zero);
+        if (p != null && iova != null)
+        {
+            *iova = (ulong)dma.Translate(p, out _);
+        }
+        return p;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_dma_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbDmaFree(void* buf)
+    {
+        try
+        {
+            return DmaFree(buf);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int DmaFree(void* buf)
+    {
+        if (buf == null)
+        {
+            return 0;
+        }
+        DmaPool? dma = NbEnvironment.Dma;
+        return dma == null ? NbEnvironment.NotInitialized() : dma.Free(buf);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_vtophys", CallConvs = [typeof(CallConvCdecl)])]
+    public static ulong NbVtophys(void* buf, ulong* size)
+    {
+        try
+        {
+            return Vtophys(buf, size);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return ulong.MaxValue;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong Vtophys(void* buf, ulong* size)
+    {
+        DmaPool? dma = NbEnvironment.Dma;
+        if (dma == null)
+        {
+            NbEnvironment.NotInitialized();
+            return ulong.MaxValue;
+        }
+        long iova = dma.Translate(buf, out long contiguous);
+        if (iova < 0)
+        {
+            LastError.Set(Errno.EINVAL, $"0x{(nint)buf:x} is not in the DMA pool");
+            return ulong.MaxValue;
+        }
+        if (size != null)
+        {
+            *size = Math.Min(*size, (ulong)contiguous);
+        }
+        return (ulong)iova;
+    }
+}

@@ -1,0 +1,208 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Abi;
+
+internal static unsafe class MempoolExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_create", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbMempoolCreate(byte* name, nuint count, nuint eleSize, nuint cacheSize)
+    {
+        try
+        {
+            return Create(name, count, eleSize, cacheSize);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint Create(byte* name, nuint count, nuint eleSize, nuint cacheSize)
+    {
+        DmaPool? dma = NbEnvironment.Dma;
+        if (dma == null)
+        {
+            NbEnvironment.NotInitialized();
+            return 0;
+        }
+        string? n = Guard.String(name, "name", out int rc);
+        if (rc != 0)
+        {
+            return 0;
+        }
+        long c = count > int.MaxValue ? -1 : (long)count;
+        long s = eleSize > int.MaxValue ? -1 : (long)eleSize;
+        long k = cacheSize > int.MaxValue ? -1 : (long)cacheSize;
+        return Mempool.Create(dma, n, c, s, k, out Mempool? pool) == 0 ? pool!.Handle : 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbMempoolFree(nint mp)
+    {
+        try
+        {
+            Mempool? pool = Guard.Resolve<Mempool>(mp, HandleType.Mempool, out int rc);
+            return pool == null ? rc : pool.Free();
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_get", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* NbMempoolGet(nint mp)
+    {
+        try
+        {
+            Mempool? pool = HandleTable.Get<Mempool>(mp, HandleType.Mempool);
+            if (pool == null)
+            {
+                Guard.Bad(mp, HandleType.Mempool);
+                return null;
+            }
+            void* e = pool.Get();
+            if (e == null)
+            {
+                LastError.Set(Errno.ENOMEM, "mempool is empty");
+            }
+            return e;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return null;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbMempoolPut(nint mp, void* ele)
+    {
+        try
+        {
+            Mempool? pool = HandleTable.Get<Mempool>(mp, HandleType.Mempool);
+            if (pool == null)
+            {
+                return Guard.Bad(mp, HandleType.Mempool);
+            }
+            if (!pool.Owns(ele))
+            {
+                return LastError.Set(Errno.EINVAL, "element does not belong to this mempool");
+            }
+            pool.Put(ele);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_get_bulk", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbMempoolGetBulk(nint mp, void** arr, nuint count)
+    {
+        try
+        {
+            return GetBulk(mp, arr, count);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetBulk(nint mp, void** arr, nuint count)
+    {
+        Mempool? pool = Guard.Resolve<Mempool>(mp, HandleType.Mempool, out int rc);
+        if (pool == null)
+        {
+            return rc;
+        }
+        if (arr == null)
+        {
+            return Guard.Null("ele_arr");
+        }
+        if (count > (nuint)pool.Count)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({pool.Count})");
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            void* e = pool.Get();
+            if (e == null)
+            {
+                while (i > 0)
+                {
+                    pool.Put(arr[--i]);
+                }
+                return LastError.Set(Errno.ENOMEM, $"mempool has fewer than {count} elements free");
+            }
+            arr[i] = e;
+        }
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put_bulk", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbMempoolPutBulk(nint mp, void** arr, nuint count)
+    {
+        try
+        {
+            return PutBulk(mp, arr, count);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int PutBulk(nint mp, void** arr, nuint count)
+    {
+        Mempool? pool = Guard.Resolve<Mempool>(mp, HandleType.Mempool, out int rc);
+        if (pool == null)
+        {
+            return rc;
+        }
+        if (arr == null)
+        {
+            return Guard.Null("ele_arr");
+        }
+        if (count > (nuint)pool.Count)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({pool.Count})");
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            if (!pool.Owns(arr[i]))
+            {
+                return LastError.Set(Errno.EINVAL, $"element {i} does not belong to this mempool (nothing was put)");
+            }
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            pool.Put(arr[i]);
+        }
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_count", CallConvs = [typeof(CallConvCdecl)])]
+    public static long NbMempoolCount(nint mp)
+    {
+        try
+        {
+            Mempool? pool = Guard.Resolve<Mempool>(mp, HandleType.Mempool, out int rc);
+            return pool == null ? rc : pool.Available;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Abi;
+
+internal static unsafe class ReactorExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_reactors_start", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbReactorsStart(byte* coreMask)
+    {
+        try
+        {
+            return Start(coreMask);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Start(byte* coreMask)
+    {
+        EnvOptions? options = NbEnvironment.Options;
+        if (options == null)
+        {
+            return NbEnvironment.NotInitialized();
+        }
+        string? m = Guard.String(coreMask, "core_mask", out int rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        CpuSet cores = options.CoreMask;
+        if (m != null && (rc = CpuSet.TryParse(m, out cores)) != 0)
+        {
+            return rc;
+        }
+        return ReactorSet.Start(cores, options.ReactorSpinMicroseconds);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_reactors_stop", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbReactorsStop()
+    {
+        try
+        {
+            return ReactorSet.Stop();
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_reactor_count", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbReactorCount()
+    {
+        try
+        {
+            return ReactorSet.Reactors.Length;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}

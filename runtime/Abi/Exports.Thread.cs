@@ -1,0 +1,344 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Abi;
+
+/// <summary>Threads, messages and pollers.</summary>
+internal static unsafe class ThreadExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_create", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbThreadCreate(byte* name, byte* cpumask)
+    {
+        try
+        {
+            return Create(name, cpumask);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint Create(byte* name, byte* cpumask)
+    {
+        if (!NbEnvironment.IsInitialized)
+        {
+            NbEnvironment.NotInitialized();
+            return 0;
+        }
+        string? n = Guard.String(name, "name", out int rc);
+        if (rc != 0)
+        {
+            return 0;
+        }
+        string? m = Guard.String(cpumask, "cpumask", out rc);
+        if (rc != 0)
+        {
+            return 0;
+        }
+        CpuSet? mask = null;
+        if (m != null && CpuSet.TryParse(m, out mask) != 0)
+        {
+            return 0;
+        }
+        return LightweightThread.Create(n, mask, out LightweightThread? t) == 0 ? t!.Handle : 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_exit", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadExit(nint thread)
+    {
+        try
+        {
+            LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
+            return t == null ? rc : t.RequestExit();
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_is_exited", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadIsExited(nint thread)
+    {
+        try
+        {
+            LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
+            return t == null ? rc : t.IsExited ? 1 : 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_destroy", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadDestroy(nint thread)
+    {
+        try
+        {
+            LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
+            return t == null ? rc : t.Destroy();
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_poll", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadPoll(nint thread, uint maxMsgs, ulong now)
+    {
+        try
+        {
+            return Poll(thread, maxMsgs, now);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    /// <summary>nb_thread_poll: the host-driven loop's entry. The claim makes a second OS
+    /// thread (or a reactor) polling the same thread an error instead of a data race.</summary>
+    internal static int Poll(nint thread, uint maxMsgs, ulong now)
+    {
+        LightweightThread? t = HandleTable.Get<LightweightThread>(thread, HandleType.Thread);
+        if (t == null)
+        {
+            return Guard.Bad(thread, HandleType.Thread);
+        }
+        if (t.Reactor != null)
+        {
+            return LastError.Set(Errno.EBUSY, "thread is run by a reactor; it cannot also be polled by the host");
+        }
+        if (!t.TryEnterPoll())
+        {
+            return LastError.Set(Errno.EBUSY, "thread is being polled by another OS thread");
+        }
+        try
+        {
+            return t.Poll((int)Math.Min(maxMsgs, int.MaxValue), (long)Math.Min(now, long.MaxValue));
+        }
+        finally
+        {
+            t.ExitPoll();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_get_current_thread", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbGetCurrentThread()
+    {
+        try
+        {
+            return LightweightThread.Current?.Handle ?? 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_set_thread", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbSetThread(nint thread)
+    {
+        try
+        {
+            if (thread == 0)
+            {
+                LightweightThread.Bind(null);
+                return 0;
+            }
+            LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
+            if (t == null)
+            {
+                return rc;
+            }
+            LightweightThread.Bind(t);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_get_name", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadGetName(nint thread, byte* buf, nuint len)
+    {
+        try
+        {
+            LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
+            return t == null ? rc : Guard.CopyOut(t.Name, buf, len);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_send_msg", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadSendMsg(nint thread, delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx)
+    {
+        try
+        {
+            LightweightThread? t = HandleTable.Get<LightweightThread>(thread, HandleType.Thread);
+            if (t == null)
+            {
+                return Guard.Bad(thread, HandleType.Thread);
+            }
+            if (fn == null)
+            {
+                return Guard.Null("fn");
+            }
+            return t.Send(Message.Native(fn, ctx));
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_for_each_thread", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbForEachThread(delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx,
+        delegate* unmanaged[Cdecl]<void*, void> cpl)
+    {
+        try
+        {
+            return ForEachThread(fn, ctx, cpl);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ForEachThread(delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx,
+        delegate* unmanaged[Cdecl]<void*, void> cpl)
+    {
+        if (fn == null)
+        {
+            return Guard.Null("fn");
+        }
+        nint f = (nint)fn, c = (nint)cpl, a = (nint)ctx;
+        return ThreadIteration.Start(
+            () => ((delegate* unmanaged[Cdecl]<void*, void>)f)((void*)a),
+            () =>
+            {
+                if (c != 0)
+                {
+                    ((delegate* unmanaged[Cdecl]<void*, void>)c)((void*)a);
+                }
+            });
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_thread_count", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbThreadCount()
+    {
+        try
+        {
+            return ThreadRegistry.Count;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_poller_register", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbPollerRegister(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
+    {
+        try
+        {
+            return RegisterPoller(fn, ctx, periodUs);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint RegisterPoller(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
+    {
+        if (fn == null)
+        {
+            Guard.Null("fn");
+            return 0;
+        }
+        LightweightThread? t = LightweightThread.Current;
+        if (t == null)
+        {
+            LastError.Set(Errno.EINVAL, "no current thread: register pollers from inside nb_thread_poll or after nb_set_thread");
+            return 0;
+        }
+        long period = periodUs > long.MaxValue ? -1 : (long)periodUs;
+        return t.RegisterPoller("poller", period, (nint)fn, (nint)ctx, null, managed: false, out Poller? p) == 0
+            ? p!.Handle
+            : 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_poller_unregister", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbPollerUnregister(nint* poller)
+    {
+        try
+        {
+            if (poller == null)
+            {
+                return Guard.Null("poller");
+            }
+            Poller? p = Guard.Resolve<Poller>(*poller, HandleType.Poller, out int rc);
+            if (p == null)
+            {
+                return rc;
+            }
+            rc = p.Thread.UnregisterPoller(p);
+            if (rc == 0)
+            {
+                *poller = 0;
+            }
+            return rc;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_poller_pause", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbPollerPause(nint poller)
+    {
+        try
+        {
+            Poller? p = Guard.Resolve<Poller>(poller, HandleType.Poller, out int rc);
+            return p == null ? rc : p.Thread.SetPollerPaused(p, true);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_poller_resume", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbPollerResume(nint poller)
+    {
+        try
+        {
+            Poller? p = Guard.Resolve<Poller>(poller, HandleType.Poller, out int rc);
+            return p == null ? rc : p.Thread.SetPollerPaused(p, false);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+using System;
+using System.Collections.Generic;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Env;
+
+/// <summary>How device addresses are derived from virtual ones.</summary>
+internal enum IovaMode
+{
+    /// <summary>IOVA = virtual address: what a VFIO container with an IOMMU is given.</summary>
+    Va = 0,
+    /// <summary>Physical addresses from /proc/self/pagemap: UIO without an IOMMU.</summary>
+    Pa = 1,
+}
+
+/// <summary>The DMA memory of the environment: a few large regions reserved at init
+/// (hugepages when reserved, else pinned 4 KiB pages) from which spdk_dma_malloc-style
+/// allocations are carved. Grows by whole regions when exhausted, up to a limit. Thread-safe
+/// (one lock): allocation is a set-up path, not an I/O path.</summary>
+internal sealed unsafe class DmaPool : IDisposable
+{
+    public const long DefaultRegionSize = 16L << 20;
+    private readonly object _lock = new();
+    private readonly List<DmaRegion> _regions = new();
+    private readonly int _huge;
+    private readonly long _growSize;
+    private readonly long _maxSize;
+    private bool _disposed;
+
+    /// <summary>Called (under the pool's lock) for every new region, so a VFIO container can
+    /// map it; a non-zero return refuses the region.</summary>
+    public Func<DmaRegion, int>? RegionAdded;
+
+    public IovaMode IovaMode { get; }
+
+    private DmaPool(int huge, long growSize, long maxSize, IovaMode mode)
+    {
+        _huge = huge;
+        _growSize = growSize;
+        _maxSize = maxSize;
+        IovaMode = mode;
+    }
+
+    /// <param name="initialSize">bytes reserved now</param>
+    /// <param name="huge">1 hugepages only, 0 4 KiB pages only, -1 hugepages if available</param>
+    /// <param name="maxSize">total the pool may grow to</param>
+    public static int Create(long initialSize, int huge, long maxSize, IovaMode mode, out DmaPool? pool)
+    {
+        pool = null;
+        if (initialSize <= 0 || maxSize < initialSize)
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"DMA pool size {initialSize} must be positive and at most the maximum {maxSize}");
+        }
+        var p = new DmaPool(huge, Math.Min(Math.Max(initialSize, DefaultRegionSize), maxSize), maxSize, mode);
+        int rc = p.AddRegion(initialSize, out _);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (huge == -1 && !p._regions[0].HugePages)
+        {
+            Log.Notice($"no hugepages reserved: DMA pool uses 4 KiB pages ({p._regions[0].Size >> 20} MiB)");
+        }
+        pool = p;
+        return 0;
+    }
+
+    public long TotalSize
+    {
+        get
+        {
+            lock (_lock)
+            {
+                long n = 0;
+                foreach (var r in _regions)
+                {
+                    n += r.Size;
+                }
+                return n;
+            }
+        }
+    }
+
+    public long UsedSize
+    {
+        get
+        {
+            lock (_lock)
+            {
+                long n = 0;
+                foreach (var r in _regions)
+                {
+                    n += r.Used;
+                }
+                return n;
+            }
+        }
+    }
+
+    public bool HugePages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _regions.Count > 0 && _regions[0].HugePages;
+            }
+        }
+    }
+
+    public bool Pinned
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _regions.TrueForAll(r => r.Pinned);
+            }
+        }
+    }
+
+    public DmaRegion[] Regions()
+    {
+        lock (_lock)
+        {
+            return _regions.ToArray();
+        }
+    }
+
+    public int AllocationCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                int n = 0;
+                foreach (var r in _regions)
+                {
+                    n += r.AllocationCount;
+                }
+                return n;
+            }
+        }
+    }
+
+    // Called with _lock held (or before the pool is published).
+    private int AddRegion(long size, out DmaRegion? region)
+    {
+        int rc = DmaRegion.Create(size, _huge, out region);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (IovaMode == IovaMode.Pa && (rc = region!.LoadPhysicalAddresses()) != 0)
+        {
+            region.Unmap();
+            region = null;
+            return rc;
+        }
+        if (RegionAdded != null && (rc = RegionAdded(region!)) != 0)
+        {
+            region!.Unmap();
+            region = null;
+            return rc;
+        }
+        _regions.Add(region!);
+        return 0;
+    }
+
+    /// <summary>Allocates <paramref name="size"/> bytes aligned to <paramref name="align"/>
+    /// (a power of two; 0 means 64). Returns null with LastError set when it cannot.</summary>
+    public void* Alloc(long size, long align, bool zero)
+    {
+        if (size <= 0)
+        {
+            LastError.Set(Errno.EINVAL, $"DMA allocation size {size} must be positive");
+            return null;
+        }
+        if (align == 0)
+        {
+            align = 64;
+        }
+        if (align < 0 || (align & (align - 1)) != 0 || align > DmaRegion.HugePageSize)
+        {
+            LastError.Set(Errno.EINVAL, $"DMA alignment {align} must be a power of two of at most 2 MiB");
+            return null;
+        }
+        byte* p = null;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                LastError.Set(Errno.EPERM, "DMA pool is released (environment finished)");
+                return null;
+            }
+            foreach (var r in _regions)
+            {
+                if ((p = r.Alloc(size, align)) != null)
+                {
+                    break;
+                }
+            }
+            if (p == null)
+            {
+                long want = Math.Max(_growSize, DmaRegion.AlignUp(size + align, DmaRegion.HugePageSize));
+                long total = 0;
+                foreach (var r in _regions)
+                {
+                    total += r.Size;
+                }
+                if (total + want > _maxSize)
+                {
+                    LastError.Set(Errno.ENOMEM,
+                        $"DMA pool exhausted: {size} bytes wanted, {total >> 20} MiB in use of a {_maxSize >> 20} MiB limit");
+                    return null;
+                }
+                if (AddRegion(want, out var region) != 0)
+                {
+                    return null;
+                }
+                p = region!.Alloc(size, align);
+            }
+        }
+        if (p != null && zero)
+        {
+            new Span<byte>(p, (int)Math.Min(size, int.MaxValue)).Clear();
+            for (long done = int.MaxValue; done < size; done += int.MaxValue)
+            {
+                new Span<byte>(p + done, (int)Math.Min(size - done, int.MaxValue)).Clear();
+            }
+        }
+        return p;
+    }
+
+    public int Free(void* p)
+    {
+        if (p == null)
+        {
+            return 0; // free(NULL) is a no-op, as everywhere
+        }
+        lock (_lock)
+        {
+            foreach (var r in _regions)
+            {
+                if (r.Contains(p))
+                {
+                    return r.Free(p) ? 0 : LastError.Set(Errno.EINVAL,
+                        $"0x{(nint)p:x} is inside the DMA pool but is not the start of a live allocation (double free?)");
+                }
+            }
+        }
+        return LastError.Set(Errno.EINVAL, $"0x{(nint)p:x} was not allocated from the DMA pool");
+    }
+
+    public DmaRegion? RegionOf(void* p)
+    {
+        lock (_lock)
+        {
+            foreach (var r in _regions)
+            {
+                if (r.Contains(p))
+                {
+                    return r;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>spdk_vtophys: the IOVA of <paramref name="p"/>, and in
+    /// <paramref name="contiguous"/> how many bytes from it are contiguous for a device.
+    /// -1 when the address is outside the pool.</summary>
+    public long Translate(void* p, out long contiguous)
+    {
+        DmaRegion? r = RegionOf(p);
+        if (r == null)
+        {
+            contiguous = 0;
+            return -1;
+        }
+        return r.Translate(p, IovaMode == IovaMode.Pa, out contiguous);
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            foreach (var r in _regions)
+            {
+                r.Unmap();
+            }
+            _regions.Clear();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Env;
+
+/// <summary>Options of <c>nb_env_init</c>, already validated.</summary>
+internal sealed class EnvOptions
+{
+    public string Name = "nativebdev";
+    public CpuSet CoreMask = CpuSet.Single(0);
+    public long DmaPoolSize = 16L << 20;
+    public long DmaPoolMaxSize = 1L << 30;
+    /// <summary>1 hugepages only, 0 never, -1 when reserved (the default).</summary>
+    public int HugePages = -1;
+    public IovaMode IovaMode = IovaMode.Va;
+    public long ReactorSpinMicroseconds = 1000;
+}
+
+/// <summary>The process-wide environment: options, the DMA pool, start-up time. One at a
+/// time; init after fini starts a fresh one.</summary>
+internal static class NbEnvironment
+{
+    private static readonly object s_lock = new();
+    private static DmaPool? s_dma;
+    private static EnvOptions? s_options;
+
+    public static bool IsInitialized => s_dma != null;
+    public static DmaPool? Dma => s_dma;
+    public static EnvOptions? Options => s_options;
+    public static long InitTicks { get; private set; }
+
+    public static int Init(EnvOptions options)
+    {
+        lock (s_lock)
+        {
+            if (s_dma != null)
+            {
+                return LastError.Set(Errno.EALREADY, "environment is already initialized (call nb_env_fini first)");
+            }
+            long t0 = Ticks.Now;
+            int rc = DmaPool.Create(options.DmaPoolSize, options.HugePages, options.DmaPoolMaxSize, options.IovaMode,
+                out DmaPool? pool);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            s_options = options;
+            s_dma = pool;
+            InitTicks = Ticks.Now - t0;
+            Log.Info($"environment '{options.Name}' ready: DMA pool {pool!.TotalSize >> 20} MiB " +
+                     $"({(pool.HugePages ? "hugepages" : "4 KiB pages")}, {(pool.Pinned ? "pinned" : "not pinned")}), " +
+                     $"cores {options.CoreMask}");
+            return 0;
+        }
+    }
+
+    /// <summary>Tears the environment down. Refused while reactors run or threads are alive,
+    /// so nothing is pulled from under running code; DMA buffers the host did not free are
+    /// reported and unmapped.</summary>
+    public static int Fini()
+    {
+        lock (s_lock)
+        {
+            if (s_dma == null)
+            {
+                return LastError.Set(Errno.EINVAL, "environment is not initialized");
+            }
+            if (ReactorSet.Running)
+            {
+                return LastError.Set(Errno.EBUSY, "reactors are running (call nb_reactors_stop first)");
+            }
+            int threads = ThreadRegistry.Count;
+            if (threads > 0)
+            {
+                return LastError.Set(Errno.EBUSY, $"{threads} threads are still alive (exit and destroy them first)");
+            }
+            int mempools = Mempool.LiveCount;
+            if (mempools > 0)
+            {
+                return LastError.Set(Errno.EBUSY, $"{mempools} mempools are still alive (free them first)");
+            }
+            int leaked = s_dma.AllocationCount;
+            if (leaked > 0)
+            {
+                Log.Warn($"nb_env_fini: {leaked} DMA buffers were not freed; their memory is unmapped now");
+            }
+            s_dma.Dispose();
+            s_dma = null;
+            s_options = null;
+            return 0;
+        }
+    }
+
+    /// <summary>The error every call that needs an environment returns without one.</summary>
+    public static int NotInitialized() =>
+        LastError.Set(Errno.EPERM, "environment is not initialized (call nb_env_init first)");
+}

@@ -1,0 +1,153 @@
+using System;
+using System.Threading;
+
+namespace NativeBdev.Env;
+
+/// <summary>What kind of object a handle names; part of the handle value, so a handle of
+/// one type passed where another is expected is caught.</summary>
+internal enum HandleType : byte
+{
+    Thread = 1,
+    Poller = 2,
+    IoChannel = 3,
+    Mempool = 4,
+    Bdev = 5,
+    BdevDesc = 6,
+    BdevIo = 7,
+}
+
+/// <summary>The opaque pointers the C ABI hands out are not addresses: each encodes a slot
+/// index, the object's type and the slot's generation (index:24 | type:8 | generation:31).
+/// A closed or stale handle fails the generation check, a foreign value fails the range or
+/// type check; none is ever dereferenced. Look-up is lock-free (one array load and one
+/// compare); allocation and release take a lock.</summary>
+internal static class HandleTable
+{
+    private sealed class Entry
+    {
+        public readonly ulong Handle;
+        public readonly object Target;
+
+        public Entry(ulong handle, object target)
+        {
+            Handle = handle;
+            Target = target;
+        }
+    }
+
+    private const int IndexBits = 24;
+    private const int MaxEntries = 1 << IndexBits;
+    private static readonly object s_lock = new();
+    private static Entry?[] s_entries = new Entry?[1024];
+    private static uint[] s_generations = new uint[1024];
+    private static int[] s_free = new int[1024];
+    private static int s_freeCount;
+    private static int s_next;
+    private static int s_live;
+
+    public static int LiveCount => Volatile.Read(ref s_live);
+
+    public static nint Allocate(HandleType type, object target)
+    {
+        lock (s_lock)
+        {
+            int index;
+            if (s_freeCount > 0)
+            {
+                index = s_free[--s_freeCount];
+            }
+            else
+            {
+                if (s_next == s_entries.Length)
+                {
+                    if (s_next >= MaxEntries)
+                    {
+                        throw new InvalidOperationException("handle table is full");
+                    }
+                    int size = s_entries.Length * 2;
+                    var entries = new Entry?[size];
+                    Array.Copy(s_entries, entries, s_entries.Length);
+                    Array.Resize(ref s_generations, size);
+                    Array.Resize(ref s_free, size);
+                    Volatile.Write(ref s_entries, entries);
+                }
+                index = s_next++;
+            }
+            uint gen = (s_generations[index] + 1) & 0x7fffffff;
+            if (gen == 0)
+            {
+                gen = 1;
+            }
+            s_generations[index] = gen;
+            ulong handle = ((ulong)gen << 32) | ((ulong)type << IndexBits) | (uint)index;
+            Volatile.Write(ref s_entries[index], new Entry(handle, target));
+            s_live++;
+            return (nint)handle;
+        }
+    }
+
+    public static void Release(nint handle)
+    {
+        lock (s_lock)
+        {
+            int index = (int)((ulong)handle & (MaxEntries - 1));
+            Entry? e = index < s_next ? s_entries[index] : null;
+            if (e == null || e.Handle != (ulong)handle)
+            {
+                return;
+            }
+            Volatile.Write(ref s_entries[index], null);
+            s_free[s_freeCount++] = index;
+            s_live--;
+        }
+    }
+
+    /// <summary>The live object behind <paramref name="handle"/>, or null if the handle is
+    /// null, stale, foreign or of another type.</summary>
+    public static T? Get<T>(nint handle, HandleType type) where T : class
+    {
+        ulong h = (ulong)handle;
+        if (((h >> IndexBits) & 0xff) != (ulong)type)
+        {
+            return null;
+        }
+        Entry?[] entries = Volatile.Read(ref s_entries);
+        uint index = (uint)(h & (MaxEntries - 1));
+        if (index >= (uint)entries.Length)
+        {
+            return null;
+        }
+        Entry? e = Volatile.Read(ref entries[index]);
+        return e != null && e.Handle == h ? e.Target as T : null;
+    }
+
+    /// <summary>Why a handle did not resolve, for the error message.</summary>
+    public static string Describe(nint handle, HandleType type)
+    {
+        if (handle == 0)
+        {
+            return $"{Name(type)} handle is NULL";
+        }
+        ulong h = (ulong)handle;
+        byte actual = (byte)((h >> IndexBits) & 0xff);
+        if (actual != (byte)type)
+        {
+            return Enum.IsDefined(typeof(HandleType), actual) && (h >> 32) != 0
+                ? $"handle 0x{h:x} is a {Name((HandleType)actual)} handle, not a {Name(type)} handle"
+                : $"0x{h:x} is not a {Name(type)} handle";
+        }
+        return $"{Name(type)} handle 0x{h:x} is stale (the object was closed or destroyed)";
+    }
+
+    private static string Name(HandleType t) => t switch
+    {
+        HandleType.Thread => "thread",
+        HandleType.Poller => "poller",
+        HandleType.IoChannel => "io channel",
+        HandleType.Mempool => "mempool",
+        HandleType.Bdev => "bdev",
+        HandleType.BdevDesc => "bdev descriptor",
+        HandleType.BdevIo => "bdev io",
+        _ => "unknown",
+    };
+}

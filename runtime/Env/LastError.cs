@@ -1,0 +1,57 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace NativeBdev.Env;
+
+/// <summary>The thread-local "what went wrong" behind <c>nb_last_error()</c>. Every failing
+/// path sets it before returning a negative errno. Setting a constant string allocates
+/// nothing, so flow-control errors on the I/O path (-ENOMEM, -EAGAIN) stay allocation-free.</summary>
+internal static unsafe class LastError
+{
+    private const int BufferSize = 1024;
+
+    [ThreadStatic] private static string? t_message;
+    [ThreadStatic] private static byte* t_buffer;
+    [ThreadStatic] private static string? t_encoded;
+
+    public static string Message => t_message ?? "";
+
+    /// <summary>Records the message and returns <c>-errno</c>, so callers can write
+    /// <c>return LastError.Set(Errno.EINVAL, "...")</c>.</summary>
+    public static int Set(int errno, string message)
+    {
+        t_message = message;
+        return -errno;
+    }
+
+    public static void Clear() => t_message = null;
+
+    /// <summary>The message as a NUL-terminated UTF-8 string owned by this OS thread, valid
+    /// until the next call on the same thread.</summary>
+    public static byte* Utf8()
+    {
+        if (t_buffer == null)
+        {
+            // One buffer per OS thread for the process's life: nb_last_error must never fail.
+            t_buffer = (byte*)NativeMemory.AllocZeroed(BufferSize);
+        }
+        string message = Message;
+        if (!ReferenceEquals(message, t_encoded))
+        {
+            var span = new Span<byte>(t_buffer, BufferSize - 1);
+            int n;
+            if (Encoding.UTF8.GetByteCount(message) <= span.Length)
+            {
+                n = Encoding.UTF8.GetBytes(message, span);
+            }
+            else
+            {
+                n = Encoding.UTF8.GetBytes(message.AsSpan(0, Math.Min(message.Length, span.Length / 4)), span);
+            }
+            t_buffer[n] = 0;
+            t_encoded = message;
+        }
+        return t_buffer;
+    }
+}

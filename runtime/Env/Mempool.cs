@@ -1,0 +1,226 @@
+using System;
+using System.Collections.Generic;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Env;
+
+/// <summary>spdk_mempool: a fixed number of fixed-size elements carved from DMA memory at
+/// creation. A lock-free shared ring holds the free elements; each lightweight thread has
+/// its own cache, used only while that thread is current on the calling OS thread (a thread
+/// is polled by one OS thread at a time, so the cache needs no synchronisation). Calls from
+/// outside any thread go straight to the ring.</summary>
+internal sealed unsafe class Mempool : IDisposable
+{
+    private sealed class Cache
+    {
+        public readonly nint[] Items;
+        public int Count;
+
+        public Cache(int size) => Items = new nint[size];
+    }
+
+    private static readonly object s_lock = new();
+    private static readonly List<Mempool> s_pools = new();
+
+    public readonly string Name;
+    public readonly int Count;
+    public readonly int ElementSize;
+    public readonly int CacheSize;
+    public nint Handle { get; private set; }
+    private readonly DmaPool _dma;
+    private readonly byte* _base;
+    private readonly MpmcQueue<nint> _ring;
+    private readonly Cache?[] _caches = new Cache?[ThreadRegistry.MaxThreads];
+
+    static Mempool()
+    {
+        ThreadRegistry.ThreadRemoved += FlushThread;
+    }
+
+    private Mempool(string name, int count, int elementSize, int cacheSize, DmaPool dma, byte* baseAddr)
+    {
+        Name = name;
+        Count = count;
+        ElementSize = elementSize;
+        CacheSize = cacheSize;
+        _dma = dma;
+        _base = baseAddr;
+        _ring = new MpmcQueue<nint>((int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(count, 2)));
+        for (int i = 0; i < count; i++)
+        {
+            _ring.TryEnqueue((nint)(baseAddr + (long)i * elementSize));
+        }
+    }
+
+    public const int MaxCount = 1 << 26;
+    public const int MaxCacheSize = 512;
+
+    public static int Create(DmaPool dma, string? name, long count, long elementSize, long cacheSize, out Mempool? pool)
+    {
+        pool = null;
+        if (count <= 0 || count > MaxCount)
+        {
+            return LastError.Set(Errno.EINVAL, $"mempool element count {count} must be 1 .. {MaxCount}");
+        }
+        if (elementSize <= 0 || elementSize > (1L << 30))
+        {
+            return LastError.Set(Errno.EINVAL, $"mempool element size {elementSize} must be 1 .. 1 GiB");
+        }
+        if (cacheSize < 0 || cacheSize > MaxCacheSize)
+        {
+            return LastError.Set(Errno.EINVAL, $"mempool cache size {cacheSize} must be 0 .. {MaxCacheSize}");
+        }
+        // Elements on cache-line boundaries so two threads' elements never share a line.
+        long stride = DmaRegion.AlignUp(elementSize, 64);
+        if (stride * count > (1L << 40))
+        {
+            return LastError.Set(Errno.EINVAL, $"mempool of {count} x {elementSize} bytes is too large");
+        }
+        byte* mem = (byte*)dma.Alloc(stride * count, 64, zero: false);
+        if (mem == null)
+        {
+            return -Errno.ENOMEM; // LastError already says why
+        }
+        var p = new Mempool(name ?? "mempool", (int)count, (int)stride, (int)cacheSize, dma, mem);
+        p.Handle = HandleTable.Allocate(HandleType.Mempool, p);
+        lock (s_lock)
+        {
+            s_pools.Add(p);
+        }
+        pool = p;
+        return 0;
+    }
+
+    public bool Owns(void* element)
+    {
+        long off = (byte*)element - _base;
+        return off >= 0 && off < (long)Count * ElementSize && off % ElementSize == 0;
+    }
+
+    public void* Get()
+    {
+        Cache? cache = CurrentCache();
+        if (cache != null)
+        {
+            if (cache.Count == 0)
+            {
+                // Refill half a cache in one go, so a thread doing get/put pairs in a loop
+                // touches the shared ring once per CacheSize/2 operations.
+                int want = Math.Max(1, CacheSize / 2);
+                while (cache.Count < want && _ring.TryDequeue(out nint e))
+                {
+                    cache.Items[cache.Count++] = e;
+                }
+            }
+            return cache.Count > 0 ? (void*)cache.Items[--cache.Count] : null;
+        }
+        return _ring.TryDequeue(out nint item) ? (void*)item : null;
+    }
+
+    public void Put(void* element)
+    {
+        Cache? cache = CurrentCache();
+        if (cache != null)
+        {
+            if (cache.Count == cache.Items.Length)
+            {
+                int keep = cache.Items.Length / 2;
+                while (cache.Count > keep)
+                {
+                    _ring.TryEnqueue(cache.Items[--cache.Count]);
+                }
+            }
+            cache.Items[cache.Count++] = (nint)element;
+            return;
+        }
+        bool ok = _ring.TryEnqueue((nint)element);
+        System.Diagnostics.Debug.Assert(ok, "mempool ring overflow: an element was put twice");
+    }
+
+    /// <summary>Elements available (ring plus every cache); exact only when quiet.</summary>
+    public int Available
+    {
+        get
+        {
+            int n = _ring.Count;
+            foreach (Cache? c in _caches)
+            {
+                n += c?.Count ?? 0;
+            }
+            return n;
+        }
+    }
+
+    private Cache? CurrentCache()
+    {
+        if (CacheSize == 0)
+        {
+            return null;
+        }
+        LightweightThread? t = LightweightThread.Current;
+        if (t == null)
+        {
+            return null;
+        }
+        return _caches[t.Index] ??= new Cache(CacheSize);
+    }
+
+    private static void FlushThread(LightweightThread t)
+    {
+        lock (s_lock)
+        {
+            foreach (Mempool p in s_pools)
+            {
+                Cache? c = p._caches[t.Index];
+                if (c == null)
+                {
+                    continue;
+                }
+                while (c.Count > 0)
+                {
+                    p._ring.TryEnqueue(c.Items[--c.Count]);
+                }
+                p._caches[t.Index] = null;
+            }
+        }
+    }
+
+    /// <summary>Frees the pool's memory. Refused (-EBUSY) while elements are out, so a host
+    /// that still holds one never sees its memory reused.</summary>
+    public int Free()
+    {
+        int available = Available;
+        if (available != Count)
+        {
+            return LastError.Set(Errno.EBUSY,
+                $"mempool '{Name}' has {Count - available} of {Count} elements still in use");
+        }
+        Dispose();
+        return 0;
+    }
+
+    public void Dispose()
+    {
+        lock (s_lock)
+        {
+            if (!s_pools.Remove(this))
+            {
+                return;
+            }
+        }
+        HandleTable.Release(Handle);
+        _dma.Free(_base);
+    }
+
+    public static int LiveCount
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_pools.Count;
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+
+namespace NativeBdev.Interop;
+
+/// <summary>The libc calls the runtime makes. Bound through &lt;DirectPInvoke Include="libc"/&gt;
+/// under NativeAOT (Debian's libc.so is a linker script, so a dlopen by that name fails) and
+/// resolved by the loader under JIT.</summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    public const int PROT_READ = 0x1;
+    public const int PROT_WRITE = 0x2;
+    public const int MAP_SHARED = 0x01;
+    public const int MAP_PRIVATE = 0x02;
+    public const int MAP_FIXED = 0x10;
+    public const int MAP_ANONYMOUS = 0x20;
+    public const int MAP_NORESERVE = 0x4000;
+    public const int MAP_POPULATE = 0x8000;
+    public const int MAP_HUGETLB = 0x40000;
+    public const int MFD_CLOEXEC = 0x1;
+    public const int MFD_HUGETLB = 0x4;
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_TRUNC = 0x200;
+    public const int O_DIRECT = 0x4000;
+    public const int O_CLOEXEC = 0x80000;
+    public static readonly nint MAP_FAILED = -1;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int munmap(void* addr, nuint length);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int mlock(void* addr, nuint length);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int munlock(void* addr, nuint length);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int madvise(void* addr, nuint length, int advice);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int memfd_create(byte* name, uint flags);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int open(byte* path, int flags, int mode);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint pread(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint pwrite(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int sched_setaffinity(int pid, nuint cpusetsize, ulong* mask);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int sched_getaffinity(int pid, nuint cpusetsize, ulong* mask);
+
+    [LibraryImport(Lib)]
+    public static partial int sched_getcpu();
+
+    [LibraryImport(Lib)]
+    public static partial int getpagesize();
+
+    public const int _SC_NPROCESSORS_ONLN = 84;
+
+    [LibraryImport(Lib)]
+    public static partial long sysconf(int name);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint syscall(nint number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6);
+
+    [LibraryImport(Lib)]
+    public static partial byte* strerror(int errnum);
+
+    /// <summary>The errno of the last failed call made through this class.</summary>
+    public static int LastErrno => Marshal.GetLastPInvokeError();
+
+    public static string StrError(int errnum)
+    {
+        byte* s = strerror(errnum);
+        return s == null ? "errno " + errnum : Marshal.PtrToStringUTF8((nint)s) ?? "errno " + errnum;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Reactor;
+
+/// <summary>A thread's reference-counted view of an io_device (spdk_io_channel): the
+/// per-thread state a backend keeps (its own ring, queue pair, connection). Created on
+/// first get on a thread, destroyed by a message once the last reference is put, so that
+/// a put followed by a get in the same poll reuses it.</summary>
+internal sealed unsafe class IoChannel
+{
+    public readonly IoDevice Device;
+    public readonly LightweightThread Thread;
+    public nint Handle { get; private set; }
+    public int RefCount;
+    public bool Destroyed;
+    /// <summary>Context bytes for a C io_device (its ctx_size), zeroed.</summary>
+    public void* Context;
+    /// <summary>Per-thread state of a managed io_device.</summary>
+    public object? State;
+    private bool _destroyScheduled;
+
+    private IoChannel(IoDevice device, LightweightThread thread)
+    {
+        Device = device;
+        Thread = thread;
+    }
+
+    /// <summary>spdk_get_io_channel on the current thread.</summary>
+    public static int Get(IoDevice device, out IoChannel? channel)
+    {
+        channel = null;
+        LightweightThread? thread = LightweightThread.Current;
+        if (thread == null)
+        {
+            return LastError.Set(Errno.EINVAL,
+                "no current thread: get io channels from inside nb_thread_poll or after nb_set_thread");
+        }
+        if (thread.Channels.TryGetValue(device, out IoChannel? ch))
+        {
+            ch.RefCount++;
+            channel = ch;
+            return 0;
+        }
+        if (device.Unregistering)
+        {
+            return LastError.Set(Errno.ENODEV, $"io device '{device.Name}' is being unregistered");
+        }
+        if (thread.State != ThreadState.Running)
+        {
+            return LastError.Set(Errno.EINVAL, $"thread '{thread.Name}' is exiting and takes no new io channels");
+        }
+        ch = new IoChannel(device, thread) { RefCount = 1 };
+        if (device.ContextSize > 0)
+        {
+            ch.Context = NativeMemory.AlignedAlloc((nuint)device.ContextSize, 64);
+            NativeMemory.Clear(ch.Context, (nuint)device.ContextSize);
+        }
+        int rc = device.CreateChannel(ch);
+        if (rc != 0)
+        {
+            if (ch.Context != null)
+            {
+                NativeMemory.AlignedFree(ch.Context);
+            }
+            return rc < 0 ? LastError.Set(-rc, $"io device '{device.Name}' refused a channel ({rc})") : -Errno.EIO;
+        }
+        ch.Handle = HandleTable.Allocate(HandleType.IoChannel, ch);
+        thread.Channels.Add(device, ch);
+        device.AddChannel(ch);
+        channel = ch;
+        return 0;
+    }
+
+    /// <summary>spdk_put_io_channel: drop one reference, on the channel's own thread.</summary>
+    public int Put()
+    {
+        if (LightweightThread.Current != Thread)
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"io channel of '{Device.Name}' belongs to thread '{Thread.Name}' and must be put there");
+        }
+        if (RefCount <= 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"io channel of '{Device.Name}' has no reference left to put");
+        }
+        if (--RefCount == 0 && !_destroyScheduled)
+        {
+            _destroyScheduled = true;
+            int rc = Thread.Send(&DestroyIfUnused, this);
+            if (rc != 0)
+            {
+                _destroyScheduled = false;
+                DestroyIfUnused(this, 0);
+            }
+        }
+        return 0;
+    }
+
+    private static void DestroyIfUnused(object? o, nint _)
+    {
+        var ch = (IoChannel)o!;
+        ch._destroyScheduled = false;
+        if (ch.RefCount > 0 || ch.Destroyed)
+        {
+            return;
+        }
+        ch.Destroyed = true;
+        ch.Thread.Channels.Remove(ch.Device);
+        HandleTable.Release(ch.Handle);
+        ch.Device.DestroyChannel(ch);
+        if (ch.Context != null)
+        {
+            NativeMemory.AlignedFree(ch.Context);
+            ch.Context = null;
+        }
+        ch.Device.RemoveChannel(ch);
+    }
+}

@@ -1,0 +1,355 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Reactor;
+
+internal enum ThreadState
+{
+    Running,
+    Exiting,
+    Exited,
+}
+
+/// <summary>SPDK's spdk_thread: a lightweight execution context with its own lock-free
+/// message ring, pollers and io channels. It is polled by exactly one OS thread at a time:
+/// a reactor (managed mode) or the host's own loop through nb_thread_poll (library mode).
+/// Everything except the message ring and the exit request is touched only by the OS
+/// thread polling it, so none of it needs a lock.</summary>
+internal sealed unsafe class LightweightThread
+{
+    public const int DefaultMessageCapacity = 16384;
+    public const int DefaultMessageBatch = 32;
+    private const long ExitTimeoutSeconds = 5;
+
+    [ThreadStatic] private static LightweightThread? t_current;
+    [ThreadStatic] private static LightweightThread? t_bound;
+
+    public readonly string Name;
+    public readonly CpuSet? CpuMask;
+    public readonly int Index;
+    public nint Handle { get; private set; }
+
+    private readonly MpmcQueue<Message> _messages;
+    private readonly List<Poller> _active = new();
+    private readonly List<Poller> _timed = new();
+    private bool _pollersChanged;
+    internal readonly Dictionary<IoDevice, IoChannel> Channels = new();
+
+    private int _polling; // 1 while an OS thread is inside Poll
+    private int _exitRequested;
+    private long _exitDeadline;
+    private volatile int _state;
+    internal volatile Reactor? Reactor;
+
+    public long MessagesProcessed;
+    public long PollCount;
+    public long BusyPolls;
+
+    private LightweightThread(string name, CpuSet? mask, int index, int capacity)
+    {
+        Name = name;
+        CpuMask = mask;
+        Index = index;
+        _messages = new MpmcQueue<Message>(capacity);
+    }
+
+    /// <summary>The thread being polled on this OS thread, else the one bound with
+    /// <see cref="Bind"/>, else null.</summary>
+    public static LightweightThread? Current => t_current ?? t_bound;
+
+    public ThreadState State => (ThreadState)_state;
+    public bool IsExited => _state == (int)ThreadState.Exited;
+    public int PendingMessages => _messages.Count;
+    public int PollerCount => _active.Count + _timed.Count;
+
+    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread, int capacity = DefaultMessageCapacity)
+    {
+        thread = null;
+        int index = ThreadRegistry.ReserveIndex();
+        if (index < 0)
+        {
+            return LastError.Set(Errno.ENOMEM, $"too many threads (at most {ThreadRegistry.MaxThreads})");
+        }
+        var t = new LightweightThread(name ?? $"thread{index}", mask, index, capacity);
+        t.Handle = HandleTable.Allocate(HandleType.Thread, t);
+        ThreadRegistry.Add(t);
+        ReactorSet.Schedule(t);
+        thread = t;
+        return 0;
+    }
+
+    /// <summary>Binds this OS thread to <paramref name="thread"/> outside of polls (SPDK's
+    /// spdk_set_thread), so calls that need a current thread work from the host's loop.</summary>
+    public static void Bind(LightweightThread? thread) => t_bound = thread;
+
+    /// <summary>spdk_thread_send_msg: queue <paramref name="m"/>; always asynchronous, from
+    /// any OS thread. -ENOMEM when the ring is full, -EIO when the thread has exited.</summary>
+    public int Send(in Message m)
+    {
+        if (_state == (int)ThreadState.Exited)
+        {
+            return LastError.Set(Errno.EIO, "thread has exited and takes no messages");
+        }
+        if (!_messages.TryEnqueue(m))
+        {
+            return LastError.Set(Errno.ENOMEM, "thread's message ring is full");
+        }
+        Reactor?.NotifyMessage();
+        return 0;
+    }
+
+    public int Send(delegate*<object?, nint, void> fn, object? context, nint arg = 0) =>
+        Send(Message.Managed(fn, context, arg));
+
+    /// <summary>Claims the right to poll; false if another OS thread is polling.</summary>
+    public bool TryEnterPoll() => Interlocked.CompareExchange(ref _polling, 1, 0) == 0;
+
+    public void ExitPoll() => Volatile.Write(ref _polling, 0);
+
+    /// <summary>One poll: up to <paramref name="maxMessages"/> messages, every active poller,
+    /// every timed poller that is due. Returns the amount of work done (0 = idle). The
+    /// caller holds the poll claim.</summary>
+    public int Poll(int maxMessages, long now)
+    {
+        Debug.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
+        LightweightThread? previous = t_current;
+        t_current = this;
+        try
+        {
+            int work = 0;
+            if (maxMessages <= 0)
+            {
+                maxMessages = DefaultMessageBatch;
+            }
+            while (work < maxMessages && _messages.TryDequeueSingle(out Message m))
+            {
+                m.Invoke();
+                work++;
+            }
+            MessagesProcessed += work;
+            for (int i = 0, n = _active.Count; i < n; i++)
+            {
+                Poller p = _active[i];
+                if (p.State == PollerState.Running)
+                {
+                    work += p.Run();
+                }
+            }
+            if (_timed.Count > 0)
+            {
+                if (now == 0)
+                {
+                    now = Ticks.Now;
+                }
+                for (int i = 0, n = _timed.Count; i < n; i++)
+                {
+                    Poller p = _timed[i];
+                    if (p.State == PollerState.Running && p.NextRunTicks <= now)
+                    {
+                        work += p.Run();
+                        p.NextRunTicks = now + p.PeriodTicks;
+                    }
+                }
+            }
+            if (_pollersChanged)
+            {
+                CompactPollers();
+            }
+            if (Volatile.Read(ref _exitRequested) != 0)
+            {
+                ProgressExit();
+            }
+            PollCount++;
+            if (work > 0)
+            {
+                BusyPolls++;
+            }
+            return work;
+        }
+        finally
+        {
+            t_current = previous;
+        }
+    }
+
+    /// <summary>Ticks until the next timed poller is due (0 if one is due now), or -1 if
+    /// there is none. Used by a reactor to decide how long it may sleep.</summary>
+    public long TicksToNextTimer(long now)
+    {
+        long best = -1;
+        foreach (Poller p in _timed)
+        {
+            if (p.State != PollerState.Running)
+            {
+                continue;
+            }
+            long d = Math.Max(0, p.NextRunTicks - now);
+            if (best < 0 || d < best)
+            {
+                best = d;
+            }
+        }
+        return best;
+    }
+
+    public bool HasActivePollers
+    {
+        get
+        {
+            foreach (Poller p in _active)
+            {
+                if (p.State == PollerState.Running)
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    public int RegisterPoller(string name, long periodMicroseconds, nint fn, nint arg, object? context, bool managed,
+        out Poller? poller)
+    {
+        poller = null;
+        if (Current != this)
+        {
+            return LastError.Set(Errno.EINVAL, $"pollers must be registered on their own thread ('{Name}')");
+        }
+        if (_state != (int)ThreadState.Running)
+        {
+            return LastError.Set(Errno.EINVAL, $"thread '{Name}' is exiting and takes no new pollers");
+        }
+        if (periodMicroseconds < 0 || periodMicroseconds > 3_600_000_000L)
+        {
+            return LastError.Set(Errno.EINVAL, $"poller period {periodMicroseconds} us is out of range (0 .. 1 hour)");
+        }
+        var p = new Poller(this, name, Ticks.FromMicroseconds(periodMicroseconds), fn, arg, context, managed);
+        p.Handle = HandleTable.Allocate(HandleType.Poller, p);
+        (periodMicroseconds == 0 ? _active : _timed).Add(p);
+        poller = p;
+        return 0;
+    }
+
+    public int UnregisterPoller(Poller p)
+    {
+        if (Current != this)
+        {
+            return LastError.Set(Errno.EINVAL, $"a poller must be unregistered on its own thread ('{Name}')");
+        }
+        if (p.State == PollerState.Unregistered)
+        {
+            return LastError.Set(Errno.EINVAL, "poller is already unregistered");
+        }
+        p.State = PollerState.Unregistered;
+        HandleTable.Release(p.Handle);
+        _pollersChanged = true;
+        return 0;
+    }
+
+    public int SetPollerPaused(Poller p, bool paused)
+    {
+        if (Current != this)
+        {
+            return LastError.Set(Errno.EINVAL, $"a poller must be paused or resumed on its own thread ('{Name}')");
+        }
+        if (p.State == PollerState.Unregistered)
+        {
+            return LastError.Set(Errno.EINVAL, "poller is unregistered");
+        }
+        if (!paused && p.State == PollerState.Paused)
+        {
+            p.NextRunTicks = Ticks.Now + p.PeriodTicks;
+        }
+        p.State = paused ? PollerState.Paused : PollerState.Running;
+        return 0;
+    }
+
+    private void CompactPollers()
+    {
+        _active.RemoveAll(static p => p.State == PollerState.Unregistered);
+        _timed.RemoveAll(static p => p.State == PollerState.Unregistered);
+        _pollersChanged = false;
+    }
+
+    /// <summary>spdk_thread_exit: asks the thread to exit. It finishes once its messages are
+    /// drained, its pollers unregistered and its io channels released (or after a 5 s
+    /// grace period, with an error logged). Callable from any OS thread.</summary>
+    public int RequestExit()
+    {
+        if (Interlocked.Exchange(ref _exitRequested, 1) != 0)
+        {
+            return LastError.Set(Errno.EALREADY, $"thread '{Name}' is already exiting");
+        }
+        Reactor?.NotifyMessage();
+        return 0;
+    }
+
+    private void ProgressExit()
+    {
+        long now = Ticks.Now;
+        if (_state == (int)ThreadState.Running)
+        {
+            _state = (int)ThreadState.Exiting;
+            _exitDeadline = now + ExitTimeoutSeconds * Ticks.Hz;
+        }
+        bool pollersLeft = false;
+        foreach (Poller p in _active)
+        {
+            pollersLeft |= p.State != PollerState.Unregistered;
+        }
+        foreach (Poller p in _timed)
+        {
+            pollersLeft |= p.State != PollerState.Unregistered;
+        }
+        bool idle = !pollersLeft && Channels.Count == 0 && _messages.IsEmpty;
+        if (!idle && now < _exitDeadline)
+        {
+            return;
+        }
+        if (!idle)
+        {
+            Log.Error($"thread '{Name}' exited after {ExitTimeoutSeconds} s with {PollerCount} pollers, " +
+                      $"{Channels.Count} io channels and {_messages.Count} messages left behind");
+            foreach (Poller p in _active)
+            {
+                HandleTable.Release(p.Handle);
+            }
+            foreach (Poller p in _timed)
+            {
+                HandleTable.Release(p.Handle);
+            }
+            _active.Clear();
+            _timed.Clear();
+        }
+        _state = (int)ThreadState.Exited;
+    }
+
+    /// <summary>spdk_thread_destroy: frees an exited thread. The handle becomes stale.</summary>
+    public int Destroy()
+    {
+        if (_state != (int)ThreadState.Exited)
+        {
+            return LastError.Set(Errno.EBUSY, $"thread '{Name}' has not exited (call nb_thread_exit and keep polling)");
+        }
+        if (!TryEnterPoll())
+        {
+            return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
+        }
+        if (Current == this)
+        {
+            ExitPoll();
+            return LastError.Set(Errno.EBUSY, $"thread '{Name}' cannot destroy itself");
+        }
+        if (t_bound == this)
+        {
+            t_bound = null;
+        }
+        ThreadRegistry.Remove(this);
+        HandleTable.Release(Handle);
+        return 0;
+    }
+}
