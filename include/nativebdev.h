@@ -290,6 +290,250 @@ int nb_reactors_stop(void);
 /* Number of running reactors. */
 int nb_reactor_count(void);
 
+/* The cores the reactors run on, ascending, into cores[0..max); returns how many. */
+int nb_reactor_get_cores(uint32_t *cores, int max);
+
+/* ---------------------------------------------------------------------------------------
+ * Block devices (SPDK's bdev layer)
+ *
+ * A bdev is created from a URI, opened into a descriptor, and used through a per-thread io
+ * channel. I/O calls return 0 when the I/O was accepted (its callback will run, exactly once,
+ * on the submitting thread from a later poll) or a negative errno when it was not (the
+ * callback will not run): -EINVAL bad range, length or buffer, -EBADF write on a read-only
+ * descriptor or a stale handle, -ENOTSUP type not supported, -ENODEV bdev being removed,
+ * -ENOMEM no free I/O on the channel (see nb_bdev_queue_io_wait).
+ * The struct nb_bdev_io passed to a callback is valid only during that callback; there is
+ * no free call. Submitting again from inside a callback is allowed.
+ * ------------------------------------------------------------------------------------- */
+
+struct nb_bdev;
+struct nb_bdev_desc;
+struct nb_bdev_io;
+struct iovec;
+
+enum nb_bdev_io_type {
+	NB_BDEV_IO_TYPE_READ = 1,
+	NB_BDEV_IO_TYPE_WRITE = 2,
+	NB_BDEV_IO_TYPE_UNMAP = 3,
+	NB_BDEV_IO_TYPE_FLUSH = 4,
+	NB_BDEV_IO_TYPE_RESET = 5,
+	NB_BDEV_IO_TYPE_WRITE_ZEROES = 6,
+	NB_BDEV_IO_TYPE_NVME_ADMIN = 7,
+	NB_BDEV_IO_TYPE_NVME_IO = 8,
+};
+
+enum nb_bdev_event_type {
+	NB_BDEV_EVENT_REMOVE = 0,          /* close the descriptor: the bdev is going away */
+	NB_BDEV_EVENT_RESIZE = 1,          /* the block count changed */
+	NB_BDEV_EVENT_MEDIA_MANAGEMENT = 2, /* read the ranges with nb_bdev_get_media_events */
+};
+
+#define NB_BDEV_NAME_MAX 256
+
+/* Creates a bdev from a URI and copies its name into `name` (NUL-terminated, truncated to
+ * `name_len`; may be NULL). Schemes:
+ *   null:///NAME?size_mb=N|num_blocks=N|size=BYTES[K|M|G|T]&blk_size=512&uuid=U
+ *   malloc:///NAME?(same parameters)              RAM disk in the DMA pool
+ *   bdev:///BASE?name=ALIAS&uuid=U                passthrough alias of an existing bdev
+ *   loopback:///BASE?name=ALIAS&uuid=U            (same; default alias name BASE_loop)
+ * Block sizes are powers of two from 512 to 65536. Unknown schemes (-ENOTSUP), unknown or
+ * bad parameters (-EINVAL), duplicate names (-EEXIST) are errors with a message.
+ * bdev:// and loopback:// need a current thread (the alias opens its base). */
+int nb_bdev_create(const char *uri, char *name, size_t name_len);
+
+typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
+
+/* Removes a bdev: every open descriptor gets NB_BDEV_EVENT_REMOVE, new opens and new I/O fail
+ * with -ENODEV, in-flight I/O completes. `cb` (may be NULL) runs once every descriptor is
+ * closed and every channel put: on the calling thread if it is one, else on the thread that
+ * finishes the removal. -ENODEV if there is no such bdev. */
+int nb_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
+
+/* Changes the block count (null: any; malloc: up to its created size) and sends
+ * NB_BDEV_EVENT_RESIZE to every descriptor. */
+int nb_bdev_resize(const char *name, uint64_t num_blocks);
+
+/* Look-up by name or UUID; NULL if none. Iteration in creation order. */
+struct nb_bdev *nb_bdev_get_by_name(const char *name);
+struct nb_bdev *nb_bdev_first(void);
+struct nb_bdev *nb_bdev_next(struct nb_bdev *prev);
+
+/* The name, valid until the bdev is destroyed; NULL for a bad handle. */
+const char *nb_bdev_get_name(struct nb_bdev *bdev);
+/* 0 for a bad handle. */
+uint32_t nb_bdev_get_block_size(struct nb_bdev *bdev);
+uint64_t nb_bdev_get_num_blocks(struct nb_bdev *bdev);
+/* 1 if supported, 0 if not, negative errno for a bad handle. */
+int nb_bdev_io_type_supported(struct nb_bdev *bdev, int io_type);
+
+struct nb_bdev_info {
+	size_t info_size;               /* set by the caller: sizeof(struct nb_bdev_info) */
+	char name[NB_BDEV_NAME_MAX];
+	char uuid[40];
+	char product_name[64];
+	char driver[32];                /* the module: "null", "malloc", "loopback", ... */
+	uint32_t block_size;
+	uint32_t required_alignment;    /* buffer alignment in bytes (1 = none) */
+	uint64_t num_blocks;
+	uint64_t size_bytes;
+	uint32_t optimal_io_boundary;   /* blocks; 0 = none */
+	int32_t write_cache;
+	uint32_t io_types;              /* bit (1 << type) for each supported enum nb_bdev_io_type */
+	int32_t claimed;                /* 1 if a module claimed it */
+	int32_t open_descriptors;
+	int32_t reserved;
+};
+
+int nb_bdev_get_info(struct nb_bdev *bdev, struct nb_bdev_info *info);
+
+/* Called on the thread that opened the descriptor. */
+typedef void (*nb_bdev_event_cb)(int type, struct nb_bdev *bdev, void *ctx);
+
+/* Opens a bdev by name or UUID; `write` non-zero for read-write. Call from a thread. `event_cb`
+ * is required. -ENODEV no such bdev, -EPERM writing to a claimed bdev. */
+int nb_bdev_open_ext(const char *name, int write, nb_bdev_event_cb event_cb, void *ctx,
+		     struct nb_bdev_desc **desc);
+
+/* Closes a descriptor (put its channels first). -EBADF if already closed. */
+int nb_bdev_close(struct nb_bdev_desc *desc);
+
+struct nb_bdev *nb_bdev_desc_get_bdev(struct nb_bdev_desc *desc);
+
+/* Exclusive write claim for a virtual bdev owning its base; the descriptor must be writable
+ * and the only writable one. Released by nb_bdev_release_claim or close. */
+int nb_bdev_claim(struct nb_bdev_desc *desc, const char *owner);
+int nb_bdev_release_claim(struct nb_bdev_desc *desc);
+
+/* The calling thread's channel for the descriptor's bdev (put it with nb_put_io_channel). */
+struct nb_io_channel *nb_bdev_get_io_channel(struct nb_bdev_desc *desc);
+
+/* Completion: status 0 or a negative errno; runs on the submitting thread. */
+typedef void (*nb_bdev_io_cb)(struct nb_bdev_io *bdev_io, int status, void *cb_arg);
+
+/* Byte offsets and lengths must be multiples of the block size. */
+int nb_bdev_read(struct nb_bdev_desc *desc, struct nb_io_channel *ch, void *buf, uint64_t offset,
+		 uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_read_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch, void *buf,
+			uint64_t offset_blocks, uint64_t num_blocks, nb_bdev_io_cb cb, void *cb_arg);
+/* The iovec array must stay valid until the callback; 1..1024 entries adding up to the length. */
+int nb_bdev_readv(struct nb_bdev_desc *desc, struct nb_io_channel *ch, struct iovec *iov, int iovcnt,
+		  uint64_t offset, uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_readv_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch, struct iovec *iov,
+			 int iovcnt, uint64_t offset_blocks, uint64_t num_blocks, nb_bdev_io_cb cb,
+			 void *cb_arg);
+int nb_bdev_write(struct nb_bdev_desc *desc, struct nb_io_channel *ch, void *buf, uint64_t offset,
+		  uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_write_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch, void *buf,
+			 uint64_t offset_blocks, uint64_t num_blocks, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_writev(struct nb_bdev_desc *desc, struct nb_io_channel *ch, struct iovec *iov, int iovcnt,
+		   uint64_t offset, uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_writev_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch, struct iovec *iov,
+			  int iovcnt, uint64_t offset_blocks, uint64_t num_blocks, nb_bdev_io_cb cb,
+			  void *cb_arg);
+int nb_bdev_write_zeroes(struct nb_bdev_desc *desc, struct nb_io_channel *ch, uint64_t offset,
+			 uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_write_zeroes_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
+				uint64_t offset_blocks, uint64_t num_blocks, nb_bdev_io_cb cb,
+				void *cb_arg);
+int nb_bdev_unmap(struct nb_bdev_desc *desc, struct nb_io_channel *ch, uint64_t offset,
+		  uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_unmap_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch, uint64_t offset_blocks,
+			 uint64_t num_blocks, nb_bdev_io_cb cb, void *cb_arg);
+/* A flush of length 0 is allowed (nothing to flush but ordering). */
+int nb_bdev_flush(struct nb_bdev_desc *desc, struct nb_io_channel *ch, uint64_t offset,
+		  uint64_t nbytes, nb_bdev_io_cb cb, void *cb_arg);
+int nb_bdev_flush_blocks(struct nb_bdev_desc *desc, struct nb_io_channel *ch, uint64_t offset_blocks,
+			 uint64_t num_blocks, nb_bdev_io_cb cb, void *cb_arg);
+/* Completes once no I/O submitted before it is outstanding on any channel of the bdev. */
+int nb_bdev_reset(struct nb_bdev_desc *desc, struct nb_io_channel *ch, nb_bdev_io_cb cb, void *cb_arg);
+
+/* Batch submission: one crossing for many I/Os of one descriptor and channel. Entries are
+ * submitted in order; returns how many were accepted (stopping at the first refusal, whose
+ * errno is in nb_last_error()) or a negative errno if none was. */
+struct nb_bdev_io_request {
+	int32_t io_type;       /* enum nb_bdev_io_type: READ, WRITE, UNMAP, FLUSH, WRITE_ZEROES */
+	int32_t iovcnt;        /* 0: use buf */
+	void *buf;
+	struct iovec *iov;
+	uint64_t offset_blocks;
+	uint64_t num_blocks;
+	nb_bdev_io_cb cb;
+	void *cb_arg;
+};
+int nb_bdev_submit_batch(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
+			 const struct nb_bdev_io_request *reqs, int count);
+
+/* Waiting for a free I/O after -ENOMEM: cb_fn(cb_arg) runs on this thread once one is free.
+ * The entry is the caller's and must stay valid until then. */
+struct nb_bdev_io_wait_entry {
+	struct nb_bdev *bdev;
+	nb_msg_fn cb_fn;
+	void *cb_arg;
+};
+int nb_bdev_queue_io_wait(struct nb_bdev *bdev, struct nb_io_channel *ch,
+			  struct nb_bdev_io_wait_entry *entry);
+
+/* Inside a completion callback: the NVMe completion of the I/O. Backends that are not NVMe
+ * report success as 0/0 and failure as generic status / internal device error (SPDK's rule). */
+int nb_bdev_io_get_nvme_status(struct nb_bdev_io *bdev_io, uint32_t *cdw0, int *sct, int *sc);
+/* Inside a completion callback: the I/O's type, or a negative errno. */
+int nb_bdev_io_get_type(struct nb_bdev_io *bdev_io);
+
+/* Statistics (SPDK's spdk_bdev_io_stat), in ticks of nb_get_ticks_hz(). */
+struct nb_bdev_io_stat {
+	size_t stat_size;                /* set by the caller: sizeof(struct nb_bdev_io_stat) */
+	uint64_t bytes_read;
+	uint64_t num_read_ops;
+	uint64_t bytes_written;
+	uint64_t num_write_ops;
+	uint64_t bytes_unmapped;
+	uint64_t num_unmap_ops;
+	uint64_t bytes_zeroed;
+	uint64_t num_write_zeroes_ops;
+	uint64_t num_flush_ops;
+	uint64_t num_reset_ops;
+	uint64_t read_latency_ticks;
+	uint64_t min_read_latency_ticks;
+	uint64_t max_read_latency_ticks;
+	uint64_t write_latency_ticks;
+	uint64_t min_write_latency_ticks;
+	uint64_t max_write_latency_ticks;
+	uint64_t unmap_latency_ticks;
+	uint64_t min_unmap_latency_ticks;
+	uint64_t max_unmap_latency_ticks;
+	uint64_t num_read_errors;
+	uint64_t num_write_errors;
+	uint64_t num_other_errors;
+	uint64_t ticks_rate;
+	uint64_t queue_depth;            /* I/O outstanding now */
+	uint64_t num_ops;                /* every type, successful or not */
+	uint64_t latency_ticks;          /* every type: sum, min, max */
+	uint64_t min_latency_ticks;
+	uint64_t max_latency_ticks;
+};
+
+/* Merged over every channel of the bdev (and channels already gone). */
+int nb_bdev_get_io_stat(struct nb_bdev *bdev, struct nb_bdev_io_stat *stat);
+/* One channel's counters (one thread's I/O to the bdev). */
+int nb_bdev_channel_get_io_stat(struct nb_io_channel *ch, struct nb_bdev_io_stat *stat);
+/* Latency percentiles in ticks for each of `count` percentiles (0..100): of one channel, or of
+ * the whole bdev when ch is NULL. From a log-linear histogram: within 6% of the true value. */
+int nb_bdev_get_latency_percentiles(struct nb_bdev *bdev, struct nb_io_channel *ch,
+				    const double *percentiles, uint64_t *ticks, int count);
+/* Zeroes the statistics: each channel on its own thread; cb(ctx, status) on the calling
+ * thread (call from a thread). */
+int nb_bdev_reset_io_stat(struct nb_bdev *bdev, nb_bdev_destroy_cb cb, void *ctx);
+
+/* Media management: a backend (or a host, to simulate one) reports ranges needing attention;
+ * each descriptor gets NB_BDEV_EVENT_MEDIA_MANAGEMENT and reads them. */
+struct nb_bdev_media_event {
+	uint64_t offset_blocks;
+	uint64_t num_blocks;
+};
+int nb_bdev_notify_media_management(struct nb_bdev *bdev, uint64_t offset_blocks, uint64_t num_blocks);
+/* Takes up to `max` pending events; returns how many. */
+int nb_bdev_get_media_events(struct nb_bdev_desc *desc, struct nb_bdev_media_event *events, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

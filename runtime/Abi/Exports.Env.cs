@@ -165,6 +165,11 @@ internal static unsafe class EnvExports
     {
         try
         {
+            int bdevs = Bdev.BdevRegistry.Count;
+            if (bdevs > 0 && NbEnvironment.IsInitialized)
+            {
+                return LastError.Set(Errno.EBUSY, $"{bdevs} bdevs still exist (destroy them first)");
+            }
             return NbEnvironment.Fini();
         }
         catch (Exception e)

@@ -67,4 +67,27 @@ internal static unsafe class ReactorExports
             return Guard.Fail(e);
         }
     }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_reactor_get_cores", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbReactorGetCores(uint* cores, int max)
+    {
+        try
+        {
+            if (cores == null)
+            {
+                return Guard.Null("cores");
+            }
+            Reactor.Reactor[] reactors = ReactorSet.Reactors;
+            int n = Math.Min(Math.Max(max, 0), reactors.Length);
+            for (int i = 0; i < n; i++)
+            {
+                cores[i] = (uint)reactors[i].Core;
+            }
+            return n;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
 }

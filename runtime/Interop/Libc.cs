@@ -11,6 +11,7 @@ internal static unsafe partial class Libc
 
     public const int PROT_READ = 0x1;
     public const int PROT_WRITE = 0x2;
+    public const int PROT_EXEC = 0x4;
     public const int MAP_SHARED = 0x01;
     public const int MAP_PRIVATE = 0x02;
     public const int MAP_FIXED = 0x10;
@@ -35,6 +36,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int munmap(void* addr, nuint length);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int mprotect(void* addr, nuint length, int prot);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int mlock(void* addr, nuint length);

@@ -67,14 +67,11 @@ internal abstract class IoDevice
     }
 
     /// <summary>spdk_io_device_unregister: no new channels; <paramref name="done"/> runs on
-    /// the calling thread once every existing channel has been released.</summary>
+    /// the calling thread (if it is one) once every existing channel has been released.</summary>
     public int Unregister(Action? done)
     {
+        // Without a current thread the callback runs wherever the last channel goes away.
         LightweightThread? thread = LightweightThread.Current;
-        if (thread == null)
-        {
-            return LastError.Set(Errno.EINVAL, "no current thread: unregister io devices from a thread");
-        }
         bool finishNow;
         lock (s_lock)
         {
@@ -131,7 +128,12 @@ internal abstract class IoDevice
         {
             return;
         }
-        if (_unregisterThread!.Send(&RunUnregistered, this) != 0)
+        if (_unregisterThread == null || _unregisterThread.IsExited)
+        {
+            RunUnregistered(this, 0);
+            return;
+        }
+        if (_unregisterThread.Send(&RunUnregistered, this) != 0)
         {
             Log.Error($"io device '{Name}': unregister callback could not be delivered to thread '{_unregisterThread.Name}'");
         }

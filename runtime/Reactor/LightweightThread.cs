@@ -45,6 +45,15 @@ internal sealed unsafe class LightweightThread
     private volatile int _state;
     internal volatile Reactor? Reactor;
 
+    /// <summary>The clock as of the start of the current poll step, refreshed after every
+    /// step that did work. Valid while <see cref="InPoll"/>; the I/O path stamps
+    /// submissions with it instead of reading the clock per I/O.</summary>
+    public long PollTicks;
+    public bool InPoll;
+
+    /// <summary>The time for an I/O stamp: the poll's clock inside a poll, else a fresh read.</summary>
+    public long StampTicks => InPoll ? PollTicks : Ticks.Now;
+
     public long MessagesProcessed;
     public long PollCount;
     public long BusyPolls;
@@ -117,7 +126,10 @@ internal sealed unsafe class LightweightThread
     {
         Debug.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
         LightweightThread? previous = t_current;
+        bool wasInPoll = InPoll;
         t_current = this;
+        InPoll = true;
+        PollTicks = now != 0 ? now : Ticks.Now;
         try
         {
             int work = 0;
@@ -131,27 +143,32 @@ internal sealed unsafe class LightweightThread
                 work++;
             }
             MessagesProcessed += work;
+            if (work > 0)
+            {
+                PollTicks = Ticks.Now;
+            }
             for (int i = 0, n = _active.Count; i < n; i++)
             {
                 Poller p = _active[i];
-                if (p.State == PollerState.Running)
+                if (p.State == PollerState.Running && p.Run() > 0)
                 {
-                    work += p.Run();
+                    work++;
+                    PollTicks = Ticks.Now;
                 }
             }
             if (_timed.Count > 0)
             {
-                if (now == 0)
-                {
-                    now = Ticks.Now;
-                }
                 for (int i = 0, n = _timed.Count; i < n; i++)
                 {
                     Poller p = _timed[i];
-                    if (p.State == PollerState.Running && p.NextRunTicks <= now)
+                    if (p.State == PollerState.Running && p.NextRunTicks <= PollTicks)
                     {
-                        work += p.Run();
-                        p.NextRunTicks = now + p.PeriodTicks;
+                        p.NextRunTicks = PollTicks + p.PeriodTicks;
+                        if (p.Run() > 0)
+                        {
+                            work++;
+                            PollTicks = Ticks.Now;
+                        }
                     }
                 }
             }
@@ -173,6 +190,7 @@ internal sealed unsafe class LightweightThread
         finally
         {
             t_current = previous;
+            InPoll = wasInPoll;
         }
     }
 

@@ -1,0 +1,703 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Abi;
+
+/// <summary>struct nb_bdev_info.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbBdevInfo
+{
+    public nuint InfoSize;
+    public fixed byte Name[256];
+    public fixed byte Uuid[40];
+    public fixed byte ProductName[64];
+    public fixed byte Driver[32];
+    public uint BlockSize;
+    public uint RequiredAlignment;
+    public ulong NumBlocks;
+    public ulong SizeBytes;
+    public uint OptimalIoBoundary;
+    public int WriteCache;
+    public uint IoTypes;
+    public int Claimed;
+    public int OpenDescriptors;
+    public int Reserved;
+}
+
+/// <summary>struct nb_bdev_io_stat.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NbBdevIoStat
+{
+    public nuint StatSize;
+    public ulong BytesRead, NumReadOps, BytesWritten, NumWriteOps, BytesUnmapped, NumUnmapOps;
+    public ulong BytesZeroed, NumWriteZeroesOps, NumFlushOps, NumResetOps;
+    public ulong ReadLatencyTicks, MinReadLatencyTicks, MaxReadLatencyTicks;
+    public ulong WriteLatencyTicks, MinWriteLatencyTicks, MaxWriteLatencyTicks;
+    public ulong UnmapLatencyTicks, MinUnmapLatencyTicks, MaxUnmapLatencyTicks;
+    public ulong NumReadErrors, NumWriteErrors, NumOtherErrors;
+    public ulong TicksRate, QueueDepth;
+    public ulong NumOps, LatencyTicks, MinLatencyTicks, MaxLatencyTicks;
+}
+
+/// <summary>struct nb_bdev_media_event.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NbBdevMediaEvent
+{
+    public ulong OffsetBlocks;
+    public ulong NumBlocks;
+}
+
+/// <summary>Bdev control exports: create, destroy, look-up, open/close, claims, stats,
+/// events.</summary>
+internal static unsafe class BdevExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_create", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevCreate(byte* uri, byte* name, nuint nameLen)
+    {
+        try
+        {
+            return Create(uri, name, nameLen);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Create(byte* uri, byte* name, nuint nameLen)
+    {
+        if (uri == null)
+        {
+            return Guard.Null("uri");
+        }
+        string? u = Guard.String(uri, "uri", out int rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if ((rc = BdevFactory.Create(u, out string? created)) != 0)
+        {
+            return rc;
+        }
+        Guard.CopyOut(created!, name, nameLen);
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_destroy", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevDestroy(byte* name, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
+    {
+        try
+        {
+            return Destroy(name, cb, ctx);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Destroy(byte* name, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
+    {
+        string? n = Guard.String(name, "name", out int rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (n == null)
+        {
+            return Guard.Null("name");
+        }
+        return BdevRegistry.Destroy(n, cb == null ? null : OnCallingThread((nint)cb, (nint)ctx));
+    }
+
+    /// <summary>Wraps a C <c>cb(ctx, status)</c> so it runs on the calling thread if there is
+    /// one, else wherever the operation finishes.</summary>
+    internal static Action<int> OnCallingThread(nint cb, nint ctx)
+    {
+        LightweightThread? origin = LightweightThread.Current;
+        return status =>
+        {
+            if (origin == null || origin == LightweightThread.Current || origin.IsExited)
+            {
+                ((delegate* unmanaged[Cdecl]<void*, int, void>)cb)((void*)ctx, status);
+                return;
+            }
+            var call = new DeferredCall(cb, ctx, status);
+            if (origin.Send(&DeferredCall.Run, call) != 0)
+            {
+                DeferredCall.Run(call, 0);
+            }
+        };
+    }
+
+    private sealed class DeferredCall(nint cb, nint ctx, int status)
+    {
+        public static void Run(object? o, nint _)
+        {
+            var c = (DeferredCall)o!;
+            ((delegate* unmanaged[Cdecl]<void*, int, void>)c._cb)((void*)c._ctx, c._status);
+        }
+
+        private readonly nint _cb = cb;
+        private readonly nint _ctx = ctx;
+        private readonly int _status = status;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_resize", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevResize(byte* name, ulong numBlocks)
+    {
+        try
+        {
+            string? n = Guard.String(name, "name", out int rc);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            Bdev.Bdev? b = n == null ? null : BdevRegistry.Find(n);
+            return b == null ? LastError.Set(Errno.ENODEV, $"no bdev named '{n}'") : b.Resize(numBlocks);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_by_name", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbBdevGetByName(byte* name)
+    {
+        try
+        {
+            string? n = Guard.String(name, "name", out int rc);
+            if (rc != 0)
+            {
+                return 0;
+            }
+            if (n == null)
+            {
+                Guard.Null("name");
+                return 0;
+            }
+            Bdev.Bdev? b = BdevRegistry.Find(n);
+            if (b == null)
+            {
+                LastError.Set(Errno.ENODEV, $"no bdev named '{n}'");
+                return 0;
+            }
+            return b.Handle;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_first", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbBdevFirst()
+    {
+        try
+        {
+            Bdev.Bdev[] all = BdevRegistry.Snapshot();
+            return all.Length > 0 ? all[0].Handle : 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_next", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbBdevNext(nint prev)
+    {
+        try
+        {
+            Bdev.Bdev? p = Guard.Resolve<Bdev.Bdev>(prev, HandleType.Bdev, out _);
+            if (p == null)
+            {
+                return 0;
+            }
+            Bdev.Bdev[] all = BdevRegistry.Snapshot();
+            int i = Array.IndexOf(all, p);
+            return i >= 0 && i + 1 < all.Length ? all[i + 1].Handle : 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_name", CallConvs = [typeof(CallConvCdecl)])]
+    public static byte* NbBdevGetName(nint bdev)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out _);
+            return b == null ? null : b.NameUtf8;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return null;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_block_size", CallConvs = [typeof(CallConvCdecl)])]
+    public static uint NbBdevGetBlockSize(nint bdev)
+    {
+        try
+        {
+            return Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out _)?.BlockSize ?? 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_num_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static ulong NbBdevGetNumBlocks(nint bdev)
+    {
+        try
+        {
+            return Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out _)?.BlockCount ?? 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_type_supported", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevIoTypeSupported(nint bdev, int type)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+            if (b == null)
+            {
+                return rc;
+            }
+            return type > 0 && type < (int)BdevIoType.Count && b.Supported[type] ? 1 : 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_info", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevGetInfo(nint bdev, NbBdevInfo* info)
+    {
+        try
+        {
+            return GetInfo(bdev, info);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetInfo(nint bdev, NbBdevInfo* info)
+    {
+        Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+        if (b == null)
+        {
+            return rc;
+        }
+        if (info == null)
+        {
+            return Guard.Null("info");
+        }
+        nuint size = info->InfoSize;
+        if (size < (nuint)sizeof(nuint) || size > 65536)
+        {
+            return LastError.Set(Errno.EINVAL, $"info->info_size {size} is not a struct size (set it to sizeof(struct nb_bdev_info))");
+        }
+        NbBdevInfo v = default;
+        v.InfoSize = (nuint)Math.Min((long)size, sizeof(NbBdevInfo));
+        Guard.CopyOut(b.Name, v.Name, 256);
+        Guard.CopyOut(b.Uuid.ToString(), v.Uuid, 40);
+        Guard.CopyOut(b.ProductName, v.ProductName, 64);
+        Guard.CopyOut(b.ModuleName, v.Driver, 32);
+        v.BlockSize = b.BlockSize;
+        v.RequiredAlignment = b.RequiredAlignment;
+        v.NumBlocks = b.BlockCount;
+        v.SizeBytes = b.SizeBytes;
+        v.OptimalIoBoundary = b.OptimalIoBoundary;
+        v.WriteCache = b.WriteCache ? 1 : 0;
+        for (int t = 1; t < (int)BdevIoType.Count; t++)
+        {
+            if (b.Supported[t])
+            {
+                v.IoTypes |= 1u << t;
+            }
+        }
+        v.Claimed = b.ClaimedBy != null ? 1 : 0;
+        v.OpenDescriptors = b.Descriptors.Count;
+        Buffer.MemoryCopy(&v, info, (long)size, (long)v.InfoSize);
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_open_ext", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevOpenExt(byte* name, int write, delegate* unmanaged[Cdecl]<int, nint, void*, void> cb,
+        void* ctx, nint* desc)
+    {
+        try
+        {
+            return Open(name, write, cb, ctx, desc);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Open(byte* name, int write, delegate* unmanaged[Cdecl]<int, nint, void*, void> cb, void* ctx,
+        nint* desc)
+    {
+        if (desc == null)
+        {
+            return Guard.Null("desc");
+        }
+        *desc = 0;
+        if (cb == null)
+        {
+            return LastError.Set(Errno.EINVAL, "event_cb is NULL (it is required, as in SPDK: a host must hear REMOVE)");
+        }
+        string? n = Guard.String(name, "name", out int rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (n == null)
+        {
+            return Guard.Null("name");
+        }
+        rc = BdevRegistry.Open(n, write != 0, cb, ctx, null, out BdevDesc? d);
+        if (rc == 0)
+        {
+            *desc = d!.Handle;
+        }
+        return rc;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_close", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevClose(nint desc)
+    {
+        try
+        {
+            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
+            return d == null ? rc : BdevRegistry.Close(d);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_desc_get_bdev", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbBdevDescGetBdev(nint desc)
+    {
+        try
+        {
+            return Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out _)?.Bdev.Handle ?? 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_claim", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevClaim(nint desc, byte* owner)
+    {
+        try
+        {
+            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
+            if (d == null)
+            {
+                return rc;
+            }
+            string? o = Guard.String(owner, "owner", out rc);
+            return rc != 0 ? rc : BdevRegistry.Claim(d, o ?? "host");
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_release_claim", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevReleaseClaim(nint desc)
+    {
+        try
+        {
+            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
+            return d == null ? rc : BdevRegistry.ReleaseClaim(d);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
+    public static nint NbBdevGetIoChannel(nint desc)
+    {
+        try
+        {
+            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out _);
+            if (d == null)
+            {
+                return 0;
+            }
+            if (d.Bdev.Removing)
+            {
+                LastError.Set(Errno.ENODEV, $"bdev '{d.Bdev.Name}' is being removed");
+                return 0;
+            }
+            return IoChannel.Get(d.Bdev.IoDevice, out IoChannel? ch) == 0 ? ch!.Handle : 0;
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return 0;
+        }
+    }
+
+    // ---------------------------------------------------------------- statistics
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevGetIoStat(nint bdev, NbBdevIoStat* stat)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+            return b == null ? rc : FillStat(b.CollectStats(), b.OutstandingIo(), stat);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_channel_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevChannelGetIoStat(nint ch, NbBdevIoStat* stat)
+    {
+        try
+        {
+            IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out int rc);
+            if (c == null)
+            {
+                return rc;
+            }
+            if (c.State is not BdevChannel bc)
+            {
+                return LastError.Set(Errno.EINVAL, "io channel is not a bdev channel");
+            }
+            return FillStat(bc.Stats, bc.Outstanding, stat);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int FillStat(BdevStats s, int outstanding, NbBdevIoStat* stat)
+    {
+        if (stat == null)
+        {
+            return Guard.Null("stat");
+        }
+        nuint size = stat->StatSize;
+        if (size < (nuint)sizeof(nuint) || size > 65536)
+        {
+            return LastError.Set(Errno.EINVAL, $"stat->stat_size {size} is not a struct size (set it to sizeof(struct nb_bdev_io_stat))");
+        }
+        ref OpStats r = ref s.Ops[(int)BdevIoType.Read];
+        ref OpStats w = ref s.Ops[(int)BdevIoType.Write];
+        ref OpStats u = ref s.Ops[(int)BdevIoType.Unmap];
+        ref OpStats z = ref s.Ops[(int)BdevIoType.WriteZeroes];
+        ulong other = 0;
+        OpStats all = default;
+        for (int t = 0; t < s.Ops.Length; t++)
+        {
+            if (t != (int)BdevIoType.Read && t != (int)BdevIoType.Write)
+            {
+                other += s.Ops[t].Errors;
+            }
+            all.Add(s.Ops[t]);
+        }
+        var v = new NbBdevIoStat
+        {
+            StatSize = (nuint)Math.Min((long)size, sizeof(NbBdevIoStat)),
+            BytesRead = r.Bytes, NumReadOps = r.Ops, BytesWritten = w.Bytes, NumWriteOps = w.Ops,
+            BytesUnmapped = u.Bytes, NumUnmapOps = u.Ops, BytesZeroed = z.Bytes, NumWriteZeroesOps = z.Ops,
+            NumFlushOps = s.Ops[(int)BdevIoType.Flush].Ops, NumResetOps = s.Ops[(int)BdevIoType.Reset].Ops,
+            ReadLatencyTicks = r.LatencyTicks, MinReadLatencyTicks = r.MinLatencyTicks, MaxReadLatencyTicks = r.MaxLatencyTicks,
+            WriteLatencyTicks = w.LatencyTicks, MinWriteLatencyTicks = w.MinLatencyTicks, MaxWriteLatencyTicks = w.MaxLatencyTicks,
+            UnmapLatencyTicks = u.LatencyTicks, MinUnmapLatencyTicks = u.MinLatencyTicks, MaxUnmapLatencyTicks = u.MaxLatencyTicks,
+            NumReadErrors = r.Errors, NumWriteErrors = w.Errors, NumOtherErrors = other,
+            TicksRate = (ulong)Ticks.Hz, QueueDepth = (ulong)Math.Max(0, outstanding),
+            NumOps = all.Ops + all.Errors, LatencyTicks = all.LatencyTicks,
+            MinLatencyTicks = all.MinLatencyTicks, MaxLatencyTicks = all.MaxLatencyTicks,
+        };
+        Buffer.MemoryCopy(&v, stat, (long)size, (long)v.StatSize);
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_latency_percentiles", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevGetLatencyPercentiles(nint bdev, nint ch, double* pcts, ulong* ticks, int count)
+    {
+        try
+        {
+            return Percentiles(bdev, ch, pcts, ticks, count);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Percentiles(nint bdev, nint ch, double* pcts, ulong* ticks, int count)
+    {
+        Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+        if (b == null)
+        {
+            return rc;
+        }
+        if (pcts == null || ticks == null)
+        {
+            return Guard.Null(pcts == null ? "percentiles" : "ticks");
+        }
+        if (count <= 0 || count > 1024)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} must be 1 .. 1024");
+        }
+        LatencyHistogram h;
+        if (ch != 0)
+        {
+            IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out rc);
+            if (c == null)
+            {
+                return rc;
+            }
+            if (c.State is not BdevChannel bc || bc.Bdev != b)
+            {
+                return LastError.Set(Errno.EINVAL, "io channel is not a channel of this bdev");
+            }
+            h = bc.Stats.Histogram;
+        }
+        else
+        {
+            h = b.CollectStats().Histogram;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            if (!(pcts[i] >= 0 && pcts[i] <= 100))
+            {
+                return LastError.Set(Errno.EINVAL, $"percentile {pcts[i]} is not within 0 .. 100");
+            }
+            ticks[i] = h.Percentile(pcts[i]);
+        }
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset_io_stat", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevResetIoStat(nint bdev, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+            if (b == null)
+            {
+                return rc;
+            }
+            lock (b.RetiredStats)
+            {
+                b.RetiredStats.Clear();
+            }
+            nint c = (nint)cb, a = (nint)ctx;
+            return b.IoDevice.ForEachChannel(
+                ch =>
+                {
+                    (ch.State as BdevChannel)?.Stats.Clear();
+                    return 0;
+                },
+                status =>
+                {
+                    if (c != 0)
+                    {
+                        ((delegate* unmanaged[Cdecl]<void*, int, void>)c)((void*)a, status);
+                    }
+                });
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- media events
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_notify_media_management", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevNotifyMediaManagement(nint bdev, ulong offset, ulong blocks)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+            return b == null ? rc : BdevRegistry.NotifyMediaManagement(b, offset, blocks);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_media_events", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevGetMediaEvents(nint desc, NbBdevMediaEvent* events, nuint max)
+    {
+        try
+        {
+            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
+            if (d == null)
+            {
+                return rc;
+            }
+            if (events == null)
+            {
+                return Guard.Null("events");
+            }
+            int n = (int)Math.Min(max, 1024);
+            var tmp = new (ulong, ulong)[n];
+            int got = BdevRegistry.TakeMediaEvents(d.Bdev, tmp);
+            for (int i = 0; i < got; i++)
+            {
+                events[i].OffsetBlocks = tmp[i].Item1;
+                events[i].NumBlocks = tmp[i].Item2;
+            }
+            return got;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}

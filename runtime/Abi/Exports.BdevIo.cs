@@ -1,0 +1,357 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Abi;
+
+/// <summary>struct nb_bdev_io_request.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbBdevIoRequest
+{
+    public int IoType;
+    public int IovCount;
+    public void* Buf;
+    public Iovec* Iov;
+    public ulong OffsetBlocks;
+    public ulong NumBlocks;
+    public nint Callback;
+    public void* CallbackArg;
+}
+
+/// <summary>The I/O path exports: resolve the two handles, check the thread, hand over to
+/// <see cref="BdevChannel.Submit"/>. One crossing per I/O, nothing allocated.</summary>
+internal static unsafe class BdevIoExports
+{
+    /// <summary>Resolves and checks descriptor and channel; the submitting thread must own
+    /// the channel (its I/O pool and completions are not thread-safe, by design).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Resolve(nint desc, nint ch, out BdevDesc? d, out BdevChannel? bc)
+    {
+        bc = null;
+        d = HandleTable.Get<BdevDesc>(desc, HandleType.BdevDesc);
+        if (d == null)
+        {
+            return Guard.Bad(desc, HandleType.BdevDesc);
+        }
+        IoChannel? c = HandleTable.Get<IoChannel>(ch, HandleType.IoChannel);
+        if (c == null)
+        {
+            return Guard.Bad(ch, HandleType.IoChannel);
+        }
+        bc = c.State as BdevChannel;
+        if (bc == null || bc.Bdev != d.Bdev)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel does not belong to this descriptor's bdev");
+        }
+        if (LightweightThread.Current != c.Thread)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+        }
+        return 0;
+    }
+
+    internal static int Submit(nint desc, nint ch, BdevIoType type, Iovec* iov, int iovcnt, void* buf,
+        ulong offsetBlocks, ulong numBlocks, nint cb, void* arg)
+    {
+        int rc = Resolve(desc, ch, out BdevDesc? d, out BdevChannel? bc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (cb == 0)
+        {
+            return LastError.Set(Errno.EINVAL, "completion callback is NULL");
+        }
+        return bc!.Submit(d!, type, iov, iovcnt, buf, offsetBlocks, numBlocks, cb, (nint)arg, null, managed: false);
+    }
+
+    /// <summary>The byte-addressed calls: offset and length must be whole blocks.</summary>
+    internal static int SubmitBytes(nint desc, nint ch, BdevIoType type, Iovec* iov, int iovcnt, void* buf,
+        ulong offset, ulong nbytes, nint cb, void* arg)
+    {
+        BdevDesc? d = HandleTable.Get<BdevDesc>(desc, HandleType.BdevDesc);
+        if (d == null)
+        {
+            return Guard.Bad(desc, HandleType.BdevDesc);
+        }
+        uint bs = d.Bdev.BlockSize;
+        if (offset % bs != 0 || nbytes % bs != 0)
+        {
+            return LastError.Set(Errno.EINVAL, "offset and length must be multiples of the block size");
+        }
+        return Submit(desc, ch, type, iov, iovcnt, buf, offset / bs, nbytes / bs, cb, arg);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int ReadBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Read, null, 0, buf, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Read(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.Read, null, 0, buf, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int ReadvBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Readv(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int WriteBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Write, null, 0, buf, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Write(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.Write, null, 0, buf, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int WritevBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Writev(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int WriteZeroesBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes", CallConvs = [typeof(CallConvCdecl)])]
+    public static int WriteZeroes(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int UnmapBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Unmap, null, 0, null, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Unmap(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.Unmap, null, 0, null, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    public static int FlushBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Flush, null, 0, null, off, num, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Flush(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
+    {
+        try { return SubmitBytes(desc, ch, BdevIoType.Flush, null, 0, null, off, len, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Reset(nint desc, nint ch, nint cb, void* arg)
+    {
+        try { return Submit(desc, ch, BdevIoType.Reset, null, 0, null, 0, 0, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_submit_batch", CallConvs = [typeof(CallConvCdecl)])]
+    public static int SubmitBatch(nint desc, nint ch, NbBdevIoRequest* reqs, int count)
+    {
+        try
+        {
+            return Batch(desc, ch, reqs, count);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    private static int Batch(nint desc, nint ch, NbBdevIoRequest* reqs, int count)
+    {
+        int rc = Resolve(desc, ch, out BdevDesc? d, out BdevChannel? bc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (reqs == null)
+        {
+            return Guard.Null("reqs");
+        }
+        if (count <= 0 || count > 65536)
+        {
+            return LastError.Set(Errno.EINVAL, $"batch count {count} must be 1 .. 65536");
+        }
+        for (int i = 0; i < count; i++)
+        {
+            NbBdevIoRequest* r = &reqs[i];
+            BdevIoType type = (BdevIoType)r->IoType;
+            if (r->IoType is < 1 or > 6 || type == BdevIoType.Reset)
+            {
+                rc = LastError.Set(Errno.EINVAL, $"batch entry {i}: io_type {r->IoType} cannot be batched");
+            }
+            else if (r->Callback == 0)
+            {
+                rc = LastError.Set(Errno.EINVAL, $"batch entry {i}: completion callback is NULL");
+            }
+            else
+            {
+                bool data = type is BdevIoType.Read or BdevIoType.Write;
+                Iovec* iov = data && r->IovCount != 0 ? r->Iov : null;
+                void* buf = data && r->IovCount == 0 ? r->Buf : null;
+                if (data && iov == null && buf == null)
+                {
+                    rc = LastError.Set(Errno.EINVAL, $"batch entry {i}: buffer is NULL");
+                }
+                else
+                {
+                    rc = bc!.Submit(d!, type, iov, r->IovCount, buf, r->OffsetBlocks, r->NumBlocks, r->Callback,
+                        (nint)r->CallbackArg, null, managed: false);
+                }
+            }
+            if (rc != 0)
+            {
+                return i > 0 ? i : rc;
+            }
+        }
+        return count;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_queue_io_wait", CallConvs = [typeof(CallConvCdecl)])]
+    public static int QueueIoWait(nint bdev, nint ch, NbBdevIoWaitEntry* entry)
+    {
+        try
+        {
+            return IoWait(bdev, ch, entry);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int IoWait(nint bdev, nint ch, NbBdevIoWaitEntry* entry)
+    {
+        Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+        if (b == null)
+        {
+            return rc;
+        }
+        IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out rc);
+        if (c == null)
+        {
+            return rc;
+        }
+        if (entry == null || entry->CbFn == 0)
+        {
+            return LastError.Set(Errno.EINVAL, "entry or entry->cb_fn is NULL");
+        }
+        if (c.State is not BdevChannel bc || bc.Bdev != b || entry->Bdev != bdev)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel, bdev and entry->bdev do not match");
+        }
+        if (LightweightThread.Current != c.Thread)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+        }
+        return bc.QueueIoWait(entry->CbFn, entry->CbArg);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_nvme_status", CallConvs = [typeof(CallConvCdecl)])]
+    public static int GetNvmeStatus(BdevIo* io, uint* cdw0, int* sct, int* sc)
+    {
+        try
+        {
+            if (BdevIoRegistry.Find(io) == null)
+            {
+                return LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback");
+            }
+            uint c0 = io->NvmeCdw0;
+            int t = io->NvmeSct, s = io->NvmeSc;
+            if (io->Status != 0 && t == 0 && s == 0)
+            {
+                t = 0;    // generic command status
+                s = 0x06; // internal device error
+            }
+            if (cdw0 != null)
+            {
+                *cdw0 = c0;
+            }
+            if (sct != null)
+            {
+                *sct = t;
+            }
+            if (sc != null)
+            {
+                *sc = s;
+            }
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_type", CallConvs = [typeof(CallConvCdecl)])]
+    public static int GetType(BdevIo* io)
+    {
+        try
+        {
+            return BdevIoRegistry.Find(io) == null
+                ? LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback")
+                : (int)io->Type;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}
+
+/// <summary>struct nb_bdev_io_wait_entry.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NbBdevIoWaitEntry
+{
+    public nint Bdev;
+    public nint CbFn;
+    public nint CbArg;
+}

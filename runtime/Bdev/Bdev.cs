@@ -1,0 +1,229 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Text;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Bdev;
+
+internal enum BdevState
+{
+    Registered,
+    Removing,
+    Removed,
+}
+
+/// <summary>A block device: SPDK's spdk_bdev plus its function table. A backend subclasses
+/// it (identity set by the module's factory) and provides a per-thread channel. The bdev
+/// layer owns registration, descriptors, claims, channels, statistics and events, so a
+/// module never sees any of them.</summary>
+internal abstract unsafe class Bdev
+{
+    public string Name { get; }
+    public Guid Uuid { get; protected init; }
+    public uint BlockSize { get; }
+    private long _blockCount;
+    public ulong BlockCount => (ulong)System.Threading.Volatile.Read(ref _blockCount);
+    public ulong SizeBytes => BlockCount * BlockSize;
+    /// <summary>Required buffer alignment in bytes (1 = none).</summary>
+    public uint RequiredAlignment { get; protected init; } = 1;
+    public string ProductName { get; protected init; } = "";
+    public string ModuleName { get; }
+    public bool WriteCache { get; protected init; }
+    /// <summary>Blocks; I/O should not cross a multiple of it (0 = no boundary).</summary>
+    public uint OptimalIoBoundary { get; protected init; }
+
+    public nint Handle { get; private set; }
+    public BdevState State { get; private set; }
+    public bool Removing => State != BdevState.Registered;
+    internal BdevIoDevice IoDevice { get; private set; } = null!;
+    internal readonly List<BdevDesc> Descriptors = new();
+    internal BdevDesc? ClaimedBy;
+    internal string? ClaimOwner;
+    internal readonly bool[] Supported = new bool[(int)BdevIoType.Count];
+    internal readonly BdevStats RetiredStats = new(); // from channels already destroyed
+    internal readonly List<(ulong Offset, ulong Blocks)> MediaEvents = new();
+    private readonly List<Action<int>> _destroyCallbacks = new();
+    private byte* _nameUtf8;
+
+    protected Bdev(string name, string module, uint blockSize, ulong blockCount)
+    {
+        Name = name;
+        ModuleName = module;
+        BlockSize = blockSize;
+        _blockCount = (long)blockCount;
+        Uuid = Guid.NewGuid();
+    }
+
+    // ---- the function table a backend provides ----
+
+    public abstract bool IoTypeSupported(BdevIoType type);
+
+    /// <summary>Creates this thread's backend state. Null with LastError set on failure.</summary>
+    public abstract BdevModuleChannel? CreateChannel(BdevChannel channel);
+
+    /// <summary>Releases the backend once every descriptor and channel is gone.</summary>
+    public abstract void Destruct();
+
+    /// <summary>Backend-specific description for dumps (SPDK's dump_info_json).</summary>
+    public virtual string DescribeDriver() => "";
+
+    /// <summary>Changes the size; modules that can resize override it. 0 or -errno.</summary>
+    protected virtual int ResizeBackend(ulong newBlockCount) =>
+        LastError.Set(Errno.ENOTSUP, $"bdev '{Name}' ({ModuleName}) cannot be resized");
+
+    // ---- life cycle, called by the registry ----
+
+    internal void Registered(nint handle)
+    {
+        Handle = handle;
+        for (int t = 1; t < (int)BdevIoType.Count; t++)
+        {
+            Supported[t] = IoTypeSupported((BdevIoType)t);
+        }
+        IoDevice = new BdevIoDevice(this);
+    }
+
+    public byte* NameUtf8
+    {
+        get
+        {
+            if (_nameUtf8 == null)
+            {
+                byte[] b = Encoding.UTF8.GetBytes(Name);
+                byte* p = (byte*)NativeMemory.AllocZeroed((nuint)b.Length + 1);
+                b.CopyTo(new Span<byte>(p, b.Length));
+                _nameUtf8 = p;
+            }
+            return _nameUtf8;
+        }
+    }
+
+    internal void MarkRemoving(Action<int>? done)
+    {
+        State = BdevState.Removing;
+        if (done != null)
+        {
+            _destroyCallbacks.Add(done);
+        }
+    }
+
+    internal void AddDestroyCallback(Action<int> done) => _destroyCallbacks.Add(done);
+
+    internal void Finished()
+    {
+        State = BdevState.Removed;
+        Destruct();
+        if (_nameUtf8 != null)
+        {
+            NativeMemory.Free(_nameUtf8);
+            _nameUtf8 = null;
+        }
+        foreach (Action<int> cb in _destroyCallbacks)
+        {
+            cb(0);
+        }
+        _destroyCallbacks.Clear();
+    }
+
+    /// <summary>Resizes and tells every descriptor (SPDK_BDEV_EVENT_RESIZE). Shrinking
+    /// below a claimed or open size is allowed, as in SPDK; I/O beyond the new end fails.</summary>
+    public int Resize(ulong newBlockCount)
+    {
+        if (newBlockCount == 0)
+        {
+            return LastError.Set(Errno.EINVAL, "new size must be at least one block");
+        }
+        if (Removing)
+        {
+            return LastError.Set(Errno.ENODEV, $"bdev '{Name}' is being removed");
+        }
+        if (newBlockCount == BlockCount)
+        {
+            return 0;
+        }
+        int rc = ResizeBackend(newBlockCount);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        System.Threading.Volatile.Write(ref _blockCount, (long)newBlockCount);
+        BdevRegistry.Notify(this, BdevEventType.Resize);
+        return 0;
+    }
+
+    /// <summary>Merged statistics: every live channel's counters (read without stopping
+    /// their threads: each counter is a 64-bit word written by one thread) plus the
+    /// channels already gone.</summary>
+    public BdevStats CollectStats()
+    {
+        var total = new BdevStats();
+        lock (RetiredStats)
+        {
+            total.Add(RetiredStats);
+        }
+        foreach (IoChannel ch in IoDevice.ChannelSnapshot())
+        {
+            if (ch.State is BdevChannel bc)
+            {
+                total.Add(bc.Stats);
+            }
+        }
+        return total;
+    }
+
+    internal int OutstandingIo()
+    {
+        int n = 0;
+        foreach (IoChannel ch in IoDevice.ChannelSnapshot())
+        {
+            if (ch.State is BdevChannel bc)
+            {
+                n += bc.Outstanding;
+            }
+        }
+        return n;
+    }
+}
+
+/// <summary>The io_device behind a bdev: its channels are BdevChannels.</summary>
+internal sealed unsafe class BdevIoDevice : IoDevice
+{
+    // Keys in the kernel half of the address space: never a pointer a host could register.
+    private static long s_nextKey = 0x4e42_0000_0000_0000;
+    public readonly Bdev Bdev;
+
+    public BdevIoDevice(Bdev bdev)
+        : base((nint)System.Threading.Interlocked.Increment(ref s_nextKey), "bdev:" + bdev.Name, 0)
+    {
+        Bdev = bdev;
+        Register(this);
+    }
+
+    public override int CreateChannel(IoChannel channel)
+    {
+        var bc = new BdevChannel(Bdev, channel);
+        int rc = bc.Start();
+        if (rc != 0)
+        {
+            return rc;
+        }
+        channel.State = bc;
+        return 0;
+    }
+
+    public override void DestroyChannel(IoChannel channel)
+    {
+        if (channel.State is BdevChannel bc)
+        {
+            bc.Stop();
+            lock (Bdev.RetiredStats)
+            {
+                Bdev.RetiredStats.Add(bc.Stats);
+            }
+        }
+        channel.State = null;
+    }
+}

@@ -1,0 +1,413 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Bdev;
+
+/// <summary>The bdev layer's per-thread channel for one bdev: a fixed pool of
+/// <see cref="BdevIo"/> in unmanaged memory, the backend's channel, the statistics of this
+/// thread's I/O, and the queue of completions to deliver on the next poll. Touched only by
+/// its own thread, so nothing here is atomic or locked.</summary>
+internal sealed unsafe class BdevChannel
+{
+    /// <summary>I/Os per channel; a submission beyond it gets -ENOMEM (then
+    /// nb_bdev_queue_io_wait).</summary>
+    public static int PoolSize = 2048;
+
+    public readonly Bdev Bdev;
+    public readonly IoChannel IoChannel;
+    public readonly LightweightThread Thread;
+    public readonly BdevStats Stats = new();
+    public int Outstanding; // submitted, not yet completed (resets excluded)
+
+    private BdevModuleChannel? _module;
+    private BdevIo* _ios;
+    private int _poolSize;
+    private int _freeHead = -1;
+    private int _freeCount;
+    private int _doneHead = -1, _doneTail = -1;   // deferred completions, FIFO
+    private int _resetHead = -1, _resetTail = -1; // resets waiting for the bdev to drain
+    private readonly object?[] _contexts;          // managed callback state per I/O
+    private readonly Queue<(nint Fn, nint Arg)> _waiters = new(64);
+    private Poller? _poller;
+    private GCHandle _self;
+
+    public BdevChannel(Bdev bdev, IoChannel ioChannel)
+    {
+        Bdev = bdev;
+        IoChannel = ioChannel;
+        Thread = ioChannel.Thread;
+        _contexts = new object?[PoolSize];
+    }
+
+    public BdevModuleChannel Module => _module!;
+    public int FreeCount => _freeCount;
+    public int PoolCapacity => _poolSize;
+
+    /// <summary>Runs on the channel's thread when the io channel is created.</summary>
+    public int Start()
+    {
+        _poolSize = _contexts.Length;
+        nuint bytes = (nuint)(_poolSize * sizeof(BdevIo));
+        _ios = (BdevIo*)NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(_ios, bytes);
+        _self = GCHandle.Alloc(this);
+        for (int i = _poolSize - 1; i >= 0; i--)
+        {
+            BdevIo* io = &_ios[i];
+            io->Index = i;
+            io->Channel = (void*)GCHandle.ToIntPtr(_self);
+            io->Next = _freeHead;
+            _freeHead = i;
+        }
+        _freeCount = _poolSize;
+        BdevIoRegistry.Add(_ios, _poolSize, this);
+        _module = Bdev.CreateChannel(this);
+        if (_module == null)
+        {
+            Release();
+            return -Errno.ENOMEM;
+        }
+        int rc = Thread.RegisterPoller("bdev:" + Bdev.Name, 0, (nint)(delegate*<object?, int>)&PollThunk, 0, this,
+            managed: true, out _poller);
+        if (rc != 0)
+        {
+            _module.Destroy();
+            Release();
+            return rc;
+        }
+        return 0;
+    }
+
+    /// <summary>Runs on the channel's thread when the last reference is put.</summary>
+    public void Stop()
+    {
+        if (Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0)
+        {
+            // The host put its channel with I/O in flight. Every accepted I/O must still
+            // see its callback, and memory a backend may still write must stay mapped, so
+            // finish them here (bounded), then release.
+            Log.Error($"bdev '{Bdev.Name}': io channel released with {Outstanding} I/Os outstanding; completing them first");
+            long deadline = Ticks.Now + 5 * Ticks.Hz;
+            while ((Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0) && Ticks.Now < deadline)
+            {
+                Poll();
+            }
+            if (Outstanding > 0)
+            {
+                Log.Error($"bdev '{Bdev.Name}': {Outstanding} I/Os never completed; their channel memory is leaked");
+                _module?.Destroy();
+                return;
+            }
+        }
+        if (_poller != null)
+        {
+            Thread.UnregisterPoller(_poller);
+            _poller = null;
+        }
+        _module?.Destroy();
+        _module = null;
+        Release();
+    }
+
+    private void Release()
+    {
+        BdevIoRegistry.Remove(_ios);
+        NativeMemory.AlignedFree(_ios);
+        _ios = null;
+        if (_self.IsAllocated)
+        {
+            _self.Free();
+        }
+    }
+
+    public static BdevChannel FromIo(BdevIo* io) => (BdevChannel)GCHandle.FromIntPtr((nint)io->Channel).Target!;
+
+    // ---------------------------------------------------------------- submission
+
+    /// <summary>Validates and starts an I/O. Returns 0 (the callback will run, on this
+    /// thread, from a later poll) or a negative errno (it will not). Allocation-free.</summary>
+    public int Submit(BdevDesc desc, BdevIoType type, Iovec* iovs, int iovCount, void* buf, ulong offsetBlocks,
+        ulong numBlocks, nint callback, nint callbackArg, object? managedContext, bool managed)
+    {
+        Bdev bdev = Bdev;
+        if (bdev.Removing)
+        {
+            return LastError.Set(Errno.ENODEV, "bdev is being removed");
+        }
+        if (!bdev.Supported[(int)type])
+        {
+            return LastError.Set(Errno.ENOTSUP, "I/O type is not supported by this bdev");
+        }
+        if (type != BdevIoType.Read && !desc.Writable)
+        {
+            return LastError.Set(Errno.EBADF, "descriptor is read-only");
+        }
+        ulong end = offsetBlocks + numBlocks;
+        if (end < offsetBlocks || end > bdev.BlockCount || (numBlocks == 0 && type != BdevIoType.Flush && type != BdevIoType.Reset))
+        {
+            return OutOfRange(offsetBlocks, numBlocks);
+        }
+        if (type == BdevIoType.Read || type == BdevIoType.Write)
+        {
+            int rc = CheckBuffers(iovs, iovCount, buf, numBlocks * bdev.BlockSize);
+            if (rc != 0)
+            {
+                return rc;
+            }
+        }
+        int index = _freeHead;
+        if (index < 0)
+        {
+            return LastError.Set(Errno.ENOMEM, "no free bdev_io on this channel (use nb_bdev_queue_io_wait)");
+        }
+        BdevIo* io = &_ios[index];
+        Debug.Assert(io->State == BdevIo.StateFree, "I/O on the free list is not free");
+        _freeHead = io->Next;
+        _freeCount--;
+        io->Type = type;
+        io->State = BdevIo.StateSubmitted;
+        io->ManagedCallback = managed ? (byte)1 : (byte)0;
+        io->Status = 0;
+        io->Next = -1;
+        io->OffsetBlocks = offsetBlocks;
+        io->NumBlocks = numBlocks;
+        if (buf != null || iovs == null)
+        {
+            io->InlineIov.Base = (byte*)buf;
+            io->InlineIov.Length = (nuint)(numBlocks * bdev.BlockSize);
+            io->Iovs = &io->InlineIov;
+            io->IovCount = buf != null ? 1 : 0;
+        }
+        else
+        {
+            io->Iovs = iovs;
+            io->IovCount = iovCount;
+        }
+        io->NvmeCdw0 = 0;
+        io->NvmeSct = 0;
+        io->NvmeSc = 0;
+        io->Callback = callback;
+        io->CallbackArg = callbackArg;
+        io->SubmitTicks = Thread.StampTicks;
+        _contexts[index] = managedContext;
+        if (type == BdevIoType.Reset)
+        {
+            Append(ref _resetHead, ref _resetTail, io);
+            return 0;
+        }
+        Outstanding++;
+        _module!.Submit(this, io);
+        return 0;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int OutOfRange(ulong offset, ulong num) => LastError.Set(Errno.EINVAL,
+        $"blocks {offset}+{num} are outside bdev '{Bdev.Name}' ({Bdev.BlockCount} blocks) or the length is zero");
+
+    private int CheckBuffers(Iovec* iovs, int iovCount, void* buf, ulong bytes)
+    {
+        uint alignMask = Bdev.RequiredAlignment - 1;
+        if (buf != null)
+        {
+            if (((nuint)buf & alignMask) != 0)
+            {
+                return Misaligned();
+            }
+            return 0;
+        }
+        if (iovs == null)
+        {
+            return LastError.Set(Errno.EINVAL, "buffer is NULL");
+        }
+        if (iovCount <= 0 || iovCount > 1024)
+        {
+            return LastError.Set(Errno.EINVAL, "iovcnt must be 1 .. 1024");
+        }
+        ulong sum = 0;
+        for (int i = 0; i < iovCount; i++)
+        {
+            if (iovs[i].Base == null && iovs[i].Length != 0)
+            {
+                return LastError.Set(Errno.EINVAL, "an iovec has a NULL base");
+            }
+            if (((nuint)iovs[i].Base & alignMask) != 0)
+            {
+                return Misaligned();
+            }
+            sum += iovs[i].Length;
+        }
+        if (sum != bytes)
+        {
+            return IovLengthMismatch(sum, bytes);
+        }
+        return 0;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int Misaligned() => LastError.Set(Errno.EINVAL,
+        $"buffer is not aligned to {Bdev.RequiredAlignment} bytes, as bdev '{Bdev.Name}' requires");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int IovLengthMismatch(ulong sum, ulong bytes) => LastError.Set(Errno.EINVAL,
+        $"iovecs add up to {sum} bytes, the I/O is {bytes} bytes");
+
+    // ---------------------------------------------------------------- completion
+
+    /// <summary>Queues the completion for the next poll: what a backend calls from Submit.</summary>
+    public void CompleteDeferred(BdevIo* io, int status)
+    {
+        io->Status = status;
+        Append(ref _doneHead, ref _doneTail, io);
+    }
+
+    /// <summary>Completes now: what a backend calls from its Poll.</summary>
+    public void Complete(BdevIo* io, int status)
+    {
+        io->Status = status;
+        Finish(io, Thread.PollTicks);
+    }
+
+    private void Append(ref int head, ref int tail, BdevIo* io)
+    {
+        io->Next = -1;
+        if (tail < 0)
+        {
+            head = io->Index;
+        }
+        else
+        {
+            _ios[tail].Next = io->Index;
+        }
+        tail = io->Index;
+    }
+
+    private void Finish(BdevIo* io, long now)
+    {
+        Debug.Assert(io->State == BdevIo.StateSubmitted, "completing an I/O that is not in flight");
+        long latency = now - io->SubmitTicks;
+        if (latency < 0)
+        {
+            latency = 0;
+        }
+        ref OpStats s = ref Stats.Ops[(int)io->Type];
+        if (io->Status == 0)
+        {
+            s.Record(io->NumBlocks * Bdev.BlockSize, (ulong)latency);
+        }
+        else
+        {
+            s.Errors++;
+        }
+        Stats.Histogram.Record((ulong)latency);
+        if (io->Type != BdevIoType.Reset)
+        {
+            Outstanding--;
+        }
+        io->State = BdevIo.StateCompleting;
+        if (io->ManagedCallback != 0)
+        {
+            ((delegate*<BdevIo*, int, object?, nint, void>)io->Callback)(io, io->Status, _contexts[io->Index], io->CallbackArg);
+        }
+        else
+        {
+            ((delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)io->Callback)(io, io->Status, (void*)io->CallbackArg);
+        }
+        _contexts[io->Index] = null;
+        io->State = BdevIo.StateFree;
+        io->Next = _freeHead;
+        _freeHead = io->Index;
+        _freeCount++;
+        if (_waiters.Count > 0)
+        {
+            RunWaiters();
+        }
+    }
+
+    private static int PollThunk(object? o) => ((BdevChannel)o!).Poll();
+
+    public int Poll()
+    {
+        int work = _module!.Poll(this);
+        if (_doneHead >= 0)
+        {
+            work += DrainDeferred();
+        }
+        if (_resetHead >= 0)
+        {
+            work += ProgressResets();
+        }
+        return work;
+    }
+
+    private int DrainDeferred()
+    {
+        // Take the whole list: completions queued by callbacks that resubmit go to the next
+        // poll, so one poll is bounded by what was queued when it started.
+        int index = _doneHead;
+        _doneHead = _doneTail = -1;
+        long now = Thread.InPoll ? Thread.PollTicks : Ticks.Now;
+        int n = 0;
+        while (index >= 0)
+        {
+            BdevIo* io = &_ios[index];
+            index = io->Next;
+            Finish(io, now);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>A reset completes once no I/O submitted before it is outstanding on any
+    /// channel of the bdev (SPDK's reset drains the bdev first).</summary>
+    private int ProgressResets()
+    {
+        if (Bdev.OutstandingIo() > 0)
+        {
+            return 0;
+        }
+        // Drained: now the backend resets (and completes the reset like any I/O).
+        int index = _resetHead;
+        _resetHead = _resetTail = -1;
+        int n = 0;
+        while (index >= 0)
+        {
+            BdevIo* io = &_ios[index];
+            index = io->Next;
+            _module!.Submit(this, io);
+            n++;
+        }
+        return n;
+    }
+
+    // ---------------------------------------------------------------- io wait
+
+    /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.</summary>
+    public int QueueIoWait(nint fn, nint arg)
+    {
+        if (_freeCount > 0)
+        {
+            return LastError.Set(Errno.EINVAL, "the channel has free I/Os: submit instead of waiting");
+        }
+        _waiters.Enqueue((fn, arg));
+        return 0;
+    }
+
+    private void RunWaiters()
+    {
+        // Bounded: each waiter gets one call per free I/O.
+        int n = Math.Min(_waiters.Count, _freeCount);
+        for (int i = 0; i < n && _freeCount > 0; i++)
+        {
+            (nint fn, nint arg) = _waiters.Dequeue();
+            ((delegate* unmanaged[Cdecl]<void*, void>)fn)((void*)arg);
+        }
+    }
+
+    public object? ManagedContext(BdevIo* io) => _contexts[io->Index];
+}

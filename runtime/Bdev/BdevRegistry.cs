@@ -1,0 +1,306 @@
+using System;
+using System.Collections.Generic;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Bdev;
+
+/// <summary>All registered bdevs by name, and the control paths on them: register, open,
+/// close, claim, destroy, events. One lock; never on the I/O path.</summary>
+internal static unsafe class BdevRegistry
+{
+    private static readonly object s_lock = new();
+    private static readonly List<Bdev> s_bdevs = new();
+
+    public const int MaxNameLength = 255;
+
+    public static int Register(Bdev bdev)
+    {
+        lock (s_lock)
+        {
+            if (FindLocked(bdev.Name) != null)
+            {
+                return LastError.Set(Errno.EEXIST, $"a bdev named '{bdev.Name}' already exists");
+            }
+            foreach (Bdev b in s_bdevs)
+            {
+                if (b.Uuid == bdev.Uuid)
+                {
+                    return LastError.Set(Errno.EEXIST, $"bdev '{b.Name}' already has UUID {bdev.Uuid}");
+                }
+            }
+            bdev.Registered(HandleTable.Allocate(HandleType.Bdev, bdev));
+            s_bdevs.Add(bdev);
+        }
+        Log.Info($"bdev '{bdev.Name}' registered: {bdev.ModuleName}, {bdev.BlockCount} x {bdev.BlockSize} B");
+        return 0;
+    }
+
+    public static int CheckName(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return LastError.Set(Errno.EINVAL, "bdev name is empty");
+        }
+        if (name.Length > MaxNameLength)
+        {
+            return LastError.Set(Errno.ENAMETOOLONG, $"bdev name is longer than {MaxNameLength} characters");
+        }
+        foreach (char c in name)
+        {
+            if (char.IsControl(c) || c == '/' || c == '?' || c == '&' || c == '#')
+            {
+                return LastError.Set(Errno.EINVAL, $"bdev name '{name}' contains a control character or one of / ? & #");
+            }
+        }
+        return 0;
+    }
+
+    private static Bdev? FindLocked(string name)
+    {
+        foreach (Bdev b in s_bdevs)
+        {
+            if (b.Name == name || b.Uuid.ToString() == name)
+            {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>By name or UUID string; bdevs being removed are not found.</summary>
+    public static Bdev? Find(string name)
+    {
+        lock (s_lock)
+        {
+            Bdev? b = FindLocked(name);
+            return b != null && !b.Removing ? b : null;
+        }
+    }
+
+    public static Bdev[] Snapshot()
+    {
+        lock (s_lock)
+        {
+            return s_bdevs.FindAll(b => !b.Removing).ToArray();
+        }
+    }
+
+    public static int Count
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_bdevs.Count;
+            }
+        }
+    }
+
+    /// <summary>spdk_bdev_open_ext. The event callback runs on the calling thread.</summary>
+    public static int Open(string name, bool write, delegate* unmanaged[Cdecl]<int, nint, void*, void> nativeCb,
+        void* nativeCtx, Action<BdevEventType, Bdev>? managedCb, out BdevDesc? desc)
+    {
+        desc = null;
+        LightweightThread? thread = LightweightThread.Current;
+        if (thread == null)
+        {
+            return LastError.Set(Errno.EINVAL,
+                "no current thread: open bdevs from a thread (inside nb_thread_poll or after nb_set_thread)");
+        }
+        lock (s_lock)
+        {
+            Bdev? b = FindLocked(name);
+            if (b == null || b.Removing)
+            {
+                return LastError.Set(Errno.ENODEV, $"no bdev named '{name}'");
+            }
+            if (write && b.ClaimedBy != null)
+            {
+                return LastError.Set(Errno.EPERM, $"bdev '{b.Name}' is claimed by '{b.ClaimOwner}': it cannot be opened for writing");
+            }
+            desc = new BdevDesc(b, write, thread, nativeCb, nativeCtx, managedCb);
+            desc.Handle = HandleTable.Allocate(HandleType.BdevDesc, desc);
+            b.Descriptors.Add(desc);
+        }
+        return 0;
+    }
+
+    /// <summary>spdk_bdev_close. When the bdev is being removed and this was its last
+    /// descriptor, the removal completes.</summary>
+    public static int Close(BdevDesc desc)
+    {
+        Bdev b = desc.Bdev;
+        bool finish;
+        lock (s_lock)
+        {
+            if (desc.Closed)
+            {
+                return LastError.Set(Errno.EBADF, "descriptor is already closed");
+            }
+            desc.Closed = true;
+            HandleTable.Release(desc.Handle);
+            b.Descriptors.Remove(desc);
+            if (b.ClaimedBy == desc)
+            {
+                b.ClaimedBy = null;
+                b.ClaimOwner = null;
+            }
+            finish = b.State == BdevState.Removing && b.Descriptors.Count == 0;
+        }
+        if (finish)
+        {
+            Unregister(b);
+        }
+        return 0;
+    }
+
+    /// <summary>spdk_bdev_module_claim_bdev: exclusive write access for the descriptor's
+    /// owner (a virtual bdev over its base, say).</summary>
+    public static int Claim(BdevDesc desc, string owner)
+    {
+        lock (s_lock)
+        {
+            Bdev b = desc.Bdev;
+            if (b.ClaimedBy != null)
+            {
+                return LastError.Set(Errno.EPERM, $"bdev '{b.Name}' is already claimed by '{b.ClaimOwner}'");
+            }
+            if (!desc.Writable)
+            {
+                return LastError.Set(Errno.EPERM, "a claim needs a writable descriptor");
+            }
+            foreach (BdevDesc d in b.Descriptors)
+            {
+                if (d != desc && d.Writable)
+                {
+                    return LastError.Set(Errno.EPERM, $"bdev '{b.Name}' has another writable descriptor open");
+                }
+            }
+            b.ClaimedBy = desc;
+            b.ClaimOwner = owner;
+            return 0;
+        }
+    }
+
+    public static int ReleaseClaim(BdevDesc desc)
+    {
+        lock (s_lock)
+        {
+            if (desc.Bdev.ClaimedBy != desc)
+            {
+                return LastError.Set(Errno.EINVAL, "this descriptor holds no claim");
+            }
+            desc.Bdev.ClaimedBy = null;
+            desc.Bdev.ClaimOwner = null;
+            return 0;
+        }
+    }
+
+    /// <summary>Removes a bdev: every descriptor is told (REMOVE), new opens and new I/O
+    /// fail with -ENODEV, in-flight I/O completes. <paramref name="done"/> runs once the
+    /// last descriptor is closed and every channel is released.</summary>
+    public static int Destroy(string name, Action<int>? done)
+    {
+        Bdev? b;
+        BdevDesc[] descs;
+        lock (s_lock)
+        {
+            b = FindLocked(name);
+            if (b == null)
+            {
+                return LastError.Set(Errno.ENODEV, $"no bdev named '{name}'");
+            }
+            if (b.Removing)
+            {
+                if (done != null)
+                {
+                    b.AddDestroyCallback(done);
+                }
+                return 0;
+            }
+            b.MarkRemoving(done);
+            descs = b.Descriptors.ToArray();
+        }
+        Log.Info($"bdev '{b.Name}' is being removed ({descs.Length} descriptors open)");
+        if (descs.Length == 0)
+        {
+            Unregister(b);
+            return 0;
+        }
+        foreach (BdevDesc d in descs)
+        {
+            SendEvent(d, BdevEventType.Remove);
+        }
+        return 0;
+    }
+
+    private static void Unregister(Bdev b)
+    {
+        lock (s_lock)
+        {
+            s_bdevs.Remove(b);
+        }
+        HandleTable.Release(b.Handle);
+        b.IoDevice.Unregister(b.Finished);
+    }
+
+    /// <summary>Sends an event to every open descriptor, each on its own thread.</summary>
+    public static void Notify(Bdev b, BdevEventType type)
+    {
+        BdevDesc[] descs;
+        lock (s_lock)
+        {
+            descs = b.Descriptors.ToArray();
+        }
+        foreach (BdevDesc d in descs)
+        {
+            SendEvent(d, type);
+        }
+    }
+
+    private static void SendEvent(BdevDesc d, BdevEventType type)
+    {
+        if (d.Thread.Send(&DeliverEvent, d, (nint)type) != 0)
+        {
+            Log.Error($"bdev '{d.Bdev.Name}': event {type} could not be delivered to thread '{d.Thread.Name}'");
+        }
+    }
+
+    private static void DeliverEvent(object? o, nint type) => ((BdevDesc)o!).Deliver((BdevEventType)type);
+
+    /// <summary>spdk_bdev_notify_media_management: records the range and tells every
+    /// descriptor; they read the ranges with <see cref="TakeMediaEvents"/>.</summary>
+    public static int NotifyMediaManagement(Bdev b, ulong offset, ulong blocks)
+    {
+        if (blocks == 0 || offset + blocks < offset || offset + blocks > b.BlockCount)
+        {
+            return LastError.Set(Errno.EINVAL, $"media event range {offset}+{blocks} is outside bdev '{b.Name}'");
+        }
+        lock (b.MediaEvents)
+        {
+            if (b.MediaEvents.Count >= 1024)
+            {
+                return LastError.Set(Errno.ENOSPC, $"bdev '{b.Name}' has 1024 unread media events");
+            }
+            b.MediaEvents.Add((offset, blocks));
+        }
+        Notify(b, BdevEventType.MediaManagement);
+        return 0;
+    }
+
+    public static int TakeMediaEvents(Bdev b, Span<(ulong Offset, ulong Blocks)> into)
+    {
+        lock (b.MediaEvents)
+        {
+            int n = Math.Min(into.Length, b.MediaEvents.Count);
+            for (int i = 0; i < n; i++)
+            {
+                into[i] = b.MediaEvents[i];
+            }
+            b.MediaEvents.RemoveRange(0, n);
+            return n;
+        }
+    }
+}

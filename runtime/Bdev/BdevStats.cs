@@ -1,0 +1,149 @@
+using System;
+using System.Numerics;
+
+namespace NativeBdev.Bdev;
+
+/// <summary>Counters of one op type: SPDK's spdk_bdev_io_stat fields.</summary>
+internal struct OpStats
+{
+    public ulong Ops;
+    public ulong Bytes;
+    public ulong LatencyTicks;
+    public ulong MinLatencyTicks;
+    public ulong MaxLatencyTicks;
+    public ulong Errors;
+
+    public void Record(ulong bytes, ulong latency)
+    {
+        Ops++;
+        Bytes += bytes;
+        LatencyTicks += latency;
+        if (latency > MaxLatencyTicks)
+        {
+            MaxLatencyTicks = latency;
+        }
+        if (latency < MinLatencyTicks || MinLatencyTicks == 0)
+        {
+            MinLatencyTicks = latency;
+        }
+    }
+
+    public void Add(in OpStats o)
+    {
+        Ops += o.Ops;
+        Bytes += o.Bytes;
+        LatencyTicks += o.LatencyTicks;
+        Errors += o.Errors;
+        MaxLatencyTicks = Math.Max(MaxLatencyTicks, o.MaxLatencyTicks);
+        if (o.MinLatencyTicks != 0 && (MinLatencyTicks == 0 || o.MinLatencyTicks < MinLatencyTicks))
+        {
+            MinLatencyTicks = o.MinLatencyTicks;
+        }
+    }
+}
+
+/// <summary>A log-linear latency histogram (as SPDK's histogram_data): each power of two of
+/// ticks is split into 16 linear sub-buckets, so any value is placed within 1/16 (6%) of
+/// itself. Recording is a leading-zero count and an increment.</summary>
+internal sealed class LatencyHistogram
+{
+    public const int SubBits = 4;
+    public const int SubBuckets = 1 << SubBits;
+    public const int Ranges = 64 - SubBits + 1;
+    public readonly ulong[] Buckets = new ulong[Ranges * SubBuckets];
+
+    public static int BucketOf(ulong ticks)
+    {
+        if (ticks < SubBuckets)
+        {
+            return (int)ticks;
+        }
+        int range = 63 - BitOperations.LeadingZeroCount(ticks) - SubBits + 1; // >= 1
+        int sub = (int)(ticks >> (range - 1)) & (SubBuckets - 1);
+        return range * SubBuckets + sub;
+    }
+
+    /// <summary>The smallest tick value that falls in <paramref name="bucket"/>.</summary>
+    public static ulong LowerBound(int bucket)
+    {
+        int range = bucket / SubBuckets;
+        ulong sub = (ulong)(bucket % SubBuckets);
+        return range == 0 ? sub : (SubBuckets + sub) << (range - 1);
+    }
+
+    public static ulong UpperBound(int bucket) =>
+        bucket + 1 >= Ranges * SubBuckets ? ulong.MaxValue : LowerBound(bucket + 1) - 1;
+
+    public void Record(ulong ticks) => Buckets[BucketOf(ticks)]++;
+
+    public void Add(LatencyHistogram o)
+    {
+        for (int i = 0; i < Buckets.Length; i++)
+        {
+            Buckets[i] += o.Buckets[i];
+        }
+    }
+
+    public void Clear() => Array.Clear(Buckets);
+
+    public ulong Total
+    {
+        get
+        {
+            ulong n = 0;
+            foreach (ulong b in Buckets)
+            {
+                n += b;
+            }
+            return n;
+        }
+    }
+
+    /// <summary>The upper bound, in ticks, of the bucket holding the given percentile.</summary>
+    public ulong Percentile(double percent)
+    {
+        ulong total = Total;
+        if (total == 0)
+        {
+            return 0;
+        }
+        ulong rank = (ulong)Math.Ceiling(total * Math.Clamp(percent, 0, 100) / 100.0);
+        if (rank == 0)
+        {
+            rank = 1;
+        }
+        ulong seen = 0;
+        for (int i = 0; i < Buckets.Length; i++)
+        {
+            seen += Buckets[i];
+            if (seen >= rank)
+            {
+                return UpperBound(i);
+            }
+        }
+        return UpperBound(Buckets.Length - 1);
+    }
+}
+
+/// <summary>All counters of a channel (or a merged total): one OpStats per I/O type, a
+/// histogram, and the time spent with I/O outstanding (SPDK's io_time).</summary>
+internal sealed class BdevStats
+{
+    public readonly OpStats[] Ops = new OpStats[(int)BdevIoType.Count];
+    public readonly LatencyHistogram Histogram = new();
+
+    public void Add(BdevStats o)
+    {
+        for (int i = 0; i < Ops.Length; i++)
+        {
+            Ops[i].Add(o.Ops[i]);
+        }
+        Histogram.Add(o.Histogram);
+    }
+
+    public void Clear()
+    {
+        Array.Clear(Ops);
+        Histogram.Clear();
+    }
+}
