@@ -32,7 +32,15 @@ internal sealed unsafe class BdevChannel
     private int _freeCount;
     private int _doneHead = -1, _doneTail = -1;   // deferred completions, FIFO
     private int _resetHead = -1, _resetTail = -1; // resets waiting for the bdev to drain
-    private readonly object?[] _contexts;          // managed callback state per I/O
+    private readonly ContextSlot[] _contexts;      // managed callback state per I/O
+    private readonly uint _blockSize;
+
+    // A struct slot, not object?[]: storing into a covariant object array costs a type
+    // check (StelemRef) per store.
+    private struct ContextSlot
+    {
+        public object? Value;
+    }
     private readonly Queue<(nint Fn, nint Arg)> _waiters = new(64);
     private Poller? _poller;
     private GCHandle _self;
@@ -42,7 +50,8 @@ internal sealed unsafe class BdevChannel
         Bdev = bdev;
         IoChannel = ioChannel;
         Thread = ioChannel.Thread;
-        _contexts = new object?[PoolSize];
+        _contexts = new ContextSlot[PoolSize];
+        _blockSize = bdev.BlockSize;
     }
 
     public BdevModuleChannel Module => _module!;
@@ -136,7 +145,7 @@ internal sealed unsafe class BdevChannel
         ulong numBlocks, nint callback, nint callbackArg, object? managedContext, bool managed)
     {
         Bdev bdev = Bdev;
-        if (bdev.Removing)
+        if (bdev.State != BdevState.Registered)
         {
             return LastError.Set(Errno.ENODEV, "bdev is being removed");
         }
@@ -153,12 +162,16 @@ internal sealed unsafe class BdevChannel
         {
             return OutOfRange(offsetBlocks, numBlocks);
         }
-        if (type == BdevIoType.Read || type == BdevIoType.Write)
+        if (type <= BdevIoType.Write)
         {
-            int rc = CheckBuffers(iovs, iovCount, buf, numBlocks * bdev.BlockSize);
-            if (rc != 0)
+            // The common case inline: one buffer, no alignment requirement.
+            if (buf == null || bdev.RequiredAlignment != 1)
             {
-                return rc;
+                int rc = CheckBuffers(iovs, iovCount, buf, numBlocks * _blockSize);
+                if (rc != 0)
+                {
+                    return rc;
+                }
             }
         }
         int index = _freeHead;
@@ -180,7 +193,7 @@ internal sealed unsafe class BdevChannel
         if (buf != null || iovs == null)
         {
             io->InlineIov.Base = (byte*)buf;
-            io->InlineIov.Length = (nuint)(numBlocks * bdev.BlockSize);
+            io->InlineIov.Length = (nuint)(numBlocks * _blockSize);
             io->Iovs = &io->InlineIov;
             io->IovCount = buf != null ? 1 : 0;
         }
@@ -189,13 +202,13 @@ internal sealed unsafe class BdevChannel
             io->Iovs = iovs;
             io->IovCount = iovCount;
         }
-        io->NvmeCdw0 = 0;
-        io->NvmeSct = 0;
-        io->NvmeSc = 0;
         io->Callback = callback;
         io->CallbackArg = callbackArg;
-        io->SubmitTicks = Thread.StampTicks;
-        _contexts[index] = managedContext;
+        io->SubmitTicks = Thread.InPoll ? Thread.PollTicks : Ticks.Now;
+        if (managed)
+        {
+            _contexts[index].Value = managedContext;
+        }
         if (type == BdevIoType.Reset)
         {
             Append(ref _resetHead, ref _resetTail, io);
@@ -260,6 +273,7 @@ internal sealed unsafe class BdevChannel
     // ---------------------------------------------------------------- completion
 
     /// <summary>Queues the completion for the next poll: what a backend calls from Submit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void CompleteDeferred(BdevIo* io, int status)
     {
         io->Status = status;
@@ -273,6 +287,7 @@ internal sealed unsafe class BdevChannel
         Finish(io, Thread.PollTicks);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Append(ref int head, ref int tail, BdevIo* io)
     {
         io->Next = -1;
@@ -298,7 +313,7 @@ internal sealed unsafe class BdevChannel
         ref OpStats s = ref Stats.Ops[(int)io->Type];
         if (io->Status == 0)
         {
-            s.Record(io->NumBlocks * Bdev.BlockSize, (ulong)latency);
+            s.Record(io->NumBlocks * _blockSize, (ulong)latency);
         }
         else
         {
@@ -310,15 +325,23 @@ internal sealed unsafe class BdevChannel
             Outstanding--;
         }
         io->State = BdevIo.StateCompleting;
-        if (io->ManagedCallback != 0)
-        {
-            ((delegate*<BdevIo*, int, object?, nint, void>)io->Callback)(io, io->Status, _contexts[io->Index], io->CallbackArg);
-        }
-        else
+        if (io->ManagedCallback == 0)
         {
             ((delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)io->Callback)(io, io->Status, (void*)io->CallbackArg);
         }
-        _contexts[io->Index] = null;
+        else
+        {
+            ref ContextSlot slot = ref _contexts[io->Index];
+            object? context = slot.Value;
+            slot.Value = null;
+            ((delegate*<BdevIo*, int, object?, nint, void>)io->Callback)(io, io->Status, context, io->CallbackArg);
+        }
+        if ((io->NvmeCdw0 | io->NvmeSct | io->NvmeSc) != 0)
+        {
+            io->NvmeCdw0 = 0;
+            io->NvmeSct = 0;
+            io->NvmeSc = 0;
+        }
         io->State = BdevIo.StateFree;
         io->Next = _freeHead;
         _freeHead = io->Index;
@@ -409,5 +432,5 @@ internal sealed unsafe class BdevChannel
         }
     }
 
-    public object? ManagedContext(BdevIo* io) => _contexts[io->Index];
+    public object? ManagedContext(BdevIo* io) => _contexts[io->Index].Value;
 }

@@ -13,6 +13,7 @@ internal struct OpStats
     public ulong MaxLatencyTicks;
     public ulong Errors;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Record(ulong bytes, ulong latency)
     {
         Ops++;
@@ -52,6 +53,7 @@ internal sealed class LatencyHistogram
     public const int Ranges = 64 - SubBits + 1;
     public readonly ulong[] Buckets = new ulong[Ranges * SubBuckets];
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static int BucketOf(ulong ticks)
     {
         if (ticks < SubBuckets)
@@ -74,6 +76,7 @@ internal sealed class LatencyHistogram
     public static ulong UpperBound(int bucket) =>
         bucket + 1 >= Ranges * SubBuckets ? ulong.MaxValue : LowerBound(bucket + 1) - 1;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Record(ulong ticks) => Buckets[BucketOf(ticks)]++;
 
     public void Add(LatencyHistogram o)

@@ -62,19 +62,31 @@ internal sealed unsafe class DmaRegion
                     $"({Libc.StrError(-rc)}); reserve them with 'echo N > /proc/sys/vm/nr_hugepages'");
             }
         }
-        long psize = AlignUp(size, 4096);
-        byte* q = (byte*)Libc.mmap(null, (nuint)psize, Libc.PROT_READ | Libc.PROT_WRITE,
-            Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_POPULATE, -1, 0);
-        if ((nint)q == Libc.MAP_FAILED)
+        // 4 KiB pages, but 2 MiB aligned and advised for transparent hugepages: where THP
+        // is on (madvise mode is Debian's default) the kernel backs the region with 2 MiB
+        // pages anyway, which cuts TLB misses on large RAM disks.
+        long psize = AlignUp(size, HugePageSize);
+        byte* raw = (byte*)Libc.mmap(null, (nuint)(psize + HugePageSize), Libc.PROT_READ | Libc.PROT_WRITE,
+            Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
+        if ((nint)raw == Libc.MAP_FAILED)
         {
             int e = Libc.LastErrno;
             return LastError.Set(Errno.ENOMEM, $"cannot map {psize} bytes of DMA memory: {Libc.StrError(e)}");
         }
+        byte* q = (byte*)AlignUp((long)raw, HugePageSize);
+        if (q > raw)
+        {
+            Libc.munmap(raw, (nuint)(q - raw));
+        }
+        Libc.munmap(q + psize, (nuint)(raw + psize + HugePageSize - (q + psize)));
+        Libc.madvise(q, (nuint)psize, 14 /* MADV_HUGEPAGE */);
+        // mlock faults every page in (what MAP_POPULATE would do) and keeps them resident.
         bool pinned = Libc.mlock(q, (nuint)psize) == 0;
         if (!pinned)
         {
             Log.Warn($"DMA memory ({psize >> 10} KiB) is not pinned: mlock failed ({Libc.StrError(Libc.LastErrno)}); " +
                      "raise RLIMIT_MEMLOCK for backends that hand buffers to devices");
+            Libc.madvise(q, (nuint)psize, 3 /* MADV_WILLNEED */);
         }
         region = new DmaRegion(q, psize, 4096, huge: false, pinned);
         return 0;

@@ -25,8 +25,9 @@ internal sealed unsafe class LightweightThread
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
+    // One thread-static, read once per I/O: in a shared library each [ThreadStatic] read
+    // is a __tls_get_addr call. Bind sets it outside polls; Poll saves and restores it.
     [ThreadStatic] private static LightweightThread? t_current;
-    [ThreadStatic] private static LightweightThread? t_bound;
 
     public readonly string Name;
     public readonly CpuSet? CpuMask;
@@ -68,7 +69,7 @@ internal sealed unsafe class LightweightThread
 
     /// <summary>The thread being polled on this OS thread, else the one bound with
     /// <see cref="Bind"/>, else null.</summary>
-    public static LightweightThread? Current => t_current ?? t_bound;
+    public static LightweightThread? Current => t_current;
 
     public ThreadState State => (ThreadState)_state;
     public bool IsExited => _state == (int)ThreadState.Exited;
@@ -93,7 +94,7 @@ internal sealed unsafe class LightweightThread
 
     /// <summary>Binds this OS thread to <paramref name="thread"/> outside of polls (SPDK's
     /// spdk_set_thread), so calls that need a current thread work from the host's loop.</summary>
-    public static void Bind(LightweightThread? thread) => t_bound = thread;
+    public static void Bind(LightweightThread? thread) => t_current = thread;
 
     /// <summary>spdk_thread_send_msg: queue <paramref name="m"/>; always asynchronous, from
     /// any OS thread. -ENOMEM when the ring is full, -EIO when the thread has exited.</summary>
@@ -357,14 +358,9 @@ internal sealed unsafe class LightweightThread
         {
             return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
         }
-        if (Current == this)
+        if (t_current == this)
         {
-            ExitPoll();
-            return LastError.Set(Errno.EBUSY, $"thread '{Name}' cannot destroy itself");
-        }
-        if (t_bound == this)
-        {
-            t_bound = null;
+            t_current = null;
         }
         ThreadRegistry.Remove(this);
         HandleTable.Release(Handle);

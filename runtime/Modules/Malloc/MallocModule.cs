@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -100,7 +101,7 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
                     for (int i = 0; i < io->IovCount; i++)
                     {
                         ulong n = io->Iovs[i].Length;
-                        Buffer.MemoryCopy(disk, io->Iovs[i].Base, n, n);
+                        Unsafe.CopyBlockUnaligned(io->Iovs[i].Base, disk, (uint)n);
                         disk += n;
                     }
                     break;
@@ -108,7 +109,7 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
                     for (int i = 0; i < io->IovCount; i++)
                     {
                         ulong n = io->Iovs[i].Length;
-                        Buffer.MemoryCopy(io->Iovs[i].Base, disk, n, n);
+                        Unsafe.CopyBlockUnaligned(disk, io->Iovs[i].Base, (uint)n);
                         disk += n;
                     }
                     break;
