@@ -30,6 +30,10 @@ internal sealed unsafe class BdevChannel
     private int _poolSize;
     private int _freeHead = -1;
     private int _freeCount;
+    // One I/O beyond PoolSize is held back, and only a completion callback may take it: the
+    // I/O being completed is freed after its callback (so the callback can still read it),
+    // and without the reserve a callback resubmitting into a full pool would get -ENOMEM.
+    private int _reserve = 1;
     private int _doneHead = -1, _doneTail = -1;   // deferred completions, FIFO
     private int _resetHead = -1, _resetTail = -1; // resets waiting for the bdev to drain
     private readonly ContextSlot[] _contexts;      // managed callback state per I/O
@@ -50,18 +54,19 @@ internal sealed unsafe class BdevChannel
         Bdev = bdev;
         IoChannel = ioChannel;
         Thread = ioChannel.Thread;
-        _contexts = new ContextSlot[PoolSize];
+        _contexts = new ContextSlot[PoolSize + 1];
         _blockSize = bdev.BlockSize;
     }
 
     public BdevModuleChannel Module => _module!;
-    public int FreeCount => _freeCount;
+    public int FreeCount => _freeCount - _reserve;
     public int PoolCapacity => _poolSize;
 
     /// <summary>Runs on the channel's thread when the io channel is created.</summary>
     public int Start()
     {
         _poolSize = _contexts.Length;
+        Debug.Assert(_poolSize == PoolSize + 1, "the pool holds PoolSize I/Os plus the callback reserve");
         nuint bytes = (nuint)(_poolSize * sizeof(BdevIo));
         _ios = (BdevIo*)NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(_ios, bytes);
@@ -174,11 +179,11 @@ internal sealed unsafe class BdevChannel
                 }
             }
         }
-        int index = _freeHead;
-        if (index < 0)
+        if (_freeCount <= _reserve)
         {
             return LastError.Set(Errno.ENOMEM, "no free bdev_io on this channel (use nb_bdev_queue_io_wait)");
         }
+        int index = _freeHead;
         BdevIo* io = &_ios[index];
         Debug.Assert(io->State == BdevIo.StateFree, "I/O on the free list is not free");
         _freeHead = io->Next;
@@ -204,7 +209,7 @@ internal sealed unsafe class BdevChannel
         }
         io->Callback = callback;
         io->CallbackArg = callbackArg;
-        io->SubmitTicks = Thread.InPoll ? Thread.PollTicks : Ticks.Now;
+        io->SubmitTicks = Thread.StampTicks;
         if (managed)
         {
             _contexts[index].Value = managedContext;
@@ -284,7 +289,7 @@ internal sealed unsafe class BdevChannel
     public void Complete(BdevIo* io, int status)
     {
         io->Status = status;
-        Finish(io, Thread.PollTicks);
+        Finish(io, Thread.StampTicks);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -325,6 +330,7 @@ internal sealed unsafe class BdevChannel
             Outstanding--;
         }
         io->State = BdevIo.StateCompleting;
+        _reserve = 0;
         if (io->ManagedCallback == 0)
         {
             ((delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)io->Callback)(io, io->Status, (void*)io->CallbackArg);
@@ -336,6 +342,7 @@ internal sealed unsafe class BdevChannel
             slot.Value = null;
             ((delegate*<BdevIo*, int, object?, nint, void>)io->Callback)(io, io->Status, context, io->CallbackArg);
         }
+        _reserve = 1;
         if ((io->NvmeCdw0 | io->NvmeSct | io->NvmeSc) != 0)
         {
             io->NvmeCdw0 = 0;
@@ -374,7 +381,7 @@ internal sealed unsafe class BdevChannel
         // poll, so one poll is bounded by what was queued when it started.
         int index = _doneHead;
         _doneHead = _doneTail = -1;
-        long now = Thread.InPoll ? Thread.PollTicks : Ticks.Now;
+        long now = Thread.StampTicks;
         int n = 0;
         while (index >= 0)
         {
@@ -413,7 +420,7 @@ internal sealed unsafe class BdevChannel
     /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.</summary>
     public int QueueIoWait(nint fn, nint arg)
     {
-        if (_freeCount > 0)
+        if (_freeCount > _reserve)
         {
             return LastError.Set(Errno.EINVAL, "the channel has free I/Os: submit instead of waiting");
         }
@@ -424,8 +431,8 @@ internal sealed unsafe class BdevChannel
     private void RunWaiters()
     {
         // Bounded: each waiter gets one call per free I/O.
-        int n = Math.Min(_waiters.Count, _freeCount);
-        for (int i = 0; i < n && _freeCount > 0; i++)
+        int n = Math.Min(_waiters.Count, _freeCount - _reserve);
+        for (int i = 0; i < n && _freeCount > _reserve; i++)
         {
             (nint fn, nint arg) = _waiters.Dequeue();
             ((delegate* unmanaged[Cdecl]<void*, void>)fn)((void*)arg);

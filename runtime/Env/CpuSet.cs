@@ -104,7 +104,13 @@ internal sealed class CpuSet
             return LastError.Set(Errno.EINVAL, "core mask is empty");
         }
         string s = text.Trim();
-        return s[0] == '[' ? ParseList(s, set) : ParseHex(s, set);
+        var parsed = new CpuSet();
+        int rc = s[0] == '[' ? ParseList(s, parsed) : ParseHex(s, parsed);
+        if (rc == 0)
+        {
+            set = parsed; // a failed parse leaves the caller an empty set, not half of one
+        }
+        return rc;
     }
 
     private static int ParseHex(string s, CpuSet set)

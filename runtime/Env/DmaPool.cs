@@ -147,7 +147,7 @@ internal sealed unsafe class DmaPool : IDisposable
     // Called with _lock held (or before the pool is published).
     private int AddRegion(long size, out DmaRegion? region)
     {
-        int rc = DmaRegion.Create(size, _huge, out region);
+        int rc = DmaRegion.Create(size, _huge, allowThp: IovaMode == IovaMode.Va, out region);
         if (rc != 0)
         {
             return rc;
@@ -203,16 +203,17 @@ internal sealed unsafe class DmaPool : IDisposable
             }
             if (p == null)
             {
-                long want = Math.Max(_growSize, DmaRegion.AlignUp(size + align, DmaRegion.HugePageSize));
                 long total = 0;
                 foreach (var r in _regions)
                 {
                     total += r.Size;
                 }
+                long want = Math.Max(Math.Min(_growSize, _maxSize - total),
+                    DmaRegion.AlignUp(size + align, DmaRegion.HugePageSize));
                 if (total + want > _maxSize)
                 {
                     LastError.Set(Errno.ENOMEM,
-                        $"DMA pool exhausted: {size} bytes wanted, {total >> 20} MiB in use of a {_maxSize >> 20} MiB limit");
+                        $"DMA pool exhausted: {size} bytes wanted, {total >> 20} MiB reserved of a {_maxSize >> 20} MiB limit");
                     return null;
                 }
                 if (AddRegion(want, out var region) != 0)

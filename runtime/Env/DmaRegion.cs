@@ -43,7 +43,7 @@ internal sealed unsafe class DmaRegion
 
     /// <summary>Maps a new region. <paramref name="huge"/>: 1 = hugepages only, 0 = 4 KiB
     /// pages only, -1 = hugepages if the kernel has enough reserved, else 4 KiB pages.</summary>
-    public static int Create(long size, int huge, out DmaRegion? region)
+    public static int Create(long size, int huge, bool allowThp, out DmaRegion? region)
     {
         region = null;
         if (huge != 0)
@@ -79,7 +79,12 @@ internal sealed unsafe class DmaRegion
             Libc.munmap(raw, (nuint)(q - raw));
         }
         Libc.munmap(q + psize, (nuint)(raw + psize + HugePageSize - (q + psize)));
-        Libc.madvise(q, (nuint)psize, 14 /* MADV_HUGEPAGE */);
+        if (allowThp)
+        {
+            // Not in physical-address mode: the kernel may migrate transparent hugepages,
+            // which would invalidate the frame numbers read at creation.
+            Libc.madvise(q, (nuint)psize, 14 /* MADV_HUGEPAGE */);
+        }
         // mlock faults every page in (what MAP_POPULATE would do) and keeps them resident.
         bool pinned = Libc.mlock(q, (nuint)psize) == 0;
         if (!pinned)

@@ -153,7 +153,7 @@ internal static class HandleTable
         HandleType.Mempool => target is Mempool,
         HandleType.Bdev => target is Bdev.Bdev,
         HandleType.BdevDesc => target is Bdev.BdevDesc,
-        _ => true,
+        _ => false, // BdevIo is a raw pointer, never a handle
     };
 
     private static string Name(HandleType t) => t switch

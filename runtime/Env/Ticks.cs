@@ -75,6 +75,7 @@ internal static unsafe class Ticks
     /// hypervisor here does not publish the frequency through CPUID).</summary>
     private static long Calibrate()
     {
+        s_rdtsc(); // the first call through the pointer is slow under JIT: not inside the window
         long sw0 = Stopwatch.GetTimestamp();
         long tsc0 = s_rdtsc();
         long target = sw0 + Stopwatch.Frequency / 500;

@@ -46,14 +46,32 @@ internal sealed unsafe class LightweightThread
     private volatile int _state;
     internal volatile Reactor? Reactor;
 
-    /// <summary>The clock as of the start of the current poll step, refreshed after every
-    /// step that did work. Valid while <see cref="InPoll"/>; the I/O path stamps
-    /// submissions with it instead of reading the clock per I/O.</summary>
+    /// <summary>The clock as of the start of the current poll step. A step that did work
+    /// (a message, a busy poller) marks it stale and the next reader refreshes it, so the
+    /// I/O path stamps submissions and completions without a clock read per I/O, and a poll
+    /// that only spins reads the clock once.</summary>
     public long PollTicks;
     public bool InPoll;
+    private bool _ticksStale;
 
     /// <summary>The time for an I/O stamp: the poll's clock inside a poll, else a fresh read.</summary>
-    public long StampTicks => InPoll ? PollTicks : Ticks.Now;
+    public long StampTicks
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            if (!InPoll)
+            {
+                return Ticks.Now;
+            }
+            if (_ticksStale)
+            {
+                PollTicks = Ticks.Now;
+                _ticksStale = false;
+            }
+            return PollTicks;
+        }
+    }
 
     public long MessagesProcessed;
     public long PollCount;
@@ -122,77 +140,93 @@ internal sealed unsafe class LightweightThread
 
     /// <summary>One poll: up to <paramref name="maxMessages"/> messages, every active poller,
     /// every timed poller that is due. Returns the amount of work done (0 = idle). The
-    /// caller holds the poll claim.</summary>
+    /// caller holds the poll claim. Restores the caller's current thread afterwards, so a
+    /// host may poll from inside code bound to another thread.</summary>
     public int Poll(int maxMessages, long now)
     {
         Debug.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
         LightweightThread? previous = t_current;
         bool wasInPoll = InPoll;
         t_current = this;
-        InPoll = true;
-        PollTicks = now != 0 ? now : Ticks.Now;
         try
         {
-            int work = 0;
-            if (maxMessages <= 0)
-            {
-                maxMessages = DefaultMessageBatch;
-            }
-            while (work < maxMessages && _messages.TryDequeueSingle(out Message m))
-            {
-                m.Invoke();
-                work++;
-            }
-            MessagesProcessed += work;
-            if (work > 0)
-            {
-                PollTicks = Ticks.Now;
-            }
-            for (int i = 0, n = _active.Count; i < n; i++)
-            {
-                Poller p = _active[i];
-                if (p.State == PollerState.Running && p.Run() > 0)
-                {
-                    work++;
-                    PollTicks = Ticks.Now;
-                }
-            }
-            if (_timed.Count > 0)
-            {
-                for (int i = 0, n = _timed.Count; i < n; i++)
-                {
-                    Poller p = _timed[i];
-                    if (p.State == PollerState.Running && p.NextRunTicks <= PollTicks)
-                    {
-                        p.NextRunTicks = PollTicks + p.PeriodTicks;
-                        if (p.Run() > 0)
-                        {
-                            work++;
-                            PollTicks = Ticks.Now;
-                        }
-                    }
-                }
-            }
-            if (_pollersChanged)
-            {
-                CompactPollers();
-            }
-            if (Volatile.Read(ref _exitRequested) != 0)
-            {
-                ProgressExit();
-            }
-            PollCount++;
-            if (work > 0)
-            {
-                BusyPolls++;
-            }
-            return work;
+            return PollOnce(maxMessages, now != 0 ? now : Ticks.Now);
         }
         finally
         {
             t_current = previous;
             InPoll = wasInPoll;
         }
+    }
+
+    /// <summary>A reactor's poll: the reactor holds the claim for as long as it runs the
+    /// thread and has nothing of its own to restore, and it read the clock once for all its
+    /// threads in this iteration.</summary>
+    internal int PollOnReactor(long now)
+    {
+        t_current = this;
+        int work = PollOnce(0, now);
+        InPoll = false;
+        return work;
+    }
+
+    private int PollOnce(int maxMessages, long now)
+    {
+        InPoll = true;
+        PollTicks = now;
+        _ticksStale = false;
+        int work = 0;
+        if (maxMessages <= 0)
+        {
+            maxMessages = DefaultMessageBatch;
+        }
+        while (work < maxMessages && _messages.TryDequeueSingle(out Message m))
+        {
+            m.Invoke();
+            work++;
+        }
+        MessagesProcessed += work;
+        _ticksStale |= work > 0;
+        for (int i = 0, n = _active.Count; i < n; i++)
+        {
+            Poller p = _active[i];
+            if (p.State == PollerState.Running && p.Run() > 0)
+            {
+                work++;
+                _ticksStale = true;
+            }
+        }
+        if (_timed.Count > 0)
+        {
+            long t = StampTicks;
+            for (int i = 0, n = _timed.Count; i < n; i++)
+            {
+                Poller p = _timed[i];
+                if (p.State == PollerState.Running && p.NextRunTicks <= t)
+                {
+                    p.NextRunTicks = t + p.PeriodTicks;
+                    if (p.Run() > 0)
+                    {
+                        work++;
+                        _ticksStale = true;
+                    }
+                }
+            }
+        }
+        if (_pollersChanged)
+        {
+            CompactPollers();
+        }
+        if (Volatile.Read(ref _exitRequested) != 0)
+        {
+            ProgressExit();
+        }
+        PollCount++;
+        if (work > 0)
+        {
+            BusyPolls++;
+        }
+        return work;
     }
 
     /// <summary>Ticks until the next timed poller is due (0 if one is due now), or -1 if
@@ -354,14 +388,29 @@ internal sealed unsafe class LightweightThread
         {
             return LastError.Set(Errno.EBUSY, $"thread '{Name}' has not exited (call nb_thread_exit and keep polling)");
         }
-        if (!TryEnterPoll())
+        // A reactor lets go of an exited thread on its next iteration: wait that long.
+        long deadline = Ticks.Now + Ticks.Hz / 10;
+        while (!TryEnterPoll())
         {
-            return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
+            if (Ticks.Now > deadline || t_current == this && InPoll)
+            {
+                return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
+            }
+            System.Threading.Thread.Yield();
         }
         if (t_current == this)
         {
             t_current = null;
         }
+        // A sender that saw the thread running may have queued a message after its last
+        // poll: it was accepted, so it runs (here, as the thread) rather than vanish.
+        LightweightThread? previous = t_current;
+        t_current = this;
+        while (_messages.TryDequeueSingle(out Message m))
+        {
+            m.Invoke();
+        }
+        t_current = previous;
         ThreadRegistry.Remove(this);
         HandleTable.Release(Handle);
         return 0;

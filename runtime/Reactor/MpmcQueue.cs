@@ -81,7 +81,14 @@ internal sealed class MpmcQueue<T>
             }
             else if (dif < 0)
             {
-                return false; // full
+                // The cell still holds the item of the previous lap. Really full only when
+                // capacity items are queued; otherwise a consumer has claimed that item and
+                // is about to release the cell.
+                if (pos - Volatile.Read(ref _pos.Dequeue) >= cells.Length)
+                {
+                    return false; // full
+                }
+                Thread.SpinWait(1);
             }
             pos = Volatile.Read(ref _pos.Enqueue);
         }
@@ -108,8 +115,14 @@ internal sealed class MpmcQueue<T>
             }
             else if (dif < 0)
             {
-                item = default!;
-                return false; // empty
+                // Empty, unless a producer has claimed this cell and is about to publish it:
+                // then wait for it rather than report an element-holding pool as empty.
+                if (Volatile.Read(ref _pos.Enqueue) <= pos)
+                {
+                    item = default!;
+                    return false; // empty
+                }
+                Thread.SpinWait(1);
             }
             pos = Volatile.Read(ref _pos.Dequeue);
         }

@@ -94,9 +94,9 @@ internal sealed unsafe class Reactor
         long lastBusy = Ticks.Now;
         while (!_stop)
         {
-            while (_incoming.TryDequeue(out LightweightThread t))
+            if (!_incoming.IsEmpty)
             {
-                _threads.Add(t);
+                Adopt();
             }
             long now = Ticks.Now;
             int busy = 0;
@@ -106,25 +106,16 @@ internal sealed unsafe class Reactor
                 if (t.IsExited)
                 {
                     _threads.RemoveAt(i--);
-                    t.Reactor = null;
-                    Interlocked.Decrement(ref ThreadCount);
-                    continue;
-                }
-                if (!t.TryEnterPoll())
-                {
+                    Release(t);
                     continue;
                 }
                 try
                 {
-                    busy += t.Poll(0, now);
+                    busy += t.PollOnReactor(now);
                 }
                 catch (Exception e)
                 {
                     Log.Error($"reactor {Core}: thread '{t.Name}' threw during poll: {e}");
-                }
-                finally
-                {
-                    t.ExitPoll();
                 }
             }
             Iterations++;
@@ -141,7 +132,7 @@ internal sealed unsafe class Reactor
         }
         foreach (LightweightThread t in _threads)
         {
-            t.Reactor = null;
+            Release(t);
         }
         while (_incoming.TryDequeue(out LightweightThread t))
         {
@@ -149,6 +140,28 @@ internal sealed unsafe class Reactor
         }
         _threads.Clear();
         ThreadCount = 0;
+    }
+
+    /// <summary>Takes new threads. The reactor holds each one's poll claim for as long as it
+    /// runs it, so its loop needs no atomic per thread per iteration; a host that was in
+    /// the middle of polling the thread finishes first.</summary>
+    private void Adopt()
+    {
+        while (_incoming.TryDequeue(out LightweightThread t))
+        {
+            while (!t.TryEnterPoll())
+            {
+                Thread.Yield();
+            }
+            _threads.Add(t);
+        }
+    }
+
+    private void Release(LightweightThread t)
+    {
+        t.Reactor = null;
+        Interlocked.Decrement(ref ThreadCount);
+        t.ExitPoll();
     }
 
     private void Sleep(long now)

@@ -131,6 +131,9 @@ internal static class ReactorSet
             Log.Warn($"thread '{t.Name}' wants cores {t.CpuMask} where no reactor runs: it stays host-driven");
             return;
         }
-        best.Add(t);
+        if (!best.Add(t))
+        {
+            Log.Error($"reactor {best.Core} has 1024 threads waiting to be adopted: thread '{t.Name}' stays host-driven");
+        }
     }
 }
