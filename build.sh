@@ -57,12 +57,14 @@ case "${1:-build}" in
     exit $rc
     ;;
   run)
+    # The main job: bdevperf for a few seconds on a malloc bdev, on the embedded defaults.
     build
-    "$BUILD/examples/c/nb_bench_env"
+    "$BUILD/examples/c/bdevperf" -q 32 -o 4096 -w randrw -M 70 -t "${RUN_SECONDS:-5}" -S \
+      -b "malloc:///Malloc0?size_mb=64"
     ;;
   bench)
     build
-    "$BUILD/examples/c/nb_bench_env"
+    "$ROOT/bench/bench.sh" "$BUILD"
     ;;
   clean) rm -rf "$BUILD" "$ROOT/bin" "$ROOT/obj" "$ROOT/tests/unit/bin" "$ROOT/tests/unit/obj" ;;
   *) echo "usage: $0 [build|test|run|bench|clean]" >&2; exit 2 ;;
