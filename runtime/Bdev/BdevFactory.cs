@@ -23,6 +23,8 @@ internal static class BdevFactory
         new Modules.Null.NullModule(),
         new Modules.Malloc.MallocModule(),
         new Modules.Loopback.LoopbackModule(),
+        new Modules.Uring.UringModule(),
+        new Modules.Aio.AioModule(),
     ];
 
     internal static void AddModule(IBdevModule module) => s_modules = [.. s_modules, module];

@@ -49,9 +49,10 @@ internal static unsafe class BdevRegistry
         }
         foreach (char c in name)
         {
-            if (char.IsControl(c) || c == '/' || c == '?' || c == '&' || c == '#')
+            // '/' is allowed: file backends are named by their path, as in Mayastor.
+            if (char.IsControl(c) || c == '?' || c == '&' || c == '#')
             {
-                return LastError.Set(Errno.EINVAL, $"bdev name '{name}' contains a control character or one of / ? & #");
+                return LastError.Set(Errno.EINVAL, $"bdev name '{name}' contains a control character or one of ? & #");
             }
         }
         return 0;

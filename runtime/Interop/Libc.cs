@@ -90,6 +90,37 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib)]
     public static partial byte* strerror(int errnum);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int fstat(int fd, Stat* st);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ioctl(int fd, ulong request, void* arg);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int fallocate(int fd, int mode, long offset, long len);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int fdatasync(int fd);
+
+    public const ulong BLKSSZGET = 0x1268;
+    public const ulong BLKGETSIZE64 = 0x80081272;
+    public const uint S_IFMT = 0xF000;
+    public const uint S_IFREG = 0x8000;
+    public const uint S_IFBLK = 0x6000;
+    public const uint S_IFDIR = 0x4000;
+
+    /// <summary>struct stat on x86_64 (144 bytes), the fields used here.</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 144)]
+    public struct Stat
+    {
+        [System.Runtime.InteropServices.FieldOffset(0)] public ulong Dev;
+        [System.Runtime.InteropServices.FieldOffset(8)] public ulong Ino;
+        [System.Runtime.InteropServices.FieldOffset(24)] public uint Mode;
+        [System.Runtime.InteropServices.FieldOffset(40)] public ulong Rdev;
+        [System.Runtime.InteropServices.FieldOffset(48)] public long Size;
+        [System.Runtime.InteropServices.FieldOffset(56)] public long BlkSize;
+    }
+
     /// <summary>The errno of the last failed call made through this class.</summary>
     public static int LastErrno => Marshal.GetLastPInvokeError();
 

@@ -1,0 +1,183 @@
+using System.Runtime.InteropServices;
+
+namespace NativeBdev.Interop;
+
+/// <summary>The io_uring kernel ABI (include/uapi/linux/io_uring.h), driven directly by
+/// system call: no liburing. Layouts are checked against the real header by
+/// tests/c/test_kernel_abi.c.</summary>
+internal static unsafe partial class IoUringAbi
+{
+    public const int SYS_io_uring_setup = 425;
+    public const int SYS_io_uring_enter = 426;
+    public const int SYS_io_uring_register = 427;
+
+    public const uint IORING_SETUP_SQPOLL = 1u << 1;
+    public const uint IORING_SETUP_CQSIZE = 1u << 3;
+    public const uint IORING_SETUP_CLAMP = 1u << 4;
+    public const uint IORING_SETUP_COOP_TASKRUN = 1u << 8;
+    public const uint IORING_SETUP_TASKRUN_FLAG = 1u << 9;
+
+    public const byte IORING_OP_NOP = 0;
+    public const byte IORING_OP_READV = 1;
+    public const byte IORING_OP_WRITEV = 2;
+    public const byte IORING_OP_FSYNC = 3;
+    public const byte IORING_OP_READ_FIXED = 4;
+    public const byte IORING_OP_WRITE_FIXED = 5;
+    public const byte IORING_OP_FALLOCATE = 17;
+    public const byte IORING_OP_READ = 22;
+    public const byte IORING_OP_WRITE = 23;
+
+    public const byte IOSQE_FIXED_FILE = 1 << 0;
+    public const uint IORING_FSYNC_DATASYNC = 1u << 0;
+
+    public const uint IORING_ENTER_GETEVENTS = 1u << 0;
+    public const uint IORING_ENTER_SQ_WAKEUP = 1u << 1;
+
+    public const uint IORING_SQ_NEED_WAKEUP = 1u << 0;
+    public const uint IORING_SQ_CQ_OVERFLOW = 1u << 1;
+    public const uint IORING_SQ_TASKRUN = 1u << 2;
+
+    public const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
+    public const uint IORING_FEAT_NODROP = 1u << 1;
+
+    public const long IORING_OFF_SQ_RING = 0;
+    public const long IORING_OFF_CQ_RING = 0x8000000;
+    public const long IORING_OFF_SQES = 0x10000000;
+
+    public const uint IORING_REGISTER_BUFFERS = 0;
+    public const uint IORING_REGISTER_FILES = 2;
+
+    public const int FALLOC_FL_KEEP_SIZE = 0x01;
+    public const int FALLOC_FL_PUNCH_HOLE = 0x02;
+    public const int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SqringOffsets
+    {
+        public uint Head, Tail, RingMask, RingEntries, Flags, Dropped, Array, Resv1;
+        public ulong UserAddr;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct CqringOffsets
+    {
+        public uint Head, Tail, RingMask, RingEntries, Overflow, Cqes, Flags, Resv1;
+        public ulong UserAddr;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Params
+    {
+        public uint SqEntries, CqEntries, Flags, SqThreadCpu, SqThreadIdle, Features, WqFd;
+        public uint Resv0, Resv1, Resv2;
+        public SqringOffsets SqOff;
+        public CqringOffsets CqOff;
+    }
+
+    /// <summary>struct io_uring_sqe (64 bytes), the fields this runtime uses.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    public struct Sqe
+    {
+        [FieldOffset(0)] public byte Opcode;
+        [FieldOffset(1)] public byte Flags;
+        [FieldOffset(2)] public ushort IoPrio;
+        [FieldOffset(4)] public int Fd;
+        [FieldOffset(8)] public ulong Off;
+        [FieldOffset(16)] public ulong Addr;
+        [FieldOffset(24)] public uint Len;
+        [FieldOffset(28)] public uint OpFlags; // rw_flags, fsync_flags, ...
+        [FieldOffset(32)] public ulong UserData;
+        [FieldOffset(40)] public ushort BufIndex;
+        [FieldOffset(42)] public ushort Personality;
+        [FieldOffset(44)] public int SpliceFdIn;
+        [FieldOffset(48)] public ulong Addr3;
+        [FieldOffset(56)] public ulong Pad2;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Cqe
+    {
+        public ulong UserData;
+        public int Res;
+        public uint Flags;
+    }
+
+    public static int Setup(uint entries, Params* p) =>
+        (int)Libc.syscall(SYS_io_uring_setup, (nint)entries, (nint)p, 0, 0, 0, 0);
+
+    public static int Enter(int fd, uint toSubmit, uint minComplete, uint flags) =>
+        (int)Libc.syscall(SYS_io_uring_enter, fd, (nint)toSubmit, (nint)minComplete, (nint)flags, 0, 0);
+
+    public static int Register(int fd, uint opcode, void* arg, uint nrArgs) =>
+        (int)Libc.syscall(SYS_io_uring_register, fd, (nint)opcode, (nint)arg, (nint)nrArgs, 0, 0);
+}
+
+/// <summary>Linux native AIO (include/uapi/linux/aio_abi.h), by system call: no libaio.</summary>
+internal static unsafe class AioAbi
+{
+    public const int SYS_io_setup = 206;
+    public const int SYS_io_destroy = 207;
+    public const int SYS_io_getevents = 208;
+    public const int SYS_io_submit = 209;
+
+    public const ushort IOCB_CMD_PREAD = 0;
+    public const ushort IOCB_CMD_PWRITE = 1;
+    public const ushort IOCB_CMD_FSYNC = 2;
+    public const ushort IOCB_CMD_FDSYNC = 3;
+    public const ushort IOCB_CMD_PREADV = 7;
+    public const ushort IOCB_CMD_PWRITEV = 8;
+
+    /// <summary>struct iocb (64 bytes, little-endian field order).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    public struct Iocb
+    {
+        [FieldOffset(0)] public ulong Data;
+        [FieldOffset(8)] public uint Key;
+        [FieldOffset(12)] public int RwFlags;
+        [FieldOffset(16)] public ushort LioOpcode;
+        [FieldOffset(18)] public short ReqPrio;
+        [FieldOffset(20)] public uint Fildes;
+        [FieldOffset(24)] public ulong Buf;
+        [FieldOffset(32)] public ulong NBytes;
+        [FieldOffset(40)] public long Offset;
+        [FieldOffset(48)] public ulong Reserved2;
+        [FieldOffset(56)] public uint Flags;
+        [FieldOffset(60)] public uint ResFd;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoEvent
+    {
+        public ulong Data;
+        public ulong Obj;
+        public long Res;
+        public long Res2;
+    }
+
+    /// <summary>The completion ring the kernel maps at the context's address (fs/aio.c):
+    /// readable from user space without a system call when its magic is right.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct AioRing
+    {
+        public uint Id;
+        public uint Nr;
+        public uint Head;
+        public uint Tail;
+        public uint Magic;
+        public uint CompatFeatures;
+        public uint IncompatFeatures;
+        public uint HeaderLength;
+    }
+
+    public const uint AioRingMagic = 0xa10a10a1;
+
+    public static int Setup(uint nr, ulong* ctx) => (int)Libc.syscall(SYS_io_setup, (nint)nr, (nint)ctx, 0, 0, 0, 0);
+
+    public static int Destroy(ulong ctx) => (int)Libc.syscall(SYS_io_destroy, (nint)ctx, 0, 0, 0, 0, 0);
+
+    public static int Submit(ulong ctx, long n, Iocb** iocbs) =>
+        (int)Libc.syscall(SYS_io_submit, (nint)ctx, (nint)n, (nint)iocbs, 0, 0, 0);
+
+    public static int GetEvents(ulong ctx, long min, long max, IoEvent* events, void* timeout) =>
+        (int)Libc.syscall(SYS_io_getevents, (nint)ctx, (nint)min, (nint)max, (nint)events, (nint)timeout, 0);
+}
