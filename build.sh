@@ -14,6 +14,7 @@ need_packages() {
   command -v nm >/dev/null || missing+=(binutils)
   [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
   command -v fio >/dev/null || missing+=(fio)
+  command -v bc >/dev/null || missing+=(bc)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "installing: ${missing[*]}"

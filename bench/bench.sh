@@ -32,3 +32,31 @@ for mb in 32 1024; do
   printf '%-34s ' "memcpy ${mb}M read";  "$BUILD/memcpy_peer" "$mb"
   printf '%-34s ' "memcpy ${mb}M write"; "$BUILD/memcpy_peer" "$mb" w
 done
+
+# ---- kernel I/O backends against fio, same file, same core (issue: uring/aio vs fio) ----
+FILE=${BENCH_FILE:-$BUILD/bench.img}
+fio_iops() { # engine seconds
+  fio --name=bench --filename="$FILE" --ioengine="$1" --direct=1 --rw=randread --bs=4k --iodepth=32 \
+      --runtime="$2" --time_based --cpus_allowed=0 --output-format=json 2>/dev/null |
+    python3 -c "import json,sys; print('%.0f' % json.load(sys.stdin)['jobs'][0]['read']['iops'])"
+}
+ours_iops() { # scheme seconds
+  "$BDEVPERF" -q 32 -o 4096 -w randread -t "$2" -m 0x1 -b "$1://$FILE" |
+    awk '/^Total/ {printf "%.0f\n", $3}'
+}
+kernel_round() { # label
+  local ur ai fu fl
+  ur=$(ours_iops uring "$SECONDS_PER_RUN"); fu=$(fio_iops io_uring "$SECONDS_PER_RUN")
+  ai=$(ours_iops aio "$SECONDS_PER_RUN");   fl=$(fio_iops libaio "$SECONDS_PER_RUN")
+  printf '%-12s our uring %9s  fio io_uring %9s  ratio %.2f | our aio %9s  fio libaio %9s  ratio %.2f\n' \
+    "$1" "$ur" "$fu" "$(echo "$ur / $fu" | bc -l)" "$ai" "$fl" "$(echo "$ai / $fl" | bc -l)"
+}
+echo
+echo "== 4 KiB random read, QD32, 1 core (core 0), ${SECONDS_PER_RUN} s each, 2 GiB file $FILE"
+rm -f "$FILE"
+fallocate -l 2G "$FILE"
+kernel_round "fallocated"   # ext4 answers unwritten extents with zeros: the software path
+fio --name=fill --filename="$FILE" --ioengine=libaio --direct=1 --rw=write --bs=1m --iodepth=16 \
+    --size=2g --output-format=terse >/dev/null 2>&1
+kernel_round "written"      # every read goes to the virtio disk
+rm -f "$FILE"

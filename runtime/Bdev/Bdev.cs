@@ -45,6 +45,9 @@ internal abstract unsafe class Bdev
     internal readonly bool[] Supported = new bool[(int)BdevIoType.Count];
     internal readonly BdevStats RetiredStats = new(); // from channels already destroyed
     internal readonly List<(ulong Offset, ulong Blocks)> MediaEvents = new();
+    /// <summary>Resets submitted on any channel and not yet completed. While non-zero, new
+    /// I/O is held by its channel, so a reset drains only what was submitted before it.</summary>
+    internal int PendingResets;
     private readonly List<Action<int>> _destroyCallbacks = new();
     private byte* _nameUtf8;
 

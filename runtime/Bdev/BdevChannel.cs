@@ -23,7 +23,7 @@ internal sealed unsafe class BdevChannel
     public readonly IoChannel IoChannel;
     public readonly LightweightThread Thread;
     public readonly BdevStats Stats = new();
-    public int Outstanding; // submitted, not yet completed (resets excluded)
+    public int Outstanding; // passed to the backend, not yet completed (resets and held I/O excluded)
 
     private BdevModuleChannel? _module;
     private BdevIo* _ios;
@@ -36,6 +36,7 @@ internal sealed unsafe class BdevChannel
     private int _reserve = 1;
     private int _doneHead = -1, _doneTail = -1;   // deferred completions, FIFO
     private int _resetHead = -1, _resetTail = -1; // resets waiting for the bdev to drain
+    private int _heldHead = -1, _heldTail = -1;   // I/O submitted while a reset drains the bdev
     private readonly ContextSlot[] _contexts;      // managed callback state per I/O
     private readonly uint _blockSize;
 
@@ -101,18 +102,18 @@ internal sealed unsafe class BdevChannel
     /// <summary>Runs on the channel's thread when the last reference is put.</summary>
     public void Stop()
     {
-        if (Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0)
+        if (Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0)
         {
             // The host put its channel with I/O in flight. Every accepted I/O must still
             // see its callback, and memory a backend may still write must stay mapped, so
             // finish them here (bounded), then release.
             Log.Error($"bdev '{Bdev.Name}': io channel released with {Outstanding} I/Os outstanding; completing them first");
             long deadline = Ticks.Now + 5 * Ticks.Hz;
-            while ((Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0) && Ticks.Now < deadline)
+            while ((Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0) && Ticks.Now < deadline)
             {
                 Poll();
             }
-            if (Outstanding > 0)
+            if (Outstanding > 0 || _heldHead >= 0)
             {
                 Log.Error($"bdev '{Bdev.Name}': {Outstanding} I/Os never completed; their channel memory is leaked");
                 _module?.Destroy();
@@ -216,7 +217,16 @@ internal sealed unsafe class BdevChannel
         }
         if (type == BdevIoType.Reset)
         {
+            System.Threading.Interlocked.Increment(ref bdev.PendingResets);
             Append(ref _resetHead, ref _resetTail, io);
+            return 0;
+        }
+        if (System.Threading.Volatile.Read(ref bdev.PendingResets) != 0)
+        {
+            // A reset is draining the bdev: this I/O waits until it completes. Otherwise a
+            // workload that resubmits from its callbacks keeps I/O outstanding forever and
+            // the reset never runs.
+            Append(ref _heldHead, ref _heldTail, io);
             return 0;
         }
         Outstanding++;
@@ -329,6 +339,10 @@ internal sealed unsafe class BdevChannel
         {
             Outstanding--;
         }
+        else
+        {
+            System.Threading.Interlocked.Decrement(ref Bdev.PendingResets);
+        }
         io->State = BdevIo.StateCompleting;
         _reserve = 0;
         if (io->ManagedCallback == 0)
@@ -372,6 +386,10 @@ internal sealed unsafe class BdevChannel
         {
             work += ProgressResets();
         }
+        if (_heldHead >= 0 && System.Threading.Volatile.Read(ref Bdev.PendingResets) == 0)
+        {
+            work += ReleaseHeld();
+        }
         return work;
     }
 
@@ -409,6 +427,25 @@ internal sealed unsafe class BdevChannel
         {
             BdevIo* io = &_ios[index];
             index = io->Next;
+            _module!.Submit(this, io);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Every reset has completed: pass the I/O held meanwhile to the backend, in
+    /// submission order.</summary>
+    private int ReleaseHeld()
+    {
+        int index = _heldHead;
+        _heldHead = _heldTail = -1;
+        int n = 0;
+        while (index >= 0)
+        {
+            BdevIo* io = &_ios[index];
+            index = io->Next;
+            io->Next = -1;
+            Outstanding++;
             _module!.Submit(this, io);
             n++;
         }

@@ -23,23 +23,23 @@ internal struct OpStats
         {
             MaxLatencyTicks = latency;
         }
-        if (latency < MinLatencyTicks || MinLatencyTicks == 0)
+        if (latency < MinLatencyTicks || Ops == 1)
         {
-            MinLatencyTicks = latency;
+            MinLatencyTicks = latency; // a real 0 is a minimum, not "unset"
         }
     }
 
     public void Add(in OpStats o)
     {
+        if (o.Ops != 0 && (Ops == 0 || o.MinLatencyTicks < MinLatencyTicks))
+        {
+            MinLatencyTicks = o.MinLatencyTicks;
+        }
         Ops += o.Ops;
         Bytes += o.Bytes;
         LatencyTicks += o.LatencyTicks;
         Errors += o.Errors;
         MaxLatencyTicks = Math.Max(MaxLatencyTicks, o.MaxLatencyTicks);
-        if (o.MinLatencyTicks != 0 && (MinLatencyTicks == 0 || o.MinLatencyTicks < MinLatencyTicks))
-        {
-            MinLatencyTicks = o.MinLatencyTicks;
-        }
     }
 }
 

@@ -65,7 +65,7 @@ internal sealed class BdevUri
         int slash = rest.IndexOf('/');
         string host = slash < 0 ? rest : rest[..slash];
         string path = slash < 0 ? "" : rest[slash..];
-        if (!TryDecode(path, out string decodedPath))
+        if (!TryDecode(path, plusIsSpace: false, out string decodedPath))
         {
             return LastError.Set(Errno.EINVAL, $"URI '{text}' has a bad percent-encoding in its path");
         }
@@ -81,7 +81,7 @@ internal sealed class BdevUri
                 int eq = pair.IndexOf('=');
                 string k = eq < 0 ? pair : pair[..eq];
                 string v = eq < 0 ? "" : pair[(eq + 1)..];
-                if (!TryDecode(k, out k) || !TryDecode(v, out v))
+                if (!TryDecode(k, plusIsSpace: true, out k) || !TryDecode(v, plusIsSpace: true, out v))
                 {
                     return LastError.Set(Errno.EINVAL, $"URI '{text}' has a bad percent-encoding in its query");
                 }
@@ -103,10 +103,12 @@ internal sealed class BdevUri
         return 0;
     }
 
-    private static bool TryDecode(string s, out string decoded)
+    /// <summary>Percent-decoding; '+' means a space only in the query (form encoding), never
+    /// in the path (RFC 3986: /dev/disk/by-id/a+b is a literal '+').</summary>
+    private static bool TryDecode(string s, bool plusIsSpace, out string decoded)
     {
         decoded = s;
-        if (s.IndexOf('%') < 0 && s.IndexOf('+') < 0)
+        if (s.IndexOf('%') < 0 && (!plusIsSpace || s.IndexOf('+') < 0))
         {
             return true;
         }
@@ -127,9 +129,16 @@ internal sealed class BdevUri
                 bytes.Add(b);
                 i += 2;
             }
-            else if (c == '+')
+            else if (c == '+' && plusIsSpace)
             {
                 bytes.Add((byte)' ');
+            }
+            else if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                // A character outside the BMP is two chars: encode them together, or each
+                // half alone becomes U+FFFD.
+                bytes.AddRange(Encoding.UTF8.GetBytes(s.Substring(i, 2)));
+                i++;
             }
             else
             {

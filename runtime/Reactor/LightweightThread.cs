@@ -25,9 +25,11 @@ internal sealed unsafe class LightweightThread
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
-    // One thread-static, read once per I/O: in a shared library each [ThreadStatic] read
-    // is a __tls_get_addr call. Bind sets it outside polls; Poll saves and restores it.
-    [ThreadStatic] private static LightweightThread? t_current;
+    // The current thread as its registry index + 1 (0 = none), in one thread-static: in a
+    // shared library each [ThreadStatic] access is a __tls_get_addr call, and storing an
+    // int (unlike a reference) needs no GC write barrier — a reactor stores it for every
+    // thread it polls, every iteration. Bind sets it outside polls; Poll saves and restores it.
+    [ThreadStatic] private static int t_current;
 
     public readonly string Name;
     public readonly CpuSet? CpuMask;
@@ -82,12 +84,32 @@ internal sealed unsafe class LightweightThread
         Name = name;
         CpuMask = mask;
         Index = index;
+        Slot = ((Interlocked.Increment(ref s_created) & 0xFFFFF) << 11) | (index + 1);
         _messages = new MpmcQueue<Message>(capacity);
     }
 
     /// <summary>The thread being polled on this OS thread, else the one bound with
     /// <see cref="Bind"/>, else null.</summary>
-    public static LightweightThread? Current => t_current;
+    public static LightweightThread? Current
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            int slot = t_current;
+            if (slot == 0)
+            {
+                return null;
+            }
+            LightweightThread? t = ThreadRegistry.ByIndex[(slot & SlotIndexMask) - 1];
+            return t != null && t.Slot == slot ? t : null; // a destroyed thread's index may be reused
+        }
+    }
+
+    // (creation number << 11) | (index + 1): unique among live threads, and a slot left behind
+    // on an OS thread by a destroyed thread does not name its index's next occupant.
+    private const int SlotIndexMask = (1 << 11) - 1;
+    private static int s_created;
+    private readonly int Slot;
 
     public ThreadState State => (ThreadState)_state;
     public bool IsExited => _state == (int)ThreadState.Exited;
@@ -112,7 +134,7 @@ internal sealed unsafe class LightweightThread
 
     /// <summary>Binds this OS thread to <paramref name="thread"/> outside of polls (SPDK's
     /// spdk_set_thread), so calls that need a current thread work from the host's loop.</summary>
-    public static void Bind(LightweightThread? thread) => t_current = thread;
+    public static void Bind(LightweightThread? thread) => t_current = thread?.Slot ?? 0;
 
     /// <summary>spdk_thread_send_msg: queue <paramref name="m"/>; always asynchronous, from
     /// any OS thread. -ENOMEM when the ring is full, -EIO when the thread has exited.</summary>
@@ -145,9 +167,9 @@ internal sealed unsafe class LightweightThread
     public int Poll(int maxMessages, long now)
     {
         Debug.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
-        LightweightThread? previous = t_current;
+        int previous = t_current;
         bool wasInPoll = InPoll;
-        t_current = this;
+        t_current = Slot;
         try
         {
             return PollOnce(maxMessages, now != 0 ? now : Ticks.Now);
@@ -164,7 +186,7 @@ internal sealed unsafe class LightweightThread
     /// threads in this iteration.</summary>
     internal int PollOnReactor(long now)
     {
-        t_current = this;
+        t_current = Slot;
         int work = PollOnce(0, now);
         InPoll = false;
         return work;
@@ -392,25 +414,25 @@ internal sealed unsafe class LightweightThread
         long deadline = Ticks.Now + Ticks.Hz / 10;
         while (!TryEnterPoll())
         {
-            if (Ticks.Now > deadline || t_current == this && InPoll)
+            if (Ticks.Now > deadline || t_current == Slot && InPoll)
             {
                 return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
             }
             System.Threading.Thread.Yield();
         }
-        if (t_current == this)
+        if (t_current == Slot)
         {
-            t_current = null;
+            t_current = 0;
         }
         // A sender that saw the thread running may have queued a message after its last
         // poll: it was accepted, so it runs (here, as the thread) rather than vanish.
-        LightweightThread? previous = t_current;
-        t_current = this;
+        int previous = t_current;
+        t_current = Slot;
         while (_messages.TryDequeueSingle(out Message m))
         {
             m.Invoke();
         }
-        t_current = previous;
+        t_current = previous == Slot ? 0 : previous;
         ThreadRegistry.Remove(this);
         HandleTable.Release(Handle);
         return 0;

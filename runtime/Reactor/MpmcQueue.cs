@@ -54,6 +54,7 @@ internal sealed class MpmcQueue<T>
 
     public bool IsEmpty
     {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         get
         {
             long pos = Volatile.Read(ref _pos.Dequeue);
@@ -129,6 +130,7 @@ internal sealed class MpmcQueue<T>
     }
 
     /// <summary>Dequeue when the caller is the only consumer: no compare-and-swap.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool TryDequeueSingle(out T item)
     {
         long pos = _pos.Dequeue;

@@ -41,6 +41,7 @@ internal sealed unsafe class Poller
         NextRunTicks = Ticks.Now + periodTicks;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public int Run()
     {
         RunCount++;

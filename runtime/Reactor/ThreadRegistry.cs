@@ -12,6 +12,10 @@ internal static class ThreadRegistry
     private static readonly List<LightweightThread> s_threads = new();
     private static readonly bool[] s_indexUsed = new bool[MaxThreads];
 
+    /// <summary>Live threads by index: how <see cref="LightweightThread.Current"/> turns the
+    /// thread-static slot number back into the thread.</summary>
+    public static readonly LightweightThread?[] ByIndex = new LightweightThread?[MaxThreads];
+
     /// <summary>Called with a thread that is being destroyed, before its index is reused
     /// (mempools flush that thread's cache).</summary>
     public static event Action<LightweightThread>? ThreadRemoved;
@@ -37,6 +41,7 @@ internal static class ThreadRegistry
         lock (s_lock)
         {
             s_threads.Add(t);
+            System.Threading.Volatile.Write(ref ByIndex[t.Index], t);
         }
     }
 
@@ -46,6 +51,7 @@ internal static class ThreadRegistry
         lock (s_lock)
         {
             s_threads.Remove(t);
+            ByIndex[t.Index] = null;
             s_indexUsed[t.Index] = false;
         }
     }

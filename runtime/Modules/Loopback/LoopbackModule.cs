@@ -87,8 +87,27 @@ internal sealed unsafe class LoopbackBdev : Bdev.Bdev
                 Resize(b.BlockCount);
                 break;
             case BdevEventType.MediaManagement:
-                BdevRegistry.Notify(this, BdevEventType.MediaManagement);
+                ForwardMediaEvents(b);
                 break;
+        }
+    }
+
+    /// <summary>Moves the base's pending ranges onto this bdev, so that this bdev's
+    /// descriptors read them (nb_bdev_get_media_events reads the descriptor's own bdev) and
+    /// the base's bounded queue does not fill up with ranges nobody takes.</summary>
+    private void ForwardMediaEvents(Bdev.Bdev b)
+    {
+        var ranges = new (ulong Offset, ulong Blocks)[64];
+        int n;
+        while ((n = BdevRegistry.TakeMediaEvents(b, ranges)) > 0)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                if (BdevRegistry.NotifyMediaManagement(this, ranges[i].Offset, ranges[i].Blocks) != 0)
+                {
+                    Log.Warn($"bdev '{Name}': media event {ranges[i].Offset}+{ranges[i].Blocks} of base '{b.Name}' dropped: {LastError.Message}");
+                }
+            }
         }
     }
 
