@@ -15,6 +15,8 @@ need_packages() {
   [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
   command -v fio >/dev/null || missing+=(fio)
   command -v bc >/dev/null || missing+=(bc)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v losetup >/dev/null || missing+=(mount)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "installing: ${missing[*]}"

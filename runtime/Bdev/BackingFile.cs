@@ -94,11 +94,17 @@ internal sealed unsafe class BackingFile : IDisposable
                 case Errno.EROFS:
                     return LastError.Set(e, $"'{Path}' is on a read-only filesystem: open it with readonly=1");
                 case Errno.EINVAL when Direct:
+                    // Either O_DIRECT is refused, or this is no file at all (a character
+                    // device refuses O_DIRECT too): look before saying which.
                     int probe = Libc.open(pp, flags, 0);
                     if (probe >= 0)
                     {
+                        Libc.Stat st;
+                        uint type = Libc.fstat(probe, &st) == 0 ? st.Mode & Libc.S_IFMT : 0;
                         Libc.close(probe);
-                        return LastError.Set(e, $"the filesystem of '{Path}' refuses O_DIRECT: use direct=0");
+                        return type is Libc.S_IFREG or Libc.S_IFBLK
+                            ? LastError.Set(e, $"the filesystem of '{Path}' refuses O_DIRECT: use direct=0")
+                            : LastError.Set(e, $"'{Path}' is not a regular file or a block device");
                     }
                     return LastError.Set(e, $"cannot open '{Path}': {Libc.StrError(e)}");
                 default:
