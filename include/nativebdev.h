@@ -534,6 +534,50 @@ int nb_bdev_notify_media_management(struct nb_bdev *bdev, uint64_t offset_blocks
 /* Takes up to `max` pending events; returns how many. */
 int nb_bdev_get_media_events(struct nb_bdev_desc *desc, struct nb_bdev_media_event *events, size_t max);
 
+/* ---------------------------------------------------------------------------------------
+ * Fault injection and timeouts
+ * ------------------------------------------------------------------------------------- */
+
+/* Adds a rule to a bdev, in Mayastor's inject:// form (extended):
+ *   inject://BDEV?op=read|write|rw|unmap|flush|zeroes|all      (default all)
+ *                &stage=submit|compl                            (default submit)
+ *                &method=status|status-nvme-SCT-SC|data|delay-US|timeout   (default status)
+ *                &errno=E         status: fail with -E (default EIO)
+ *                &offset=BLK&num_blk=N                          only I/O touching this range
+ *                &begin_at=MS&end_at=MS                         active window from now
+ *                &count=N&every=N&probability=P                 how many, which, how likely
+ * status fails the I/O; status-nvme fails it with that NVMe status (nb_bdev_io_get_nvme_status);
+ * data (op=read, stage=compl) corrupts what the read returns; delay-US holds it that long;
+ * timeout holds it until a reset (completes -ECANCELED) or a descriptor timeout with abort
+ * (-ETIMEDOUT). The first rule of a bdev that fires decides. Returns the rule id (> 0). */
+int nb_fault_inject(const char *uri);
+
+/* Removes one rule. -ENOENT if there is no such id. */
+int nb_fault_remove(int id);
+
+/* Removes every rule of the bdev (NULL: of every bdev); returns how many. */
+int nb_fault_clear(const char *bdev_name);
+
+struct nb_fault_rule_info {
+	int32_t id;
+	int32_t reserved;
+	uint64_t matched;      /* I/Os that matched op, range and window */
+	uint64_t fired;        /* of those, how many the rule acted on */
+	char bdev[NB_BDEV_NAME_MAX];
+	char uri[512];
+};
+
+/* Copies up to `max` rules; returns how many exist (may be more than `max`). */
+int nb_fault_list(struct nb_fault_rule_info *rules, int max);
+
+/* Per-descriptor I/O timeout (spdk_bdev_set_timeout): cb(ctx, bdev_io) runs on the I/O's
+ * thread once for each I/O of this descriptor outstanding longer than timeout_us. With
+ * `abort` non-zero, such I/O that the bdev layer still holds (queued, delayed or held by a
+ * fault rule) is completed with -ETIMEDOUT. timeout_us 0 turns it off. */
+typedef void (*nb_bdev_timeout_cb)(void *ctx, struct nb_bdev_io *bdev_io);
+int nb_bdev_set_timeout(struct nb_bdev_desc *desc, uint64_t timeout_us, int abort,
+			nb_bdev_timeout_cb cb, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

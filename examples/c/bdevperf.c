@@ -37,6 +37,10 @@ static struct {
 	int nuris;
 	const char *targets[MAX_BDEVS]; /* -T: only these bdevs get jobs */
 	int ntargets;
+	const char *faults[MAX_BDEVS];  /* -F: inject:// rules added after the bdevs exist */
+	int nfaults;
+	double timeout_s;               /* -k: per-I/O timeout; overdue I/O counts in TO/s */
+	int hot_remove_ms;              /* --hot-remove: destroy the bdevs this far into the run */
 	int progress;
 	int latency;
 	const char *json;
@@ -64,6 +68,7 @@ struct job {
 	uint64_t start_ticks, end_ticks;
 	_Atomic uint64_t completed;
 	_Atomic uint64_t failed;
+	_Atomic uint64_t timeouts;
 	uint64_t verify_errors;
 	int outstanding;
 	int setup_rc;
@@ -203,7 +208,9 @@ static void on_io(struct nb_bdev_io *io, int status, void *arg)
 	struct slot *s = arg;
 	struct job *j = s->job;
 	j->outstanding--;
-	if (status != 0) {
+	if (status == -ETIMEDOUT) {
+		s->reading = 0; /* counted by on_timeout */
+	} else if (status != 0) {
 		bump(&j->failed);
 		s->reading = 0;
 	} else if (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET) {
@@ -251,6 +258,12 @@ static int reset_tick(void *arg)
 	return NB_POLLER_BUSY;
 }
 
+static void on_timeout(void *ctx, struct nb_bdev_io *io)
+{
+	(void)io;
+	bump(&((struct job *)ctx)->timeouts);
+}
+
 static void on_event(int type, struct nb_bdev *bdev, void *ctx)
 {
 	struct job *j = ctx;
@@ -273,6 +286,8 @@ static void job_start(void *arg)
 		return;
 	}
 	j->ch = nb_bdev_get_io_channel(j->desc);
+	if (g_opt.timeout_s > 0)
+		nb_bdev_set_timeout(j->desc, (uint64_t)(g_opt.timeout_s * 1e6), 1, on_timeout, j);
 	j->slots = calloc(g_opt.depth, sizeof(struct slot));
 	for (int i = 0; i < g_opt.depth; i++) {
 		struct slot *s = &j->slots[i];
@@ -337,6 +352,9 @@ static void usage(void)
 		"  -m MASK       core mask (\"0x3\" or \"[0,2]\"): one job per core per bdev (default 0x1)\n"
 		"  -b URI        a bdev to create and test (repeatable); default malloc:///Malloc0?size_mb=128\n"
 		"  -T NAME       test only this bdev (repeatable); default: every bdev created\n"
+		"  -F URI        add a fault rule, inject://BDEV?... (repeatable; see nb_fault_inject)\n"
+		"  -k SECONDS    I/O timeout: overdue I/O is counted in TO/s and aborted where possible\n"
+		"  --hot-remove MS  destroy the bdevs MS milliseconds into the run (test aid)\n"
 		"  -S            print IOPS every second\n"
 		"  -l            print latency percentiles per job\n"
 		"  --json FILE   write results as JSON to FILE (- for stdout)\n");
@@ -346,10 +364,11 @@ static void usage(void)
 static void parse_args(int argc, char **argv)
 {
 	static struct option longopts[] = { { "json", required_argument, NULL, 'J' },
+					    { "hot-remove", required_argument, NULL, 'H' },
 					    { "help", no_argument, NULL, 'h' },
 					    { NULL, 0, NULL, 0 } };
 	int c;
-	while ((c = getopt_long(argc, argv, "q:o:w:M:t:m:b:T:Slh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "q:o:w:M:t:m:b:T:F:k:Slh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': g_opt.depth = atoi(optarg); break;
 		case 'o': g_opt.io_size = parse_size(optarg); break;
@@ -375,6 +394,13 @@ static void parse_args(int argc, char **argv)
 				usage();
 			g_opt.targets[g_opt.ntargets++] = optarg;
 			break;
+		case 'F':
+			if (g_opt.nfaults == MAX_BDEVS)
+				usage();
+			g_opt.faults[g_opt.nfaults++] = optarg;
+			break;
+		case 'k': g_opt.timeout_s = atof(optarg); break;
+		case 'H': g_opt.hot_remove_ms = atoi(optarg); break;
 		case 'S': g_opt.progress = 1; break;
 		case 'l': g_opt.latency = 1; break;
 		case 'J': g_opt.json = optarg; break;
@@ -406,7 +432,7 @@ static void print_results(void)
 		js = strcmp(g_opt.json, "-") == 0 ? stdout : fopen(g_opt.json, "w");
 	printf("%*sLatency(us)\n", 96, "");
 	printf("Device Information          : runtime(s)       IOPS      MiB/s     Fail/s     TO/s    Average        min        max\n");
-	double tiops = 0, tmib = 0, tfail = 0, tlat = 0, tmin = 0, tmax = 0;
+	double tiops = 0, tmib = 0, tfail = 0, tto = 0, tlat = 0, tmin = 0, tmax = 0;
 	uint64_t tops = 0;
 	if (js)
 		fprintf(js, "{\"results\":[");
@@ -416,14 +442,15 @@ static void print_results(void)
 		if (rt <= 0)
 			rt = 1e-9;
 		uint64_t done = atomic_load(&j->completed), failed = atomic_load(&j->failed);
-		double iops = done / rt, mib = iops * g_opt.io_size / (1 << 20), fail = failed / rt;
+		uint64_t tos = atomic_load(&j->timeouts);
+		double iops = done / rt, mib = iops * g_opt.io_size / (1 << 20), fail = failed / rt, to = tos / rt;
 		uint64_t ok = j->stat.num_ops;
 		double avg = ok ? us(j->stat.latency_ticks) / ok : 0;
 		double mn = us(j->stat.min_latency_ticks), mx = us(j->stat.max_latency_ticks);
 		printf("Job: %s (Core Mask 0x%llx, workload: %s, depth: %d, IO size: %" PRIu64 ")\n", j->bdev,
 		       1ull << j->core, workload_names[g_opt.workload], g_opt.depth, g_opt.io_size);
 		printf("\t %-20s:%11.2f %10.2f %10.2f %10.2f %8.2f %10.2f %10.2f %10.2f\n", j->bdev, rt, iops,
-		       mib, fail, 0.0, avg, mn, mx);
+		       mib, fail, to, avg, mn, mx);
 		if (g_opt.latency)
 			printf("\t Latency percentiles (us): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  p99.99 %.2f\n",
 			       us(j->pct_ticks[0]), us(j->pct_ticks[1]), us(j->pct_ticks[2]), us(j->pct_ticks[3]),
@@ -431,6 +458,7 @@ static void print_results(void)
 		tiops += iops;
 		tmib += mib;
 		tfail += fail;
+		tto += to;
 		tlat += avg * ok;
 		tops += ok;
 		tmin = (i == 0 || mn < tmin) ? mn : tmin;
@@ -439,14 +467,14 @@ static void print_results(void)
 			fprintf(js,
 				"%s{\"job\":\"%s\",\"core_mask\":\"0x%llx\",\"workload\":\"%s\",\"status\":\"finished\","
 				"\"queue_depth\":%d,\"io_size\":%" PRIu64 ",\"runtime\":%.6f,\"iops\":%.2f,\"mibps\":%.2f,"
-				"\"io_failed\":%" PRIu64 ",\"io_timeout\":0,\"avg_latency_us\":%.3f,\"min_latency_us\":%.3f,"
+				"\"io_failed\":%" PRIu64 ",\"io_timeout\":%" PRIu64 ",\"avg_latency_us\":%.3f,\"min_latency_us\":%.3f,"
 				"\"max_latency_us\":%.3f,\"p50_latency_us\":%.3f,\"p99_latency_us\":%.3f}",
 				i ? "," : "", j->bdev, 1ull << j->core, workload_names[g_opt.workload], g_opt.depth,
-				g_opt.io_size, rt, iops, mib, failed, avg, mn, mx, us(j->pct_ticks[0]), us(j->pct_ticks[2]));
+				g_opt.io_size, rt, iops, mib, failed, tos, avg, mn, mx, us(j->pct_ticks[0]), us(j->pct_ticks[2]));
 	}
 	printf("===================================================================================================================\n");
 	printf("Total                       : %10.2f %10.2f %10.2f %8.2f %10.2f %10.2f %10.2f\n", tiops, tmib, tfail,
-	       0.0, tops ? tlat / tops : 0, tmin, tmax);
+	       tto, tops ? tlat / tops : 0, tmin, tmax);
 	if (js) {
 		int cores = 0;
 		for (int i = 0; i < g_njobs; i++) {
@@ -488,6 +516,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < g_opt.nuris; i++)
 		if (nb_bdev_create(g_opt.uris[i], names[i], sizeof(names[i])) != 0)
 			return die(g_opt.uris[i]);
+	for (int i = 0; i < g_opt.nfaults; i++)
+		if (nb_fault_inject(g_opt.faults[i]) < 0)
+			return die(g_opt.faults[i]);
 	nb_set_thread(NULL);
 
 	if (nb_reactors_start(g_opt.core_mask) != 0)
@@ -554,9 +585,18 @@ int main(int argc, char **argv)
 			return die("job thread");
 	}
 	uint64_t prev = 0;
+	int elapsed_ms = 0, removed = 0;
 	for (int s = 0; s < g_opt.seconds && !atomic_load(&g_stop); s++) {
-		for (int k = 0; k < 100 && !atomic_load(&g_stop); k++)
+		for (int k = 0; k < 100 && !atomic_load(&g_stop); k++) {
 			usleep(10000);
+			elapsed_ms += 10;
+			if (g_opt.hot_remove_ms > 0 && !removed && elapsed_ms >= g_opt.hot_remove_ms) {
+				removed = 1;
+				for (int b = 0; b < g_opt.nuris; b++)
+					nb_bdev_destroy(names[b], NULL, NULL);
+				printf("hot remove: destroyed %d bdevs at %d ms\n", g_opt.nuris, elapsed_ms);
+			}
+		}
 		if (g_opt.progress) {
 			uint64_t now = 0;
 			for (int i = 0; i < g_njobs; i++)
@@ -577,7 +617,7 @@ int main(int argc, char **argv)
 	}
 	print_results();
 	for (int i = 0; i < g_njobs; i++) {
-		if (atomic_load(&g_jobs[i].failed) || g_jobs[i].verify_errors)
+		if (atomic_load(&g_jobs[i].failed) || atomic_load(&g_jobs[i].timeouts) || g_jobs[i].verify_errors)
 			rc = 1;
 		nb_thread_exit(g_jobs[i].thread);
 	}

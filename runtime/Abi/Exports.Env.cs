@@ -58,13 +58,13 @@ internal static unsafe class EnvExports
         {
             return Guard.Null("opts");
         }
-        if (size < (nuint)sizeof(nuint))
+        if (size < (nuint)sizeof(nuint) || size > 65536)
         {
-            return LastError.Set(Errno.EINVAL, $"opts_size {size} is too small");
+            return LastError.Set(Errno.EINVAL, $"opts_size {size} is not a struct size (pass sizeof(struct nb_env_opts))");
         }
         NbEnvOpts d = Defaults();
         d.OptsSize = (nuint)Math.Min((long)size, sizeof(NbEnvOpts));
-        Buffer.MemoryCopy(&d, opts, (long)size, (long)d.OptsSize);
+        Buffer.MemoryCopy(&d, opts, (long)d.OptsSize, (long)d.OptsSize);
         return 0;
     }
 
@@ -148,16 +148,25 @@ internal static unsafe class EnvExports
             return LastError.Set(Errno.EINVAL, $"opts->iova_mode {o.IovaMode} is not VA (0) or PA (1)");
         }
         options.IovaMode = (IovaMode)o.IovaMode;
-        if ((rc = BaseExports.SetLevel(o.LogLevel)) != 0)
+        if (o.LogLevel < (int)Env.LogLevel.Error || o.LogLevel > (int)Env.LogLevel.Debug)
         {
-            return rc;
+            return LastError.Set(Errno.EINVAL, $"opts->log_level {o.LogLevel} is out of range (0 error .. 4 debug)");
         }
         if (o.ReactorSpinUs < -1)
         {
             return LastError.Set(Errno.EINVAL, $"opts->reactor_spin_us {o.ReactorSpinUs} must be -1 or more");
         }
         options.ReactorSpinMicroseconds = o.ReactorSpinUs;
-        return NbEnvironment.Init(options);
+        // The level applies to init's own messages, and stays only if init succeeds: a
+        // failed call changes nothing.
+        Env.LogLevel previous = Log.Level;
+        Log.Level = (Env.LogLevel)o.LogLevel;
+        rc = NbEnvironment.Init(options);
+        if (rc != 0)
+        {
+            Log.Level = previous;
+        }
+        return rc;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_fini", CallConvs = [typeof(CallConvCdecl)])]

@@ -95,8 +95,7 @@ internal static unsafe class MempoolExports
             {
                 return LastError.Set(Errno.EINVAL, "element does not belong to this mempool");
             }
-            pool.Put(ele);
-            return 0;
+            return pool.TryPut(ele) ? 0 : LastError.Set(Errno.EINVAL, "element is already in the mempool (double put)");
         }
         catch (Exception e)
         {
@@ -140,7 +139,7 @@ internal static unsafe class MempoolExports
             {
                 while (i > 0)
                 {
-                    pool.Put(arr[--i]);
+                    pool.TryPut(arr[--i]);
                 }
                 return LastError.Set(Errno.ENOMEM, $"mempool has fewer than {count} elements free");
             }
@@ -187,7 +186,11 @@ internal static unsafe class MempoolExports
         }
         for (nuint i = 0; i < count; i++)
         {
-            pool.Put(arr[i]);
+            if (!pool.TryPut(arr[i]))
+            {
+                return LastError.Set(Errno.EINVAL,
+                    $"element {i} is already in the mempool (double put); the {i} before it were put");
+            }
         }
         return 0;
     }

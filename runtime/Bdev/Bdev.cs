@@ -45,6 +45,11 @@ internal abstract unsafe class Bdev
     internal readonly bool[] Supported = new bool[(int)BdevIoType.Count];
     internal readonly BdevStats RetiredStats = new(); // from channels already destroyed
     internal readonly List<(ulong Offset, ulong Blocks)> MediaEvents = new();
+    /// <summary>Fault-injection rules, replaced whole when one is added or removed, so the
+    /// I/O path reads it without a lock; null (the common case) costs one check per I/O.</summary>
+    internal volatile FaultRule[]? Faults;
+    /// <summary>Descriptors with a timeout set: channels scan for overdue I/O while non-zero.</summary>
+    internal int TimeoutDescriptors;
     /// <summary>Resets submitted on any channel and not yet completed. While non-zero, new
     /// I/O is held by its channel, so a reset drains only what was submitted before it.</summary>
     internal int PendingResets;
@@ -118,6 +123,7 @@ internal abstract unsafe class Bdev
     internal void Finished()
     {
         State = BdevState.Removed;
+        FaultRegistry.Forget(this);
         Destruct();
         if (_nameUtf8 != null)
         {

@@ -37,6 +37,9 @@ internal sealed unsafe class BdevChannel
     private int _doneHead = -1, _doneTail = -1;   // deferred completions, FIFO
     private int _resetHead = -1, _resetTail = -1; // resets waiting for the bdev to drain
     private int _heldHead = -1, _heldTail = -1;   // I/O submitted while a reset drains the bdev
+    private int _delayedHead = -1, _delayedTail = -1; // fault injection: delayed I/O
+    private int _stuckHead = -1, _stuckTail = -1;     // fault injection: I/O that never completes
+    private long _nextTimeoutScan;
     private readonly ContextSlot[] _contexts;      // managed callback state per I/O
     private readonly uint _blockSize;
 
@@ -102,6 +105,10 @@ internal sealed unsafe class BdevChannel
     /// <summary>Runs on the channel's thread when the last reference is put.</summary>
     public void Stop()
     {
+        if (_stuckHead >= 0)
+        {
+            ReleaseStuck(-Errno.ECANCELED, abortedOnly: false); // nothing else would ever finish them
+        }
         if (Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0)
         {
             // The host put its channel with I/O in flight. Every accepted I/O must still
@@ -191,6 +198,8 @@ internal sealed unsafe class BdevChannel
         _freeCount--;
         io->Type = type;
         io->State = BdevIo.StateSubmitted;
+        io->Flags = 0;
+        io->Desc = desc.Handle;
         io->ManagedCallback = managed ? (byte)1 : (byte)0;
         io->Status = 0;
         io->Next = -1;
@@ -229,9 +238,20 @@ internal sealed unsafe class BdevChannel
             Append(ref _heldHead, ref _heldTail, io);
             return 0;
         }
-        Outstanding++;
-        _module!.Submit(this, io);
+        Dispatch(io);
         return 0;
+    }
+
+    /// <summary>Hands an I/O to the backend, unless a fault rule intercepts it first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Dispatch(BdevIo* io)
+    {
+        Outstanding++;
+        if (Bdev.Faults != null && SubmitFault(io))
+        {
+            return;
+        }
+        _module!.Submit(this, io);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -320,6 +340,10 @@ internal sealed unsafe class BdevChannel
     private void Finish(BdevIo* io, long now)
     {
         Debug.Assert(io->State == BdevIo.StateSubmitted, "completing an I/O that is not in flight");
+        if ((io->Flags & BdevIo.FlagFaultApplied) == 0 && Bdev.Faults != null && CompletionFault(io, now))
+        {
+            return; // held by a rule: it finishes later
+        }
         long latency = now - io->SubmitTicks;
         if (latency < 0)
         {
@@ -390,6 +414,10 @@ internal sealed unsafe class BdevChannel
         {
             work += ReleaseHeld();
         }
+        if (_delayedHead >= 0 || _stuckHead >= 0 || Bdev.TimeoutDescriptors > 0)
+        {
+            work += PollFaultsAndTimeouts();
+        }
         return work;
     }
 
@@ -445,11 +473,238 @@ internal sealed unsafe class BdevChannel
             BdevIo* io = &_ios[index];
             index = io->Next;
             io->Next = -1;
-            Outstanding++;
-            _module!.Submit(this, io);
+            Dispatch(io);
             n++;
         }
         return n;
+    }
+
+    // ---------------------------------------------------------------- faults and timeouts
+
+    /// <summary>Submit-stage rules: the first that fires decides. True if the I/O was
+    /// taken (failed, delayed or stuck) instead of going to the backend.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool SubmitFault(BdevIo* io)
+    {
+        FaultRule[]? rules = Bdev.Faults;
+        if (rules == null)
+        {
+            return false;
+        }
+        long now = Thread.StampTicks;
+        foreach (FaultRule r in rules)
+        {
+            if (!r.Fires(io, FaultStage.Submit, now))
+            {
+                continue;
+            }
+            io->Flags |= BdevIo.FlagFaultApplied;
+            switch (r.Method)
+            {
+                case FaultMethod.Delay:
+                    io->DelayUntil = now + r.DelayTicks;
+                    io->Flags |= BdevIo.FlagDelayedSubmit;
+                    Append(ref _delayedHead, ref _delayedTail, io);
+                    return true;
+                case FaultMethod.Timeout:
+                    Append(ref _stuckHead, ref _stuckTail, io);
+                    return true;
+                default:
+                    SetFaultStatus(io, r);
+                    CompleteDeferred(io, io->Status);
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Completion-stage rules. True if the I/O is now held (delay, timeout).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool CompletionFault(BdevIo* io, long now)
+    {
+        FaultRule[]? rules = Bdev.Faults;
+        if (rules == null || io->Type == BdevIoType.Reset)
+        {
+            return false;
+        }
+        foreach (FaultRule r in rules)
+        {
+            if (!r.Fires(io, FaultStage.Completion, now))
+            {
+                continue;
+            }
+            io->Flags |= BdevIo.FlagFaultApplied;
+            switch (r.Method)
+            {
+                case FaultMethod.Delay:
+                    io->DelayUntil = now + r.DelayTicks;
+                    Append(ref _delayedHead, ref _delayedTail, io);
+                    return true;
+                case FaultMethod.Timeout:
+                    Append(ref _stuckHead, ref _stuckTail, io);
+                    return true;
+                case FaultMethod.Data:
+                    if (io->Status == 0)
+                    {
+                        CorruptReadData(io);
+                    }
+                    return false;
+                default:
+                    SetFaultStatus(io, r);
+                    return false;
+            }
+        }
+        return false;
+    }
+
+    private static void SetFaultStatus(BdevIo* io, FaultRule r)
+    {
+        if (r.Method == FaultMethod.NvmeStatus)
+        {
+            io->NvmeSct = r.Sct;
+            io->NvmeSc = r.Sc;
+            io->Status = -Errno.EIO;
+        }
+        else
+        {
+            io->Status = -r.Errno;
+        }
+    }
+
+    /// <summary>Flips every bit of the first 8 bytes of each block read, so a checker
+    /// comparing against what was written always notices.</summary>
+    private void CorruptReadData(BdevIo* io)
+    {
+        for (int i = 0; i < io->IovCount; i++)
+        {
+            byte* p = io->Iovs[i].Base;
+            nuint len = io->Iovs[i].Length;
+            for (nuint off = 0; off + 8 <= len; off += _blockSize)
+            {
+                *(ulong*)(p + off) ^= ulong.MaxValue;
+            }
+        }
+    }
+
+    private int PollFaultsAndTimeouts()
+    {
+        long now = Thread.StampTicks;
+        int n = 0;
+        if (Bdev.TimeoutDescriptors > 0 && now >= _nextTimeoutScan)
+        {
+            _nextTimeoutScan = now + Ticks.Hz / 1000;
+            n += ScanTimeouts(now);
+        }
+        if (_delayedHead >= 0)
+        {
+            n += ProgressDelayed(now);
+        }
+        if (_stuckHead >= 0 && System.Threading.Volatile.Read(ref Bdev.PendingResets) != 0)
+        {
+            // A reset releases what the fault rules hold, as SPDK's reset aborts queued I/O.
+            n += ReleaseStuck(-Errno.ECANCELED, abortedOnly: false);
+        }
+        return n;
+    }
+
+    private int ProgressDelayed(long now)
+    {
+        int index = _delayedHead;
+        _delayedHead = _delayedTail = -1;
+        int n = 0;
+        while (index >= 0)
+        {
+            BdevIo* io = &_ios[index];
+            index = io->Next;
+            bool abort = (io->Flags & BdevIo.FlagAbort) != 0;
+            if (!abort && io->DelayUntil > now)
+            {
+                Append(ref _delayedHead, ref _delayedTail, io);
+                continue;
+            }
+            n++;
+            if (abort)
+            {
+                io->Status = -Errno.ETIMEDOUT;
+                Finish(io, now);
+            }
+            else if ((io->Flags & BdevIo.FlagDelayedSubmit) != 0)
+            {
+                io->Flags &= unchecked((byte)~BdevIo.FlagDelayedSubmit);
+                _module!.Submit(this, io);
+            }
+            else
+            {
+                Finish(io, now);
+            }
+        }
+        return n;
+    }
+
+    private int ReleaseStuck(int status, bool abortedOnly)
+    {
+        int index = _stuckHead;
+        _stuckHead = _stuckTail = -1;
+        long now = Thread.StampTicks;
+        int n = 0;
+        while (index >= 0)
+        {
+            BdevIo* io = &_ios[index];
+            index = io->Next;
+            bool abort = (io->Flags & BdevIo.FlagAbort) != 0;
+            if (abortedOnly && !abort)
+            {
+                Append(ref _stuckHead, ref _stuckTail, io);
+                continue;
+            }
+            io->Status = abort ? -Errno.ETIMEDOUT : status;
+            Finish(io, now);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Calls each descriptor's timeout callback once for every I/O of it that is
+    /// overdue; marks them for abort where the descriptor asked for it.</summary>
+    private int ScanTimeouts(long now)
+    {
+        int aborts = 0;
+        for (int i = 0; i < _poolSize; i++)
+        {
+            BdevIo* io = &_ios[i];
+            if (io->State != BdevIo.StateSubmitted || (io->Flags & BdevIo.FlagTimedOut) != 0 ||
+                io->Type == BdevIoType.Reset)
+            {
+                continue;
+            }
+            BdevDesc? d = HandleTable.Get<BdevDesc>(io->Desc, HandleType.BdevDesc);
+            if (d == null || d.TimeoutTicks <= 0 || now - io->SubmitTicks < d.TimeoutTicks)
+            {
+                continue;
+            }
+            io->Flags |= BdevIo.FlagTimedOut;
+            if (d.AbortOnTimeout)
+            {
+                io->Flags |= BdevIo.FlagAbort;
+                aborts++;
+            }
+            if (d.TimeoutCallback != null)
+            {
+                d.TimeoutCallback(d.TimeoutContext, io);
+            }
+        }
+        if (aborts > 0)
+        {
+            if (_stuckHead >= 0)
+            {
+                ReleaseStuck(-Errno.ETIMEDOUT, abortedOnly: true);
+            }
+            if (_delayedHead >= 0)
+            {
+                ProgressDelayed(now);
+            }
+        }
+        return aborts;
     }
 
     // ---------------------------------------------------------------- io wait

@@ -21,6 +21,14 @@ internal sealed unsafe class BdevDesc
     public nint Handle;
     public bool Closed;
 
+    // spdk_bdev_set_timeout: cb(ctx, bdev_io) for every I/O of this descriptor outstanding
+    // longer than TimeoutTicks, on the I/O's thread; with Abort, I/O the bdev layer still
+    // holds (queued, delayed or stuck by a fault rule) is completed with -ETIMEDOUT.
+    public long TimeoutTicks;
+    public bool AbortOnTimeout;
+    public delegate* unmanaged[Cdecl]<void*, BdevIo*, void> TimeoutCallback;
+    public void* TimeoutContext;
+
     // C: void cb(int type, struct nb_bdev *bdev, void *ctx); or a managed callback.
     private readonly delegate* unmanaged[Cdecl]<int, nint, void*, void> _nativeCallback;
     private readonly void* _nativeContext;

@@ -54,7 +54,15 @@ internal unsafe struct BdevIo
     public nint CallbackArg;
     public long SubmitTicks;
     public void* Channel;      // the BdevChannel's GCHandle, for nb_bdev_io_* look-ups
+    public nint Desc;          // the descriptor's handle: per-descriptor timeouts
+    public long DelayUntil;    // fault injection: when a delayed I/O moves on
     public fixed byte Driver[DriverContextSize];
+
+    // Flags
+    public const byte FlagFaultApplied = 1;   // a rule has acted on this I/O: not again
+    public const byte FlagDelayedSubmit = 2;  // held before the backend saw it
+    public const byte FlagTimedOut = 4;       // the timeout callback has run for it
+    public const byte FlagAbort = 8;          // complete it with -ETIMEDOUT where the layer holds it
 
     public const byte StateFree = 0;
     public const byte StateSubmitted = 1;

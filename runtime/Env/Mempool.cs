@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using NativeBdev.Interop;
+using System.Threading;
 using NativeBdev.Reactor;
 
 namespace NativeBdev.Env;
@@ -31,6 +32,9 @@ internal sealed unsafe class Mempool : IDisposable
     private readonly DmaPool _dma;
     private readonly byte* _base;
     private readonly MpmcQueue<nint> _ring;
+    // One byte per element, 1 while it is in the pool: a put of an element already there
+    // (a double put) is refused instead of handing the same memory to two owners later.
+    private readonly byte[] _inPool;
     private readonly Cache?[] _caches = new Cache?[ThreadRegistry.MaxThreads];
 
     static Mempool()
@@ -47,6 +51,8 @@ internal sealed unsafe class Mempool : IDisposable
         _dma = dma;
         _base = baseAddr;
         _ring = new MpmcQueue<nint>((int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(count, 2)));
+        _inPool = new byte[count];
+        Array.Fill(_inPool, (byte)1);
         for (int i = 0; i < count; i++)
         {
             _ring.TryEnqueue((nint)(baseAddr + (long)i * elementSize));
@@ -100,6 +106,30 @@ internal sealed unsafe class Mempool : IDisposable
 
     public void* Get()
     {
+        void* e = Take();
+        if (e != null)
+        {
+            Volatile.Write(ref _inPool[IndexOf(e)], 0);
+        }
+        return e;
+    }
+
+    private int IndexOf(void* element) => (int)(((byte*)element - _base) / ElementSize);
+
+    /// <summary>Returns an element; false if it is already in the pool (a double put).
+    /// The caller has checked <see cref="Owns"/>.</summary>
+    public bool TryPut(void* element)
+    {
+        if (Interlocked.CompareExchange(ref _inPool[IndexOf(element)], 1, 0) != 0)
+        {
+            return false;
+        }
+        Put(element);
+        return true;
+    }
+
+    private void* Take()
+    {
         Cache? cache = CurrentCache();
         if (cache != null)
         {
@@ -118,7 +148,7 @@ internal sealed unsafe class Mempool : IDisposable
         return _ring.TryDequeue(out nint item) ? (void*)item : null;
     }
 
-    public void Put(void* element)
+    private void Put(void* element)
     {
         Cache? cache = CurrentCache();
         if (cache != null)

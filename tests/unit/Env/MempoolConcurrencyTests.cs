@@ -91,7 +91,7 @@ public class MempoolConcurrencyTests
             {
                 Interlocked.Increment(ref stats.Violations);
             }
-            pool.Put(e);
+            pool.TryPut(e);
         }
     }
 }

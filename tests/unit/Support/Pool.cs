@@ -17,7 +17,7 @@ internal static unsafe class Pool
 
     public static nint Get(Mempool pool) => (nint)pool.Get();
 
-    public static void Put(Mempool pool, nint element) => pool.Put((void*)element);
+    public static void Put(Mempool pool, nint element) => pool.TryPut((void*)element);
 
     public static bool Owns(Mempool pool, nint p) => pool.Owns((void*)p);
 

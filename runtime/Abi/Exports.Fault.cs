@@ -1,0 +1,143 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Abi;
+
+/// <summary>struct nb_fault_rule_info.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbFaultRuleInfo
+{
+    public int Id;
+    public int Reserved;
+    public ulong Matched;
+    public ulong Fired;
+    public fixed byte Bdev[256];
+    public fixed byte Uri[512];
+}
+
+/// <summary>Fault injection and descriptor timeouts.</summary>
+internal static unsafe class FaultExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_fault_inject", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbFaultInject(byte* uri)
+    {
+        try
+        {
+            string? u = Guard.String(uri, "uri", out int rc);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            return u == null ? Guard.Null("uri") : FaultRegistry.Add(u);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_fault_remove", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbFaultRemove(int id)
+    {
+        try
+        {
+            return FaultRegistry.Remove(id);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_fault_clear", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbFaultClear(byte* name)
+    {
+        try
+        {
+            string? n = Guard.String(name, "bdev_name", out int rc);
+            return rc != 0 ? rc : FaultRegistry.Clear(n);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_fault_list", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbFaultList(NbFaultRuleInfo* rules, int max)
+    {
+        try
+        {
+            return List(rules, max);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int List(NbFaultRuleInfo* rules, int max)
+    {
+        if (max < 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"max {max} is negative");
+        }
+        if (rules == null && max > 0)
+        {
+            return Guard.Null("rules");
+        }
+        var all = FaultRegistry.Snapshot();
+        for (int i = 0; i < Math.Min(max, all.Length); i++)
+        {
+            NbFaultRuleInfo* r = &rules[i];
+            *r = default;
+            r->Id = all[i].Rule.Id;
+            r->Matched = (ulong)all[i].Rule.Matched;
+            r->Fired = (ulong)all[i].Rule.Fired;
+            Guard.CopyOut(all[i].Bdev, r->Bdev, 256);
+            Guard.CopyOut(all[i].Rule.Uri, r->Uri, 512);
+        }
+        return all.Length;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_set_timeout", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevSetTimeout(nint desc, ulong timeoutUs, int abort,
+        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
+    {
+        try
+        {
+            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
+            if (d == null)
+            {
+                return rc;
+            }
+            if (timeoutUs > 3_600_000_000UL * 24)
+            {
+                return LastError.Set(Errno.EINVAL, $"timeout {timeoutUs} us is more than a day");
+            }
+            if (timeoutUs > 0 && cb == null && abort == 0)
+            {
+                return LastError.Set(Errno.EINVAL, "a timeout needs a callback, abort, or both");
+            }
+            bool wasOn = d.TimeoutTicks > 0, on = timeoutUs > 0;
+            d.TimeoutCallback = cb;
+            d.TimeoutContext = ctx;
+            d.AbortOnTimeout = abort != 0;
+            d.TimeoutTicks = on ? Math.Max(1, Ticks.FromMicroseconds((long)timeoutUs)) : 0;
+            if (on != wasOn)
+            {
+                System.Threading.Interlocked.Add(ref d.Bdev.TimeoutDescriptors, on ? 1 : -1);
+            }
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}
