@@ -200,15 +200,15 @@ internal abstract unsafe class Bdev
 /// <summary>The io_device behind a bdev: its channels are BdevChannels.</summary>
 internal sealed unsafe class BdevIoDevice : IoDevice
 {
-    // Keys in the kernel half of the address space: never a pointer a host could register.
-    private static long s_nextKey = 0x4e42_0000_0000_0000;
+    // A bdev's io device is reached through the bdev, never looked up by key, so it stays
+    // out of the registry of C io devices: no host pointer can collide with it.
+    private static long s_nextKey;
     public readonly Bdev Bdev;
 
     public BdevIoDevice(Bdev bdev)
         : base((nint)System.Threading.Interlocked.Increment(ref s_nextKey), "bdev:" + bdev.Name, 0)
     {
         Bdev = bdev;
-        Register(this);
     }
 
     public override int CreateChannel(IoChannel channel)

@@ -288,7 +288,12 @@ internal sealed unsafe class BdevChannel
             {
                 return Misaligned();
             }
-            sum += iovs[i].Length;
+            ulong len = iovs[i].Length;
+            if (len > bytes || sum + len > bytes)
+            {
+                return IovLengthMismatch(sum + len < sum ? ulong.MaxValue : sum + len, bytes); // no wrap-around
+            }
+            sum += len;
         }
         if (sum != bytes)
         {
@@ -690,7 +695,9 @@ internal sealed unsafe class BdevChannel
             }
             if (d.TimeoutCallback != null)
             {
+                io->Flags |= BdevIo.FlagInTimeoutCallback;
                 d.TimeoutCallback(d.TimeoutContext, io);
+                io->Flags &= unchecked((byte)~BdevIo.FlagInTimeoutCallback);
             }
         }
         if (aborts > 0)

@@ -10,6 +10,9 @@ internal interface IBdevModule
     string Name { get; }
     ReadOnlySpan<string> Schemes { get; }
 
+    /// <summary>Whether URIs of this module name a remote host (nvmf://host:port/...).</summary>
+    bool TakesHost => false;
+
     /// <summary>Creates and registers the bdev. Returns 0 and its name, or -errno.</summary>
     int Create(BdevUri uri, out string? name);
 }
@@ -60,6 +63,12 @@ internal static class BdevFactory
             {
                 if (s == uri!.Scheme)
                 {
+                    if (!m.TakesHost && uri.Host.Length > 0)
+                    {
+                        // malloc://host/x would otherwise silently mean malloc:///x.
+                        return LastError.Set(Errno.EINVAL,
+                            $"{uri.Scheme}:// devices are local and take no host ('{uri.Host}'): write {uri.Scheme}:///NAME");
+                    }
                     return m.Create(uri, out name);
                 }
             }

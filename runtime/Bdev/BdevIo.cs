@@ -63,6 +63,7 @@ internal unsafe struct BdevIo
     public const byte FlagDelayedSubmit = 2;  // held before the backend saw it
     public const byte FlagTimedOut = 4;       // the timeout callback has run for it
     public const byte FlagAbort = 8;          // complete it with -ETIMEDOUT where the layer holds it
+    public const byte FlagInTimeoutCallback = 16; // a timeout callback is looking at it now
 
     public const byte StateFree = 0;
     public const byte StateSubmitted = 1;

@@ -26,8 +26,9 @@ internal static unsafe class BdevIoRegistry
         }
     }
 
-    /// <summary>The channel owning <paramref name="io"/> if it is a live I/O of ours
-    /// (inside a pool, on an element boundary, not free); else null.</summary>
+    /// <summary>The channel owning <paramref name="io"/> if it is an I/O of ours whose
+    /// completion callback is running (inside a pool, on an element boundary, completing);
+    /// else null. A pointer kept past its callback names a reused or free I/O: refused.</summary>
     public static BdevChannel? Find(BdevIo* io)
     {
         nint p = (nint)io;
@@ -37,7 +38,8 @@ internal static unsafe class BdevIoRegistry
             {
                 if (p >= start && p < end && (p - start) % sizeof(BdevIo) == 0)
                 {
-                    return io->State == BdevIo.StateFree ? null : channel;
+                    return io->State == BdevIo.StateCompleting ||
+                           (io->Flags & BdevIo.FlagInTimeoutCallback) != 0 ? channel : null;
                 }
             }
         }

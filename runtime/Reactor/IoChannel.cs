@@ -47,7 +47,7 @@ internal sealed unsafe class IoChannel
         {
             return LastError.Set(Errno.ENODEV, $"io device '{device.Name}' is being unregistered");
         }
-        if (thread.State != ThreadState.Running)
+        if (thread.State != ThreadState.Running || thread.ExitRequested)
         {
             return LastError.Set(Errno.EINVAL, $"thread '{thread.Name}' is exiting and takes no new io channels");
         }

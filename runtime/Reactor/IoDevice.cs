@@ -82,7 +82,10 @@ internal abstract class IoDevice
             Unregistering = true;
             _unregisterThread = thread;
             _unregistered = done;
-            s_devices.Remove(Key);
+            if (s_devices.TryGetValue(Key, out IoDevice? registered) && registered == this)
+            {
+                s_devices.Remove(Key);
+            }
             finishNow = _channels.Count == 0;
         }
         if (finishNow)

@@ -112,6 +112,7 @@ internal sealed unsafe class LightweightThread
     private readonly int Slot;
 
     public ThreadState State => (ThreadState)_state;
+    public bool ExitRequested => Volatile.Read(ref _exitRequested) != 0;
     public bool IsExited => _state == (int)ThreadState.Exited;
     public int PendingMessages => _messages.Count;
     public int PollerCount => _active.Count + _timed.Count;
@@ -294,7 +295,7 @@ internal sealed unsafe class LightweightThread
         {
             return LastError.Set(Errno.EINVAL, $"pollers must be registered on their own thread ('{Name}')");
         }
-        if (_state != (int)ThreadState.Running)
+        if (_state != (int)ThreadState.Running || ExitRequested)
         {
             return LastError.Set(Errno.EINVAL, $"thread '{Name}' is exiting and takes no new pollers");
         }
