@@ -336,9 +336,15 @@ enum nb_bdev_event_type {
  *   malloc:///NAME?(same parameters)              RAM disk in the DMA pool
  *   bdev:///BASE?name=ALIAS&uuid=U                passthrough alias of an existing bdev
  *   loopback:///BASE?name=ALIAS&uuid=U            (same; default alias name BASE_loop)
+ *   uring:///PATH?blk_size=&direct=1&sqpoll=0&readonly=0&name=&uuid=   file or block device, io_uring
+ *   aio:///PATH?blk_size=&direct=1&readonly=0&name=&uuid=              same, Linux native AIO
+ *   error:///BASE?name=EE_BASE&uuid=U             SPDK's error bdev (see nb_bdev_error_inject)
+ *   delay:///BASE?avg_read_us=&p99_read_us=&avg_write_us=&p99_write_us=&name=BASE_delay
+ * uring/aio bdevs are named by their path unless name= is given; files default to 512-byte
+ * blocks, block devices use their logical block size.
  * Block sizes are powers of two from 512 to 65536. Unknown schemes (-ENOTSUP), unknown or
  * bad parameters (-EINVAL), duplicate names (-EEXIST) are errors with a message.
- * bdev:// and loopback:// need a current thread (the alias opens its base). */
+ * bdev://, loopback://, error:// and delay:// need a current thread (they open their base). */
 int nb_bdev_create(const char *uri, char *name, size_t name_len);
 
 typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
@@ -569,6 +575,18 @@ struct nb_fault_rule_info {
 
 /* Copies up to `max` rules; returns how many exist (may be more than `max`). */
 int nb_fault_list(struct nb_fault_rule_info *rules, int max);
+
+/* SPDK's error bdev: create it with error:///BASE (named EE_BASE), then make the next `count`
+ * I/Os of `io_type` (enum nb_bdev_io_type; 0 = all) fail: FAILURE completes them with -EIO,
+ * PENDING never completes them (until a reset: -ECANCELED), CORRUPT_DATA (reads) returns
+ * corrupted data, NOMEM completes them with -ENOMEM. -ENODEV if `name` is no error bdev. */
+enum nb_bdev_error_type {
+	NB_BDEV_ERROR_FAILURE = 1,
+	NB_BDEV_ERROR_PENDING = 2,
+	NB_BDEV_ERROR_CORRUPT_DATA = 3,
+	NB_BDEV_ERROR_NOMEM = 4,
+};
+int nb_bdev_error_inject(const char *name, int io_type, int error_type, uint32_t count);
 
 /* Per-descriptor I/O timeout (spdk_bdev_set_timeout): cb(ctx, bdev_io) runs on the I/O's
  * thread once for each I/O of this descriptor outstanding longer than timeout_us. With

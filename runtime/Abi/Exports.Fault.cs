@@ -140,4 +140,22 @@ internal static unsafe class FaultExports
             return Guard.Fail(e);
         }
     }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_error_inject", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevErrorInject(byte* name, int ioType, int errorType, uint count)
+    {
+        try
+        {
+            string? n = Guard.String(name, "name", out int rc);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            return n == null ? Guard.Null("name") : Modules.Error.ErrorModule.Inject(n, ioType, errorType, count);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
 }

@@ -28,6 +28,8 @@ internal static class BdevFactory
         new Modules.Loopback.LoopbackModule(),
         new Modules.Uring.UringModule(),
         new Modules.Aio.AioModule(),
+        new Modules.Error.ErrorModule(),
+        new Modules.Delay.DelayModule(),
     ];
 
     internal static void AddModule(IBdevModule module) => s_modules = [.. s_modules, module];

@@ -34,15 +34,26 @@ internal static class FaultRegistry
             s_rules.Add((rule, b));
             Publish(b);
         }
-        Log.Notice($"fault rule {rule.Id} on '{b.Name}': {rule.Uri}");
+        if (!rule.Internal)
+        {
+            Log.Notice($"fault rule {rule.Id} on '{b.Name}': {rule.Uri}");
+        }
         return rule.Id;
+    }
+
+    /// <summary>A module's own rule from an inject:// URI: applied like any other, hidden
+    /// from hosts' listing and clearing. Returns the id or -errno.</summary>
+    public static int AddInternal(string uri)
+    {
+        int rc = FaultRule.Parse(uri, isInternal: true, out FaultRule? rule);
+        return rc != 0 ? rc : Add(rule!);
     }
 
     public static int Remove(int id)
     {
         lock (s_lock)
         {
-            int i = s_rules.FindIndex(r => r.Rule.Id == id);
+            int i = s_rules.FindIndex(r => r.Rule.Id == id && !r.Rule.Internal);
             if (i < 0)
             {
                 return LastError.Set(Errno.ENOENT, $"no fault rule with id {id}");
@@ -63,7 +74,7 @@ internal static class FaultRegistry
             var touched = new HashSet<Bdev>();
             int n = s_rules.RemoveAll(r =>
             {
-                bool match = name == null || r.Bdev.Name == name;
+                bool match = !r.Rule.Internal && (name == null || r.Bdev.Name == name);
                 if (match)
                 {
                     touched.Add(r.Bdev);
@@ -92,7 +103,7 @@ internal static class FaultRegistry
     {
         lock (s_lock)
         {
-            return s_rules.ConvertAll(r => (r.Rule, r.Bdev.Name)).ToArray();
+            return s_rules.FindAll(r => !r.Rule.Internal).ConvertAll(r => (r.Rule, r.Bdev.Name)).ToArray();
         }
     }
 

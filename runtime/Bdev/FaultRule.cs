@@ -53,6 +53,10 @@ internal sealed class FaultRule
     private long _fired;
     private ulong _rng;
 
+    /// <summary>A rule a module added for its own purpose (a delay bdev's latencies, an error
+    /// bdev's injections): not listed, not cleared by hosts.</summary>
+    public bool Internal { get; init; }
+
     public long Matched => Volatile.Read(ref _matched);
     public long Fired => Volatile.Read(ref _fired);
 
@@ -64,7 +68,9 @@ internal sealed class FaultRule
         _rng = (ulong)Id * 0x9E3779B97F4A7C15UL | 1;
     }
 
-    public static int Parse(string? text, out FaultRule? rule)
+    public static int Parse(string? text, out FaultRule? rule) => Parse(text, false, out rule);
+
+    public static int Parse(string? text, bool isInternal, out FaultRule? rule)
     {
         rule = null;
         int rc = BdevUri.Parse(text, out BdevUri? uri);
@@ -83,7 +89,7 @@ internal sealed class FaultRule
         {
             return LastError.Set(Interop.Errno.EINVAL, "inject:// needs a bdev name: inject://BDEV?op=read&method=status");
         }
-        var r = new FaultRule(text!, bdev);
+        var r = new FaultRule(text!, bdev) { Internal = isInternal };
         if ((rc = r.ParseOp(uri.Get("op") ?? "all")) != 0 || (rc = r.ParseStage(uri.Get("stage") ?? "submit")) != 0 ||
             (rc = r.ParseMethod(uri.Get("method") ?? "status")) != 0)
         {

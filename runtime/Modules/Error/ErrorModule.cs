@@ -1,0 +1,100 @@
+using System;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Modules.Error;
+
+/// <summary>error:///BASE?name=&amp;uuid= — SPDK's error bdev: a passthrough named EE_BASE
+/// (SPDK's naming) that fails I/O on demand through <see cref="Inject"/>
+/// (bdev_error_inject_error: failure, pending, corrupt_data, nomem; a number of I/Os).</summary>
+internal sealed class ErrorModule : IBdevModule
+{
+    public string Name => "error";
+    public ReadOnlySpan<string> Schemes => new[] { "error" };
+
+    public int Create(BdevUri uri, out string? name)
+    {
+        name = null;
+        string baseName = uri.Name;
+        if (baseName.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, "error:/// needs the name of its base bdev as its path");
+        }
+        string n = uri.Get("name") ?? "EE_" + baseName;
+        Guid uuid = Guid.NewGuid();
+        int rc = BdevRegistry.CheckName(n);
+        if (rc != 0 || (rc = uri.GetUuid(ref uuid)) != 0 || (rc = uri.CheckAllUsed("name, uuid")) != 0)
+        {
+            return rc;
+        }
+        Bdev.Bdev? b = BdevRegistry.Find(baseName);
+        if (b == null)
+        {
+            return LastError.Set(Errno.ENODEV, $"no bdev named '{baseName}' to put an error bdev on");
+        }
+        var bdev = new PassthroughBdev(n, "error", b, uuid, "Error injection of " + b.Name);
+        if ((rc = bdev.OpenBase()) != 0)
+        {
+            return rc;
+        }
+        if ((rc = BdevRegistry.Register(bdev)) != 0)
+        {
+            bdev.CloseBase();
+            return rc;
+        }
+        name = n;
+        return 0;
+    }
+
+    /// <summary>Error types, numbered as the header's enum nb_bdev_error_type.</summary>
+    public const int Failure = 1, Pending = 2, CorruptData = 3, NoMemory = 4;
+
+    /// <summary>bdev_error_inject_error: the next <paramref name="count"/> I/Os of
+    /// <paramref name="ioType"/> (0 = all) on the error bdev fail in the given way.</summary>
+    public static int Inject(string name, int ioType, int errorType, uint count)
+    {
+        Bdev.Bdev? b = BdevRegistry.Find(name);
+        if (b == null || b.ModuleName != "error")
+        {
+            return LastError.Set(Errno.ENODEV, $"no error bdev named '{name}' (create one with error:///BASE)");
+        }
+        string op = ioType switch
+        {
+            0 => "all",
+            (int)BdevIoType.Read => "read",
+            (int)BdevIoType.Write => "write",
+            (int)BdevIoType.Unmap => "unmap",
+            (int)BdevIoType.Flush => "flush",
+            (int)BdevIoType.WriteZeroes => "zeroes",
+            _ => "",
+        };
+        if (op.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"io_type {ioType} cannot be injected (0 all, 1 read, 2 write, 3 unmap, 4 flush, 6 write_zeroes)");
+        }
+        if (count == 0)
+        {
+            return LastError.Set(Errno.EINVAL, "count must be at least 1");
+        }
+        string how = errorType switch
+        {
+            Failure => "method=status",
+            Pending => "method=timeout",
+            CorruptData => "stage=compl&method=data",
+            NoMemory => $"method=status&errno={Errno.ENOMEM}",
+            _ => "",
+        };
+        if (how.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"error_type {errorType} is not failure (1), pending (2), corrupt_data (3) or nomem (4)");
+        }
+        if (errorType == CorruptData && ioType != (int)BdevIoType.Read)
+        {
+            return LastError.Set(Errno.EINVAL, "corrupt_data applies to reads: pass io_type read");
+        }
+        int rc = FaultRegistry.AddInternal(
+            $"inject://{Uri.EscapeDataString(name)}?op={op}&{how}&count={count}");
+        return rc < 0 ? rc : 0;
+    }
+}
