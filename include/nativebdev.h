@@ -326,6 +326,7 @@ enum nb_bdev_event_type {
 	NB_BDEV_EVENT_REMOVE = 0,          /* close the descriptor: the bdev is going away */
 	NB_BDEV_EVENT_RESIZE = 1,          /* the block count changed */
 	NB_BDEV_EVENT_MEDIA_MANAGEMENT = 2, /* read the ranges with nb_bdev_get_media_events */
+	NB_BDEV_EVENT_FAILED = 3,          /* the device monitor retired the bdev (extension) */
 };
 
 #define NB_BDEV_NAME_MAX 256
@@ -595,6 +596,30 @@ int nb_bdev_error_inject(const char *name, int io_type, int error_type, uint32_t
 typedef void (*nb_bdev_timeout_cb)(void *ctx, struct nb_bdev_io *bdev_io);
 int nb_bdev_set_timeout(struct nb_bdev_desc *desc, uint64_t timeout_us, int abort,
 			nb_bdev_timeout_cb cb, void *ctx);
+
+/* ---------------------------------------------------------------------------------------
+ * Device monitor (the seed's device_monitor)
+ *
+ * When a bdev's completions show `max_errors` errors within `window_ms` on one thread, the
+ * bdev is retired: marked failed, NB_BDEV_EVENT_FAILED goes to every descriptor, and from
+ * then on every I/O completes at once with -EIO without reaching the device, until
+ * nb_bdev_clear_failed. Cancellations (-ECANCELED) are not counted. max_errors 0 (the
+ * default) turns the monitor off.
+ * ------------------------------------------------------------------------------------- */
+int nb_device_monitor_configure(uint32_t max_errors, uint32_t window_ms);
+
+struct nb_bdev_health {
+	size_t health_size;       /* set by the caller: sizeof(struct nb_bdev_health) */
+	int32_t failed;           /* 1 if retired */
+	int32_t reserved;
+	uint64_t read_errors;     /* completions with an error, all channels */
+	uint64_t write_errors;
+	uint64_t other_errors;
+	char reason[256];         /* why it was retired, or "" */
+};
+int nb_bdev_get_health(struct nb_bdev *bdev, struct nb_bdev_health *health);
+/* Re-admits a retired bdev. -EALREADY if it is not retired. */
+int nb_bdev_clear_failed(struct nb_bdev *bdev);
 
 #ifdef __cplusplus
 }

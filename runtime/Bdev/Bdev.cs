@@ -50,6 +50,10 @@ internal abstract unsafe class Bdev
     internal volatile FaultRule[]? Faults;
     /// <summary>Descriptors with a timeout set: channels scan for overdue I/O while non-zero.</summary>
     internal int TimeoutDescriptors;
+    /// <summary>1 once the device monitor has retired the bdev (see <see cref="DeviceMonitor"/>).</summary>
+    internal int FailedFlag;
+    internal string? FailureReason;
+    public bool Failed => System.Threading.Volatile.Read(ref FailedFlag) != 0;
     /// <summary>Resets submitted on any channel and not yet completed. While non-zero, new
     /// I/O is held by its channel, so a reset drains only what was submitted before it.</summary>
     internal int PendingResets;

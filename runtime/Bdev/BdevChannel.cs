@@ -40,6 +40,8 @@ internal sealed unsafe class BdevChannel
     private int _delayedHead = -1, _delayedTail = -1; // fault injection: delayed I/O
     private int _stuckHead = -1, _stuckTail = -1;     // fault injection: I/O that never completes
     private long _nextTimeoutScan;
+    private long _errorWindowStart; // device monitor: this channel's errors in the current window
+    private int _errorsInWindow;
     private readonly ContextSlot[] _contexts;      // managed callback state per I/O
     private readonly uint _blockSize;
 
@@ -242,13 +244,20 @@ internal sealed unsafe class BdevChannel
         return 0;
     }
 
-    /// <summary>Hands an I/O to the backend, unless a fault rule intercepts it first.</summary>
+    /// <summary>Hands an I/O to the backend, unless a fault rule intercepts it first or the
+    /// device monitor has retired the bdev (then it fails at once: the device is not asked).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Dispatch(BdevIo* io)
     {
         Outstanding++;
         if (Bdev.Faults != null && SubmitFault(io))
         {
+            return;
+        }
+        if (Bdev.FailedFlag != 0)
+        {
+            io->Flags |= BdevIo.FlagFaultApplied;
+            CompleteDeferred(io, -Errno.EIO);
             return;
         }
         _module!.Submit(this, io);
@@ -362,6 +371,10 @@ internal sealed unsafe class BdevChannel
         else
         {
             s.Errors++;
+            if (DeviceMonitor.MaxErrors > 0 && io->Status != -Errno.ECANCELED)
+            {
+                CountError(io, now);
+            }
         }
         Stats.Histogram.Record((ulong)latency);
         if (io->Type != BdevIoType.Reset)
@@ -482,6 +495,25 @@ internal sealed unsafe class BdevChannel
             n++;
         }
         return n;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CountError(BdevIo* io, long now)
+    {
+        if (Bdev.FailedFlag != 0)
+        {
+            return;
+        }
+        if (now - _errorWindowStart > DeviceMonitor.WindowTicks)
+        {
+            _errorWindowStart = now;
+            _errorsInWindow = 0;
+        }
+        if (++_errorsInWindow >= DeviceMonitor.MaxErrors)
+        {
+            DeviceMonitor.Retire(Bdev, $"{_errorsInWindow} I/O errors within {Ticks.ToMicroseconds(DeviceMonitor.WindowTicks) / 1000:F0} ms " +
+                $"on thread '{Thread.Name}' (last: {io->Type} at block {io->OffsetBlocks}, status {io->Status})");
+        }
     }
 
     // ---------------------------------------------------------------- faults and timeouts

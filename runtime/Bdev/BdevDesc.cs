@@ -9,6 +9,7 @@ internal enum BdevEventType
     Remove = 0,
     Resize = 1,
     MediaManagement = 2,
+    Failed = 3, // the device monitor retired the bdev (a NativeBdev extension)
 }
 
 /// <summary>An open of a bdev (spdk_bdev_desc): read-only or writable, with an event

@@ -1,0 +1,94 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Abi;
+
+/// <summary>struct nb_bdev_health.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbBdevHealth
+{
+    public nuint HealthSize;
+    public int Failed;
+    public int Reserved;
+    public ulong ReadErrors;
+    public ulong WriteErrors;
+    public ulong OtherErrors;
+    public fixed byte Reason[256];
+}
+
+/// <summary>The device monitor's exports.</summary>
+internal static unsafe class MonitorExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_device_monitor_configure", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbDeviceMonitorConfigure(uint maxErrors, uint windowMs)
+    {
+        try
+        {
+            return DeviceMonitor.Configure(maxErrors, windowMs);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_health", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevGetHealth(nint bdev, NbBdevHealth* health)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+            if (b == null)
+            {
+                return rc;
+            }
+            if (health == null)
+            {
+                return Guard.Null("health");
+            }
+            nuint size = health->HealthSize;
+            if (size < (nuint)sizeof(nuint) || size > 65536)
+            {
+                return LastError.Set(Errno.EINVAL, $"health->health_size {size} is not a struct size");
+            }
+            BdevStats s = b.CollectStats();
+            NbBdevHealth v = default;
+            v.HealthSize = (nuint)Math.Min((long)size, sizeof(NbBdevHealth));
+            v.Failed = b.Failed ? 1 : 0;
+            v.ReadErrors = s.Ops[(int)BdevIoType.Read].Errors;
+            v.WriteErrors = s.Ops[(int)BdevIoType.Write].Errors;
+            for (int t = 0; t < s.Ops.Length; t++)
+            {
+                if (t != (int)BdevIoType.Read && t != (int)BdevIoType.Write)
+                {
+                    v.OtherErrors += s.Ops[t].Errors;
+                }
+            }
+            Guard.CopyOut(b.FailureReason ?? "", v.Reason, 256);
+            Buffer.MemoryCopy(&v, health, (long)v.HealthSize, (long)v.HealthSize);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_clear_failed", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevClearFailed(nint bdev)
+    {
+        try
+        {
+            Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
+            return b == null ? rc : DeviceMonitor.Clear(b);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+}
