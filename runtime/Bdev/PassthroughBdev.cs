@@ -28,6 +28,45 @@ internal sealed unsafe class PassthroughBdev : Bdev
         OptimalIoBoundary = baseBdev.OptimalIoBoundary;
     }
 
+    /// <summary>What the loopback, error and delay factories share: the base named by the
+    /// URI's path, <c>name=</c> (else <paramref name="defaultName"/> of the base's name) and
+    /// <c>uuid=</c>; open the base, register. The caller reads its own parameters first;
+    /// <paramref name="known"/> lists every parameter the scheme takes.</summary>
+    public static int CreateOver(BdevUri uri, string module, Func<string, string> defaultName, string product,
+        string known, out PassthroughBdev? bdev)
+    {
+        bdev = null;
+        string baseName = uri.Name;
+        if (baseName.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"{uri.Scheme}:/// needs the name of an existing bdev as its path");
+        }
+        string n = uri.Get("name") ?? defaultName(baseName);
+        Guid uuid = Guid.NewGuid();
+        int rc = BdevRegistry.CheckName(n);
+        if (rc != 0 || (rc = uri.GetUuid(ref uuid)) != 0 || (rc = uri.CheckAllUsed(known)) != 0)
+        {
+            return rc;
+        }
+        Bdev? b = BdevRegistry.Find(baseName);
+        if (b == null)
+        {
+            return LastError.Set(Errno.ENODEV, $"no bdev named '{baseName}' for {uri.Scheme}:// to sit on");
+        }
+        var pt = new PassthroughBdev(n, module, b, uuid, product + b.Name);
+        if ((rc = pt.OpenBase()) != 0)
+        {
+            return rc;
+        }
+        if ((rc = BdevRegistry.Register(pt)) != 0)
+        {
+            pt.CloseBase();
+            return rc;
+        }
+        bdev = pt;
+        return 0;
+    }
+
     public int OpenBase() => BdevRegistry.Open(_base.Name, write: true, null, null, OnBaseEvent, out _baseDesc);
 
     public void CloseBase()

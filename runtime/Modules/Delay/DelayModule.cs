@@ -17,20 +17,11 @@ internal sealed class DelayModule : IBdevModule
     public int Create(BdevUri uri, out string? name)
     {
         name = null;
-        string baseName = uri.Name;
-        if (baseName.Length == 0)
-        {
-            return LastError.Set(Errno.EINVAL, "delay:/// needs the name of its base bdev as its path");
-        }
-        string n = uri.Get("name") ?? baseName + "_delay";
-        Guid uuid = Guid.NewGuid();
         ulong avgR = 0, p99R = 0, avgW = 0, p99W = 0;
         const ulong max = 60_000_000; // a minute
-        int rc = BdevRegistry.CheckName(n);
-        if (rc != 0 || (rc = uri.GetUuid(ref uuid)) != 0 ||
-            (rc = uri.GetU64("avg_read_us", ref avgR, 0, max)) != 0 || (rc = uri.GetU64("p99_read_us", ref p99R, 0, max)) != 0 ||
-            (rc = uri.GetU64("avg_write_us", ref avgW, 0, max)) != 0 || (rc = uri.GetU64("p99_write_us", ref p99W, 0, max)) != 0 ||
-            (rc = uri.CheckAllUsed("avg_read_us, p99_read_us, avg_write_us, p99_write_us, name, uuid")) != 0)
+        int rc;
+        if ((rc = uri.GetU64("avg_read_us", ref avgR, 0, max)) != 0 || (rc = uri.GetU64("p99_read_us", ref p99R, 0, max)) != 0 ||
+            (rc = uri.GetU64("avg_write_us", ref avgW, 0, max)) != 0 || (rc = uri.GetU64("p99_write_us", ref p99W, 0, max)) != 0)
         {
             return rc;
         }
@@ -38,30 +29,20 @@ internal sealed class DelayModule : IBdevModule
         {
             return LastError.Set(Errno.EINVAL, "a p99 latency must be at least the average");
         }
-        Bdev.Bdev? b = BdevRegistry.Find(baseName);
-        if (b == null)
+        if ((rc = PassthroughBdev.CreateOver(uri, "delay", b => b + "_delay", "Delay of ",
+                "avg_read_us, p99_read_us, avg_write_us, p99_write_us, name, uuid", out PassthroughBdev? bdev)) != 0)
         {
-            return LastError.Set(Errno.ENODEV, $"no bdev named '{baseName}' to put a delay bdev on");
-        }
-        var bdev = new PassthroughBdev(n, "delay", b, uuid, "Delay of " + b.Name);
-        if ((rc = bdev.OpenBase()) != 0)
-        {
-            return rc;
-        }
-        if ((rc = BdevRegistry.Register(bdev)) != 0)
-        {
-            bdev.CloseBase();
             return rc;
         }
         // The first rule that fires decides: 1% take the p99 latency, the rest the average.
-        string target = "inject://" + Uri.EscapeDataString(n) + "?stage=compl";
+        string target = "inject://" + Uri.EscapeDataString(bdev!.Name) + "?stage=compl";
         if ((rc = AddDelay(target, "read", p99R, 0.01)) < 0 || (rc = AddDelay(target, "read", avgR, 1)) < 0 ||
             (rc = AddDelay(target, "write", p99W, 0.01)) < 0 || (rc = AddDelay(target, "write", avgW, 1)) < 0)
         {
-            BdevRegistry.Destroy(n, null);
+            BdevRegistry.Destroy(bdev.Name, null);
             return rc;
         }
-        name = n;
+        name = bdev.Name;
         return 0;
     }
 

@@ -15,36 +15,10 @@ internal sealed class ErrorModule : IBdevModule
 
     public int Create(BdevUri uri, out string? name)
     {
-        name = null;
-        string baseName = uri.Name;
-        if (baseName.Length == 0)
-        {
-            return LastError.Set(Errno.EINVAL, "error:/// needs the name of its base bdev as its path");
-        }
-        string n = uri.Get("name") ?? "EE_" + baseName;
-        Guid uuid = Guid.NewGuid();
-        int rc = BdevRegistry.CheckName(n);
-        if (rc != 0 || (rc = uri.GetUuid(ref uuid)) != 0 || (rc = uri.CheckAllUsed("name, uuid")) != 0)
-        {
-            return rc;
-        }
-        Bdev.Bdev? b = BdevRegistry.Find(baseName);
-        if (b == null)
-        {
-            return LastError.Set(Errno.ENODEV, $"no bdev named '{baseName}' to put an error bdev on");
-        }
-        var bdev = new PassthroughBdev(n, "error", b, uuid, "Error injection of " + b.Name);
-        if ((rc = bdev.OpenBase()) != 0)
-        {
-            return rc;
-        }
-        if ((rc = BdevRegistry.Register(bdev)) != 0)
-        {
-            bdev.CloseBase();
-            return rc;
-        }
-        name = n;
-        return 0;
+        int rc = PassthroughBdev.CreateOver(uri, "error", b => "EE_" + b, "Error injection of ", "name, uuid",
+            out PassthroughBdev? bdev);
+        name = bdev?.Name;
+        return rc;
     }
 
     /// <summary>Error types, numbered as the header's enum nb_bdev_error_type.</summary>
