@@ -42,7 +42,7 @@ public class BdevFactoryTests
     [Arguments("malloc:///{n}%23x?size_mb=1", -22, "contains a control character or one of")]
     [Arguments("null:///{n}%0A?size_mb=1", -22, "contains a control character")]
     [Arguments("bdev:///?name=x", -22, "bdev:/// needs the name of an existing bdev")]
-    [Arguments("loopback:///{n}", -19, "no bdev named '{n}' to alias")]
+    [Arguments("loopback:///{n}", -19, "no bdev named '{n}'")]
     [Arguments("loopback:///{n}?nmae=x", -22, "unknown parameter 'nmae' for loopback:// URIs")]
     [Arguments("not a uri", -22, "has no scheme")]
     public async Task Creation_errors_return_the_errno_and_say_why(string template, int expected, string messageTemplate)
