@@ -556,7 +556,8 @@ int nb_bdev_get_media_events(struct nb_bdev_desc *desc, struct nb_bdev_media_eve
  * status fails the I/O; status-nvme fails it with that NVMe status (nb_bdev_io_get_nvme_status);
  * data (op=read, stage=compl) corrupts what the read returns; delay-US holds it that long;
  * timeout holds it until a reset (completes -ECANCELED) or a descriptor timeout with abort
- * (-ETIMEDOUT). The first rule of a bdev that fires decides. Returns the rule id (> 0). */
+ * (-ETIMEDOUT). The first rule of a bdev that fires decides. A rule at stage=compl acts after
+ * the device: a write failed there has still been written. Returns the rule id (> 0). */
 int nb_fault_inject(const char *uri);
 
 /* Removes one rule. -ENOENT if there is no such id. */

@@ -160,6 +160,10 @@ internal sealed unsafe class BdevChannel
         ulong numBlocks, nint callback, nint callbackArg, object? managedContext, bool managed)
     {
         Bdev bdev = Bdev;
+        if (desc.Closed)
+        {
+            return LastError.Set(Errno.EBADF, "descriptor is closed");
+        }
         if (bdev.State != BdevState.Registered)
         {
             return LastError.Set(Errno.ENODEV, "bdev is being removed");
@@ -609,17 +613,29 @@ internal sealed unsafe class BdevChannel
     }
 
     /// <summary>Flips every bit of the first 8 bytes of each block read, so a checker
-    /// comparing against what was written always notices.</summary>
+    /// comparing against what was written always notices. Blocks are counted across the
+    /// iovecs: a block may start anywhere in one, and its first 8 bytes may span several.</summary>
     private void CorruptReadData(BdevIo* io)
     {
+        ulong bs = _blockSize;
+        ulong pos = 0; // offset in the I/O of the current iovec's first byte
         for (int i = 0; i < io->IovCount; i++)
         {
             byte* p = io->Iovs[i].Base;
-            nuint len = io->Iovs[i].Length;
-            for (nuint off = 0; off + 8 <= len; off += _blockSize)
+            ulong len = io->Iovs[i].Length;
+            ulong inBlock = pos % bs;
+            // The first byte of this iovec that is among the first 8 of a block.
+            for (ulong k = inBlock < 8 ? 0 : bs - inBlock; k < len;)
             {
-                *(ulong*)(p + off) ^= ulong.MaxValue;
+                ulong o = (pos + k) % bs; // < 8
+                ulong n = Math.Min(8 - o, len - k);
+                for (ulong j = 0; j < n; j++)
+                {
+                    p[k + j] ^= 0xFF;
+                }
+                k += n + (bs - 8); // to the next block's start (past len if this iovec ended)
             }
+            pos += len;
         }
     }
 
