@@ -17,6 +17,8 @@ need_packages() {
   command -v bc >/dev/null || missing+=(bc)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v losetup >/dev/null || missing+=(mount)
+  command -v clang-14 >/dev/null || missing+=(clang-14)
+  ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "installing: ${missing[*]}"

@@ -630,6 +630,11 @@ internal static unsafe class BdevExports
             {
                 return rc;
             }
+            if (LightweightThread.Current == null)
+            {
+                // Checked before anything is cleared: a refused call changes nothing.
+                return LastError.Set(Errno.EINVAL, "no current thread: reset statistics from a thread");
+            }
             lock (b.RetiredStats)
             {
                 b.RetiredStats.Clear();

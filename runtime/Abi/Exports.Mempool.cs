@@ -184,15 +184,8 @@ internal static unsafe class MempoolExports
                 return LastError.Set(Errno.EINVAL, $"element {i} does not belong to this mempool (nothing was put)");
             }
         }
-        for (nuint i = 0; i < count; i++)
-        {
-            if (!pool.TryPut(arr[i]))
-            {
-                return LastError.Set(Errno.EINVAL,
-                    $"element {i} is already in the mempool (double put); the {i} before it were put");
-            }
-        }
-        return 0;
+        return pool.PutBulk(arr, (int)count) == 0 ? 0 : LastError.Set(Errno.EINVAL,
+            "an element is already in the mempool or listed twice (double put): nothing was put");
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_count", CallConvs = [typeof(CallConvCdecl)])]

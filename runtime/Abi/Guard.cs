@@ -56,14 +56,16 @@ internal static unsafe class Guard
         {
             return null;
         }
+        // Never reads past byte MaxStringBytes - 1: the NUL must come within the bound.
         int n = 0;
-        while (n <= MaxStringBytes && s[n] != 0)
+        while (n < MaxStringBytes && s[n] != 0)
         {
             n++;
         }
-        if (n > MaxStringBytes)
+        if (n == MaxStringBytes)
         {
-            rc = LastError.Set(Errno.ENAMETOOLONG, $"{what} is longer than {MaxStringBytes} bytes (or not NUL-terminated)");
+            rc = LastError.Set(Errno.ENAMETOOLONG,
+                $"{what} is not NUL-terminated within {MaxStringBytes} bytes (strings are at most {MaxStringBytes - 1})");
             return null;
         }
         try

@@ -71,7 +71,10 @@ internal sealed unsafe class BackingFile : IDisposable
     private int OpenFd()
     {
         byte[] p = Encoding.UTF8.GetBytes(Path + "\0");
-        int flags = (ReadOnly ? Libc.O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC;
+        // O_NONBLOCK so that a FIFO cannot block the open (it is refused after fstat); it is
+        // cleared again once the fd is known to be a file or block device, because io_uring
+        // answers -EAGAIN instead of waiting on a non-blocking file.
+        int flags = (ReadOnly ? Libc.O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC | Libc.O_NONBLOCK;
         fixed (byte* pp = p)
         {
             int fd = Libc.open(pp, flags | (Direct ? Libc.O_DIRECT : 0), 0);
@@ -153,6 +156,12 @@ internal sealed unsafe class BackingFile : IDisposable
             return LastError.Set(Errno.EINVAL, type == Libc.S_IFDIR
                 ? $"'{Path}' is a directory, not a file or block device"
                 : $"'{Path}' is not a regular file or a block device");
+        }
+        int fl = Libc.fcntl(Fd, Libc.F_GETFL, 0);
+        if (fl < 0 || Libc.fcntl(Fd, Libc.F_SETFL, fl & ~Libc.O_NONBLOCK) != 0)
+        {
+            int e = Libc.LastErrno;
+            return LastError.Set(e, $"cannot clear O_NONBLOCK on '{Path}': {Libc.StrError(e)}");
         }
         if (bytes == 0)
         {

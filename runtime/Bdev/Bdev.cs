@@ -145,9 +145,9 @@ internal abstract unsafe class Bdev
     /// below a claimed or open size is allowed, as in SPDK; I/O beyond the new end fails.</summary>
     public int Resize(ulong newBlockCount)
     {
-        if (newBlockCount == 0)
+        if (newBlockCount == 0 || newBlockCount > (1UL << 50) / BlockSize)
         {
-            return LastError.Set(Errno.EINVAL, "new size must be at least one block");
+            return LastError.Set(Errno.EINVAL, $"new size {newBlockCount} blocks must be at least one block and at most 1 PiB");
         }
         if (Removing)
         {

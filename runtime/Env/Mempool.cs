@@ -128,6 +128,30 @@ internal sealed unsafe class Mempool : IDisposable
         return true;
     }
 
+    /// <summary>Returns all <paramref name="count"/> elements or none: each is first
+    /// reserved (out → 2), so an element already in the pool or listed twice fails the whole
+    /// call before anything is put. The caller has checked <see cref="Owns"/>.</summary>
+    public int PutBulk(void** elements, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (Interlocked.CompareExchange(ref _inPool[IndexOf(elements[i])], 2, 0) != 0)
+            {
+                while (--i >= 0)
+                {
+                    Volatile.Write(ref _inPool[IndexOf(elements[i])], 0);
+                }
+                return -1;
+            }
+        }
+        for (int i = 0; i < count; i++)
+        {
+            Volatile.Write(ref _inPool[IndexOf(elements[i])], 1);
+            Put(elements[i]);
+        }
+        return 0;
+    }
+
     private void* Take()
     {
         Cache? cache = CurrentCache();

@@ -102,6 +102,13 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int fdatasync(int fd);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+    public const int O_NONBLOCK = 0x800;
+
     public const ulong BLKSSZGET = 0x1268;
     public const ulong BLKGETSIZE64 = 0x80081272;
     public const uint S_IFMT = 0xF000;
