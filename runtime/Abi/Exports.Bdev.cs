@@ -322,9 +322,9 @@ internal static unsafe class BdevExports
             return Guard.Null("info");
         }
         nuint size = info->InfoSize;
-        if (size < (nuint)sizeof(nuint) || size > 65536)
+        if (Guard.CheckStructSize(size, "info->info_size", "nb_bdev_info") is int rc0 && rc0 != 0)
         {
-            return LastError.Set(Errno.EINVAL, $"info->info_size {size} is not a struct size (set it to sizeof(struct nb_bdev_info))");
+            return rc0;
         }
         NbBdevInfo v = default;
         v.InfoSize = (nuint)Math.Min((long)size, sizeof(NbBdevInfo));
@@ -526,9 +526,9 @@ internal static unsafe class BdevExports
             return Guard.Null("stat");
         }
         nuint size = stat->StatSize;
-        if (size < (nuint)sizeof(nuint) || size > 65536)
+        if (Guard.CheckStructSize(size, "stat->stat_size", "nb_bdev_io_stat") is int rc0 && rc0 != 0)
         {
-            return LastError.Set(Errno.EINVAL, $"stat->stat_size {size} is not a struct size (set it to sizeof(struct nb_bdev_io_stat))");
+            return rc0;
         }
         ref OpStats r = ref s.Ops[(int)BdevIoType.Read];
         ref OpStats w = ref s.Ops[(int)BdevIoType.Write];

@@ -208,9 +208,9 @@ internal static unsafe class EnvExports
             return Guard.Null("info");
         }
         nuint size = info->InfoSize;
-        if (size < (nuint)sizeof(nuint) || size > 4096)
+        if (Guard.CheckStructSize(size, "info->info_size", "nb_env_info", 4096) is int rc0 && rc0 != 0)
         {
-            return LastError.Set(Errno.EINVAL, $"info->info_size {size} is not a struct size (set it to sizeof(struct nb_env_info))");
+            return rc0;
         }
         DmaPool? dma = NbEnvironment.Dma;
         EnvOptions? options = NbEnvironment.Options;

@@ -51,10 +51,10 @@ internal static unsafe class MonitorExports
                 return Guard.Null("health");
             }
             nuint size = health->HealthSize;
-            if (size < (nuint)sizeof(nuint) || size > 65536)
-            {
-                return LastError.Set(Errno.EINVAL, $"health->health_size {size} is not a struct size");
-            }
+            if (Guard.CheckStructSize(size, "health->health_size", "nb_bdev_health") is int rc0 && rc0 != 0)
+        {
+            return rc0;
+        }
             BdevStats s = b.CollectStats();
             NbBdevHealth v = default;
             v.HealthSize = (nuint)Math.Min((long)size, sizeof(NbBdevHealth));

@@ -45,6 +45,13 @@ internal static unsafe class Guard
 
     public static int Null(string what) => LastError.Set(Errno.EINVAL, $"{what} is NULL");
 
+    /// <summary>The size field an options or info struct begins with: at least the field
+    /// itself, at most 64 KiB (anything else is garbage, not a newer header).</summary>
+    public static int CheckStructSize(nuint size, string field, string type, nuint max = 65536) =>
+        size < (nuint)sizeof(nuint) || size > max
+            ? LastError.Set(Errno.EINVAL, $"{field} {size} is not a struct size (set it to sizeof(struct {type}))")
+            : 0;
+
     public const int MaxStringBytes = 4096;
 
     /// <summary>Reads a NUL-terminated UTF-8 string of at most 4 KiB. Null for NULL; sets

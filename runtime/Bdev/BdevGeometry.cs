@@ -94,4 +94,20 @@ internal static class BdevGeometry
         bytes = v << shift;
         return 0;
     }
+
+    /// <summary>What the null and malloc factories share: the name from the path, the
+    /// geometry, <c>uuid=</c>, and no other parameter.</summary>
+    public static int ParseSizedDevice(BdevUri uri, out string name, out uint blockSize, out ulong numBlocks, out Guid uuid)
+    {
+        name = uri.Name;
+        blockSize = 0;
+        numBlocks = 0;
+        uuid = Guid.NewGuid();
+        int rc = BdevRegistry.CheckName(name);
+        if (rc != 0 || (rc = Parse(uri, 512, out blockSize, out numBlocks)) != 0 || (rc = uri.GetUuid(ref uuid)) != 0)
+        {
+            return rc;
+        }
+        return uri.CheckAllUsed("size_mb, num_blocks, size, blk_size, uuid");
+    }
 }

@@ -17,14 +17,8 @@ internal sealed class MallocModule : IBdevModule
     public unsafe int Create(BdevUri uri, out string? name)
     {
         name = null;
-        string n = uri.Name;
-        int rc = BdevRegistry.CheckName(n);
-        if (rc != 0 || (rc = BdevGeometry.Parse(uri, 512, out uint bs, out ulong blocks)) != 0)
-        {
-            return rc;
-        }
-        Guid uuid = Guid.NewGuid();
-        if ((rc = uri.GetUuid(ref uuid)) != 0 || (rc = uri.CheckAllUsed("size_mb, num_blocks, size, blk_size, uuid")) != 0)
+        int rc = BdevGeometry.ParseSizedDevice(uri, out string n, out uint bs, out ulong blocks, out Guid uuid);
+        if (rc != 0)
         {
             return rc;
         }
