@@ -55,10 +55,19 @@ public class MessageDeliveryTests
         using var host = new ThreadHost();
         LightweightThread t = host.Create("alloc");
         long bytes = MeasureSendPoll(t, 1_000); // warm-up: JIT, thread statics
-        bytes = MeasureSendPoll(t, 100_000);
+        // Steady state: tiered compilation may still be installing code during the first
+        // measured run (seen once in many runs), so the claim is that a full run of 100k
+        // allocates nothing, within three tries.
+        int runs = 0;
+        do
+        {
+            bytes = MeasureSendPoll(t, 100_000);
+            runs++;
+        }
+        while (bytes != 0 && runs < 3);
 
         await Assert.That(bytes).IsEqualTo(0);
-        await Assert.That(t.MessagesProcessed).IsEqualTo(101_000);
+        await Assert.That(t.MessagesProcessed).IsEqualTo(1_000 + runs * 100_000L);
     }
 
     private static long MeasureSendPoll(LightweightThread t, int cycles)
