@@ -840,7 +840,7 @@ static void g_env_dma(const char *dir)
 	} while (0)
 	BAD_OPTS(o.opts_size = 0);
 	BAD_OPTS(o.opts_size = 1);
-	BAD_OPTS(o.opts_size = 4097);
+	BAD_OPTS(o.opts_size = 16u << 20); /* no struct is 16 MiB */
 	BAD_OPTS(o.opts_size = SIZE_MAX);
 	BAD_OPTS(o.name = long_string(5000, "n"));
 	BAD_OPTS(o.name = guarded(4097, 'n'));
@@ -887,7 +887,7 @@ static void g_env_dma(const char *dir)
 	NEED(nb_log_set_callback(log_cb, NULL) == 0);
 	struct nb_env_info info;
 	RC(nb_env_get_info(NULL), -EINVAL);
-	size_t sizes[] = { 0, 1, 7, 4097, SIZE_MAX, SIZE_MAX / 2 + 1 };
+	size_t sizes[] = { 0, 1, 7, 16u << 20, SIZE_MAX, SIZE_MAX / 2 + 1 }; /* no struct is 16 MiB */
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		memset(&info, 0, sizeof(info));
 		info.info_size = sizes[i];
@@ -1507,7 +1507,7 @@ static void g_bdev_control(const char *dir)
 	RC(nb_bdev_get_info(W.b, NULL), -EINVAL);
 	RC(nb_bdev_get_io_stat(W.b, NULL), -EINVAL);
 	RC(nb_bdev_channel_get_io_stat(W.bch, NULL), -EINVAL);
-	size_t sizes[] = { 0, 1, 7, 65537, SIZE_MAX, SIZE_MAX / 2 + 1 };
+	size_t sizes[] = { 0, 1, 7, 16u << 20, SIZE_MAX, SIZE_MAX / 2 + 1 }; /* no struct is 16 MiB */
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		info.info_size = sizes[i];
 		st.stat_size = sizes[i];
@@ -2413,7 +2413,7 @@ static void g_faults(const char *dir)
 		ERRW(nb_bdev_get_health(badh[i], &health), "nb_bdev_get_health(%p)", badh[i]);
 		ERRW(nb_bdev_clear_failed(badh[i]), "nb_bdev_clear_failed(%p)", badh[i]);
 	}
-	size_t sizes[] = { 0, 1, 7, 65537, SIZE_MAX, SIZE_MAX / 2 + 1 };
+	size_t sizes[] = { 0, 1, 7, 16u << 20, SIZE_MAX, SIZE_MAX / 2 + 1 }; /* no struct is 16 MiB */
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		health.health_size = sizes[i];
 		RCW(nb_bdev_get_health(W.b, &health), -EINVAL, "nb_bdev_get_health(health_size=%zu)", sizes[i]);

@@ -7,7 +7,8 @@
 # Needs clang-14 with libFuzzer (Debian: clang-14 libclang-rt-14-dev) and a built library
 # (BUILD_DIR/nativebdev/libnativebdev.so, from ./build.sh). Extra libFuzzer flags can be given
 # in FUZZ_FLAGS. Working corpora, crash artifacts and logs go to BUILD_DIR/fuzz/; the seed
-# corpora under tests/fuzz/corpus/ are only read.
+# corpora under tests/fuzz/corpus/ are only read. Do not edit this script while it runs
+# (bash reads it as it goes).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -54,7 +55,12 @@ for h in "${HARNESSES[@]}"; do
   dict=$HERE/$h.dict
   corpus=$OUT/corpus_$h
   mkdir -p "$corpus"
-  log=$OUT/fuzz_$h.log
+  # One log per run (two runs may share the build tree: CTest and a long run by hand);
+  # fuzz_$h.log points at the latest, the ten latest are kept.
+  mkdir -p "$OUT/logs"
+  log=$OUT/logs/fuzz_$h.$(date +%Y%m%d-%H%M%S).$$.log
+  ln -sf "logs/$(basename "$log")" "$OUT/fuzz_$h.log"
+  ls -t "$OUT/logs"/fuzz_$h.*.log 2>/dev/null | tail -n +11 | xargs -r rm -f
   echo "== fuzz_$h: ${SECS}s (log: $log)"
   # The first corpus directory receives new inputs; the seeds are read only.
   # -timeout: an input running longer than 10 s is a hang and reported as such.
