@@ -39,15 +39,20 @@ internal static unsafe class LastError
         string message = Message;
         if (!ReferenceEquals(message, t_encoded))
         {
+            // Messages quote what the host passed in: control characters (an embedded NUL
+            // would cut the C string short) become '?', and a message too long for the buffer
+            // is cut at a character boundary rather than losing everything after the quote.
             var span = new Span<byte>(t_buffer, BufferSize - 1);
-            int n;
-            if (Encoding.UTF8.GetByteCount(message) <= span.Length)
+            string text = message.Length <= 900 ? message : message[..500] + " [...] " + message[^380..];
+            int n = 0;
+            foreach (Rune r in text.EnumerateRunes())
             {
-                n = Encoding.UTF8.GetBytes(message, span);
-            }
-            else
-            {
-                n = Encoding.UTF8.GetBytes(message.AsSpan(0, Math.Min(message.Length, span.Length / 4)), span);
+                Rune c = r.Value < 0x20 || r.Value == 0x7f ? new Rune('?') : r;
+                if (n + c.Utf8SequenceLength > span.Length)
+                {
+                    break;
+                }
+                n += c.EncodeToUtf8(span[n..]);
             }
             t_buffer[n] = 0;
             t_encoded = message;
