@@ -81,10 +81,8 @@ int main(void)
 	nb_dma_free(h.buf);
 	nb_put_io_channel(h.ch);
 	nb_bdev_close(h.desc);
-	int destroyed = 0;
 	if ((rc = nb_bdev_destroy(name, NULL, NULL)) != 0)
 		return fail("nb_bdev_destroy", rc);
-	(void)destroyed;
 	nb_set_thread(NULL);
 	nb_thread_exit(t);
 	while (nb_thread_is_exited(t) != 1)

@@ -19,7 +19,6 @@ internal sealed unsafe class UringChannel : BdevModuleChannel
 
     private readonly UringBdev _bdev;
     private readonly UringRing _ring;
-    private BdevChannel? _channel;
     private int _fd;
     private byte _fileFlags;
     private int _inFlight;
@@ -104,7 +103,6 @@ internal sealed unsafe class UringChannel : BdevModuleChannel
 
     public override void Submit(BdevChannel channel, BdevIo* io)
     {
-        _channel = channel;
         IoUringAbi.Sqe* sqe = _ring.NextSqe();
         if (sqe == null)
         {
