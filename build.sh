@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one entry point: ./build.sh [build|test|run|bench|clean]
+# The one entry point: ./build.sh [build|test|vm [TEST...]|run|bench|clean]
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -52,6 +52,15 @@ c_tests() {
   return "${PIPESTATUS[0]}"
 }
 
+vm_tests() {
+  # The guest tests (tests/vm/README.md): one QEMU guest runs every test tests/vm/tests.list
+  # names against an emulated NVMe controller. Its VMTEST lines are counted by .ci/run.
+  local tests=("$@")
+  [ ${#tests[@]} -gt 0 ] || mapfile -t tests < <(grep -vE '^\s*(#|$)' "$ROOT/tests/vm/tests.list")
+  : >"$BUILD/vm.log"
+  NB_VM_LOG="$BUILD/vm.log" NB_BUILD="$BUILD" "$ROOT/tests/vm/vm.sh" run "${tests[@]}"
+}
+
 case "${1:-build}" in
   build) build ;;
   test)
@@ -59,7 +68,13 @@ case "${1:-build}" in
     rc=0
     unit_tests || rc=1
     c_tests || rc=1
+    vm_tests || rc=1
     exit $rc
+    ;;
+  vm)
+    build
+    shift
+    vm_tests "$@"
     ;;
   run)
     # The main job: bdevperf for a few seconds on a malloc bdev, on the embedded defaults.
@@ -72,5 +87,5 @@ case "${1:-build}" in
     "$ROOT/bench/bench.sh" "$BUILD"
     ;;
   clean) rm -rf "$BUILD" "$ROOT/bin" "$ROOT/obj" "$ROOT/tests/unit/bin" "$ROOT/tests/unit/obj" ;;
-  *) echo "usage: $0 [build|test|run|bench|clean]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|vm [TEST...]|run|bench|clean]" >&2; exit 2 ;;
 esac

@@ -32,6 +32,9 @@ internal abstract unsafe class Bdev
     public string ProductName { get; protected init; } = "";
     public string ModuleName { get; }
     public bool WriteCache { get; protected init; }
+    /// <summary>The device reads and writes host memory itself: every buffer must come from
+    /// the DMA pool (nb_dma_malloc), and iovecs must meet at page boundaries.</summary>
+    public bool NeedsDmaBuffers { get; protected init; }
     /// <summary>Blocks; I/O should not cross a multiple of it (0 = no boundary).</summary>
     public uint OptimalIoBoundary { get; protected init; }
 
@@ -78,6 +81,10 @@ internal abstract unsafe class Bdev
 
     /// <summary>Releases the backend once every descriptor and channel is gone.</summary>
     public abstract void Destruct();
+
+    /// <summary>Checks an NVMe passthrough command (<paramref name="cmd"/>: 64 bytes) before
+    /// it is accepted: 0 or -errno with LastError set.</summary>
+    public virtual int CheckPassthru(BdevIoType type, byte* cmd, ulong nbytes) => 0;
 
     /// <summary>Backend-specific description for dumps (SPDK's dump_info_json).</summary>
     public virtual string DescribeDriver() => "";

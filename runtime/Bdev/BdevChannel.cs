@@ -193,22 +193,11 @@ internal sealed unsafe class BdevChannel
                 }
             }
         }
-        if (_freeCount <= _reserve)
+        BdevIo* io = Take(desc, type, callback, callbackArg, managedContext, managed);
+        if (io == null)
         {
-            return LastError.Set(Errno.ENOMEM, "no free bdev_io on this channel (use nb_bdev_queue_io_wait)");
+            return -Errno.ENOMEM;
         }
-        int index = _freeHead;
-        BdevIo* io = &_ios[index];
-        Debug.Assert(io->State == BdevIo.StateFree, "I/O on the free list is not free");
-        _freeHead = io->Next;
-        _freeCount--;
-        io->Type = type;
-        io->State = BdevIo.StateSubmitted;
-        io->Flags = 0;
-        io->Desc = desc.Handle;
-        io->ManagedCallback = managed ? (byte)1 : (byte)0;
-        io->Status = 0;
-        io->Next = -1;
         io->OffsetBlocks = offsetBlocks;
         io->NumBlocks = numBlocks;
         if (buf != null || iovs == null)
@@ -223,6 +212,88 @@ internal sealed unsafe class BdevChannel
             io->Iovs = iovs;
             io->IovCount = iovCount;
         }
+        Launch(io);
+        return 0;
+    }
+
+    /// <summary>An NVMe admin or I/O command passed through to the device
+    /// (spdk_bdev_nvme_admin_passthru / _io_passthru): <paramref name="cmd"/> is copied.</summary>
+    public int SubmitPassthru(BdevDesc desc, BdevIoType type, byte* cmd, void* buf, ulong nbytes, nint callback,
+        nint callbackArg, object? managedContext, bool managed)
+    {
+        Bdev bdev = Bdev;
+        if (desc.Closed)
+        {
+            return LastError.Set(Errno.EBADF, "descriptor is closed");
+        }
+        if (bdev.State != BdevState.Registered)
+        {
+            return LastError.Set(Errno.ENODEV, "bdev is being removed");
+        }
+        if (!bdev.Supported[(int)type])
+        {
+            return LastError.Set(Errno.ENOTSUP, $"bdev '{bdev.Name}' ({bdev.ModuleName}) takes no NVMe {(type == BdevIoType.NvmeAdmin ? "admin" : "I/O")} passthrough");
+        }
+        if (!desc.Writable)
+        {
+            return LastError.Set(Errno.EBADF, "NVMe passthrough needs a descriptor opened for writing");
+        }
+        if ((buf == null) != (nbytes == 0) || nbytes > int.MaxValue)
+        {
+            return LastError.Set(Errno.EINVAL, nbytes > int.MaxValue ? $"passthrough data length {nbytes} is too large"
+                : "passthrough buffer and length must be both set or both zero");
+        }
+        if (((nuint)buf & 3) != 0)
+        {
+            return LastError.Set(Errno.EINVAL, "passthrough buffer must be 4-byte aligned");
+        }
+        if (bdev.NeedsDmaBuffers && buf != null && NbEnvironment.Dma?.ContainsRange(buf, (nuint)nbytes) != true)
+        {
+            return NotDma();
+        }
+        int rc = bdev.CheckPassthru(type, cmd, nbytes);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        BdevIo* io = Take(desc, type, callback, callbackArg, managedContext, managed);
+        if (io == null)
+        {
+            return -Errno.ENOMEM;
+        }
+        io->OffsetBlocks = 0;
+        io->NumBlocks = 0;
+        io->InlineIov.Base = (byte*)buf;
+        io->InlineIov.Length = (nuint)nbytes;
+        io->Iovs = &io->InlineIov;
+        io->IovCount = buf != null ? 1 : 0;
+        Buffer.MemoryCopy(cmd, io->NvmeCmd, 64, 64);
+        Launch(io);
+        return 0;
+    }
+
+    /// <summary>A free I/O from the pool, its common fields set; null (LastError set) when
+    /// the pool is exhausted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private BdevIo* Take(BdevDesc desc, BdevIoType type, nint callback, nint callbackArg, object? managedContext, bool managed)
+    {
+        if (_freeCount <= _reserve)
+        {
+            LastError.Set(Errno.ENOMEM, "no free bdev_io on this channel (use nb_bdev_queue_io_wait)");
+            return null;
+        }
+        int index = _freeHead;
+        BdevIo* io = &_ios[index];
+        Debug.Assert(io->State == BdevIo.StateFree, "I/O on the free list is not free");
+        _freeHead = io->Next;
+        _freeCount--;
+        io->Type = type;
+        io->State = BdevIo.StateSubmitted;
+        io->Flags = 0;
+        io->Desc = desc.Handle;
+        io->ManagedCallback = managed ? (byte)1 : (byte)0;
+        io->Status = 0;
+        io->Next = -1;
         io->Callback = callback;
         io->CallbackArg = callbackArg;
         io->SubmitTicks = Thread.StampTicks;
@@ -230,22 +301,29 @@ internal sealed unsafe class BdevChannel
         {
             _contexts[index].Value = managedContext;
         }
-        if (type == BdevIoType.Reset)
+        return io;
+    }
+
+    /// <summary>Resets wait for the bdev to drain; I/O submitted while one drains waits
+    /// for it; everything else goes to the backend now.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Launch(BdevIo* io)
+    {
+        if (io->Type == BdevIoType.Reset)
         {
-            System.Threading.Interlocked.Increment(ref bdev.PendingResets);
+            System.Threading.Interlocked.Increment(ref Bdev.PendingResets);
             Append(ref _resetHead, ref _resetTail, io);
-            return 0;
+            return;
         }
-        if (System.Threading.Volatile.Read(ref bdev.PendingResets) != 0)
+        if (System.Threading.Volatile.Read(ref Bdev.PendingResets) != 0)
         {
             // A reset is draining the bdev: this I/O waits until it completes. Otherwise a
             // workload that resubmits from its callbacks keeps I/O outstanding forever and
             // the reset never runs.
             Append(ref _heldHead, ref _heldTail, io);
-            return 0;
+            return;
         }
         Dispatch(io);
-        return 0;
     }
 
     /// <summary>Hands an I/O to the backend, unless a fault rule intercepts it first or the
@@ -280,7 +358,7 @@ internal sealed unsafe class BdevChannel
             {
                 return Misaligned();
             }
-            return 0;
+            return Bdev.NeedsDmaBuffers ? CheckDma(iovs, 0, buf, bytes) : 0;
         }
         if (iovs == null)
         {
@@ -312,8 +390,39 @@ internal sealed unsafe class BdevChannel
         {
             return IovLengthMismatch(sum, bytes);
         }
+        return Bdev.NeedsDmaBuffers ? CheckDma(iovs, iovCount, null, bytes) : 0;
+    }
+
+    /// <summary>A device that does its own DMA (user-space NVMe) reaches only the DMA pool,
+    /// and describes a transfer in pages: iovecs may meet only at page boundaries.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int CheckDma(Iovec* iovs, int iovCount, void* buf, ulong bytes)
+    {
+        DmaPool? pool = NbEnvironment.Dma;
+        if (buf != null)
+        {
+            return pool != null && pool.ContainsRange(buf, (nuint)bytes) ? 0 : NotDma();
+        }
+        const nuint page = 4096;
+        for (int i = 0; i < iovCount; i++)
+        {
+            Iovec v = iovs[i];
+            if (pool == null || !pool.ContainsRange(v.Base, v.Length))
+            {
+                return NotDma();
+            }
+            if ((i > 0 && ((nuint)v.Base & (page - 1)) != 0) || (i < iovCount - 1 && (((nuint)v.Base + v.Length) & (page - 1)) != 0))
+            {
+                return LastError.Set(Errno.EINVAL, $"iovec {i} of {iovCount}: bdev '{Bdev.Name}' needs iovecs to meet at 4 KiB page boundaries " +
+                    "(every iovec but the first starts on one, every one but the last ends on one)");
+            }
+        }
         return 0;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int NotDma() => LastError.Set(Errno.EINVAL,
+        $"bdev '{Bdev.Name}' ({Bdev.ModuleName}) transfers by DMA: buffers must come from nb_dma_malloc");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int Misaligned() => LastError.Set(Errno.EINVAL,

@@ -30,6 +30,7 @@ internal static class BdevFactory
         new Modules.Aio.AioModule(),
         new Modules.Error.ErrorModule(),
         new Modules.Delay.DelayModule(),
+        new Modules.Nvme.NvmeModule(),
     ];
 
     internal static void AddModule(IBdevModule module) => s_modules = [.. s_modules, module];

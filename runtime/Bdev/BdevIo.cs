@@ -56,6 +56,7 @@ internal unsafe struct BdevIo
     public void* Channel;      // the BdevChannel's GCHandle, for nb_bdev_io_* look-ups
     public nint Desc;          // the descriptor's handle: per-descriptor timeouts
     public long DelayUntil;    // fault injection: when a delayed I/O moves on
+    public fixed byte NvmeCmd[64]; // NVMe passthrough: the caller's command (struct nb_nvme_cmd)
     public fixed byte Driver[DriverContextSize];
 
     // Flags

@@ -31,7 +31,11 @@ internal sealed unsafe class DmaPool : IDisposable
     /// map it; a non-zero return refuses the region.</summary>
     public Func<DmaRegion, int>? RegionAdded;
 
-    public IovaMode IovaMode { get; }
+    public IovaMode IovaMode { get; private set; }
+
+    /// <summary>The regions as an immutable array, replaced whole when one is added, so the
+    /// I/O path (a driver building PRPs) translates without the lock.</summary>
+    private volatile DmaRegion[] _snapshot = Array.Empty<DmaRegion>();
 
     private DmaPool(int huge, long growSize, long maxSize, IovaMode mode)
     {
@@ -165,6 +169,7 @@ internal sealed unsafe class DmaPool : IDisposable
             return rc;
         }
         _regions.Add(region!);
+        _snapshot = _regions.ToArray();
         return 0;
     }
 
@@ -283,6 +288,71 @@ internal sealed unsafe class DmaPool : IDisposable
         return r.Translate(p, IovaMode == IovaMode.Pa, out contiguous);
     }
 
+    /// <summary>The device address of <paramref name="p"/> (page-granular: valid up to the
+    /// end of its page), lock-free for the I/O path; -1 outside the pool.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public long TranslatePage(void* p)
+    {
+        DmaRegion[] regions = _snapshot;
+        for (int i = 0; i < regions.Length; i++)
+        {
+            DmaRegion r = regions[i];
+            if (r.Contains(p))
+            {
+                return r.DeviceAddress(p);
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>Whether [p, p+len) lies inside one region of the pool (lock-free).</summary>
+    public bool ContainsRange(void* p, nuint len)
+    {
+        DmaRegion[] regions = _snapshot;
+        for (int i = 0; i < regions.Length; i++)
+        {
+            DmaRegion r = regions[i];
+            if (r.Contains(p))
+            {
+                return (ulong)((byte*)p - r.Base) + len <= (ulong)r.Size;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Switches device addresses to physical ones (a UIO device has no IOMMU):
+    /// loads every region's page frames. Refused when a VFIO container maps the pool.</summary>
+    public int UsePhysicalAddresses()
+    {
+        lock (_lock)
+        {
+            if (IovaMode == IovaMode.Pa)
+            {
+                return 0;
+            }
+            if (RegionAdded != null)
+            {
+                return LastError.Set(Errno.EBUSY,
+                    "the DMA pool is mapped for VFIO (IOVA = virtual address): UIO devices, which need physical addresses, cannot be used in the same process");
+            }
+            foreach (var r in _regions)
+            {
+                int rc = r.LoadPhysicalAddresses();
+                if (rc != 0)
+                {
+                    return rc;
+                }
+                if (!r.HugePages)
+                {
+                    Log.Warn("UIO: the DMA pool uses 4 KiB pages, not hugepages: their physical addresses are fixed only while the kernel does not migrate locked pages (set /proc/sys/vm/compact_unevictable_allowed to 0, or reserve hugepages)");
+                }
+            }
+            IovaMode = IovaMode.Pa;
+            _snapshot = _regions.ToArray();
+            return 0;
+        }
+    }
+
     public void Dispose()
     {
         lock (_lock)
@@ -297,6 +367,7 @@ internal sealed unsafe class DmaPool : IDisposable
                 r.Unmap();
             }
             _regions.Clear();
+            _snapshot = Array.Empty<DmaRegion>();
         }
     }
 }

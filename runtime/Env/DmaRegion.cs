@@ -245,6 +245,20 @@ internal sealed unsafe class DmaRegion
         return 0;
     }
 
+    /// <summary>The device address of <paramref name="p"/>, valid to the end of its page:
+    /// the virtual address (IOVA = VA), or the physical one once frames are loaded.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public long DeviceAddress(void* p)
+    {
+        long[]? phys = _physPages;
+        if (phys == null)
+        {
+            return (long)p;
+        }
+        long off = (byte*)p - Base;
+        return phys[off / PageSize] + off % PageSize;
+    }
+
     /// <summary>The device address of <paramref name="p"/> and how many bytes from it are
     /// contiguous in that address space (up to the region's end).</summary>
     public long Translate(void* p, bool physical, out long contiguous)

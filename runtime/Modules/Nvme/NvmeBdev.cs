@@ -1,0 +1,96 @@
+using System;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Nvme;
+
+namespace NativeBdev.Modules.Nvme;
+
+/// <summary>One namespace of a user-space NVMe controller. Holds a reference on the
+/// controller: the last namespace bdev to go detaches it.</summary>
+internal sealed unsafe class NvmeBdev : Bdev.Bdev
+{
+    public readonly NvmeController Controller;
+    public readonly uint Nsid;
+    private bool _deviceResize;
+
+    public NvmeBdev(string name, NvmeController controller, NvmeNamespaceInfo ns)
+        : base(name, "nvme", ns.BlockSize, ns.BlockCount)
+    {
+        Controller = controller;
+        Nsid = ns.Nsid;
+        if (ns.Uuid != Guid.Empty)
+        {
+            Uuid = ns.Uuid;
+        }
+        ProductName = controller.Model;
+        WriteCache = controller.VolatileWriteCache;
+        RequiredAlignment = 4;   // PRP entries are dword aligned
+        NeedsDmaBuffers = true;  // the controller reads and writes host memory itself
+        controller.NamespaceChanged += OnNamespaceChanged;
+    }
+
+    public override bool IoTypeSupported(BdevIoType type) => type switch
+    {
+        BdevIoType.Read or BdevIoType.Write or BdevIoType.Flush or BdevIoType.Reset => true,
+        BdevIoType.NvmeAdmin or BdevIoType.NvmeIo => true,
+        BdevIoType.WriteZeroes => (Controller.Oncs & NvmeSpec.OncsWriteZeroes) != 0,
+        BdevIoType.Unmap => (Controller.Oncs & NvmeSpec.OncsDatasetManagement) != 0,
+        _ => false,
+    };
+
+    /// <summary>Passthrough commands the driver cannot let through: they would take the
+    /// queues or the event slots it manages out from under it.</summary>
+    public override int CheckPassthru(BdevIoType type, byte* cmd, ulong nbytes)
+    {
+        byte opcode = cmd[0];
+        if (type == BdevIoType.NvmeAdmin && opcode is NvmeSpec.AdminCreateIoSq or NvmeSpec.AdminCreateIoCq or
+            NvmeSpec.AdminDeleteIoSq or NvmeSpec.AdminDeleteIoCq or NvmeSpec.AdminAsyncEventRequest)
+        {
+            return LastError.Set(Errno.EPERM, $"admin opcode 0x{opcode:x2} manages queues or events the driver owns: not allowed as passthrough");
+        }
+        if ((cmd[1] & 0xC0) != 0 || (cmd[1] & 0x03) != 0)
+        {
+            return LastError.Set(Errno.EINVAL, "passthrough commands must use PRPs and no fused operation (flags 0): the driver builds the data pointer");
+        }
+        if (nbytes > Controller.MaxTransferBytes)
+        {
+            return LastError.Set(Errno.EINVAL, $"passthrough data of {nbytes} bytes exceeds the controller's maximum transfer ({Controller.MaxTransferBytes} bytes)");
+        }
+        return 0;
+    }
+
+    public override string DescribeDriver() =>
+        $"traddr={Controller.Address} nsid={Nsid} mode={Controller.Function.Mode} model=\"{Controller.Model}\" " +
+        $"serial=\"{Controller.Serial}\" firmware=\"{Controller.Firmware}\" state={Controller.StateName}";
+
+    public override BdevModuleChannel? CreateChannel(BdevChannel channel)
+    {
+        var ch = new NvmeChannel(this, channel);
+        return ch.Init() == 0 ? ch : null;
+    }
+
+    /// <summary>Only the device changes a namespace's size (an asynchronous event).</summary>
+    protected override int ResizeBackend(ulong newBlockCount) => _deviceResize ? 0
+        : LastError.Set(Errno.ENOTSUP, $"bdev '{Name}' is an NVMe namespace: its size is the controller's (resize the namespace on the device)");
+
+    private void OnNamespaceChanged(NvmeNamespaceInfo ns)
+    {
+        if (ns.Nsid != Nsid || ns.BlockSize != BlockSize)
+        {
+            return;
+        }
+        _deviceResize = true;
+        if (Resize(ns.BlockCount) != 0)
+        {
+            Log.Error($"bdev '{Name}': namespace resize to {ns.BlockCount} blocks not applied: {LastError.Message}");
+        }
+        _deviceResize = false;
+    }
+
+    public override void Destruct()
+    {
+        Controller.NamespaceChanged -= OnNamespaceChanged;
+        Controller.Release();
+    }
+}

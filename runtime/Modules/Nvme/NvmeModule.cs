@@ -1,0 +1,100 @@
+using System;
+using System.Collections.Generic;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Nvme;
+using NativeBdev.Nvme.Pcie;
+
+namespace NativeBdev.Modules.Nvme;
+
+/// <summary>pcie:///BDF[/NSID]?mode=auto|vfio|uio&amp;timeout_ms=&amp;name= — namespaces of a
+/// local NVMe controller driven from user space (Mayastor's pcie:///0000:00:04.0/1, SPDK's
+/// bdev_nvme_attach_controller -t pcie). Without an NSID every active namespace becomes a
+/// bdev, named BDFnNSID; the names come back comma-separated.</summary>
+internal sealed class NvmeModule : IBdevModule
+{
+    public const long DefaultTimeoutMs = 30_000;
+
+    public string Name => "nvme";
+    public ReadOnlySpan<string> Schemes => new[] { "pcie" };
+
+    public int Create(BdevUri uri, out string? name)
+    {
+        name = null;
+        string[] parts = uri.Name.Split('/');
+        if (parts.Length < 1 || parts.Length > 2 || parts[0].Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"'{uri.Text}': expected pcie:///DOMAIN:BUS:DEVICE.FUNCTION[/NSID], e.g. pcie:///0000:00:04.0/1");
+        }
+        if (!Sysfs.TryParseAddress(parts[0], out string address))
+        {
+            return LastError.Set(Errno.EINVAL, $"'{parts[0]}' is not a PCI address (expected DOMAIN:BUS:DEVICE.FUNCTION such as 0000:00:04.0, or BUS:DEVICE.FUNCTION)");
+        }
+        uint nsid = 0;
+        if (parts.Length == 2 && (!uint.TryParse(parts[1], System.Globalization.NumberStyles.None, null, out nsid) || nsid == 0 || nsid == uint.MaxValue))
+        {
+            return LastError.Set(Errno.EINVAL, $"namespace id '{parts[1]}' must be an integer in 1 .. 4294967294");
+        }
+        string mode = uri.Get("mode") ?? "auto";
+        if (mode is not ("auto" or "vfio" or "uio"))
+        {
+            return LastError.Set(Errno.EINVAL, $"mode='{mode}' must be auto, vfio or uio");
+        }
+        ulong timeoutMs = DefaultTimeoutMs;
+        int rc = uri.GetU64("timeout_ms", ref timeoutMs, 0, 3_600_000);
+        string? wanted = uri.Get("name");
+        if (rc != 0 || (rc = uri.CheckAllUsed("mode, timeout_ms, name")) != 0)
+        {
+            return rc;
+        }
+        if (wanted != null && (nsid == 0 || (rc = BdevRegistry.CheckName(wanted)) != 0))
+        {
+            return rc != 0 ? rc : LastError.Set(Errno.EINVAL, "name= needs a namespace in the URI (pcie:///BDF/NSID?name=...): a controller has one bdev per namespace");
+        }
+        if ((rc = NvmeController.Attach(address, mode, (long)timeoutMs, out NvmeController? ctrl)) != 0)
+        {
+            return rc;
+        }
+        uint[] ids = nsid != 0 ? new[] { nsid } : ctrl!.NamespaceIds();
+        if (ids.Length == 0)
+        {
+            ctrl!.Release();
+            return LastError.Set(Errno.ENODEV, $"NVMe controller {address} has no usable namespace");
+        }
+        var names = new List<string>();
+        foreach (uint id in ids)
+        {
+            if (!ctrl!.TryGetNamespace(id, out NvmeNamespaceInfo ns))
+            {
+                rc = LastError.Set(Errno.ENODEV, $"NVMe controller {address} has no active namespace {id} (active: {string.Join(", ", ctrl.NamespaceIds())})");
+                break;
+            }
+            string bdevName = wanted ?? $"{address}n{id}";
+            if (BdevRegistry.Find(bdevName) != null)
+            {
+                rc = LastError.Set(Errno.EEXIST, $"namespace {id} of {address} is attached already, as bdev '{bdevName}'");
+                break;
+            }
+            ctrl.AddRef(); // each bdev holds the controller
+            var bdev = new NvmeBdev(bdevName, ctrl, ns);
+            if ((rc = BdevRegistry.Register(bdev)) != 0)
+            {
+                ctrl.Release();
+                break;
+            }
+            names.Add(bdevName);
+        }
+        ctrl!.Release(); // the reference Attach took: the bdevs hold their own
+        if (rc != 0)
+        {
+            foreach (string n in names)
+            {
+                BdevRegistry.Destroy(n, null);
+            }
+            return rc;
+        }
+        name = string.Join(",", names);
+        return 0;
+    }
+}
