@@ -622,6 +622,86 @@ int nb_bdev_get_health(struct nb_bdev *bdev, struct nb_bdev_health *health);
 /* Re-admits a retired bdev. -EALREADY if it is not retired. */
 int nb_bdev_clear_failed(struct nb_bdev *bdev);
 
+/* ---------------------------------------------------------------------------------------
+ * User-space NVMe over PCIe (pcie:///DOMAIN:BUS:DEVICE.FUNCTION[/NSID])
+ *
+ * The controller must be bound to vfio-pci (IOMMU; DMA addresses are virtual addresses)
+ * or uio_pci_generic (no IOMMU; physical addresses, root, hugepages advised). Its first
+ * namespace bdev attaches it: bring-up, one admin thread per controller, one I/O queue pair
+ * per thread that opens a channel. The last namespace bdev destroyed shuts it down (CC.SHN).
+ * Buffers of I/O on these bdevs must come from nb_dma_malloc; iovecs must meet at 4 KiB page
+ * boundaries. URI parameters: mode=auto|vfio|uio, timeout_ms=N (per command: abort, then
+ * controller reset; 0 = none; default 30000), name= (with an NSID only).
+ * ------------------------------------------------------------------------------------- */
+
+/* An NVMe submission queue entry: the layout of SPDK's struct spdk_nvme_cmd. */
+struct nb_nvme_cmd {
+	uint8_t opc;
+	uint8_t fuse_psdt;  /* must be 0 (no fused command, PRPs): the driver builds the data pointer */
+	uint16_t cid;       /* ignored: the driver assigns command ids */
+	uint32_t nsid;      /* I/O passthrough: replaced by the bdev's namespace */
+	uint32_t rsvd2;
+	uint32_t rsvd3;
+	uint64_t mptr;
+	uint64_t prp1;      /* ignored: built from buf */
+	uint64_t prp2;      /* ignored */
+	uint32_t cdw10;
+	uint32_t cdw11;
+	uint32_t cdw12;
+	uint32_t cdw13;
+	uint32_t cdw14;
+	uint32_t cdw15;
+};
+
+/* Sends an admin command to the bdev's controller (SPDK's spdk_bdev_nvme_admin_passthru).
+ * `buf` (DMA memory, up to the controller's maximum transfer) or NULL with nbytes 0; the
+ * command is copied. Completes like any I/O: nb_bdev_io_get_nvme_status gives cdw0 and the
+ * status. The descriptor must be writable. -EPERM for queue and event management opcodes
+ * (the driver owns them), -ENOTSUP on bdevs that are not NVMe. */
+int nb_bdev_nvme_admin_passthru(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
+				const struct nb_nvme_cmd *cmd, void *buf, size_t nbytes,
+				nb_bdev_io_cb cb, void *cb_arg);
+/* Sends an NVM command on this thread's queue pair, to the bdev's namespace. */
+int nb_bdev_nvme_io_passthru(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
+			     const struct nb_nvme_cmd *cmd, void *buf, size_t nbytes,
+			     nb_bdev_io_cb cb, void *cb_arg);
+
+struct nb_nvme_probe_info {
+	char traddr[16];     /* "0000:00:04.0" */
+	char driver[32];     /* the kernel driver bound to it: "vfio-pci", "uio_pci_generic", "nvme", "" */
+	uint16_t vendor_id;
+	uint16_t device_id;
+	int32_t attachable;  /* 1 if bound to vfio-pci or uio_pci_generic */
+	int32_t attached;    /* 1 if this process has it attached */
+};
+/* Lists the NVMe controllers on the PCI bus (class 01 08 02), SPDK's spdk_nvme_probe.
+ * Fills up to `max` entries and returns how many there are (may exceed max); infos may be
+ * NULL with max 0. No environment needed. */
+int nb_nvme_probe(struct nb_nvme_probe_info *infos, int max);
+
+struct nb_nvme_ctrlr_info {
+	size_t info_size;            /* set by the caller: sizeof(struct nb_nvme_ctrlr_info) */
+	char traddr[16];
+	char mode[8];                /* "vfio" or "uio" */
+	char model[48];
+	char serial[24];
+	char firmware[16];
+	char state[16];              /* "ready", "resetting", "failed" */
+	uint32_t nsid;               /* the bdev's namespace */
+	uint32_t num_namespaces;     /* identify controller NN */
+	uint32_t max_transfer_bytes;
+	uint32_t io_queues;          /* granted by the controller */
+	uint32_t io_queue_entries;
+	uint32_t reserved;
+	uint64_t resets;             /* controller resets so far */
+};
+/* The controller behind an NVMe bdev. -ENODEV no such bdev, -ENOTSUP not an NVMe bdev. */
+int nb_nvme_ctrlr_get_info(const char *bdev_name, struct nb_nvme_ctrlr_info *info);
+/* Starts a reset of the controller behind an NVMe bdev and returns (callable from any thread,
+ * including one that polls the bdev's channels, which must keep polling for it to finish).
+ * Commands in flight are resubmitted after it; watch `resets` and `state` in the info. */
+int nb_nvme_ctrlr_reset(const char *bdev_name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,203 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Modules.Nvme;
+using NativeBdev.Nvme;
+using NativeBdev.Nvme.Pcie;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Abi;
+
+/// <summary>struct nb_nvme_probe_info.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbNvmeProbeInfo
+{
+    public fixed byte Traddr[16];
+    public fixed byte Driver[32];
+    public ushort VendorId;
+    public ushort DeviceId;
+    public int Attachable;
+    public int Attached;
+}
+
+/// <summary>struct nb_nvme_ctrlr_info.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NbNvmeCtrlrInfo
+{
+    public nuint InfoSize;
+    public fixed byte Traddr[16];
+    public fixed byte Mode[8];
+    public fixed byte Model[48];
+    public fixed byte Serial[24];
+    public fixed byte Firmware[16];
+    public fixed byte State[16];
+    public uint Nsid;
+    public uint NumNamespaces;
+    public uint MaxTransferBytes;
+    public uint IoQueues;
+    public uint IoQueueEntries;
+    public uint Reserved;
+    public ulong Resets;
+}
+
+/// <summary>NVMe passthrough, probe, controller information and reset.</summary>
+internal static unsafe class NvmeExports
+{
+    private static int Passthru(nint desc, nint ch, BdevIoType type, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+    {
+        BdevDesc? d = HandleTable.Get<BdevDesc>(desc, HandleType.BdevDesc);
+        if (d == null)
+        {
+            return Guard.Bad(desc, HandleType.BdevDesc);
+        }
+        IoChannel? c = HandleTable.Get<IoChannel>(ch, HandleType.IoChannel);
+        if (c == null)
+        {
+            return Guard.Bad(ch, HandleType.IoChannel);
+        }
+        if (c.State is not BdevChannel bc || bc.Bdev != d.Bdev)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel does not belong to this descriptor's bdev");
+        }
+        if (LightweightThread.Current != c.Thread)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+        }
+        if (cmd == null)
+        {
+            return Guard.Null("cmd");
+        }
+        if (cb == 0)
+        {
+            return LastError.Set(Errno.EINVAL, "completion callback is NULL");
+        }
+        return bc.SubmitPassthru(d, type, cmd, buf, nbytes, cb, (nint)arg, null, managed: false);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_admin_passthru", CallConvs = [typeof(CallConvCdecl)])]
+    public static int AdminPassthru(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+    {
+        try { return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_io_passthru", CallConvs = [typeof(CallConvCdecl)])]
+    public static int IoPassthru(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+    {
+        try { return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_nvme_probe", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Probe(NbNvmeProbeInfo* infos, int max)
+    {
+        try { return ProbeCore(infos, max); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    // Not inlined: fixed buffers in the first export called abort (TOOLCHAIN pitfall A).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ProbeCore(NbNvmeProbeInfo* infos, int max)
+    {
+        {
+            if (max < 0 || (infos == null && max != 0))
+            {
+                return LastError.Set(Errno.EINVAL, infos == null ? "infos is NULL but max is not 0" : $"max {max} is negative");
+            }
+            var found = Sysfs.NvmeControllers();
+            for (int i = 0; i < found.Count && i < max; i++)
+            {
+                string address = found[i];
+                string dir = Sysfs.DevicePath(address);
+                string driver = Sysfs.Driver(address);
+                NbNvmeProbeInfo v = default;
+                Guard.CopyOut(address, v.Traddr, 16);
+                Guard.CopyOut(driver, v.Driver, 32);
+                v.VendorId = (ushort)Sysfs.ReadHex(dir + "/vendor");
+                v.DeviceId = (ushort)Sysfs.ReadHex(dir + "/device");
+                v.Attachable = driver is "vfio-pci" or "uio_pci_generic" or "igb_uio" ? 1 : 0;
+                v.Attached = NvmeController.Find(address) != null ? 1 : 0;
+                infos[i] = v;
+            }
+            return found.Count;
+        }
+    }
+
+    private static int FindNvmeBdev(byte* name, out NvmeBdev? bdev)
+    {
+        bdev = null;
+        string? n = Guard.String(name, "bdev_name", out int rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (n == null)
+        {
+            return Guard.Null("bdev_name");
+        }
+        Bdev.Bdev? b = BdevRegistry.Find(n);
+        if (b == null)
+        {
+            return LastError.Set(Errno.ENODEV, $"no bdev '{n}'");
+        }
+        bdev = b as NvmeBdev;
+        return bdev == null ? LastError.Set(Errno.ENOTSUP, $"bdev '{n}' is a {b.ModuleName} bdev, not an NVMe namespace") : 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_get_info", CallConvs = [typeof(CallConvCdecl)])]
+    public static int GetInfo(byte* name, NbNvmeCtrlrInfo* info)
+    {
+        try { return GetInfoCore(name, info); }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetInfoCore(byte* name, NbNvmeCtrlrInfo* info)
+    {
+        int rc = FindNvmeBdev(name, out NvmeBdev? b);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (info == null)
+        {
+            return Guard.Null("info");
+        }
+        nuint size = info->InfoSize;
+        if ((rc = Guard.CheckStructSize(size, "info->info_size", "nb_nvme_ctrlr_info")) != 0)
+        {
+            return rc;
+        }
+        NvmeController c = b!.Controller;
+        NbNvmeCtrlrInfo v = default;
+        v.InfoSize = (nuint)Math.Min((long)size, sizeof(NbNvmeCtrlrInfo));
+        Guard.CopyOut(c.Address, v.Traddr, 16);
+        Guard.CopyOut(c.Function.Mode, v.Mode, 8);
+        Guard.CopyOut(c.Model, v.Model, 48);
+        Guard.CopyOut(c.Serial, v.Serial, 24);
+        Guard.CopyOut(c.Firmware, v.Firmware, 16);
+        Guard.CopyOut(c.StateName, v.State, 16);
+        v.Nsid = b.Nsid;
+        v.NumNamespaces = c.NamespaceCount;
+        v.MaxTransferBytes = c.MaxTransferBytes;
+        v.IoQueues = (uint)c.MaxIoQueues;
+        v.IoQueueEntries = (uint)c.IoQueueEntries;
+        v.Resets = (ulong)c.ResetCount;
+        Buffer.MemoryCopy(&v, info, (long)size, (long)v.InfoSize);
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_reset", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Reset(byte* name)
+    {
+        try
+        {
+            int rc = FindNvmeBdev(name, out NvmeBdev? b);
+            return rc != 0 ? rc : b!.Controller.RequestReset("nb_nvme_ctrlr_reset", null);
+        }
+        catch (Exception e) { return Guard.Fail(e); }
+    }
+}
