@@ -843,8 +843,8 @@ internal sealed unsafe class NvmeController
         Volatile.Write(ref _state, (int)NvmeControllerState.Resetting);
         Interlocked.Increment(ref _resetCount);
         Log.Warn($"nvme {Address}: resetting the controller ({reason})");
-        bool disabled = Disable();
-        int gen = Interlocked.Increment(ref _generation);
+        // Disconnected before the generation moves: an owner that sees the new generation
+        // reclaims its queue and must not fill it again until the queue is re-created.
         INvmeQueueOwner[] owners;
         lock (_owners)
         {
@@ -853,6 +853,12 @@ internal sealed unsafe class NvmeController
             {
                 o.Connected = false;
             }
+        }
+        bool disabled = Disable();
+        int gen = Interlocked.Increment(ref _generation);
+        lock (_owners)
+        {
+            owners = _owners.ToArray(); // and those that arrived meanwhile (not connected yet)
         }
         long deadline = Ticks.Now + Ticks.FromMicroseconds(ResetAckTimeoutMs * 1000L);
         foreach (INvmeQueueOwner o in owners)
@@ -902,6 +908,13 @@ internal sealed unsafe class NvmeController
     {
         Log.Error($"nvme {Address}: controller failed: {reason}");
         Volatile.Write(ref _state, (int)NvmeControllerState.Failed);
+        lock (_owners)
+        {
+            foreach (INvmeQueueOwner o in _owners)
+            {
+                o.Connected = false;
+            }
+        }
         Interlocked.Increment(ref _generation);
     }
 
@@ -992,7 +1005,6 @@ internal sealed unsafe class NvmeController
         {
             Log.Warn($"nvme {Address}: shutdown did not complete (CSTS 0x{Csts:x})");
         }
-        Disable();
     }
 
     private void FreeResources()
