@@ -2476,6 +2476,80 @@ static void g_bdev_io_reused_pointer(const char *dir)
 	teardown_world();
 }
 
+/* Group: nvme — passthrough on handles that are not valid and on bdevs that are not NVMe,
+ * probe with bad arrays, controller calls with bad names, and pcie:// URIs that cannot be
+ * attached (this machine has no NVMe: every one fails with a message, none crashes). */
+static void g_nvme(const char *dir)
+{
+	(void)dir;
+	setup_world();
+	struct nb_nvme_cmd cmd = { .opc = 0x06, .cdw10 = 1 };
+	void *bad[MAX_BAD * 2];
+	int n = bad_for(K_DESC, bad);
+	for (int i = 0; i < n; i++) {
+		ERRW(nb_bdev_nvme_admin_passthru(bad[i], W.bch, &cmd, W.dma, 4096, on_io, NULL),
+		     "nb_bdev_nvme_admin_passthru(desc %p)", bad[i]);
+		ERRW(nb_bdev_nvme_io_passthru(bad[i], W.bch, &cmd, W.dma, 4096, on_io, NULL),
+		     "nb_bdev_nvme_io_passthru(desc %p)", bad[i]);
+	}
+	n = bad_for(K_CHANNEL, bad);
+	for (int i = 0; i < n; i++)
+		ERRW(nb_bdev_nvme_admin_passthru(W.d, bad[i], &cmd, W.dma, 4096, on_io, NULL),
+		     "nb_bdev_nvme_admin_passthru(ch %p)", bad[i]);
+	RC(nb_bdev_nvme_admin_passthru(NULL, W.bch, &cmd, W.dma, 4096, on_io, NULL), -EINVAL);
+	RC(nb_bdev_nvme_admin_passthru(W.d, NULL, &cmd, W.dma, 4096, on_io, NULL), -EINVAL);
+	RC(nb_bdev_nvme_admin_passthru(W.d, W.bch, NULL, W.dma, 4096, on_io, NULL), -EINVAL);
+	RC(nb_bdev_nvme_admin_passthru(W.d, W.bch, &cmd, W.dma, 4096, NULL, NULL), -EINVAL);
+	RC(nb_bdev_nvme_admin_passthru(W.d, W.nch, &cmd, W.dma, 4096, on_io, NULL), -EINVAL); /* another bdev's channel */
+	RC(nb_bdev_nvme_admin_passthru(W.d, W.bch, &cmd, W.dma, 4096, on_io, NULL), -ENOTSUP); /* malloc */
+	RC(nb_bdev_nvme_io_passthru(W.d, W.bch, &cmd, NULL, SIZE_MAX, on_io, NULL), -ENOTSUP);
+	RC(nb_bdev_nvme_io_passthru(W.ro, W.bch, &cmd, W.dma, 4096, on_io, NULL), -ENOTSUP);
+	NEED(nb_set_thread(W.t2) == 0);
+	RC(nb_bdev_nvme_io_passthru(W.d, W.bch, &cmd, W.dma, 4096, on_io, NULL), -EINVAL); /* not its thread */
+	NEED(nb_set_thread(W.t1) == 0);
+
+	struct nb_nvme_probe_info infos[4];
+	int found = nb_nvme_probe(NULL, 0);
+	TRUE(found >= 0);
+	OK(nb_nvme_probe(infos, 4), found);
+	RC(nb_nvme_probe(NULL, 1), -EINVAL);
+	RC(nb_nvme_probe(infos, -1), -EINVAL);
+	RC(nb_nvme_probe(infos, INT_MIN), -EINVAL);
+
+	struct nb_nvme_ctrlr_info info = { .info_size = sizeof(info) };
+	RC(nb_nvme_ctrlr_get_info(NULL, &info), -EINVAL);
+	RC(nb_nvme_ctrlr_get_info("abi_m", &info), -ENOTSUP);
+	RC(nb_nvme_ctrlr_get_info("abi_missing", &info), -ENODEV);
+	RC(nb_nvme_ctrlr_get_info("abi_m", NULL), -ENOTSUP);
+	RC(nb_nvme_ctrlr_reset(NULL), -EINVAL);
+	RC(nb_nvme_ctrlr_reset("abi_n"), -ENOTSUP);
+	RC(nb_nvme_ctrlr_reset(""), -ENODEV);
+	ERR(nb_nvme_ctrlr_get_info(long_string(5000, "b"), &info));
+	ERR(nb_nvme_ctrlr_get_info(guarded(4097, 'b'), &info));
+	ERR(nb_nvme_ctrlr_reset(guarded(4097, 'b')));
+	for (size_t i = 0; i < N_BAD_UTF8; i++) {
+		ERRW(nb_nvme_ctrlr_get_info(bad_utf8[i], &info), "nb_nvme_ctrlr_get_info(bad UTF-8 #%zu)", i);
+		ERRW(nb_nvme_ctrlr_reset(bad_utf8[i]), "nb_nvme_ctrlr_reset(bad UTF-8 #%zu)", i);
+	}
+
+	static const char *const uris[] = {
+		"pcie://", "pcie:///", "pcie:////1", "pcie:///0000:00:04.0/", "pcie:///0000:00:04.0//1",
+		"pcie:///0000:00:04.0/1/1", "pcie:///0000:00:04.0/0", "pcie:///0000:00:04.0/-1",
+		"pcie:///0000:00:04.0/4294967295", "pcie:///0000:00:04.0/99999999999", "pcie:///0000:00:04.0/1x",
+		"pcie:///00000:00:04.0/1", "pcie:///0000:000:04.0/1", "pcie:///0000:00:20.0/1", "pcie:///0000:00:04.8/1",
+		"pcie:///0000:00:04/1", "pcie:///0000:00:04.0.0/1", "pcie:///g000:00:04.0/1", "pcie:///:00:04.0/1",
+		"pcie:///0000:00:04.0/1?mode=", "pcie:///0000:00:04.0/1?mode=VFIO", "pcie:///0000:00:04.0/1?timeout_ms=x",
+		"pcie:///0000:00:04.0/1?timeout_ms=3600001", "pcie:///0000:00:04.0/1?x=1", "pcie:///0000:00:04.0?name=n",
+		"pcie:///0000:00:04.0/1?name=", "pcie://h/0000:00:04.0/1", "pcie:///0000:00:04.0/1?mode=vfio",
+		"pcie:///0000:00:04.0/1?mode=uio", "pcie:///0000:00:00.0/1", "pcie:///ffff:ff:1f.7/1",
+		"pcie:///../../../etc/1", "pcie:///0000:00:04.0%00/1",
+	};
+	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++)
+		ERRW(nb_bdev_create(uris[i], NULL, 0), "nb_bdev_create(\"%s\")", uris[i]);
+	TRUE(nb_bdev_get_by_name("0000:00:04.0n1") == NULL);
+	teardown_world();
+}
+
 /* =========================================================================================
  * Driver
  * ======================================================================================= */
@@ -2514,6 +2588,7 @@ static const struct group groups[] = {
 	{ "io_device_key_collision", g_io_device_key_collision, 30, "a bdev's removal unregisters a host io_device" },
 	{ "null_resize_overflow", g_null_resize_overflow, 30, "nb_bdev_resize past 1 PiB: size_bytes wraps" },
 	{ "reset_io_stat_side_effect", g_reset_io_stat_side_effect, 30, "a refused nb_bdev_reset_io_stat zeroed stats" },
+	{ "nvme", g_nvme, 60, "" },
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 
