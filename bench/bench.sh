@@ -60,3 +60,8 @@ fio --name=fill --filename="$FILE" --ioengine=libaio --direct=1 --rw=write --bs=
     --size=2g --output-format=terse >/dev/null 2>&1
 kernel_round "written"      # every read goes to the virtio disk
 rm -f "$FILE"
+
+echo
+echo "== user-space NVMe driver vs null bdev, instructions per I/O (callgrind, simulated controller)"
+"$(dirname "$0")/nvme-callgrind/run.sh" "$BUILD" 20000 32
+"$(dirname "$0")/nvme-callgrind/run.sh" "$BUILD" 20000 1
