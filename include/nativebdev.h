@@ -699,7 +699,11 @@ struct nb_nvme_ctrlr_info {
 int nb_nvme_ctrlr_get_info(const char *bdev_name, struct nb_nvme_ctrlr_info *info);
 /* Starts a reset of the controller behind an NVMe bdev and returns (callable from any thread,
  * including one that polls the bdev's channels, which must keep polling for it to finish).
- * Commands in flight are resubmitted after it; watch `resets` and `state` in the info. */
+ * Commands in flight are resubmitted after it; watch `resets` and `state` in the info.
+ * Resets also start on their own: fatal controller status, or a command still outstanding one
+ * timeout_ms after its Abort. A reset that fails leaves the controller "failed": its namespace
+ * bdevs are retired (NB_BDEV_EVENT_FAILED, I/O fails with -EIO); a later successful reset
+ * brings it back, and nb_bdev_clear_failed re-admits the bdevs. */
 int nb_nvme_ctrlr_reset(const char *bdev_name);
 
 #ifdef __cplusplus

@@ -29,7 +29,7 @@ internal static unsafe class BdevIoExports
     /// <summary>Resolves and checks descriptor and channel; the submitting thread must own
     /// the channel (its I/O pool and completions are not thread-safe, by design).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Resolve(nint desc, nint ch, out BdevDesc? d, out BdevChannel? bc)
+    internal static int Resolve(nint desc, nint ch, out BdevDesc? d, out BdevChannel? bc)
     {
         bc = null;
         d = HandleTable.Get<BdevDesc>(desc, HandleType.BdevDesc);

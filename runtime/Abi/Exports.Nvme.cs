@@ -7,7 +7,6 @@ using NativeBdev.Interop;
 using NativeBdev.Modules.Nvme;
 using NativeBdev.Nvme;
 using NativeBdev.Nvme.Pcie;
-using NativeBdev.Reactor;
 
 namespace NativeBdev.Abi;
 
@@ -48,23 +47,10 @@ internal static unsafe class NvmeExports
 {
     private static int Passthru(nint desc, nint ch, BdevIoType type, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
-        BdevDesc? d = HandleTable.Get<BdevDesc>(desc, HandleType.BdevDesc);
-        if (d == null)
+        int rc = BdevIoExports.Resolve(desc, ch, out BdevDesc? d, out BdevChannel? bc);
+        if (rc != 0)
         {
-            return Guard.Bad(desc, HandleType.BdevDesc);
-        }
-        IoChannel? c = HandleTable.Get<IoChannel>(ch, HandleType.IoChannel);
-        if (c == null)
-        {
-            return Guard.Bad(ch, HandleType.IoChannel);
-        }
-        if (c.State is not BdevChannel bc || bc.Bdev != d.Bdev)
-        {
-            return LastError.Set(Errno.EINVAL, "io channel does not belong to this descriptor's bdev");
-        }
-        if (LightweightThread.Current != c.Thread)
-        {
-            return LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+            return rc;
         }
         if (cmd == null)
         {
@@ -74,7 +60,7 @@ internal static unsafe class NvmeExports
         {
             return LastError.Set(Errno.EINVAL, "completion callback is NULL");
         }
-        return bc.SubmitPassthru(d, type, cmd, buf, nbytes, cb, (nint)arg, null, managed: false);
+        return bc!.SubmitPassthru(d!, type, cmd, buf, nbytes, cb, (nint)arg, null, managed: false);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_admin_passthru", CallConvs = [typeof(CallConvCdecl)])]

@@ -154,23 +154,40 @@ internal sealed unsafe class BdevChannel
 
     // ---------------------------------------------------------------- submission
 
+    /// <summary>The descriptor is open, the bdev registered and the I/O type supported.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int CheckTarget(BdevDesc desc, BdevIoType type)
+    {
+        if (desc.Closed)
+        {
+            return LastError.Set(Errno.EBADF, "descriptor is closed");
+        }
+        if (Bdev.State != BdevState.Registered)
+        {
+            return LastError.Set(Errno.ENODEV, "bdev is being removed");
+        }
+        if (!Bdev.Supported[(int)type])
+        {
+            return Unsupported(type);
+        }
+        return 0;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int Unsupported(BdevIoType type) => LastError.Set(Errno.ENOTSUP, type is BdevIoType.NvmeAdmin or BdevIoType.NvmeIo
+        ? $"bdev '{Bdev.Name}' ({Bdev.ModuleName}) takes no NVMe {(type == BdevIoType.NvmeAdmin ? "admin" : "I/O")} passthrough"
+        : "I/O type is not supported by this bdev");
+
     /// <summary>Validates and starts an I/O. Returns 0 (the callback will run, on this
     /// thread, from a later poll) or a negative errno (it will not). Allocation-free.</summary>
     public int Submit(BdevDesc desc, BdevIoType type, Iovec* iovs, int iovCount, void* buf, ulong offsetBlocks,
         ulong numBlocks, nint callback, nint callbackArg, object? managedContext, bool managed)
     {
         Bdev bdev = Bdev;
-        if (desc.Closed)
+        int rc0 = CheckTarget(desc, type);
+        if (rc0 != 0)
         {
-            return LastError.Set(Errno.EBADF, "descriptor is closed");
-        }
-        if (bdev.State != BdevState.Registered)
-        {
-            return LastError.Set(Errno.ENODEV, "bdev is being removed");
-        }
-        if (!bdev.Supported[(int)type])
-        {
-            return LastError.Set(Errno.ENOTSUP, "I/O type is not supported by this bdev");
+            return rc0;
         }
         if (type != BdevIoType.Read && !desc.Writable)
         {
@@ -222,17 +239,10 @@ internal sealed unsafe class BdevChannel
         nint callbackArg, object? managedContext, bool managed)
     {
         Bdev bdev = Bdev;
-        if (desc.Closed)
+        int rc = CheckTarget(desc, type);
+        if (rc != 0)
         {
-            return LastError.Set(Errno.EBADF, "descriptor is closed");
-        }
-        if (bdev.State != BdevState.Registered)
-        {
-            return LastError.Set(Errno.ENODEV, "bdev is being removed");
-        }
-        if (!bdev.Supported[(int)type])
-        {
-            return LastError.Set(Errno.ENOTSUP, $"bdev '{bdev.Name}' ({bdev.ModuleName}) takes no NVMe {(type == BdevIoType.NvmeAdmin ? "admin" : "I/O")} passthrough");
+            return rc;
         }
         if (!desc.Writable)
         {
@@ -251,7 +261,7 @@ internal sealed unsafe class BdevChannel
         {
             return NotDma();
         }
-        int rc = bdev.CheckPassthru(type, cmd, nbytes);
+        rc = bdev.CheckPassthru(type, cmd, nbytes);
         if (rc != 0)
         {
             return rc;

@@ -91,6 +91,8 @@ internal sealed unsafe class NvmeController
 
     /// <summary>Called on the admin thread when a namespace's size changed (AER).</summary>
     public Action<NvmeNamespaceInfo>? NamespaceChanged;
+    /// <summary>Called on the admin thread when the controller is given up (with why).</summary>
+    public Action<string>? ControllerFailed;
 
     private NvmeController(PciFunction function, long commandTimeoutMs)
     {
@@ -683,14 +685,13 @@ internal sealed unsafe class NvmeController
     public void RequestAbort(ushort sqid, ushort cid) =>
         Post(new AdminRequest { Kind = RequestKind.Abort, Cid = cid, Command = new NvmeCommand { Cdw10 = sqid | (uint)cid << 16 } });
 
-    /// <summary>Starts a controller reset (once: requests while one is pending join it).
+    /// <summary>Starts a controller reset; also the way back for a failed controller.
     /// <paramref name="done"/> runs on the admin thread with the outcome.</summary>
     public int RequestReset(string reason, Action<AdminRequest>? done)
     {
-        NvmeControllerState s = State;
-        if (s is NvmeControllerState.Failed or NvmeControllerState.Detached)
+        if (State == NvmeControllerState.Detached)
         {
-            return LastError.Set(Errno.ENODEV, $"nvme {Address} has {(s == NvmeControllerState.Failed ? "failed" : "been detached")}");
+            return LastError.Set(Errno.ENODEV, $"nvme {Address} has been detached");
         }
         Log.Warn($"nvme {Address}: reset requested: {reason}");
         Post(new AdminRequest { Kind = RequestKind.Reset, Done = done });
@@ -916,6 +917,7 @@ internal sealed unsafe class NvmeController
             }
         }
         Interlocked.Increment(ref _generation);
+        ControllerFailed?.Invoke(reason);
     }
 
     /// <summary>A timed-out command, from a channel's scan: once per reset.</summary>

@@ -460,14 +460,38 @@ static void test_detach_reattach(void)
 	POLL_UNTIL(g_t, attached_controllers() == 0);
 }
 
+/* Run as an unprivileged user (tests/vm/guest/nvme_common.sh): the device file cannot be
+ * opened, and the error says so and what is needed. */
+static int test_unprivileged(void)
+{
+	CHECK(getuid() != 0);
+	struct nb_env_opts opts;
+	nb_env_opts_init(&opts, sizeof(opts));
+	opts.name = "unprivileged";
+	opts.log_level = NB_LOG_WARN;
+	opts.hugepages = NB_HUGEPAGES_OFF;
+	opts.dma_pool_size = 2u << 20;
+	CHECK_EQ(nb_env_init(&opts), 0);
+	CHECK(nb_nvme_probe(NULL, 0) >= 1); /* sysfs is readable by anyone */
+	char name[64];
+	CHECK_ERR(nb_bdev_create(uri("/1", ""), name, sizeof(name)), -EACCES);
+	CHECK(strstr(nb_last_error(), strcmp(g_mode, "vfio") == 0 ? "VFIO needs root" : "UIO needs root") != NULL);
+	printf("unprivileged attach refused: %s\n", nb_last_error());
+	CHECK_EQ(nb_env_fini(), 0);
+	CHECK_DONE();
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[2], "vfio") != 0 && strcmp(argv[2], "uio") != 0)) {
-		fprintf(stderr, "usage: %s BDF vfio|uio\n", argv[0]);
+	if (argc < 3 || argc > 4 || (strcmp(argv[2], "vfio") != 0 && strcmp(argv[2], "uio") != 0) ||
+	    (argc == 4 && strcmp(argv[3], "--unprivileged") != 0)) {
+		fprintf(stderr, "usage: %s BDF vfio|uio [--unprivileged]\n", argv[0]);
 		return 2;
 	}
 	g_bdf = argv[1];
 	g_mode = argv[2];
+	if (argc == 4)
+		return test_unprivileged();
 	test_probe();
 	CHECK_EQ(nb_test_env_init(), 0);
 	g_t = nb_thread_create("main", NULL);

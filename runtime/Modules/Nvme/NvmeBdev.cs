@@ -28,7 +28,13 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
         RequiredAlignment = 4;   // PRP entries are dword aligned
         NeedsDmaBuffers = true;  // the controller reads and writes host memory itself
         controller.NamespaceChanged += OnNamespaceChanged;
+        controller.ControllerFailed += OnControllerFailed;
     }
+
+    /// <summary>A failed controller retires its namespaces (NB_BDEV_EVENT_FAILED): their I/O
+    /// fails at once until a reset brings the controller back and the host clears them.</summary>
+    private void OnControllerFailed(string reason) =>
+        DeviceMonitor.Retire(this, $"NVMe controller {Controller.Address} failed: {reason}");
 
     public override bool IoTypeSupported(BdevIoType type) => type switch
     {
@@ -91,6 +97,7 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
     public override void Destruct()
     {
         Controller.NamespaceChanged -= OnNamespaceChanged;
+        Controller.ControllerFailed -= OnControllerFailed;
         Controller.Release();
     }
 }

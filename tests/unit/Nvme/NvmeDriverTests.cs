@@ -315,6 +315,38 @@ public class NvmeDriverTests
     }
 
     [Test]
+    public async Task A_controller_that_does_not_come_back_retires_its_bdevs_until_a_reset_recovers_it()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvme-failed");
+        var (sim, name) = Attach();
+        var bdev = (NvmeBdev)Bdevs.Find(name);
+        NvmeController c = bdev.Controller;
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(4096);
+        sim.NeverReady = true;
+        sim.RaiseFatal(); // the reset this starts times out waiting for CSTS.RDY
+        bool failed = ThreadHost.PollUntil(() => c.State == NvmeControllerState.Failed &&
+            s.Events.Any(e => e.Type == BdevEventType.Failed), t);
+        string? reason = bdev.FailureReason;
+        int whileFailed = s.Run(BdevIoType.Read, buf.Pointer, 0, 8);
+        sim.NeverReady = false;
+        int resetRc = c.RequestReset("test: the device is back", null);
+        bool back = ThreadHost.PollUntil(() => c.State == NvmeControllerState.Ready, t);
+        int cleared = DeviceMonitor.Clear(bdev);
+        int after = s.Run(BdevIoType.Read, buf.Pointer, 0, 8);
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(failed).IsTrue();
+        await Assert.That(reason).Contains("did not become ready");
+        await Assert.That(whileFailed).IsEqualTo(-Errno.EIO);
+        await Assert.That(resetRc).IsEqualTo(0);
+        await Assert.That(back).IsTrue();
+        await Assert.That(cleared).IsEqualTo(0);
+        await Assert.That(after).IsEqualTo(0);
+    }
+
+    [Test]
     public async Task A_reset_in_the_middle_of_io_loses_no_acknowledged_write()
     {
         using var host = new ThreadHost();
@@ -408,7 +440,7 @@ public class NvmeDriverTests
         BdevSession s = BdevSession.Open(t, name);
         using var buf = new DmaBuffer(4096);
         ThreadHost.PollUntil(() => ((NvmeChannel)s.Channel.Module).Connected, t);
-        var chain = new NvmeTestIo.NvmeIoChain(s, buf.Pointer);
+        var chain = new IoChain(s.Channel, s.Desc, buf.Pointer, s.Bdev.BlockCount);
         chain.Run(t, 2_000, 16);
         int warmErrors = chain.Errors;
         long bytes = chain.Run(t, 20_000, 16);
@@ -460,62 +492,5 @@ internal static unsafe class NvmeTestIo
         var (log, set) = ((IoLog, Action<(ushort, ushort)>))ctx!;
         set((io->NvmeSct, io->NvmeSc));
         log.Done.Add(new IoDone(arg, status, io->Type, LightweightThread.Current));
-    }
-
-    /// <summary>Keeps <c>depth</c> 4 KiB reads and writes in flight, each started from an
-    /// earlier one's completion, polled from the test's OS thread.</summary>
-    internal sealed class NvmeIoChain(BdevSession s, nint buf)
-    {
-        private static readonly nint s_callback = (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone;
-        private int _remaining;
-        private ulong _next;
-        public int Completed, Errors;
-
-        public long Run(LightweightThread t, int count, int depth)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            _remaining = count;
-            Completed = 0;
-            LightweightThread.Bind(t);
-            for (int i = 0; i < depth; i++)
-            {
-                SubmitNext();
-            }
-            LightweightThread.Bind(null);
-            long deadline = Ticks.Now + 60 * Ticks.Hz;
-            while (Completed < count && Ticks.Now < deadline)
-            {
-                t.TryEnterPoll();
-                t.Poll(0, 0);
-                t.ExitPoll();
-            }
-            return GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        private void SubmitNext()
-        {
-            _remaining--;
-            ulong n = _next++;
-            BdevIoType type = (n & 1) == 0 ? BdevIoType.Write : BdevIoType.Read;
-            if (s.Channel.Submit(s.Desc, type, null, 0, (void*)buf, n * 8 % 60000, 8, s_callback, 0, this, managed: true) != 0)
-            {
-                Errors++;
-                Completed++;
-            }
-        }
-
-        private static void OnDone(BdevIo* io, int status, object? ctx, nint arg)
-        {
-            var c = (NvmeIoChain)ctx!;
-            c.Completed++;
-            if (status != 0)
-            {
-                c.Errors++;
-            }
-            if (c._remaining > 0)
-            {
-                c.SubmitNext();
-            }
-        }
     }
 }

@@ -8,6 +8,9 @@ nvme_bind "$mode"
 T=$NB_BUILD/tests/c/test_nvme_pcie
 P=$NB_BUILD/examples/c/bdevperf
 [ -x "$T" ] || vm_fail "$T is not built"
+# Without root the device file cannot be opened: a clear -EACCES, no crash.
+setpriv --reuid=65534 --regid=65534 --clear-groups "$T" "$NVME_BDF" "$mode" --unprivileged ||
+  vm_fail "test_nvme_pcie $mode --unprivileged failed"
 "$T" "$NVME_BDF" "$mode" || vm_fail "test_nvme_pcie $mode failed"
 
 perf() { # DESCRIPTION, then bdevperf arguments
