@@ -43,6 +43,9 @@ internal sealed unsafe class NvmeController
     public const int AdminQueueEntries = 32;
     public const int MaxIoQueueEntries = 256;
     private const int ResetAckTimeoutMs = 10_000;
+    /// <summary>How often the admin thread looks at CSTS and the admin completion queue
+    /// when nothing wakes it (SPDK polls admin queues every 10 ms too).</summary>
+    private const int AdminPollMs = 10;
 
     public readonly PciFunction Function;
     public string Address => Function.Address;
@@ -693,7 +696,7 @@ internal sealed unsafe class NvmeController
         {
             return LastError.Set(Errno.ENODEV, $"nvme {Address} has been detached");
         }
-        Log.Warn($"nvme {Address}: reset requested: {reason}");
+        Log.Info($"nvme {Address}: reset requested: {reason}");
         Post(new AdminRequest { Kind = RequestKind.Reset, Done = done });
         return 0;
     }
@@ -707,7 +710,7 @@ internal sealed unsafe class NvmeController
     {
         while (true)
         {
-            _wake.WaitOne(1);
+            _wake.WaitOne(AdminPollMs); // requests wake it at once
             bool stopping = _stop;
             try
             {
