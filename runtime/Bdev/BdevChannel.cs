@@ -36,6 +36,7 @@ internal sealed unsafe class BdevChannel
     private int _reserve = 1;
     private int _doneHead = -1, _doneTail = -1;   // deferred completions, FIFO
     private int _resetHead = -1, _resetTail = -1; // resets waiting for the bdev to drain
+    private int _resetsInBackend; // resets the backend has and has not completed (not in Outstanding)
     private int _heldHead = -1, _heldTail = -1;   // I/O submitted while a reset drains the bdev
     private int _delayedHead = -1, _delayedTail = -1; // fault injection: delayed I/O
     private int _stuckHead = -1, _stuckTail = -1;     // fault injection: I/O that never completes
@@ -111,20 +112,23 @@ internal sealed unsafe class BdevChannel
         {
             ReleaseStuck(-Errno.ECANCELED, abortedOnly: false); // nothing else would ever finish them
         }
-        if (Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0)
+        if (Outstanding > 0 || _resetsInBackend > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0)
         {
             // The host put its channel with I/O in flight. Every accepted I/O must still
             // see its callback, and memory a backend may still write must stay mapped, so
             // finish them here (bounded), then release.
             Log.Error($"bdev '{Bdev.Name}': io channel released with {Outstanding} I/Os outstanding; completing them first");
             long deadline = Ticks.Now + 5 * Ticks.Hz;
-            while ((Outstanding > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0) && Ticks.Now < deadline)
+            while ((Outstanding > 0 || _resetsInBackend > 0 || _resetHead >= 0 || _doneHead >= 0 || _heldHead >= 0) &&
+                   Ticks.Now < deadline)
             {
                 Poll();
             }
-            if (Outstanding > 0 || _heldHead >= 0)
+            if (Outstanding > 0 || _resetsInBackend > 0 || _heldHead >= 0)
             {
-                Log.Error($"bdev '{Bdev.Name}': {Outstanding} I/Os never completed; their channel memory is leaked");
+                // A backend finishing one later (a controller reset completes by message)
+                // still finds its BdevIo and calls back once.
+                Log.Error($"bdev '{Bdev.Name}': {Outstanding + _resetsInBackend} I/Os never completed; their channel memory is leaked");
                 _module?.Destroy();
                 return;
             }
@@ -507,6 +511,7 @@ internal sealed unsafe class BdevChannel
         else
         {
             System.Threading.Interlocked.Decrement(ref Bdev.PendingResets);
+            _resetsInBackend--;
         }
         io->State = BdevIo.StateCompleting;
         _reserve = 0;
@@ -596,6 +601,7 @@ internal sealed unsafe class BdevChannel
         {
             BdevIo* io = &_ios[index];
             index = io->Next;
+            _resetsInBackend++;
             _module!.Submit(this, io);
             n++;
         }

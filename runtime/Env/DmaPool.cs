@@ -335,13 +335,22 @@ internal sealed unsafe class DmaPool : IDisposable
                 return LastError.Set(Errno.EBUSY,
                     "the DMA pool is mapped for VFIO (IOVA = virtual address): UIO devices, which need physical addresses, cannot be used in the same process");
             }
-            foreach (var r in _regions)
+            // All or nothing: a region left with frames while the pool stays in VA mode would
+            // hand physical addresses to a later VFIO device.
+            var frames = new long[_regions.Count][];
+            for (int i = 0; i < _regions.Count; i++)
             {
-                int rc = r.LoadPhysicalAddresses();
+                int rc = _regions[i].ReadPhysicalAddresses(out long[]? phys);
                 if (rc != 0)
                 {
                     return rc;
                 }
+                frames[i] = phys!;
+            }
+            for (int i = 0; i < _regions.Count; i++)
+            {
+                DmaRegion r = _regions[i];
+                r.UsePhysicalAddresses(frames[i]);
                 if (!r.HugePages)
                 {
                     Log.Warn("UIO: the DMA pool uses 4 KiB pages, not hugepages: their physical addresses are fixed only while the kernel does not migrate locked pages (set /proc/sys/vm/compact_unevictable_allowed to 0, or reserve hugepages)");

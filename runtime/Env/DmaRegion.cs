@@ -203,10 +203,29 @@ internal sealed unsafe class DmaRegion
     public long AllocationSize(void* p) =>
         _allocated.TryGetValue((byte*)p - Base, out long size) ? size : -1;
 
-    /// <summary>Reads this region's physical page frames from /proc/self/pagemap. Needs
-    /// CAP_SYS_ADMIN: without it the kernel reports frame 0 for every page.</summary>
+    /// <summary>Reads this region's physical page frames from /proc/self/pagemap and uses
+    /// them. Needs CAP_SYS_ADMIN: without it the kernel reports frame 0 for every page.</summary>
     public int LoadPhysicalAddresses()
     {
+        int rc = ReadPhysicalAddresses(out long[]? phys);
+        if (rc == 0)
+        {
+            UsePhysicalAddresses(phys!);
+        }
+        return rc;
+    }
+
+    public void UsePhysicalAddresses(long[] phys) => _physPages = phys;
+
+    /// <summary>The physical address of each page, without using them yet. 4 KiB regions are
+    /// first taken out of transparent hugepages: khugepaged collapsing them would move them.</summary>
+    public int ReadPhysicalAddresses(out long[]? result)
+    {
+        result = null;
+        if (!HugePages)
+        {
+            Libc.madvise(Base, (nuint)Size, 15 /* MADV_NOHUGEPAGE */);
+        }
         long pages = Size / PageSize;
         var phys = new long[pages];
         byte* path = stackalloc byte[] { (byte)'/', (byte)'p', (byte)'r', (byte)'o', (byte)'c', (byte)'/',
@@ -241,7 +260,7 @@ internal sealed unsafe class DmaRegion
         {
             Libc.close(fd);
         }
-        _physPages = phys;
+        result = phys;
         return 0;
     }
 

@@ -80,6 +80,7 @@ internal sealed unsafe class NvmeController
     private byte* _identifyBuffer; // one page of DMA memory for identify and log pages
     private NvmeTracker* _aerTracker;
     private int _aerPending; // an AER completed with a notice to handle
+    private bool _aerRefused;
     private uint _aerResult;
     private readonly Dictionary<uint, NvmeNamespaceInfo> _namespaces = new();
     private readonly List<INvmeQueueOwner> _owners = new();
@@ -280,14 +281,38 @@ internal sealed unsafe class NvmeController
         uint cc = Read32(NvmeSpec.RegCc);
         if ((cc & NvmeSpec.CcEnable) != 0)
         {
+            if ((Csts & NvmeSpec.CstsReady) == 0)
+            {
+                // Still becoming ready (a previous owner enabled it): clearing EN now is
+                // undefined until RDY is 1 (SPDK waits the same way).
+                WaitStatus(NvmeSpec.CstsReady | NvmeSpec.CstsFatal, NvmeSpec.CstsReady, ReadyTimeoutMs);
+            }
             Write32(NvmeSpec.RegCc, cc & ~NvmeSpec.CcEnable);
         }
         return WaitStatus(NvmeSpec.CstsReady, 0, ReadyTimeoutMs);
     }
 
+    /// <summary>The controller is stopped from touching host memory: disabled, or, when it
+    /// does not disable, cut off from the bus (bus mastering off). Before memory it may still
+    /// write is reused or I/O it may still do is reported failed.</summary>
+    private void StopDma()
+    {
+        bool enabled = (Read32(NvmeSpec.RegCc) & NvmeSpec.CcEnable) != 0 || (Csts & NvmeSpec.CstsReady) != 0;
+        if (enabled && !Disable())
+        {
+            Log.Error($"nvme {Address}: the controller does not disable: bus mastering turned off");
+            Function.DisableBusMaster();
+        }
+    }
+
     /// <summary>Disable, program the admin queue, enable and wait for ready.</summary>
     private int Enable()
     {
+        int rc = Function.EnableBusMaster(); // again: a failed controller may have lost it
+        if (rc != 0)
+        {
+            return rc;
+        }
         if (!Disable())
         {
             return LastError.Set(Errno.ETIMEDOUT, $"NVMe controller {Address} did not clear CSTS.RDY within {ReadyTimeoutMs} ms (CAP.TO) after CC.EN=0 (CSTS 0x{Csts:x})");
@@ -305,6 +330,7 @@ internal sealed unsafe class NvmeController
                 : $"NVMe controller {Address} did not become ready within {ReadyTimeoutMs} ms (CAP.TO) after CC.EN=1 (CSTS 0x{csts:x})");
         }
         _aerTracker = null;
+        _aerRefused = false;
         return 0;
     }
 
@@ -349,11 +375,14 @@ internal sealed unsafe class NvmeController
         }
         int granted = (int)Math.Min(cpl.Dw0 & 0xFFFF, cpl.Dw0 >> 16) + 1;
         MaxIoQueues = Math.Min(granted, (int)want + 1);
-        if (_qidUsed.Length != MaxIoQueues + 1)
+        lock (_owners)
         {
-            bool[] used = new bool[MaxIoQueues + 1];
-            Array.Copy(_qidUsed, used, Math.Min(_qidUsed.Length, used.Length));
-            _qidUsed = used;
+            if (_qidUsed.Length < MaxIoQueues + 1)
+            {
+                bool[] used = new bool[MaxIoQueues + 1];
+                Array.Copy(_qidUsed, used, _qidUsed.Length);
+                _qidUsed = used;
+            }
         }
         cmd = new NvmeCommand { Opcode = NvmeSpec.AdminSetFeatures, Cdw10 = NvmeSpec.FeatureAsyncEventConfig, Cdw11 = NvmeSpec.AsyncEventNamespaceAttribute };
         if (Execute(ref cmd, null, 0, out cpl) != 0)
@@ -427,7 +456,7 @@ internal sealed unsafe class NvmeController
         uint lbaf = *(uint*)(id + NvmeSpec.IdNsLbaf + 4 * format);
         int metadata = (int)(lbaf & 0xFFFF);
         int lbads = (int)((lbaf >> 16) & 0xFF);
-        if (metadata != 0 || lbads < 9 || lbads > 16)
+        if (metadata != 0 || lbads < 9 || lbads > 16 || (1u << lbads) > MaxTransferBytes)
         {
             Log.Warn($"nvme {Address}: namespace {nsid} skipped: format with {1 << lbads}-byte blocks and {metadata} bytes of metadata is not supported");
             return 0;
@@ -478,7 +507,10 @@ internal sealed unsafe class NvmeController
                 }
                 else if (cpl.Sct != NvmeSpec.SctGeneric || cpl.Sc != NvmeSpec.ScAbortedSqDeletion)
                 {
-                    Log.Info($"nvme {c.Address}: asynchronous event request failed: {NvmeSpec.StatusName(cpl.Sct, cpl.Sc)}");
+                    // Not re-armed until the next reset: a controller that refuses them would
+                    // otherwise be asked again every poll.
+                    c._aerRefused = true;
+                    Log.Info($"nvme {c.Address}: asynchronous event request failed: {NvmeSpec.StatusName(cpl.Sct, cpl.Sc)}; events off until a reset");
                 }
             }
             else if (t->Cid == WaitCid)
@@ -546,7 +578,7 @@ internal sealed unsafe class NvmeController
 
     private void SubmitAsyncEventRequest()
     {
-        if (_aerTracker != null)
+        if (_aerTracker != null || _aerRefused)
         {
             return;
         }
@@ -587,14 +619,16 @@ internal sealed unsafe class NvmeController
         return rc;
     }
 
-    private void DeleteIoQueue(NvmeQueuePair q)
+    private int DeleteIoQueue(NvmeQueuePair q)
     {
         var cmd = new NvmeCommand { Opcode = NvmeSpec.AdminDeleteIoSq, Cdw10 = q.Id };
-        if (Execute(ref cmd, null, 0, out _) == 0)
+        int rc = Execute(ref cmd, null, 0, out _);
+        if (rc == 0)
         {
             cmd = new NvmeCommand { Opcode = NvmeSpec.AdminDeleteIoCq, Cdw10 = q.Id };
-            Execute(ref cmd, null, 0, out _);
+            rc = Execute(ref cmd, null, 0, out _);
         }
+        return rc;
     }
 
     // ------------------------------------------------------------------ requests from channels
@@ -794,14 +828,18 @@ internal sealed unsafe class NvmeController
                     }
                     else
                     {
-                        Log.Error($"nvme {Address}: I/O queue {r.Queue!.Id}: {LastError.Message}");
+                        // A reset re-creates every queue, this one included, or fails the
+                        // controller (and with it the I/O waiting for this queue).
+                        Reset($"I/O queue {r.Queue!.Id} could not be created: {LastError.Message}");
                     }
                 }
                 break;
             case RequestKind.Disconnect:
-                if (ready && r.Owner!.Connected)
+                if (ready && r.Owner!.Connected && DeleteIoQueue(r.Queue!) != 0)
                 {
-                    DeleteIoQueue(r.Queue!);
+                    // The controller may still own the rings: take them back by a reset
+                    // (which no longer knows this queue) before they are freed.
+                    Reset($"I/O queue {r.Queue!.Id} could not be deleted: {LastError.Message}");
                 }
                 r.Owner!.Connected = false;
                 r.Queue!.Dispose();
@@ -821,6 +859,7 @@ internal sealed unsafe class NvmeController
                     break;
                 }
                 NvmeCommand c = r.Command;
+                c.Prp1 = c.Prp2 = c.Mptr = 0; // the driver's data pointer, never the caller's
                 r.Status = Execute(ref c, (void*)r.Buffer, r.Length, out r.Completion);
                 if (r.Status == -Errno.ETIMEDOUT)
                 {
@@ -919,6 +958,9 @@ internal sealed unsafe class NvmeController
                 o.Connected = false;
             }
         }
+        // Owners fail their I/O once the generation moves: the device must not be able to
+        // write into those buffers any more.
+        StopDma();
         Interlocked.Increment(ref _generation);
         ControllerFailed?.Invoke(reason);
     }
@@ -993,6 +1035,10 @@ internal sealed unsafe class NvmeController
         if (State is NvmeControllerState.Ready or NvmeControllerState.Resetting)
         {
             Shutdown();
+        }
+        else
+        {
+            StopDma(); // the admin queue's memory is about to be freed
         }
         Volatile.Write(ref _state, (int)NvmeControllerState.Detached);
         FreeResources();

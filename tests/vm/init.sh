@@ -60,7 +60,22 @@ mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/pts $R/dev/shm $R/dev/hugepages
 mount -t devpts devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
+# A writable /tmp for the tests; the host's directories under /tmp that the run lives in (a
+# clone in /tmp/ci, say) are kept visible through it.
+keep=
+for p in "$NB_REPO" "$NB_BUILD" "$NB_SHARE"; do
+  case "$p" in
+    /tmp/?*)
+      top=$(echo "${p#/tmp/}" | cut -d/ -f1)
+      case " $keep " in *" $top "*) continue ;; esac
+      mkdir -p "/keep/$top" && mount --bind "$R/tmp/$top" "/keep/$top" && keep="$keep $top"
+      ;;
+  esac
+done
 mount -t tmpfs tmpfs $R/tmp
+for top in $keep; do
+  mkdir -p "$R/tmp/$top" && mount --bind "/keep/$top" "$R/tmp/$top"
+done
 for d in /run /var/tmp /root; do [ -d $R$d ] && mount -t tmpfs tmpfs $R$d; done
 mount -t configfs configfs $R/sys/kernel/config 2>/dev/null
 # The host's /lib/modules does not match this kernel: show the guest's own (modprobe works).

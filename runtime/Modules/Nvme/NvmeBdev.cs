@@ -55,6 +55,10 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
         {
             return LastError.Set(Errno.EPERM, $"admin opcode 0x{opcode:x2} manages queues or events the driver owns: not allowed as passthrough");
         }
+        if (type == BdevIoType.NvmeAdmin && opcode == AdminDoorbellBufferConfig)
+        {
+            return LastError.Set(Errno.EPERM, "admin opcode 0x7c (doorbell buffer config) would move the doorbells the driver writes: not allowed as passthrough");
+        }
         if ((cmd[1] & 0xC0) != 0 || (cmd[1] & 0x03) != 0)
         {
             return LastError.Set(Errno.EINVAL, "passthrough commands must use PRPs and no fused operation (flags 0): the driver builds the data pointer");
@@ -63,8 +67,43 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
         {
             return LastError.Set(Errno.EINVAL, $"passthrough data of {nbytes} bytes exceeds the controller's maximum transfer ({Controller.MaxTransferBytes} bytes)");
         }
+        ulong need = ImpliedTransfer(type, cmd);
+        if (nbytes < need)
+        {
+            return LastError.Set(Errno.EINVAL, $"{(type == BdevIoType.NvmeAdmin ? "admin" : "I/O")} opcode 0x{opcode:x2} transfers {need} bytes; the buffer has {nbytes}");
+        }
         return 0;
     }
+
+    private const byte AdminDoorbellBufferConfig = 0x7C;
+
+    /// <summary>The bytes a command moves, as far as the driver can tell: the device would
+    /// otherwise run past a short buffer into whatever memory follows (or, with no buffer,
+    /// to address 0). Commands whose data is optional (get/set features) or unknown to the
+    /// driver: 0, or 1 when the opcode's direction bits say data moves.</summary>
+    private ulong ImpliedTransfer(BdevIoType type, byte* cmd)
+    {
+        byte opcode = cmd[0];
+        uint cdw10 = *(uint*)(cmd + 40), cdw11 = *(uint*)(cmd + 44), cdw12 = *(uint*)(cmd + 48);
+        if (type == BdevIoType.NvmeAdmin)
+        {
+            return opcode switch
+            {
+                NvmeSpec.AdminIdentify => NvmeSpec.PageSize,
+                NvmeSpec.AdminGetLogPage => (((ulong)(cdw11 & 0xFFFF) << 16 | cdw10 >> 16) + 1) * 4,
+                NvmeSpec.AdminGetFeatures or NvmeSpec.AdminSetFeatures => 0,
+                _ => NvmeSpec.DataDirection(opcode) != 0 ? 1UL : 0,
+            };
+        }
+        return opcode switch
+        {
+            NvmeSpec.IoRead or NvmeSpec.IoWrite or IoCompare => ((cdw12 & 0xFFFF) + 1UL) * BlockSize,
+            NvmeSpec.IoDatasetManagement => ((cdw10 & 0xFF) + 1UL) * 16,
+            _ => NvmeSpec.DataDirection(opcode) != 0 ? 1UL : 0,
+        };
+    }
+
+    private const byte IoCompare = 0x05;
 
     public override string DescribeDriver() =>
         $"traddr={Controller.Address} nsid={Nsid} mode={Controller.Function.Mode} model=\"{Controller.Model}\" " +
@@ -94,10 +133,16 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
         _deviceResize = false;
     }
 
-    public override void Destruct()
+    /// <summary>Stops listening to the controller (destruct, or a bdev never registered).</summary>
+    internal void Unsubscribe()
     {
         Controller.NamespaceChanged -= OnNamespaceChanged;
         Controller.ControllerFailed -= OnControllerFailed;
+    }
+
+    public override void Destruct()
+    {
+        Unsubscribe();
         Controller.Release();
     }
 }

@@ -222,7 +222,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
             {
                 cmd = *(NvmeCommand*)io->NvmeCmd;
                 cmd.Nsid = _nsid;
-                cmd.Prp1 = cmd.Prp2 = 0;
+                cmd.Prp1 = cmd.Prp2 = cmd.Mptr = 0; // the driver's data pointer, never the caller's
                 ctx->Started = 1;
                 Iovec* iov = &io->InlineIov;
                 return iov->Length == 0 ? 0 : NvmePrp.Build(t, iov->Base, (int)iov->Length, ref cmd);
@@ -461,10 +461,20 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
             _qp.Free(t);
             NvmeIoContext* ctx = Context(io);
             ctx->Children--;
-            ctx->NextByte = 0;
+            n++;
+            if (io->Type == BdevIoType.NvmeIo)
+            {
+                // A passthrough command may not be idempotent (reservations, zone append):
+                // reported aborted, not run twice.
+                io->NvmeSct = NvmeSpec.SctGeneric;
+                io->NvmeSc = NvmeSpec.ScAbortedSqDeletion;
+                ctx->Status = -Errno.EIO;
+                FinishIfDone(io, fromPoll: true);
+                continue;
+            }
+            ctx->NextByte = 0; // reads and writes are run again in full
             ctx->Started = 0;
             AddPending(io);
-            n++;
         }
         _qp.Reset();
         _needRing = false;

@@ -80,6 +80,7 @@ internal sealed class NvmeModule : IBdevModule
             var bdev = new NvmeBdev(bdevName, ctrl, ns);
             if ((rc = BdevRegistry.Register(bdev)) != 0)
             {
+                bdev.Unsubscribe();
                 ctrl.Release();
                 break;
             }

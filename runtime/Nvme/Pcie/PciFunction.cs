@@ -50,6 +50,17 @@ internal abstract unsafe class PciFunction : IDisposable
             : LastError.Set(Errno.EIO, $"{Address}: cannot enable bus mastering in the PCI command register");
     }
 
+    /// <summary>Bus mastering off: the function can no longer read or write host memory.</summary>
+    public void DisableBusMaster()
+    {
+        ushort cmd;
+        if (ReadConfig(ConfigCommand, &cmd, 2) == 0)
+        {
+            cmd &= unchecked((ushort)~CommandBusMaster);
+            WriteConfig(ConfigCommand, &cmd, 2);
+        }
+    }
+
     /// <summary>Opens the function through the driver it is bound to (vfio-pci or
     /// uio_pci_generic), or the one <paramref name="mode"/> names ("vfio", "uio", "auto").</summary>
     public static int Open(string address, string mode, out PciFunction? function)

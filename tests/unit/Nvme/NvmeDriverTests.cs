@@ -223,10 +223,15 @@ public class NvmeDriverTests
         var identify = new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Cdw10 = NvmeSpec.CnsController };
         var (rc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, identify, buf.Pointer, 4096);
         string model = System.Text.Encoding.ASCII.GetString(buf.Span.Slice(NvmeSpec.IdCtrlModel, 40)).TrimEnd();
-        var (badRc, badIo) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0x7F }, 0, 0);
+        var (badRc, badIo) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0x80 }, 0, 0);
         var (queueRc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = NvmeSpec.AdminCreateIoSq }, 0, 0);
         string queueMessage = LastError.Message;
         var (readRc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 7 }, buf.Pointer, 4096);
+        // Buffers shorter than the command's transfer, and data commands without one.
+        var (shortIdentify, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, identify, buf.Pointer, 512);
+        var (shortRead, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 15 }, buf.Pointer, 4096);
+        var (noBuffer, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0xC2 }, 0, 0);
+        var (doorbells, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0x7C }, buf.Pointer, 4096);
         s.Close();
         Bdevs.DestroyAndWait(name, t);
         await Assert.That(rc).IsEqualTo(0);
@@ -236,6 +241,32 @@ public class NvmeDriverTests
         await Assert.That(queueRc).IsEqualTo(-Errno.EPERM);
         await Assert.That(queueMessage).Contains("not allowed as passthrough");
         await Assert.That(readRc).IsEqualTo(0);
+        await Assert.That(shortIdentify).IsEqualTo(-Errno.EINVAL);
+        await Assert.That(shortRead).IsEqualTo(-Errno.EINVAL);
+        await Assert.That(noBuffer).IsEqualTo(-Errno.EINVAL);
+        await Assert.That(doorbells).IsEqualTo(-Errno.EPERM);
+    }
+
+    [Test]
+    public async Task Io_passthrough_lost_in_a_reset_is_reported_aborted_not_run_again()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvme-ptreset");
+        var (sim, name) = Attach("timeout_ms=200");
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(4096);
+        sim.SwallowIo = 1;
+        sim.IgnoreAborts = true;
+        long before = sim.IoCommands;
+        var (rc, status) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 7 }, buf.Pointer, 4096);
+        long executed = sim.IoCommands - before;
+        long resets = ((NvmeBdev)s.Bdev).Controller.ResetCount;
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(rc).IsEqualTo(-Errno.EIO);
+        await Assert.That(status).IsEqualTo(((ushort)NvmeSpec.SctGeneric, (ushort)NvmeSpec.ScAbortedSqDeletion));
+        await Assert.That(resets).IsEqualTo(1L);
+        await Assert.That(executed).IsEqualTo(1L); // swallowed once, never sent again
     }
 
     [Test]
