@@ -656,8 +656,10 @@ struct nb_nvme_cmd {
 /* Sends an admin command to the bdev's controller (SPDK's spdk_bdev_nvme_admin_passthru).
  * `buf` (DMA memory, up to the controller's maximum transfer) or NULL with nbytes 0; the
  * command is copied. Completes like any I/O: nb_bdev_io_get_nvme_status gives cdw0 and the
- * status. The descriptor must be writable. -EPERM for queue and event management opcodes
- * (the driver owns them), -ENOTSUP on bdevs that are not NVMe. */
+ * status. The descriptor must be writable. -EPERM for queue, event and doorbell-buffer
+ * opcodes (the driver owns them), -EINVAL when buf is shorter than the transfer the command
+ * implies (identify, log pages, read/write/compare, dataset management) or missing for an
+ * opcode whose direction bits say data moves, -ENOTSUP on bdevs that are not NVMe. */
 int nb_bdev_nvme_admin_passthru(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
 				const struct nb_nvme_cmd *cmd, void *buf, size_t nbytes,
 				nb_bdev_io_cb cb, void *cb_arg);
