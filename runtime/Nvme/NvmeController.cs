@@ -93,7 +93,8 @@ internal sealed unsafe class NvmeController
     private long _resetCount;
     private int _refs;
 
-    /// <summary>Called on the admin thread when a namespace's size changed (AER).</summary>
+    /// <summary>Called on the admin thread when a namespace's size changed (AER); a block
+    /// count of 0: the namespace is no longer active.</summary>
     public Action<NvmeNamespaceInfo>? NamespaceChanged;
     /// <summary>Called on the admin thread when the controller is given up (with why).</summary>
     public Action<string>? ControllerFailed;
@@ -999,7 +1000,13 @@ internal sealed unsafe class NvmeController
                 TryGetNamespace(nsid, out NvmeNamespaceInfo before);
                 if (rc == 0)
                 {
+                    // Detached or deleted on the device: its bdev is hot-removed.
+                    lock (_namespaces)
+                    {
+                        _namespaces.Remove(nsid);
+                    }
                     Log.Warn($"nvme {Address}: namespace {nsid} is no longer active");
+                    NamespaceChanged?.Invoke(before with { BlockCount = 0 });
                     continue;
                 }
                 if (now.BlockCount != before.BlockCount)
@@ -1031,7 +1038,10 @@ internal sealed unsafe class NvmeController
     {
         _stop = true;
         _wake.Set();
-        _thread?.Join();
+        if (_thread != null && _thread != Thread.CurrentThread)
+        {
+            _thread.Join(); // (a hot-removed namespace may drop the last reference from it)
+        }
         if (State is NvmeControllerState.Ready or NvmeControllerState.Resetting)
         {
             Shutdown();

@@ -78,6 +78,16 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
 
     public ulong Blocks => Volatile.Read(ref _blocks);
 
+    /// <summary>Makes namespace 1 inactive (a namespace detach) and announces it.</summary>
+    public void DetachNamespace()
+    {
+        _detached = true;
+        _aerPendingRequest = 1;
+    }
+
+    private volatile bool _detached;
+    private int _aerPendingRequest;
+
     /// <summary>Grows the namespace and announces it (namespace attribute changed event).</summary>
     public void Resize(ulong blocks) => Volatile.Write(ref _resizeTo, (long)blocks);
 
@@ -173,6 +183,10 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
         if (!_enabled)
         {
             return false;
+        }
+        if (Interlocked.Exchange(ref _aerPendingRequest, 0) != 0)
+        {
+            _aerPending = true;
         }
         long resize = Interlocked.Exchange(ref _resizeTo, 0);
         if (resize != 0)
@@ -408,7 +422,7 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
                 page[NvmeSpec.IdCtrlVwc] = 1;
                 break;
             case NvmeSpec.CnsNamespace:
-                if (cmd.Nsid == 1)
+                if (cmd.Nsid == 1 && !_detached)
                 {
                     *(ulong*)(page + NvmeSpec.IdNsSize) = _blocks;
                     *(ulong*)(page + 8) = _blocks;

@@ -121,7 +121,19 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
 
     private void OnNamespaceChanged(NvmeNamespaceInfo ns)
     {
-        if (ns.Nsid != Nsid || ns.BlockSize != BlockSize)
+        if (ns.Nsid != Nsid)
+        {
+            return;
+        }
+        if (ns.BlockCount == 0)
+        {
+            // Hot remove (REMOVE to every descriptor), away from the admin thread: the last
+            // namespace gone detaches the controller, which stops that thread.
+            Log.Warn($"bdev '{Name}': namespace {Nsid} of {Controller.Address} is gone: removing the bdev");
+            System.Threading.ThreadPool.UnsafeQueueUserWorkItem(static b => BdevRegistry.Destroy(b.Name, null), this, preferLocal: false);
+            return;
+        }
+        if (ns.BlockSize != BlockSize)
         {
             return;
         }

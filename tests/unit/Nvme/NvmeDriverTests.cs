@@ -438,6 +438,23 @@ public class NvmeDriverTests
     }
 
     [Test]
+    public async Task A_namespace_that_goes_away_is_hot_removed_and_the_controller_detached()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvme-nsgone");
+        var (sim, name) = Attach();
+        BdevSession s = BdevSession.Open(t, name);
+        string address = sim.Address;
+        sim.DetachNamespace();
+        bool removed = ThreadHost.PollUntil(() => s.Events.Any(e => e.Type == BdevEventType.Remove), t);
+        s.Close(); // the host closes on REMOVE, as SPDK hosts do
+        bool gone = ThreadHost.PollUntil(() => BdevRegistry.Find(name) == null && NvmeController.Find(address) == null, t);
+        await Assert.That(removed).IsTrue();
+        await Assert.That(gone).IsTrue();
+        await Assert.That(sim.ShutdownCount).IsEqualTo(1);
+    }
+
+    [Test]
     public async Task Two_threads_get_queue_pairs_of_their_own()
     {
         using var host = new ThreadHost();
