@@ -395,6 +395,26 @@ internal sealed unsafe class NvmeController
 
     private int ScanNamespaces()
     {
+        int rc = ReadActiveNamespaces(out Dictionary<uint, NvmeNamespaceInfo>? found);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        lock (_namespaces)
+        {
+            _namespaces.Clear();
+            foreach (var kv in found!)
+            {
+                _namespaces[kv.Key] = kv.Value;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>The active namespaces the driver can use, identified.</summary>
+    private int ReadActiveNamespaces(out Dictionary<uint, NvmeNamespaceInfo>? result)
+    {
+        result = null;
         var ids = new List<uint>();
         var cmd = new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Cdw10 = NvmeSpec.CnsActiveNamespaces };
         if (Execute(ref cmd, _identifyBuffer, NvmeSpec.PageSize, out _) == 0)
@@ -425,14 +445,7 @@ internal sealed unsafe class NvmeController
                 found[nsid] = info;
             }
         }
-        lock (_namespaces)
-        {
-            _namespaces.Clear();
-            foreach (var kv in found)
-            {
-                _namespaces[kv.Key] = kv.Value;
-            }
-        }
+        result = found;
         return 0;
     }
 
@@ -982,41 +995,48 @@ internal sealed unsafe class NvmeController
         int logPage = (int)((dw0 >> 16) & 0xFF);
         if (type == NvmeSpec.AsyncEventTypeNotice && info == NvmeSpec.AsyncEventNoticeNamespaceChanged)
         {
-            // Reading the changed-namespace log clears the event; then every known
-            // namespace is identified again (the log may list more than 1024 as "all").
+            // Reading the changed-namespace log clears the event; then the active namespaces
+            // are read again whole (the log may say "more than 1024 changed").
             var cmd = new NvmeCommand
             {
                 Opcode = NvmeSpec.AdminGetLogPage, Nsid = 0xFFFFFFFF,
                 Cdw10 = NvmeSpec.LogChangedNamespaces | (uint)(NvmeSpec.PageSize / 4 - 1) << 16,
             };
             Execute(ref cmd, _identifyBuffer, NvmeSpec.PageSize, out _);
-            foreach (uint nsid in NamespaceIds())
+            if (ReadActiveNamespaces(out Dictionary<uint, NvmeNamespaceInfo>? now) != 0)
             {
-                int rc = IdentifyNamespace(nsid, out NvmeNamespaceInfo now);
-                if (rc < 0)
+                Log.Error($"nvme {Address}: namespaces changed but cannot be read: {LastError.Message}");
+                return;
+            }
+            Dictionary<uint, NvmeNamespaceInfo> before;
+            lock (_namespaces)
+            {
+                before = new Dictionary<uint, NvmeNamespaceInfo>(_namespaces);
+                _namespaces.Clear();
+                foreach (var kv in now!)
                 {
-                    continue;
+                    _namespaces[kv.Key] = kv.Value;
                 }
-                TryGetNamespace(nsid, out NvmeNamespaceInfo before);
-                if (rc == 0)
+            }
+            foreach (var (nsid, old) in before)
+            {
+                if (!now.TryGetValue(nsid, out NvmeNamespaceInfo current))
                 {
                     // Detached or deleted on the device: its bdev is hot-removed.
-                    lock (_namespaces)
-                    {
-                        _namespaces.Remove(nsid);
-                    }
                     Log.Warn($"nvme {Address}: namespace {nsid} is no longer active");
-                    NamespaceChanged?.Invoke(before with { BlockCount = 0 });
-                    continue;
+                    NamespaceChanged?.Invoke(old with { BlockCount = 0 });
                 }
-                if (now.BlockCount != before.BlockCount)
+                else if (current.BlockCount != old.BlockCount)
                 {
-                    lock (_namespaces)
-                    {
-                        _namespaces[nsid] = now;
-                    }
-                    Log.Notice($"nvme {Address}: namespace {nsid} changed size: {before.BlockCount} -> {now.BlockCount} blocks");
-                    NamespaceChanged?.Invoke(now);
+                    Log.Notice($"nvme {Address}: namespace {nsid} changed size: {old.BlockCount} -> {current.BlockCount} blocks");
+                    NamespaceChanged?.Invoke(current);
+                }
+            }
+            foreach (uint nsid in now.Keys)
+            {
+                if (!before.ContainsKey(nsid))
+                {
+                    Log.Notice($"nvme {Address}: namespace {nsid} is active: attach it with pcie:///{Address}/{nsid}");
                 }
             }
         }

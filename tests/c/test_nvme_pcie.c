@@ -32,13 +32,13 @@ static void on_io(struct nb_bdev_io *io, int status, void *arg)
 	nb_bdev_io_get_nvme_status(io, &r->cdw0, &r->sct, &r->sc);
 }
 
-static int g_resize_events;
+static int g_remove_events;
 static void on_event(int type, struct nb_bdev *bdev, void *ctx)
 {
 	(void)bdev;
 	(void)ctx;
-	if (type == NB_BDEV_EVENT_RESIZE)
-		g_resize_events++;
+	if (type == NB_BDEV_EVENT_REMOVE)
+		g_remove_events++;
 }
 
 static void pattern(uint8_t *p, size_t n, uint32_t seed)
@@ -334,6 +334,52 @@ static void test_passthru(struct nb_bdev_desc *d, struct nb_io_channel *ch, stru
 	nb_dma_free(w);
 }
 
+/* Namespace Attachment (admin 0x15) of namespace 2 to or from this controller. */
+static int ns2_attachment(struct nb_bdev_desc *d, struct nb_io_channel *ch, int detach)
+{
+	uint8_t *buf = nb_dma_zmalloc(4096, 4096, NULL);
+	struct io_result r;
+	struct nb_nvme_cmd id = { .opc = 0x06, .cdw10 = 1 };
+	CHECK_EQ(passthru(d, ch, 1, &id, buf, 4096, &r), 0);
+	uint16_t cntlid = *(uint16_t *)(buf + 78);
+	memset(buf, 0, 4096);
+	((uint16_t *)buf)[0] = 1; /* controller list: one id */
+	((uint16_t *)buf)[1] = cntlid;
+	struct nb_nvme_cmd att = { .opc = 0x15, .nsid = 2, .cdw10 = detach ? 1 : 0 };
+	int rc = passthru(d, ch, 1, &att, buf, 4096, &r);
+	nb_dma_free(buf);
+	return rc;
+}
+
+/* Namespace 2 detached on the device: the controller's namespace-change event hot-removes its
+ * bdev (REMOVE to the descriptor); attached again, it can be opened again. */
+static void test_namespace_hot_remove(struct nb_bdev_desc *d, struct nb_io_channel *ch)
+{
+	struct nb_bdev_desc *d2;
+	CHECK_EQ(nb_bdev_open_ext("second", 0, on_event, NULL, &d2), 0);
+	g_remove_events = 0;
+	CHECK_EQ(ns2_attachment(d, ch, 1), 0);
+	POLL_UNTIL(g_t, g_remove_events == 1);
+	CHECK_EQ(nb_bdev_close(d2), 0);
+	POLL_UNTIL(g_t, nb_bdev_get_by_name("second") == NULL);
+	char name[64];
+	CHECK_ERR(nb_bdev_create(uri("/2", "name=second"), name, sizeof(name)), -ENODEV);
+	CHECK_EQ(ns2_attachment(d, ch, 0), 0);
+	/* The attach event is handled by the controller's admin thread: the namespace becomes
+	 * known to it shortly after. */
+	int rc = -1;
+	for (int i = 0; i < 500 && rc != 0; i++) {
+		rc = nb_bdev_create(uri("/2", "name=second"), name, sizeof(name));
+		if (rc != 0)
+			usleep(10000);
+	}
+	CHECK_EQ(rc, 0);
+	struct nb_bdev_info bi = { .info_size = sizeof(bi) };
+	CHECK_EQ(nb_bdev_get_info(nb_bdev_get_by_name("second"), &bi), 0);
+	CHECK_EQ(bi.num_blocks, (64u << 20) / 512);
+	printf("namespace 2 detached (bdev hot-removed) and attached again\n");
+}
+
 struct worker {
 	const char *bdev;
 	uint64_t base;
@@ -511,6 +557,7 @@ int main(int argc, char **argv)
 	test_passthru(d, ch, ro);
 	test_two_threads();
 	test_reset_mid_io(d, ch);
+	test_namespace_hot_remove(d, ch);
 	nb_put_io_channel(ch);
 	nb_thread_poll(g_t, 0, 0);
 	nb_bdev_close(ro);

@@ -432,7 +432,7 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
                 }
                 break;
             case NvmeSpec.CnsActiveNamespaces:
-                *(uint*)page = 1;
+                *(uint*)page = _detached ? 0u : 1u;
                 break;
             default:
                 return NvmeSpec.ScInvalidField;

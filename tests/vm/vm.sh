@@ -192,7 +192,8 @@ run() {
   local run rc=0 start
   run=$(mktemp -d "$VM_DIR/run.XXXXXX")
   [ "${NB_VM_KEEP:-0}" = 1 ] || trap "rm -rf '$run'" EXIT
-  # Fresh sparse namespaces each boot: ns1 256 MiB, ns2 64 MiB.
+  # Fresh sparse namespaces each boot: ns1 256 MiB, ns2 64 MiB. The controller is in an NVM
+  # subsystem so that namespaces can be detached and attached (namespace-change events).
   truncate -s 256M "$run/ns1.img"
   truncate -s 64M "$run/ns2.img"
   mkdir "$run/share"
@@ -210,7 +211,8 @@ run() {
     -m 1536M -smp 2 -kernel "$VMLINUX" -initrd "$INITRAMFS" -append "$append" \
     -drive file="$run/ns1.img",if=none,id=nvm1,format=raw \
     -drive file="$run/ns2.img",if=none,id=nvm2,format=raw \
-    -device nvme,id=nvme0,serial=deadbeef \
+    -device nvme-subsys,id=subsys0,nqn=nativebdev-test \
+    -device nvme,id=nvme0,serial=deadbeef,subsys=subsys0 \
     -device nvme-ns,drive=nvm1,bus=nvme0,nsid=1 -device nvme-ns,drive=nvm2,bus=nvme0,nsid=2 \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=hostroot \
     -virtfs local,path="$run/share",mount_tag=share,security_model=none,multidevs=remap,id=share \
