@@ -236,19 +236,6 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
         return n;
     }
 
-    /// <summary>Calls <paramref name="visit"/> for every command in flight (timeout scans,
-    /// reclaiming after a controller reset).</summary>
-    public void ForEachActive(delegate*<NvmeTracker*, object?, void> visit, object? state)
-    {
-        for (int i = 0; i < Entries - 1; i++)
-        {
-            if (_trackers[i].Active != 0)
-            {
-                visit(&_trackers[i], state);
-            }
-        }
-    }
-
     public void Dispose()
     {
         DmaPool? pool = NbEnvironment.Dma;
