@@ -19,7 +19,7 @@ internal static unsafe class Program
     private static LightweightThread s_thread = null!;
     private static void* s_buf;
     private static int s_completed;
-    private static readonly nint s_callback = (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone;
+    private static readonly nint s_callback = (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone;
 
     private static int Main(string[] args)
     {
@@ -76,7 +76,7 @@ internal static unsafe class Program
 
     private static void Prime(SimulatedNvmeController? sim)
     {
-        s_channel.Submit(s_desc, BdevIoType.Read, null, 0, s_buf, 0, 8, s_callback, 0, null, managed: true);
+        s_channel.Submit(s_desc, BdevIoType.Read, null, 0, s_buf, 0, 8, s_callback, 0);
         while (s_completed == 0)
         {
             s_thread.TryEnterPoll();
@@ -92,7 +92,7 @@ internal static unsafe class Program
     {
         for (int i = 0; i < depth; i++)
         {
-            s_channel.Submit(s_desc, BdevIoType.Read, null, 0, (byte*)s_buf + 4096 * i, (ulong)i * 8, 8, s_callback, 0, null, managed: true);
+            s_channel.Submit(s_desc, BdevIoType.Read, null, 0, (byte*)s_buf + 4096 * i, (ulong)i * 8, 8, s_callback, 0);
         }
     }
 
@@ -104,7 +104,8 @@ internal static unsafe class Program
         s_thread.ExitPoll();
     }
 
-    private static void OnDone(BdevIo* io, int status, object? ctx, nint arg)
+    [System.Runtime.InteropServices.UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    private static void OnDone(BdevIo* io, int status, void* arg)
     {
         if (status != 0)
         {

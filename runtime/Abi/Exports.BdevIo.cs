@@ -66,7 +66,7 @@ internal static unsafe class BdevIoExports
         {
             return LastError.Set(Errno.EINVAL, "completion callback is NULL");
         }
-        return bc!.Submit(d!, type, iov, iovcnt, buf, offsetBlocks, numBlocks, cb, (nint)arg, null, managed: false);
+        return bc!.Submit(d!, type, iov, iovcnt, buf, offsetBlocks, numBlocks, cb, (nint)arg);
     }
 
     /// <summary>The byte-addressed calls: offset and length must be whole blocks.</summary>
@@ -243,7 +243,7 @@ internal static unsafe class BdevIoExports
                 else
                 {
                     rc = bc!.Submit(d!, type, iov, r->IovCount, buf, r->OffsetBlocks, r->NumBlocks, r->Callback,
-                        (nint)r->CallbackArg, null, managed: false);
+                        (nint)r->CallbackArg);
                 }
             }
             if (rc != 0)
@@ -300,7 +300,7 @@ internal static unsafe class BdevIoExports
     {
         try
         {
-            if (BdevIoRegistry.Find(io) == null)
+            if (!BdevIoRegistry.InCallback(io))
             {
                 return LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback");
             }
@@ -336,7 +336,7 @@ internal static unsafe class BdevIoExports
     {
         try
         {
-            return BdevIoRegistry.Find(io) == null
+            return !BdevIoRegistry.InCallback(io)
                 ? LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback")
                 : (int)io->Type;
         }

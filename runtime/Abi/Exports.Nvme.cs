@@ -60,7 +60,7 @@ internal static unsafe class NvmeExports
         {
             return LastError.Set(Errno.EINVAL, "completion callback is NULL");
         }
-        return bc!.SubmitPassthru(d!, type, cmd, buf, nbytes, cb, (nint)arg, null, managed: false);
+        return bc!.SubmitPassthru(d!, type, cmd, buf, nbytes, cb, (nint)arg);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_admin_passthru", CallConvs = [typeof(CallConvCdecl)])]

@@ -86,6 +86,13 @@ internal abstract unsafe class Bdev
     /// it is accepted: 0 or -errno with LastError set.</summary>
     public virtual int CheckPassthru(BdevIoType type, byte* cmd, ulong nbytes) => 0;
 
+    /// <summary>Writes the call that re-creates this bdev, as an SPDK config entry
+    /// (<c>{"method": "bdev_malloc_create", "params": {...}}</c>: SPDK's write_config_json);
+    /// bdevs that cannot be re-created from a config write nothing.</summary>
+    public virtual void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
+    {
+    }
+
     /// <summary>Backend-specific description for dumps (SPDK's dump_info_json).</summary>
     public virtual string DescribeDriver() => "";
 

@@ -1,10 +1,14 @@
 using System;
+using System.Text.Json;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Bdev;
 
-/// <summary>A backend's factory: turns a URI of its scheme into a registered bdev.</summary>
+/// <summary>A bdev module (SPDK's spdk_bdev_module): a factory from URIs of its schemes,
+/// and the hooks the bdev layer calls. Optional members have defaults, as SPDK's function
+/// table entries "may be null". Modules register themselves
+/// (<see cref="BdevModules.Register"/>); the bdev layer never names one.</summary>
 internal interface IBdevModule
 {
     string Name { get; }
@@ -13,41 +17,38 @@ internal interface IBdevModule
     /// <summary>Whether URIs of this module name a remote host (nvmf://host:port/...).</summary>
     bool TakesHost => false;
 
+    /// <summary>Bytes of per-I/O state the module keeps in each <see cref="BdevIo"/>'s
+    /// driver context (SPDK's get_ctx_size). Every pool is sized for the largest.</summary>
+    int IoContextSize => 0;
+
+    /// <summary>Runs once when the environment starts (SPDK's module_init). 0 or -errno.</summary>
+    int Init() => 0;
+
+    /// <summary>Runs once when the environment ends, after every bdev is gone.</summary>
+    void Fini()
+    {
+    }
+
+    /// <summary>Sees every bdev registered after this module, of any module (SPDK's
+    /// examine_disk): a module that finds its metadata there (an lvol store) claims the
+    /// bdev and creates its own on it. Runs on the registering thread; must not block.</summary>
+    void Examine(Bdev bdev)
+    {
+    }
+
+    /// <summary>Writes the module's own settings as SPDK config entries
+    /// (<c>{"method": ..., "params": {...}}</c>), before any bdev's (SPDK's config_json).</summary>
+    void WriteConfig(Utf8JsonWriter writer)
+    {
+    }
+
     /// <summary>Creates and registers the bdev. Returns 0 and its name, or -errno.</summary>
     int Create(BdevUri uri, out string? name);
 }
 
-/// <summary>nb_bdev_create: dispatch on the URI's scheme (Mayastor's dev::parse). The
-/// module table is a plain list: modules never know each other.</summary>
+/// <summary>nb_bdev_create: dispatch on the URI's scheme (Mayastor's dev::parse).</summary>
 internal static class BdevFactory
 {
-    private static IBdevModule[] s_modules =
-    [
-        new Modules.Null.NullModule(),
-        new Modules.Malloc.MallocModule(),
-        new Modules.Loopback.LoopbackModule(),
-        new Modules.Uring.UringModule(),
-        new Modules.Aio.AioModule(),
-        new Modules.Error.ErrorModule(),
-        new Modules.Delay.DelayModule(),
-        new Modules.Nvme.NvmeModule(),
-    ];
-
-    internal static void AddModule(IBdevModule module) => s_modules = [.. s_modules, module];
-
-    public static string KnownSchemes()
-    {
-        var names = new System.Collections.Generic.List<string>();
-        foreach (IBdevModule m in s_modules)
-        {
-            foreach (string s in m.Schemes)
-            {
-                names.Add(s);
-            }
-        }
-        return string.Join(", ", names);
-    }
-
     public static int Create(string? text, out string? name)
     {
         name = null;
@@ -60,22 +61,18 @@ internal static class BdevFactory
         {
             return rc;
         }
-        foreach (IBdevModule m in s_modules)
+        IBdevModule? m = BdevModules.ForScheme(uri!.Scheme);
+        if (m == null)
         {
-            foreach (string s in m.Schemes)
-            {
-                if (s == uri!.Scheme)
-                {
-                    if (!m.TakesHost && uri.Host.Length > 0)
-                    {
-                        // malloc://host/x would otherwise silently mean malloc:///x.
-                        return LastError.Set(Errno.EINVAL,
-                            $"{uri.Scheme}:// devices are local and take no host ('{uri.Host}'): write {uri.Scheme}:///NAME");
-                    }
-                    return m.Create(uri, out name);
-                }
-            }
+            return LastError.Set(Errno.ENOTSUP,
+                $"unknown URI scheme '{uri.Scheme}' (known: {BdevModules.KnownSchemes()})");
         }
-        return LastError.Set(Errno.ENOTSUP, $"unknown URI scheme '{uri!.Scheme}' (known: {KnownSchemes()})");
+        if (!m.TakesHost && uri.Host.Length > 0)
+        {
+            // malloc://host/x would otherwise silently mean malloc:///x.
+            return LastError.Set(Errno.EINVAL,
+                $"{uri.Scheme}:// devices are local and take no host ('{uri.Host}'): write {uri.Scheme}:///NAME");
+        }
+        return m.Create(uri, out name);
     }
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.InteropServices;
 using System.Threading.Tasks;
 using System.Threading.Tasks.Sources;
 using NativeBdev.Env;
@@ -82,7 +83,7 @@ internal sealed unsafe class BdevHandle : IDisposable
         }
         IoCompletionSource src = _free.Count > 0 ? _free.Pop() : new IoCompletionSource(this);
         int rc = Channel.Submit(Descriptor, type, iov, iovcnt, buf, offset, num,
-            (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone, 0, src, managed: true);
+            (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone, src.Handle);
         if (rc != 0)
         {
             _free.Push(src);
@@ -91,10 +92,22 @@ internal sealed unsafe class BdevHandle : IDisposable
         return new ValueTask<int>(src, src.Version);
     }
 
-    private static void OnDone(BdevIo* io, int status, object? ctx, nint arg) =>
-        ((IoCompletionSource)ctx!).Complete(status);
+    /// <summary>The argument is the source's GCHandle (made once per pooled source).
+    /// Continuations run inline and an async method captures its own exceptions, so
+    /// nothing is thrown back through the callback.</summary>
+    [UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    private static void OnDone(BdevIo* io, int status, void* arg) =>
+        ((IoCompletionSource)GCHandle.FromIntPtr((nint)arg).Target!).Complete(status);
 
-    internal void Return(IoCompletionSource src) => _free.Push(src);
+    internal void Return(IoCompletionSource src)
+    {
+        if (_disposed)
+        {
+            src.Release(); // completed after Dispose: no longer pooled
+            return;
+        }
+        _free.Push(src);
+    }
 
     /// <summary>Puts the channel and closes the descriptor (SPDK order), on the owning thread.</summary>
     public void Dispose()
@@ -106,6 +119,10 @@ internal sealed unsafe class BdevHandle : IDisposable
         _disposed = true;
         _ioChannel.Put();
         BdevRegistry.Close(Descriptor);
+        while (_free.Count > 0)
+        {
+            _free.Pop().Release();
+        }
     }
 
     internal sealed class IoCompletionSource : IValueTaskSource<int>
@@ -113,7 +130,24 @@ internal sealed unsafe class BdevHandle : IDisposable
         private readonly BdevHandle _owner;
         private ManualResetValueTaskSourceCore<int> _core; // continuations run inline
 
-        public IoCompletionSource(BdevHandle owner) => _owner = owner;
+        private GCHandle _self;
+
+        public IoCompletionSource(BdevHandle owner)
+        {
+            _owner = owner;
+            _self = GCHandle.Alloc(this);
+        }
+
+        /// <summary>The completion callback's argument.</summary>
+        public nint Handle => GCHandle.ToIntPtr(_self);
+
+        public void Release()
+        {
+            if (_self.IsAllocated)
+            {
+                _self.Free();
+            }
+        }
 
         public short Version => _core.Version;
 

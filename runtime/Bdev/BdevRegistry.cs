@@ -34,6 +34,7 @@ internal static unsafe class BdevRegistry
             s_bdevs.Add(bdev);
         }
         Log.Info($"bdev '{bdev.Name}' registered: {bdev.ModuleName}, {bdev.BlockCount} x {bdev.BlockSize} B");
+        BdevModules.Examine(bdev);
         return 0;
     }
 

@@ -1,4 +1,6 @@
 using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 using NativeBdev.Reactor;
@@ -152,20 +154,23 @@ internal sealed unsafe class PassthroughBdev : Bdev
         {
             Iovec* iovs = io->IovCount > 0 ? io->Iovs : null;
             int rc = _base.Submit(_baseDesc, io->Type, iovs, io->IovCount, null, io->OffsetBlocks, io->NumBlocks,
-                (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnBaseDone, (nint)io, channel, managed: true);
+                (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnBaseDone, (nint)io);
             if (rc != 0)
             {
-                channel.CompleteDeferred(io, rc);
+                channel.Complete(io, rc);
             }
         }
 
-        private static void OnBaseDone(BdevIo* baseIo, int status, object? ctx, nint arg)
+        /// <summary>The base I/O's completion: the argument is this bdev's own I/O, which
+        /// knows its channel.</summary>
+        [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+        private static void OnBaseDone(BdevIo* baseIo, int status, void* arg)
         {
             var io = (BdevIo*)arg;
             io->NvmeCdw0 = baseIo->NvmeCdw0;
             io->NvmeSct = baseIo->NvmeSct;
             io->NvmeSc = baseIo->NvmeSc;
-            ((BdevChannel)ctx!).Complete(io, status);
+            BdevChannel.FromIo(io).Complete(io, status);
         }
 
         public override void Destroy() => _baseIoChannel.Put();

@@ -143,7 +143,7 @@ internal sealed unsafe class DmaRegion
     /// <summary>First-fit allocation; null when no free block fits.</summary>
     public byte* Alloc(long size, long align)
     {
-        Debug.Assert(align > 0 && (align & (align - 1)) == 0);
+        Invariant.Assert(align > 0 && (align & (align - 1)) == 0, "alignment is a power of two");
         size = AlignUp(Math.Max(size, 1), Granule);
         align = Math.Max(align, Granule);
         for (int i = 0; i < _free.Count; i++)
@@ -288,7 +288,7 @@ internal sealed unsafe class DmaRegion
             contiguous = Size - off;
             return (long)p;
         }
-        Debug.Assert(_physPages != null, "physical translation requested before LoadPhysicalAddresses");
+        Invariant.Assert(_physPages != null, "physical translation requested before LoadPhysicalAddresses");
         long page = off / PageSize;
         long addr = _physPages![page] + off % PageSize;
         contiguous = PageSize - off % PageSize;

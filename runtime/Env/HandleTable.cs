@@ -50,7 +50,7 @@ internal static class HandleTable
 
     public static nint Allocate(HandleType type, object target)
     {
-        System.Diagnostics.Debug.Assert(ExpectedClass(type, target), "handle type does not match the object's class");
+        Invariant.Assert(ExpectedClass(type, target), "handle type does not match the object's class");
         lock (s_lock)
         {
             int index;

@@ -189,7 +189,7 @@ internal sealed unsafe class Mempool : IDisposable
             return;
         }
         bool ok = _ring.TryEnqueue((nint)element);
-        System.Diagnostics.Debug.Assert(ok, "mempool ring overflow: an element was put twice");
+        Invariant.Assert(ok, "mempool ring overflow: an element was put twice");
     }
 
     /// <summary>Elements available (ring plus every cache); exact only when quiet.</summary>

@@ -153,7 +153,7 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
         }
         NvmeTracker* t = &_trackers[i];
         _freeHead = t->NextFree;
-        Debug.Assert(t->Active == 0, "tracker on the free list is active");
+        Invariant.Assert(t->Active == 0, "tracker on the free list is active");
         t->Active = 1;
         t->AbortTicks = 0;
         Outstanding++;
@@ -163,7 +163,7 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Free(NvmeTracker* t)
     {
-        Debug.Assert(t->Active == 1, "tracker freed twice");
+        Invariant.Assert(t->Active == 1, "tracker freed twice");
         t->Active = 0;
         t->Request = null;
         t->NextFree = _freeHead;

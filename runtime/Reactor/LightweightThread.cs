@@ -167,7 +167,7 @@ internal sealed unsafe class LightweightThread
     /// host may poll from inside code bound to another thread.</summary>
     public int Poll(int maxMessages, long now)
     {
-        Debug.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
+        Invariant.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
         int previous = t_current;
         bool wasInPoll = InPoll;
         t_current = Slot;

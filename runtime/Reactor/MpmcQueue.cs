@@ -1,3 +1,4 @@
+using NativeBdev.Env;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -31,7 +32,7 @@ internal sealed class MpmcQueue<T>
 
     public MpmcQueue(int capacity)
     {
-        Debug.Assert(capacity >= 2 && (capacity & (capacity - 1)) == 0, "capacity must be a power of two");
+        Invariant.Assert(capacity >= 2 && (capacity & (capacity - 1)) == 0, "capacity must be a power of two");
         _cells = new Cell[capacity];
         _mask = capacity - 1;
         for (int i = 0; i < capacity; i++)

@@ -148,6 +148,9 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
         bool en = (cc & NvmeSpec.CcEnable) != 0;
         if (en && !_enabled && !NeverReady)
         {
+            // Doorbell writes while disabled are ignored, as QEMU's controller ignores them:
+            // a host thread that rang after CC.EN=0 must not leave a stale tail behind.
+            new Span<byte>(Bar0 + NvmeSpec.DoorbellBase, BarBytes - NvmeSpec.DoorbellBase).Clear();
             uint aqa = Reg(NvmeSpec.RegAqa);
             _sq[0] = new Queue { Base = (byte*)*(ulong*)(Bar0 + NvmeSpec.RegAsq), Size = (int)(aqa & 0xFFF) + 1, Live = true };
             _cq[0] = new Queue { Base = (byte*)*(ulong*)(Bar0 + NvmeSpec.RegAcq), Size = (int)((aqa >> 16) & 0xFFF) + 1, Phase = 1, Live = true };

@@ -13,6 +13,7 @@ internal sealed class AioModule : IBdevModule
 {
     public string Name => "aio";
     public ReadOnlySpan<string> Schemes => new[] { "aio" };
+    public unsafe int IoContextSize => sizeof(AioAbi.Iocb); // the iocb lives in the I/O
 
     public int Create(BdevUri uri, out string? name)
     {
@@ -106,8 +107,7 @@ internal sealed unsafe class AioChannel : BdevModuleChannel
 
     public override void Submit(BdevChannel channel, BdevIo* io)
     {
-        System.Diagnostics.Debug.Assert(sizeof(AioAbi.Iocb) <= BdevIo.DriverContextSize);
-        var cb = (AioAbi.Iocb*)io->Driver;
+        var cb = (AioAbi.Iocb*)BdevIo.DriverContext(io);
         *cb = default;
         cb->Data = (ulong)io;
         cb->Fildes = (uint)_bdev.File.Fd;
@@ -135,7 +135,7 @@ internal sealed unsafe class AioChannel : BdevModuleChannel
                 cb->Offset = 0;
                 break;
             default: // Reset: the bdev layer has drained every I/O; nothing is queued in the kernel
-                channel.CompleteDeferred(io, 0);
+                channel.Complete(io, 0);
                 return;
         }
         _queue[_queued++] = cb;

@@ -112,7 +112,7 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
                     System.Runtime.InteropServices.NativeMemory.Clear(disk, (nuint)len);
                     break;
             }
-            channel.CompleteDeferred(io, 0);
+            channel.Complete(io, 0);
         }
 
         public override void Destroy()

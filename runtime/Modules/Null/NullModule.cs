@@ -52,7 +52,7 @@ internal sealed unsafe class NullBdev : Bdev.Bdev
 
     private sealed class NullChannel : BdevModuleChannel
     {
-        public override void Submit(BdevChannel channel, BdevIo* io) => channel.CompleteDeferred(io, 0);
+        public override void Submit(BdevChannel channel, BdevIo* io) => channel.Complete(io, 0);
 
         public override void Destroy()
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -15,10 +14,8 @@ internal unsafe struct NvmeIoContext
 {
     public ulong NextByte;     // the first byte no command has been built for yet
     public ulong TotalBytes;   // what the I/O covers (0: one command without data range)
-    public BdevIo* NextPending;
     public int Children;       // commands in flight
     public int Status;         // the first error
-    public byte Pending;       // on the channel's pending list
     public byte Started;       // a zero-length command was submitted
 }
 
@@ -44,12 +41,11 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
     private int _ackedGeneration;
     private bool _reclaiming;
     private bool _needRing;
-    private BdevIo* _pendingHead, _pendingTail;
+    private IoQueue _pending = new(IoQueueName.Pending); // waiting for a command slot or the queue
     private long _nextScan;
 
     public NvmeChannel(NvmeBdev bdev, BdevChannel channel)
     {
-        Debug.Assert(sizeof(NvmeIoContext) <= BdevIo.DriverContextSize, "the NVMe context fits the driver tail");
         _bdev = bdev;
         _ctrl = bdev.Controller;
         _channel = channel;
@@ -88,7 +84,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static NvmeIoContext* Context(BdevIo* io) => (NvmeIoContext*)io->Driver;
+    private static NvmeIoContext* Context(BdevIo* io) => (NvmeIoContext*)BdevIo.DriverContext(io);
 
     // ------------------------------------------------------------------ submission
 
@@ -98,7 +94,6 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
         ctx->NextByte = 0;
         ctx->Children = 0;
         ctx->Status = 0;
-        ctx->Pending = 0;
         ctx->Started = 0;
         switch (io->Type)
         {
@@ -118,13 +113,13 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
                 ctx->TotalBytes = 0;
                 break;
         }
-        Start(io, fromPoll: false);
+        Start(io);
     }
 
     /// <summary>Builds and places commands for the rest of the I/O. An I/O that runs out of
     /// command slots (or finds the queue not connected) goes on the pending list and
     /// continues from where it stopped.</summary>
-    private void Start(BdevIo* io, bool fromPoll)
+    private void Start(BdevIo* io)
     {
         NvmeIoContext* ctx = Context(io);
         if (!Connected || _reclaiming)
@@ -132,7 +127,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
             if (_ctrl.State == NvmeControllerState.Failed)
             {
                 ctx->Status = Failed();
-                FinishIfDone(io, fromPoll);
+                FinishIfDone(io);
                 return;
             }
             AddPending(io);
@@ -160,7 +155,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
             ctx->Children++;
             _needRing = true;
         }
-        FinishIfDone(io, fromPoll);
+        FinishIfDone(io);
     }
 
     /// <summary>One command for the next part of the I/O; advances NextByte.</summary>
@@ -232,55 +227,37 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
 
     private void AddPending(BdevIo* io)
     {
-        NvmeIoContext* ctx = Context(io);
-        if (ctx->Pending != 0)
+        if (io->Queue != IoQueueName.Pending)
         {
-            return;
+            _pending.Push(io);
         }
-        ctx->Pending = 1;
-        ctx->NextPending = null;
-        if (_pendingTail == null)
-        {
-            _pendingHead = io;
-        }
-        else
-        {
-            Context(_pendingTail)->NextPending = io;
-        }
-        _pendingTail = io;
     }
 
     /// <summary>Restarts pending I/O in order while command slots last.</summary>
     private int RunPending()
     {
         int n = 0;
-        while (_pendingHead != null && _qp.HasFreeTracker && Connected)
+        while (!_pending.IsEmpty && _qp.HasFreeTracker && Connected)
         {
-            BdevIo* io = _pendingHead;
+            BdevIo* io = _pending.Pop();
             NvmeIoContext* ctx = Context(io);
-            _pendingHead = ctx->NextPending;
-            if (_pendingHead == null)
-            {
-                _pendingTail = null;
-            }
-            ctx->Pending = 0;
             n++;
             if (ctx->Status != 0)
             {
-                FinishIfDone(io, fromPoll: true);
+                FinishIfDone(io);
                 continue;
             }
-            Start(io, fromPoll: true);
+            Start(io);
         }
         return n;
     }
 
     /// <summary>Completes the I/O once no command of it is in flight and it is finished or failed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void FinishIfDone(BdevIo* io, bool fromPoll)
+    private void FinishIfDone(BdevIo* io)
     {
         NvmeIoContext* ctx = Context(io);
-        if (ctx->Children != 0 || ctx->Pending != 0)
+        if (ctx->Children != 0 || io->Queue == IoQueueName.Pending)
         {
             return;
         }
@@ -288,14 +265,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
         {
             return;
         }
-        if (fromPoll)
-        {
-            _channel.Complete(io, ctx->Status);
-        }
-        else
-        {
-            _channel.CompleteDeferred(io, ctx->Status);
-        }
+        _channel.Complete(io, ctx->Status);
     }
 
     private int Failed() => LastError.Set(Errno.EIO, $"nvme {_ctrl.Address} has failed");
@@ -308,7 +278,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
         int rc = _ctrl.RequestReset($"bdev reset of '{_bdev.Name}'", r => PostBack((BdevIo*)at, r.Status, default));
         if (rc != 0)
         {
-            _channel.CompleteDeferred(io, rc);
+            _channel.Complete(io, rc);
         }
     }
 
@@ -363,12 +333,13 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
         {
             CommandFailed(io, ctx, cpl);
         }
-        if (ctx->Children == 0 && ctx->Status == 0 && ctx->NextByte < ctx->TotalBytes && ctx->Pending == 0)
+        if (ctx->Children == 0 && ctx->Status == 0 && ctx->NextByte < ctx->TotalBytes &&
+            io->Queue != IoQueueName.Pending)
         {
-            Start(io, fromPoll: true); // a large I/O whose next part waited for a slot
+            Start(io); // a large I/O whose next part waited for a slot
             return;
         }
-        FinishIfDone(io, fromPoll: true);
+        FinishIfDone(io);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -395,12 +366,14 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
             var c = new Completer { Channel = this };
             n = _qp.Reap(ref c, ReapBatch);
         }
-        if (_pendingHead != null)
+        if (!_pending.IsEmpty)
         {
             n += Connected ? RunPending() : FailPendingIfFailed();
         }
-        if (_needRing)
+        if (_needRing && Connected)
         {
+            // Not once a reset has disconnected the queue: the controller may be disabled
+            // already, and the queue is re-created (and its doorbell cleared) before reuse.
             _needRing = false;
             _qp.RingSubmissions();
         }
@@ -469,7 +442,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
                 io->NvmeSct = NvmeSpec.SctGeneric;
                 io->NvmeSc = NvmeSpec.ScAbortedSqDeletion;
                 ctx->Status = -Errno.EIO;
-                FinishIfDone(io, fromPoll: true);
+                FinishIfDone(io);
                 continue;
             }
             ctx->NextByte = 0; // reads and writes are run again in full
@@ -491,26 +464,23 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
             return 0;
         }
         int n = 0;
-        while (_pendingHead != null)
+        BdevIo* io;
+        while ((io = _pending.Pop()) != null)
         {
-            BdevIo* io = _pendingHead;
             NvmeIoContext* ctx = Context(io);
-            _pendingHead = ctx->NextPending;
-            ctx->Pending = 0;
             if (ctx->Status == 0)
             {
                 ctx->Status = -Errno.EIO;
             }
-            FinishIfDone(io, fromPoll: true);
+            FinishIfDone(io);
             n++;
         }
-        _pendingTail = null;
         return n;
     }
 
     public override void Destroy()
     {
-        Debug.Assert(_pendingHead == null && _qp.Outstanding == 0, "the bdev layer destroys a channel only when idle");
+        Invariant.Assert(_pending.IsEmpty && _qp.Outstanding == 0, "the bdev layer destroys a channel only when idle");
         Volatile.Write(ref _ackedGeneration, int.MaxValue);
         _ctrl.Disconnect(this);
     }

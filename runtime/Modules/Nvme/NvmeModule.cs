@@ -18,6 +18,7 @@ internal sealed class NvmeModule : IBdevModule
 
     public string Name => "nvme";
     public ReadOnlySpan<string> Schemes => new[] { "pcie" };
+    public unsafe int IoContextSize => sizeof(NvmeIoContext);
 
     public int Create(BdevUri uri, out string? name)
     {

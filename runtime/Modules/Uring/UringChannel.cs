@@ -111,7 +111,7 @@ internal sealed unsafe class UringChannel : BdevModuleChannel
             sqe = rc >= 0 ? _ring.NextSqe() : null;
             if (sqe == null)
             {
-                channel.CompleteDeferred(io, rc < 0 ? rc : -Errno.EAGAIN);
+                channel.Complete(io, rc < 0 ? rc : -Errno.EAGAIN);
                 return;
             }
         }

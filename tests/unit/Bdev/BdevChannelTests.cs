@@ -232,8 +232,12 @@ public class BdevChannelTests
     {
         public int Completed, Errors, ResubmitErrors;
 
-        public int Submit(nint tag) => s.Channel.Submit(s.Desc, BdevIoType.Read, null, 0, (void*)buf, 0, 1,
-            (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone, tag, this, managed: true);
+        public int Submit(nint tag)
+        {
+            nint arg = IoTickets.Arg(&OnDone, this, tag);
+            return IoTickets.FreeIfRefused(
+                s.Channel.Submit(s.Desc, BdevIoType.Read, null, 0, (void*)buf, 0, 1, IoTickets.Callback, arg), arg);
+        }
 
         private static void OnDone(BdevIo* io, int status, object? ctx, nint tag)
         {

@@ -33,8 +33,9 @@ public class ModelFindingsRepro
         {
             unsafe
             {
-                return b.Channel.Submit(a.Desc, BdevIoType.Write, null, 0, (void*)w.Pointer, 8, 1,
-                    BdevSession.Callback, 7, log, managed: true);
+                nint arg = IoTickets.Arg(BdevSession.Handler, log, 7);
+                return IoTickets.FreeIfRefused(b.Channel.Submit(a.Desc, BdevIoType.Write, null, 0, (void*)w.Pointer,
+                    8, 1, IoTickets.Callback, arg), arg);
             }
         });
         ThreadHost.PollUntil(() => log.Count >= (rc == 0 ? 1 : 0), t);

@@ -155,8 +155,12 @@ public class BdevResetTests
             return rc;
         }
 
-        private int Submit() => s.Channel.Submit(s.Desc, BdevIoType.Read, null, 0, (void*)buf, 0, 1,
-            (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone, 0, this, managed: true);
+        private int Submit()
+        {
+            nint arg = IoTickets.Arg(&OnDone, this, 0);
+            return IoTickets.FreeIfRefused(
+                s.Channel.Submit(s.Desc, BdevIoType.Read, null, 0, (void*)buf, 0, 1, IoTickets.Callback, arg), arg);
+        }
 
         private static void OnDone(BdevIo* io, int status, object? ctx, nint arg)
         {

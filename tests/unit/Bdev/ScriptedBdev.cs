@@ -63,7 +63,7 @@ internal sealed unsafe class ScriptedBdev : BlockDevice
             if (io->Type == BdevIoType.Reset)
             {
                 _bdev.ResetsSeen++;
-                channel.CompleteDeferred(io, 0);
+                channel.Complete(io, 0);
             }
             else if (_bdev.Hold)
             {
@@ -71,7 +71,7 @@ internal sealed unsafe class ScriptedBdev : BlockDevice
             }
             else
             {
-                channel.CompleteDeferred(io, StatusOf(io));
+                channel.Complete(io, StatusOf(io));
             }
         }
 

@@ -521,8 +521,9 @@ internal static unsafe class NvmeTestIo
         int rc = Bdevs.Bound(s.Thread, () =>
         {
             NvmeCommand c = cmd;
-            return s.Channel.SubmitPassthru(s.Desc, type, (byte*)&c, (void*)buf, n, (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnPassthru, 0,
-                (log, (Action<(ushort, ushort)>)(v => status = v)), managed: true);
+            nint arg = IoTickets.Arg(&OnPassthru, (log, (Action<(ushort, ushort)>)(v => status = v)), 0);
+            return IoTickets.FreeIfRefused(s.Channel.SubmitPassthru(s.Desc, type, (byte*)&c, (void*)buf, n,
+                IoTickets.Callback, arg), arg);
         });
         if (rc != 0)
         {

@@ -129,7 +129,7 @@ internal sealed unsafe class BdevSession
     public IoChannel? IoChannel { get; private set; }
     public readonly List<(BdevEventType Type, LightweightThread? On)> Events;
 
-    public static readonly nint Callback = (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone;
+    public static readonly delegate*<BdevIo*, int, object?, nint, void> Handler = &OnDone;
 
     private BdevSession(LightweightThread t, BdevDesc desc, List<(BdevEventType, LightweightThread?)> events)
     {
@@ -194,7 +194,9 @@ internal sealed unsafe class BdevSession
         LightweightThread.Bind(Thread);
         try
         {
-            return Channel.Submit(Desc, type, null, 0, (void*)buf, offset, blocks, Callback, tag, log, managed: true);
+            nint arg = IoTickets.Arg(Handler, log, tag);
+            return IoTickets.FreeIfRefused(
+                Channel.Submit(Desc, type, null, 0, (void*)buf, offset, blocks, IoTickets.Callback, arg), arg);
         }
         finally
         {
@@ -209,8 +211,9 @@ internal sealed unsafe class BdevSession
         LightweightThread.Bind(Thread);
         try
         {
-            return Channel.Submit(Desc, type, iovs.Pointer, iovs.Count, null, offset, blocks, Callback, tag, log,
-                managed: true);
+            nint arg = IoTickets.Arg(Handler, log, tag);
+            return IoTickets.FreeIfRefused(Channel.Submit(Desc, type, iovs.Pointer, iovs.Count, null, offset, blocks,
+                IoTickets.Callback, arg), arg);
         }
         finally
         {

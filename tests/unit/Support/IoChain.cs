@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Reactor;
@@ -8,7 +10,8 @@ namespace NativeBdev.Tests.Support;
 /// each started from the completion of an earlier one.</summary>
 internal sealed unsafe class IoChain(BdevChannel channel, BdevDesc desc, nint buf, ulong blocks)
 {
-    private static readonly nint s_callback = (nint)(delegate*<BdevIo*, int, object?, nint, void>)&OnDone;
+    private static readonly nint s_callback = (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone;
+    private GCHandle _self;
     private int _remaining;
     private ulong _next;
     public int Completed;
@@ -17,6 +20,10 @@ internal sealed unsafe class IoChain(BdevChannel channel, BdevDesc desc, nint bu
     /// <summary>Runs <paramref name="count"/> I/Os; the bytes this OS thread allocated meanwhile.</summary>
     public long Run(LightweightThread t, int count, int depth)
     {
+        if (!_self.IsAllocated)
+        {
+            _self = GCHandle.Alloc(this); // the callbacks' argument, made once: nothing per I/O
+        }
         long before = GC.GetAllocatedBytesForCurrentThread();
         _remaining = count;
         Completed = 0;
@@ -45,16 +52,17 @@ internal sealed unsafe class IoChain(BdevChannel channel, BdevDesc desc, nint bu
         ulong n = _next++;
         BdevIoType type = (n & 1) == 0 ? BdevIoType.Write : BdevIoType.Read;
         ulong offset = n * 8 % (blocks - 8);
-        if (channel.Submit(desc, type, null, 0, (void*)buf, offset, 8, s_callback, (nint)n, this, managed: true) != 0)
+        if (channel.Submit(desc, type, null, 0, (void*)buf, offset, 8, s_callback, GCHandle.ToIntPtr(_self)) != 0)
         {
             Errors++;
             Completed++;
         }
     }
 
-    private static void OnDone(BdevIo* io, int status, object? ctx, nint arg)
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnDone(BdevIo* io, int status, void* arg)
     {
-        var c = (IoChain)ctx!;
+        var c = (IoChain)GCHandle.FromIntPtr((nint)arg).Target!;
         c.Completed++;
         if (status != 0)
         {

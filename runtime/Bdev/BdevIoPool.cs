@@ -1,0 +1,170 @@
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Bdev;
+
+/// <summary>One thread's <see cref="BdevIo"/> pool and io-wait queue, shared by every bdev
+/// channel on that thread (SPDK's per-thread bdev_io cache and the io_wait queue of its
+/// bdev management channel): a thread with a thousand bdev channels holds one pool, not a
+/// thousand. It is the per-thread state of one io device, so it is made on the first bdev
+/// channel of a thread and released after the last. Touched only by its own thread.</summary>
+internal sealed unsafe class BdevIoPool
+{
+    /// <summary>I/Os per thread; a submission beyond it gets -ENOMEM (then
+    /// nb_bdev_queue_io_wait).</summary>
+    public static int Size = 2048;
+
+    /// <summary>The io device whose channels are pools: reached directly, never by key.</summary>
+    public static readonly IoDevice Device = new PoolDevice();
+
+    private readonly LightweightThread _thread;
+    private readonly byte* _memory;
+    private readonly int _capacity;
+    private readonly int _stride;
+    private IoQueue _free = new(IoQueueName.Free);
+    // I/Os beyond Size held back for completion callbacks: the I/O being completed is freed
+    // after its callback (so the callback can still read it), and without a reserve a
+    // callback resubmitting into a full pool would get -ENOMEM. Each callback level opens
+    // one: a vbdev's completion runs inside its base I/O's, so a stack of Reserve bdevs
+    // can still resubmit from a full pool.
+    private const int Reserve = 4;
+    private int _reserve = Reserve;
+    private int _callbackDepth;
+    private readonly Queue<(nint Fn, nint Arg)> _waiters = new(64);
+
+    private BdevIoPool(LightweightThread thread)
+    {
+        _thread = thread;
+        _capacity = Size + Reserve;
+        _stride = BdevModules.IoStride;
+        nuint bytes = (nuint)_capacity * (nuint)_stride;
+        _memory = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(_memory, bytes);
+        for (int i = _capacity - 1; i >= 0; i--)
+        {
+            _free.PushHead(At(i));
+        }
+        BdevIoRegistry.Add(_memory, _capacity, _stride);
+    }
+
+    public LightweightThread Thread => _thread;
+    public int Capacity => _capacity;
+    public int Stride => _stride;
+    /// <summary>I/Os a submission can still take (the callback reserve excluded).</summary>
+    public int FreeCount => _free.Count - _reserve;
+    /// <summary>I/Os taken and not yet returned, on any channel of this thread.</summary>
+    public int InUse => _capacity - _free.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public BdevIo* At(int i) => (BdevIo*)(_memory + (nint)i * _stride);
+
+    /// <summary>A free I/O, or null (LastError set) when the pool is exhausted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public BdevIo* Take()
+    {
+        if (_free.Count <= _reserve)
+        {
+            return Exhausted();
+        }
+        BdevIo* io = _free.Pop();
+        Invariant.Assert(io->State == BdevIo.StateFree, "an I/O on the free list is not free");
+        return io;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static BdevIo* Exhausted()
+    {
+        LastError.Set(Errno.ENOMEM, "no free bdev_io on this thread (use nb_bdev_queue_io_wait)");
+        return null;
+    }
+
+    /// <summary>Lets the callback of the I/O being completed take one reserved I/O.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OpenReserve()
+    {
+        _callbackDepth++;
+        _reserve = _callbackDepth >= Reserve ? 0 : Reserve - _callbackDepth;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void CloseReserve()
+    {
+        _callbackDepth--;
+        Invariant.Assert(_callbackDepth >= 0, "a reserve closed that was never opened");
+        _reserve = _callbackDepth >= Reserve ? 0 : Reserve - _callbackDepth;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Return(BdevIo* io)
+    {
+        Invariant.Assert(io->Queue == IoQueueName.None, "an I/O returned to the pool is still on a queue");
+        io->State = BdevIo.StateFree;
+        _free.PushHead(io);
+        if (_waiters.Count > 0)
+        {
+            RunWaiters();
+        }
+    }
+
+    // ---------------------------------------------------------------- io wait
+
+    /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.</summary>
+    public int QueueIoWait(nint fn, nint arg)
+    {
+        if (FreeCount > 0)
+        {
+            return LastError.Set(Errno.EINVAL, "the thread has free I/Os: submit instead of waiting");
+        }
+        _waiters.Enqueue((fn, arg));
+        return 0;
+    }
+
+    private void RunWaiters()
+    {
+        // Bounded: each waiter gets one call per free I/O.
+        int n = System.Math.Min(_waiters.Count, FreeCount);
+        for (int i = 0; i < n && FreeCount > 0; i++)
+        {
+            (nint fn, nint arg) = _waiters.Dequeue();
+            ((delegate* unmanaged[Cdecl]<void*, void>)fn)((void*)arg);
+        }
+    }
+
+    private void Release()
+    {
+        if (InUse > 0)
+        {
+            // An I/O a backend never completed still points here (a channel put with I/O
+            // that did not finish within its drain): keep the memory rather than let the
+            // backend write into freed memory.
+            Log.Error($"thread '{_thread.Name}': {InUse} bdev I/Os never completed; their pool is leaked");
+            return;
+        }
+        BdevIoRegistry.Remove(_memory);
+        NativeMemory.AlignedFree(_memory);
+    }
+
+    private sealed class PoolDevice : IoDevice
+    {
+        public PoolDevice()
+            : base(0, "bdev_io pool", 0)
+        {
+        }
+
+        public override int CreateChannel(IoChannel channel)
+        {
+            channel.State = new BdevIoPool(channel.Thread);
+            return 0;
+        }
+
+        public override void DestroyChannel(IoChannel channel)
+        {
+            (channel.State as BdevIoPool)?.Release();
+            channel.State = null;
+        }
+    }
+}

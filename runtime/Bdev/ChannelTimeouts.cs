@@ -1,0 +1,71 @@
+using NativeBdev.Env;
+
+namespace NativeBdev.Bdev;
+
+/// <summary>Per-descriptor I/O timeouts (nb_bdev_set_timeout) on one channel: while any
+/// descriptor of the bdev has one, the channel looks for overdue I/O every millisecond,
+/// calls the descriptor's callback once for each, and marks it for abort where the
+/// descriptor asked: held I/O is then completed with -ETIMEDOUT by the layer.</summary>
+internal sealed unsafe class ChannelTimeouts
+{
+    private readonly BdevChannel _channel;
+    private long _nextScan;
+
+    public ChannelTimeouts(BdevChannel channel) => _channel = channel;
+
+    public int Poll(long now)
+    {
+        if (now < _nextScan)
+        {
+            return 0;
+        }
+        _nextScan = now + Ticks.Hz / 1000;
+        return Scan(now);
+    }
+
+    private int Scan(long now)
+    {
+        BdevIoPool pool = _channel.Pool;
+        void* self = _channel.IoTag;
+        int aborts = 0;
+        for (int i = 0; i < pool.Capacity; i++)
+        {
+            BdevIo* io = pool.At(i);
+            if (io->State != BdevIo.StateSubmitted || io->Channel != self ||
+                (io->Flags & BdevIo.FlagTimedOut) != 0 || io->Type == BdevIoType.Reset)
+            {
+                continue;
+            }
+            BdevDesc? d = HandleTable.Get<BdevDesc>(io->Desc, HandleType.BdevDesc);
+            if (d == null || d.TimeoutTicks <= 0 || now - io->SubmitTicks < d.TimeoutTicks)
+            {
+                continue;
+            }
+            io->Flags |= BdevIo.FlagTimedOut;
+            if (d.AbortOnTimeout)
+            {
+                io->Flags |= BdevIo.FlagAbort;
+                aborts++;
+            }
+            if (d.TimeoutCallback != null)
+            {
+                io->Flags |= BdevIo.FlagInTimeoutCallback;
+                d.TimeoutCallback(d.TimeoutContext, io);
+                io->Flags &= unchecked((byte)~BdevIo.FlagInTimeoutCallback);
+            }
+        }
+        if (aborts > 0)
+        {
+            ChannelFaults faults = _channel.Faults;
+            if (faults.HasStuck)
+            {
+                faults.ReleaseStuck(-Interop.Errno.ETIMEDOUT, abortedOnly: true);
+            }
+            if (faults.HasDelayed)
+            {
+                faults.ProgressDelayed(now);
+            }
+        }
+        return aborts;
+    }
+}

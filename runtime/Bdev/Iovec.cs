@@ -1,0 +1,11 @@
+using System.Runtime.InteropServices;
+
+namespace NativeBdev.Bdev;
+
+/// <summary>struct iovec.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct Iovec
+{
+    public byte* Base;
+    public nuint Length;
+}
