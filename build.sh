@@ -11,6 +11,9 @@ need_packages() {
   local missing=()
   command -v cmake >/dev/null || missing+=(cmake)
   command -v gcc >/dev/null || missing+=(gcc)
+  # The layout checks (tests/unit/Abi) compile tests/abi/kernel_layouts.c against these headers.
+  [ -f /usr/include/stdio.h ] || missing+=(libc6-dev)
+  [ -f /usr/include/linux/io_uring.h ] || missing+=(linux-libc-dev)
   command -v nm >/dev/null || missing+=(binutils)
   [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
   command -v fio >/dev/null || missing+=(fio)

@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace NativeBdev.Interop;
 
 /// <summary>The io_uring kernel ABI (include/uapi/linux/io_uring.h), driven directly by
-/// system call: no liburing. Layouts are checked against the real header by
-/// tests/c/test_kernel_abi.c.</summary>
+/// system call: no liburing. Layouts and constants are checked against the real header by
+/// tests/unit/Abi/KernelLayoutTests.cs (through tests/abi/kernel_layouts.c).</summary>
 internal static unsafe partial class IoUringAbi
 {
     public const int SYS_io_uring_setup = 425;
