@@ -13,7 +13,10 @@ internal static unsafe class BaseExports
     private static byte* s_version;
 
     [UnmanagedCallersOnly(EntryPoint = "nb_version", CallConvs = [typeof(CallConvCdecl)])]
-    public static byte* NbVersion()
+    public static byte* NbVersion() => NbVersionGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static byte* NbVersionGuarded()
     {
         try
         {
@@ -42,7 +45,10 @@ internal static unsafe class BaseExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_last_error", CallConvs = [typeof(CallConvCdecl)])]
-    public static byte* NbLastError()
+    public static byte* NbLastError() => NbLastErrorGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static byte* NbLastErrorGuarded()
     {
         try
         {
@@ -58,7 +64,10 @@ internal static unsafe class BaseExports
     private static byte* LastErrorUtf8() => LastError.Utf8();
 
     [UnmanagedCallersOnly(EntryPoint = "nb_log_set_level", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbLogSetLevel(int level)
+    public static int NbLogSetLevel(int level) => NbLogSetLevelGuarded(level);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbLogSetLevelGuarded(int level)
     {
         try
         {
@@ -82,7 +91,10 @@ internal static unsafe class BaseExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_log_get_level", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbLogGetLevel()
+    public static int NbLogGetLevel() => NbLogGetLevelGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbLogGetLevelGuarded()
     {
         try
         {
@@ -96,6 +108,10 @@ internal static unsafe class BaseExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_log_set_callback", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbLogSetCallback(delegate* unmanaged[Cdecl]<int, byte*, void*, void> fn, void* ctx)
+        => NbLogSetCallbackGuarded(fn, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbLogSetCallbackGuarded(delegate* unmanaged[Cdecl]<int, byte*, void*, void> fn, void* ctx)
     {
         try
         {
@@ -109,7 +125,10 @@ internal static unsafe class BaseExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_get_ticks", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbGetTicks()
+    public static ulong NbGetTicks() => NbGetTicksGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong NbGetTicksGuarded()
     {
         try
         {
@@ -122,7 +141,10 @@ internal static unsafe class BaseExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_get_ticks_hz", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbGetTicksHz()
+    public static ulong NbGetTicksHz() => NbGetTicksHzGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong NbGetTicksHzGuarded()
     {
         try
         {

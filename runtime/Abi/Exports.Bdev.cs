@@ -57,7 +57,10 @@ internal struct NbBdevMediaEvent
 internal static unsafe class BdevExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_create", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevCreate(byte* uri, byte* name, nuint nameLen)
+    public static int NbBdevCreate(byte* uri, byte* name, nuint nameLen) => NbBdevCreateGuarded(uri, name, nameLen);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevCreateGuarded(byte* uri, byte* name, nuint nameLen)
     {
         try
         {
@@ -91,6 +94,10 @@ internal static unsafe class BdevExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_destroy", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevDestroy(byte* name, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
+        => NbBdevDestroyGuarded(name, cb, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevDestroyGuarded(byte* name, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
     {
         try
         {
@@ -151,7 +158,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_resize", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevResize(byte* name, ulong numBlocks)
+    public static int NbBdevResize(byte* name, ulong numBlocks) => NbBdevResizeGuarded(name, numBlocks);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevResizeGuarded(byte* name, ulong numBlocks)
     {
         try
         {
@@ -170,7 +180,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_by_name", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbBdevGetByName(byte* name)
+    public static nint NbBdevGetByName(byte* name) => NbBdevGetByNameGuarded(name);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbBdevGetByNameGuarded(byte* name)
     {
         try
         {
@@ -200,7 +213,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_first", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbBdevFirst()
+    public static nint NbBdevFirst() => NbBdevFirstGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbBdevFirstGuarded()
     {
         try
         {
@@ -215,7 +231,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_next", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbBdevNext(nint prev)
+    public static nint NbBdevNext(nint prev) => NbBdevNextGuarded(prev);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbBdevNextGuarded(nint prev)
     {
         try
         {
@@ -236,7 +255,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_name", CallConvs = [typeof(CallConvCdecl)])]
-    public static byte* NbBdevGetName(nint bdev)
+    public static byte* NbBdevGetName(nint bdev) => NbBdevGetNameGuarded(bdev);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static byte* NbBdevGetNameGuarded(nint bdev)
     {
         try
         {
@@ -251,7 +273,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_block_size", CallConvs = [typeof(CallConvCdecl)])]
-    public static uint NbBdevGetBlockSize(nint bdev)
+    public static uint NbBdevGetBlockSize(nint bdev) => NbBdevGetBlockSizeGuarded(bdev);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static uint NbBdevGetBlockSizeGuarded(nint bdev)
     {
         try
         {
@@ -265,7 +290,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_num_blocks", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbBdevGetNumBlocks(nint bdev)
+    public static ulong NbBdevGetNumBlocks(nint bdev) => NbBdevGetNumBlocksGuarded(bdev);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong NbBdevGetNumBlocksGuarded(nint bdev)
     {
         try
         {
@@ -279,7 +307,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_type_supported", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevIoTypeSupported(nint bdev, int type)
+    public static int NbBdevIoTypeSupported(nint bdev, int type) => NbBdevIoTypeSupportedGuarded(bdev, type);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevIoTypeSupportedGuarded(nint bdev, int type)
     {
         try
         {
@@ -297,7 +328,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_info", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevGetInfo(nint bdev, NbBdevInfo* info)
+    public static int NbBdevGetInfo(nint bdev, NbBdevInfo* info) => NbBdevGetInfoGuarded(bdev, info);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevGetInfoGuarded(nint bdev, NbBdevInfo* info)
     {
         try
         {
@@ -353,7 +387,11 @@ internal static unsafe class BdevExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_open_ext", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevOpenExt(byte* name, int write, delegate* unmanaged[Cdecl]<int, nint, void*, void> cb,
-        void* ctx, nint* desc)
+        void* ctx, nint* desc) => NbBdevOpenExtGuarded(name, write, cb, ctx, desc);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevOpenExtGuarded(byte* name, int write,
+        delegate* unmanaged[Cdecl]<int, nint, void*, void> cb, void* ctx, nint* desc)
     {
         try
         {
@@ -396,7 +434,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_close", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevClose(nint desc)
+    public static int NbBdevClose(nint desc) => NbBdevCloseGuarded(desc);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevCloseGuarded(nint desc)
     {
         try
         {
@@ -410,7 +451,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_desc_get_bdev", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbBdevDescGetBdev(nint desc)
+    public static nint NbBdevDescGetBdev(nint desc) => NbBdevDescGetBdevGuarded(desc);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbBdevDescGetBdevGuarded(nint desc)
     {
         try
         {
@@ -424,7 +468,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_claim", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevClaim(nint desc, byte* owner)
+    public static int NbBdevClaim(nint desc, byte* owner) => NbBdevClaimGuarded(desc, owner);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevClaimGuarded(nint desc, byte* owner)
     {
         try
         {
@@ -443,7 +490,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_release_claim", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevReleaseClaim(nint desc)
+    public static int NbBdevReleaseClaim(nint desc) => NbBdevReleaseClaimGuarded(desc);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevReleaseClaimGuarded(nint desc)
     {
         try
         {
@@ -457,7 +507,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbBdevGetIoChannel(nint desc)
+    public static nint NbBdevGetIoChannel(nint desc) => NbBdevGetIoChannelGuarded(desc);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbBdevGetIoChannelGuarded(nint desc)
     {
         try
         {
@@ -483,7 +536,10 @@ internal static unsafe class BdevExports
     // ---------------------------------------------------------------- statistics
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevGetIoStat(nint bdev, NbBdevIoStat* stat)
+    public static int NbBdevGetIoStat(nint bdev, NbBdevIoStat* stat) => NbBdevGetIoStatGuarded(bdev, stat);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevGetIoStatGuarded(nint bdev, NbBdevIoStat* stat)
     {
         try
         {
@@ -497,7 +553,10 @@ internal static unsafe class BdevExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_channel_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevChannelGetIoStat(nint ch, NbBdevIoStat* stat)
+    public static int NbBdevChannelGetIoStat(nint ch, NbBdevIoStat* stat) => NbBdevChannelGetIoStatGuarded(ch, stat);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevChannelGetIoStatGuarded(nint ch, NbBdevIoStat* stat)
     {
         try
         {
@@ -564,6 +623,10 @@ internal static unsafe class BdevExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_latency_percentiles", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetLatencyPercentiles(nint bdev, nint ch, double* pcts, ulong* ticks, int count)
+        => NbBdevGetLatencyPercentilesGuarded(bdev, ch, pcts, ticks, count);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevGetLatencyPercentilesGuarded(nint bdev, nint ch, double* pcts, ulong* ticks, int count)
     {
         try
         {
@@ -622,6 +685,10 @@ internal static unsafe class BdevExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset_io_stat", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevResetIoStat(nint bdev, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
+        => NbBdevResetIoStatGuarded(bdev, cb, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevResetIoStatGuarded(nint bdev, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
     {
         try
         {
@@ -664,6 +731,10 @@ internal static unsafe class BdevExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_notify_media_management", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevNotifyMediaManagement(nint bdev, ulong offset, ulong blocks)
+        => NbBdevNotifyMediaManagementGuarded(bdev, offset, blocks);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevNotifyMediaManagementGuarded(nint bdev, ulong offset, ulong blocks)
     {
         try
         {
@@ -678,6 +749,10 @@ internal static unsafe class BdevExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_media_events", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetMediaEvents(nint desc, NbBdevMediaEvent* events, nuint max)
+        => NbBdevGetMediaEventsGuarded(desc, events, max);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevGetMediaEventsGuarded(nint desc, NbBdevMediaEvent* events, nuint max)
     {
         try
         {

@@ -88,6 +88,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int ReadBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
+        => ReadBlocksGuarded(desc, ch, buf, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReadBlocksGuarded(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Read, null, 0, buf, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -95,6 +99,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read", CallConvs = [typeof(CallConvCdecl)])]
     public static int Read(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
+        => ReadGuarded(desc, ch, buf, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReadGuarded(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.Read, null, 0, buf, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -102,6 +110,11 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int ReadvBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
+        => ReadvBlocksGuarded(desc, ch, iov, iovcnt, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReadvBlocksGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb,
+        void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -109,6 +122,11 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv", CallConvs = [typeof(CallConvCdecl)])]
     public static int Readv(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb, void* arg)
+        => ReadvGuarded(desc, ch, iov, iovcnt, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReadvGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb,
+        void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -116,6 +134,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int WriteBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
+        => WriteBlocksGuarded(desc, ch, buf, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WriteBlocksGuarded(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Write, null, 0, buf, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -123,6 +145,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write", CallConvs = [typeof(CallConvCdecl)])]
     public static int Write(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
+        => WriteGuarded(desc, ch, buf, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WriteGuarded(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.Write, null, 0, buf, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -130,6 +156,11 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int WritevBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
+        => WritevBlocksGuarded(desc, ch, iov, iovcnt, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WritevBlocksGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb,
+        void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -137,6 +168,11 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev", CallConvs = [typeof(CallConvCdecl)])]
     public static int Writev(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb, void* arg)
+        => WritevGuarded(desc, ch, iov, iovcnt, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WritevGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb,
+        void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -144,6 +180,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int WriteZeroesBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
+        => WriteZeroesBlocksGuarded(desc, ch, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WriteZeroesBlocksGuarded(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -151,6 +191,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes", CallConvs = [typeof(CallConvCdecl)])]
     public static int WriteZeroes(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
+        => WriteZeroesGuarded(desc, ch, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WriteZeroesGuarded(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -158,6 +202,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int UnmapBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
+        => UnmapBlocksGuarded(desc, ch, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int UnmapBlocksGuarded(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Unmap, null, 0, null, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -165,6 +213,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap", CallConvs = [typeof(CallConvCdecl)])]
     public static int Unmap(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
+        => UnmapGuarded(desc, ch, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int UnmapGuarded(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.Unmap, null, 0, null, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -172,6 +224,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int FlushBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
+        => FlushBlocksGuarded(desc, ch, off, num, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int FlushBlocksGuarded(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Flush, null, 0, null, off, num, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -179,13 +235,20 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush", CallConvs = [typeof(CallConvCdecl)])]
     public static int Flush(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
+        => FlushGuarded(desc, ch, off, len, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int FlushGuarded(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
     {
         try { return SubmitBytes(desc, ch, BdevIoType.Flush, null, 0, null, off, len, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset", CallConvs = [typeof(CallConvCdecl)])]
-    public static int Reset(nint desc, nint ch, nint cb, void* arg)
+    public static int Reset(nint desc, nint ch, nint cb, void* arg) => ResetGuarded(desc, ch, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ResetGuarded(nint desc, nint ch, nint cb, void* arg)
     {
         try { return Submit(desc, ch, BdevIoType.Reset, null, 0, null, 0, 0, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -193,6 +256,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_submit_batch", CallConvs = [typeof(CallConvCdecl)])]
     public static int SubmitBatch(nint desc, nint ch, NbBdevIoRequest* reqs, int count)
+        => SubmitBatchGuarded(desc, ch, reqs, count);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int SubmitBatchGuarded(nint desc, nint ch, NbBdevIoRequest* reqs, int count)
     {
         try
         {
@@ -255,7 +322,10 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_queue_io_wait", CallConvs = [typeof(CallConvCdecl)])]
-    public static int QueueIoWait(nint bdev, nint ch, NbBdevIoWaitEntry* entry)
+    public static int QueueIoWait(nint bdev, nint ch, NbBdevIoWaitEntry* entry) => QueueIoWaitGuarded(bdev, ch, entry);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int QueueIoWaitGuarded(nint bdev, nint ch, NbBdevIoWaitEntry* entry)
     {
         try
         {
@@ -297,6 +367,10 @@ internal static unsafe class BdevIoExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_nvme_status", CallConvs = [typeof(CallConvCdecl)])]
     public static int GetNvmeStatus(BdevIo* io, uint* cdw0, int* sct, int* sc)
+        => GetNvmeStatusGuarded(io, cdw0, sct, sc);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetNvmeStatusGuarded(BdevIo* io, uint* cdw0, int* sct, int* sc)
     {
         try
         {
@@ -332,7 +406,10 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_type", CallConvs = [typeof(CallConvCdecl)])]
-    public static int GetType(BdevIo* io)
+    public static int GetType(BdevIo* io) => GetTypeGuarded(io);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetTypeGuarded(BdevIo* io)
     {
         try
         {

@@ -13,6 +13,11 @@ internal static unsafe class ChannelExports
     [UnmanagedCallersOnly(EntryPoint = "nb_io_device_register", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbIoDeviceRegister(void* ioDevice, delegate* unmanaged[Cdecl]<void*, void*, int> create,
         delegate* unmanaged[Cdecl]<void*, void*, void> destroy, uint ctxSize, byte* name)
+        => NbIoDeviceRegisterGuarded(ioDevice, create, destroy, ctxSize, name);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbIoDeviceRegisterGuarded(void* ioDevice, delegate* unmanaged[Cdecl]<void*, void*, int> create,
+        delegate* unmanaged[Cdecl]<void*, void*, void> destroy, uint ctxSize, byte* name)
     {
         try
         {
@@ -53,6 +58,10 @@ internal static unsafe class ChannelExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_io_device_unregister", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbIoDeviceUnregister(void* ioDevice, delegate* unmanaged[Cdecl]<void*, void> done)
+        => NbIoDeviceUnregisterGuarded(ioDevice, done);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbIoDeviceUnregisterGuarded(void* ioDevice, delegate* unmanaged[Cdecl]<void*, void> done)
     {
         try
         {
@@ -82,7 +91,10 @@ internal static unsafe class ChannelExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbGetIoChannel(void* ioDevice)
+    public static nint NbGetIoChannel(void* ioDevice) => NbGetIoChannelGuarded(ioDevice);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbGetIoChannelGuarded(void* ioDevice)
     {
         try
         {
@@ -113,7 +125,10 @@ internal static unsafe class ChannelExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_put_io_channel", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPutIoChannel(nint ch)
+    public static int NbPutIoChannel(nint ch) => NbPutIoChannelGuarded(ch);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbPutIoChannelGuarded(nint ch)
     {
         try
         {
@@ -127,7 +142,10 @@ internal static unsafe class ChannelExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_io_channel_get_ctx", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* NbIoChannelGetCtx(nint ch)
+    public static void* NbIoChannelGetCtx(nint ch) => NbIoChannelGetCtxGuarded(ch);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* NbIoChannelGetCtxGuarded(nint ch)
     {
         try
         {
@@ -142,7 +160,10 @@ internal static unsafe class ChannelExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_io_channel_get_thread", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbIoChannelGetThread(nint ch)
+    public static nint NbIoChannelGetThread(nint ch) => NbIoChannelGetThreadGuarded(ch);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbIoChannelGetThreadGuarded(nint ch)
     {
         try
         {
@@ -158,7 +179,11 @@ internal static unsafe class ChannelExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_for_each_channel", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbForEachChannel(void* ioDevice, delegate* unmanaged[Cdecl]<nint, void*, int> fn, void* ctx,
-        delegate* unmanaged[Cdecl]<void*, int, void> cpl)
+        delegate* unmanaged[Cdecl]<void*, int, void> cpl) => NbForEachChannelGuarded(ioDevice, fn, ctx, cpl);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbForEachChannelGuarded(void* ioDevice, delegate* unmanaged[Cdecl]<nint, void*, int> fn,
+        void* ctx, delegate* unmanaged[Cdecl]<void*, int, void> cpl)
     {
         try
         {

@@ -39,7 +39,10 @@ internal struct NbEnvInfo
 internal static unsafe class EnvExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_env_opts_init", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbEnvOptsInit(NbEnvOpts* opts, nuint size)
+    public static int NbEnvOptsInit(NbEnvOpts* opts, nuint size) => NbEnvOptsInitGuarded(opts, size);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbEnvOptsInitGuarded(NbEnvOpts* opts, nuint size)
     {
         try
         {
@@ -80,7 +83,10 @@ internal static unsafe class EnvExports
     };
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_init", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbEnvInit(NbEnvOpts* opts)
+    public static int NbEnvInit(NbEnvOpts* opts) => NbEnvInitGuarded(opts);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbEnvInitGuarded(NbEnvOpts* opts)
     {
         try
         {
@@ -170,7 +176,10 @@ internal static unsafe class EnvExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_fini", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbEnvFini()
+    public static int NbEnvFini() => NbEnvFiniGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbEnvFiniGuarded()
     {
         try
         {
@@ -188,7 +197,10 @@ internal static unsafe class EnvExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_get_info", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbEnvGetInfo(NbEnvInfo* info)
+    public static int NbEnvGetInfo(NbEnvInfo* info) => NbEnvGetInfoGuarded(info);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbEnvGetInfoGuarded(NbEnvInfo* info)
     {
         try
         {
@@ -234,7 +246,10 @@ internal static unsafe class EnvExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_dma_malloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* NbDmaMalloc(nuint size, nuint align, ulong* iova)
+    public static void* NbDmaMalloc(nuint size, nuint align, ulong* iova) => NbDmaMallocGuarded(size, align, iova);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* NbDmaMallocGuarded(nuint size, nuint align, ulong* iova)
     {
         try
         {
@@ -248,7 +263,10 @@ internal static unsafe class EnvExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_dma_zmalloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* NbDmaZmalloc(nuint size, nuint align, ulong* iova)
+    public static void* NbDmaZmalloc(nuint size, nuint align, ulong* iova) => NbDmaZmallocGuarded(size, align, iova);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* NbDmaZmallocGuarded(nuint size, nuint align, ulong* iova)
     {
         try
         {
@@ -289,7 +307,10 @@ internal static unsafe class EnvExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_dma_free", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbDmaFree(void* buf)
+    public static int NbDmaFree(void* buf) => NbDmaFreeGuarded(buf);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbDmaFreeGuarded(void* buf)
     {
         try
         {
@@ -313,7 +334,10 @@ internal static unsafe class EnvExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_vtophys", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbVtophys(void* buf, ulong* size)
+    public static ulong NbVtophys(void* buf, ulong* size) => NbVtophysGuarded(buf, size);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong NbVtophysGuarded(void* buf, ulong* size)
     {
         try
         {

@@ -23,7 +23,10 @@ internal unsafe struct NbFaultRuleInfo
 internal static unsafe class FaultExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_fault_inject", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbFaultInject(byte* uri)
+    public static int NbFaultInject(byte* uri) => NbFaultInjectGuarded(uri);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbFaultInjectGuarded(byte* uri)
     {
         try
         {
@@ -41,7 +44,10 @@ internal static unsafe class FaultExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_fault_remove", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbFaultRemove(int id)
+    public static int NbFaultRemove(int id) => NbFaultRemoveGuarded(id);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbFaultRemoveGuarded(int id)
     {
         try
         {
@@ -54,7 +60,10 @@ internal static unsafe class FaultExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_fault_clear", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbFaultClear(byte* name)
+    public static int NbFaultClear(byte* name) => NbFaultClearGuarded(name);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbFaultClearGuarded(byte* name)
     {
         try
         {
@@ -68,7 +77,10 @@ internal static unsafe class FaultExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_fault_list", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbFaultList(NbFaultRuleInfo* rules, int max)
+    public static int NbFaultList(NbFaultRuleInfo* rules, int max) => NbFaultListGuarded(rules, max);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbFaultListGuarded(NbFaultRuleInfo* rules, int max)
     {
         try
         {
@@ -108,6 +120,11 @@ internal static unsafe class FaultExports
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_set_timeout", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevSetTimeout(nint desc, ulong timeoutUs, int abort,
         delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
+        => NbBdevSetTimeoutGuarded(desc, timeoutUs, abort, cb, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevSetTimeoutGuarded(nint desc, ulong timeoutUs, int abort,
+        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
     {
         try
         {
@@ -143,6 +160,10 @@ internal static unsafe class FaultExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_error_inject", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevErrorInject(byte* name, int ioType, int errorType, uint count)
+        => NbBdevErrorInjectGuarded(name, ioType, errorType, count);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevErrorInjectGuarded(byte* name, int ioType, int errorType, uint count)
     {
         try
         {

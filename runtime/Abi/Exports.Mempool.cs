@@ -10,6 +10,10 @@ internal static unsafe class MempoolExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_create", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbMempoolCreate(byte* name, nuint count, nuint eleSize, nuint cacheSize)
+        => NbMempoolCreateGuarded(name, count, eleSize, cacheSize);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbMempoolCreateGuarded(byte* name, nuint count, nuint eleSize, nuint cacheSize)
     {
         try
         {
@@ -43,7 +47,10 @@ internal static unsafe class MempoolExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_free", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbMempoolFree(nint mp)
+    public static int NbMempoolFree(nint mp) => NbMempoolFreeGuarded(mp);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbMempoolFreeGuarded(nint mp)
     {
         try
         {
@@ -57,7 +64,10 @@ internal static unsafe class MempoolExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_get", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* NbMempoolGet(nint mp)
+    public static void* NbMempoolGet(nint mp) => NbMempoolGetGuarded(mp);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* NbMempoolGetGuarded(nint mp)
     {
         try
         {
@@ -82,7 +92,10 @@ internal static unsafe class MempoolExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbMempoolPut(nint mp, void* ele)
+    public static int NbMempoolPut(nint mp, void* ele) => NbMempoolPutGuarded(mp, ele);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbMempoolPutGuarded(nint mp, void* ele)
     {
         try
         {
@@ -104,7 +117,10 @@ internal static unsafe class MempoolExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_get_bulk", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbMempoolGetBulk(nint mp, void** arr, nuint count)
+    public static int NbMempoolGetBulk(nint mp, void** arr, nuint count) => NbMempoolGetBulkGuarded(mp, arr, count);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbMempoolGetBulkGuarded(nint mp, void** arr, nuint count)
     {
         try
         {
@@ -149,7 +165,10 @@ internal static unsafe class MempoolExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put_bulk", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbMempoolPutBulk(nint mp, void** arr, nuint count)
+    public static int NbMempoolPutBulk(nint mp, void** arr, nuint count) => NbMempoolPutBulkGuarded(mp, arr, count);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbMempoolPutBulkGuarded(nint mp, void** arr, nuint count)
     {
         try
         {
@@ -189,7 +208,10 @@ internal static unsafe class MempoolExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_count", CallConvs = [typeof(CallConvCdecl)])]
-    public static long NbMempoolCount(nint mp)
+    public static long NbMempoolCount(nint mp) => NbMempoolCountGuarded(mp);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long NbMempoolCountGuarded(nint mp)
     {
         try
         {

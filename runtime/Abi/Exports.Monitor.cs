@@ -25,6 +25,10 @@ internal static unsafe class MonitorExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_device_monitor_configure", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbDeviceMonitorConfigure(uint maxErrors, uint windowMs)
+        => NbDeviceMonitorConfigureGuarded(maxErrors, windowMs);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbDeviceMonitorConfigureGuarded(uint maxErrors, uint windowMs)
     {
         try
         {
@@ -37,7 +41,10 @@ internal static unsafe class MonitorExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_health", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevGetHealth(nint bdev, NbBdevHealth* health)
+    public static int NbBdevGetHealth(nint bdev, NbBdevHealth* health) => NbBdevGetHealthGuarded(bdev, health);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevGetHealthGuarded(nint bdev, NbBdevHealth* health)
     {
         try
         {
@@ -79,7 +86,10 @@ internal static unsafe class MonitorExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_clear_failed", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevClearFailed(nint bdev)
+    public static int NbBdevClearFailed(nint bdev) => NbBdevClearFailedGuarded(bdev);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevClearFailedGuarded(nint bdev)
     {
         try
         {

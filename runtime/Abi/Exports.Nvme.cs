@@ -65,6 +65,10 @@ internal static unsafe class NvmeExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_admin_passthru", CallConvs = [typeof(CallConvCdecl)])]
     public static int AdminPassthru(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+        => AdminPassthruGuarded(desc, ch, cmd, buf, nbytes, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int AdminPassthruGuarded(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
         try { return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -72,13 +76,20 @@ internal static unsafe class NvmeExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_io_passthru", CallConvs = [typeof(CallConvCdecl)])]
     public static int IoPassthru(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+        => IoPassthruGuarded(desc, ch, cmd, buf, nbytes, cb, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int IoPassthruGuarded(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
         try { return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg); }
         catch (Exception e) { return Guard.Fail(e); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_probe", CallConvs = [typeof(CallConvCdecl)])]
-    public static int Probe(NbNvmeProbeInfo* infos, int max)
+    public static int Probe(NbNvmeProbeInfo* infos, int max) => ProbeGuarded(infos, max);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ProbeGuarded(NbNvmeProbeInfo* infos, int max)
     {
         try { return ProbeCore(infos, max); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -134,7 +145,10 @@ internal static unsafe class NvmeExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_get_info", CallConvs = [typeof(CallConvCdecl)])]
-    public static int GetInfo(byte* name, NbNvmeCtrlrInfo* info)
+    public static int GetInfo(byte* name, NbNvmeCtrlrInfo* info) => GetInfoGuarded(name, info);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int GetInfoGuarded(byte* name, NbNvmeCtrlrInfo* info)
     {
         try { return GetInfoCore(name, info); }
         catch (Exception e) { return Guard.Fail(e); }
@@ -177,7 +191,10 @@ internal static unsafe class NvmeExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_reset", CallConvs = [typeof(CallConvCdecl)])]
-    public static int Reset(byte* name)
+    public static int Reset(byte* name) => ResetGuarded(name);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ResetGuarded(byte* name)
     {
         try
         {

@@ -9,7 +9,10 @@ namespace NativeBdev.Abi;
 internal static unsafe class ReactorExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_reactors_start", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbReactorsStart(byte* coreMask)
+    public static int NbReactorsStart(byte* coreMask) => NbReactorsStartGuarded(coreMask);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbReactorsStartGuarded(byte* coreMask)
     {
         try
         {
@@ -43,7 +46,10 @@ internal static unsafe class ReactorExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_reactors_stop", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbReactorsStop()
+    public static int NbReactorsStop() => NbReactorsStopGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbReactorsStopGuarded()
     {
         try
         {
@@ -56,7 +62,10 @@ internal static unsafe class ReactorExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_reactor_count", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbReactorCount()
+    public static int NbReactorCount() => NbReactorCountGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbReactorCountGuarded()
     {
         try
         {
@@ -69,7 +78,10 @@ internal static unsafe class ReactorExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_reactor_get_cores", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbReactorGetCores(uint* cores, int max)
+    public static int NbReactorGetCores(uint* cores, int max) => NbReactorGetCoresGuarded(cores, max);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbReactorGetCoresGuarded(uint* cores, int max)
     {
         try
         {

@@ -11,7 +11,10 @@ namespace NativeBdev.Abi;
 internal static unsafe class ThreadExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_create", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbThreadCreate(byte* name, byte* cpumask)
+    public static nint NbThreadCreate(byte* name, byte* cpumask) => NbThreadCreateGuarded(name, cpumask);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbThreadCreateGuarded(byte* name, byte* cpumask)
     {
         try
         {
@@ -51,7 +54,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_exit", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadExit(nint thread)
+    public static int NbThreadExit(nint thread) => NbThreadExitGuarded(thread);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadExitGuarded(nint thread)
     {
         try
         {
@@ -65,7 +71,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_is_exited", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadIsExited(nint thread)
+    public static int NbThreadIsExited(nint thread) => NbThreadIsExitedGuarded(thread);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadIsExitedGuarded(nint thread)
     {
         try
         {
@@ -79,7 +88,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_destroy", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadDestroy(nint thread)
+    public static int NbThreadDestroy(nint thread) => NbThreadDestroyGuarded(thread);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadDestroyGuarded(nint thread)
     {
         try
         {
@@ -93,7 +105,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_poll", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadPoll(nint thread, uint maxMsgs, ulong now)
+    public static int NbThreadPoll(nint thread, uint maxMsgs, ulong now) => NbThreadPollGuarded(thread, maxMsgs, now);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadPollGuarded(nint thread, uint maxMsgs, ulong now)
     {
         try
         {
@@ -133,7 +148,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_get_current_thread", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbGetCurrentThread()
+    public static nint NbGetCurrentThread() => NbGetCurrentThreadGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbGetCurrentThreadGuarded()
     {
         try
         {
@@ -147,7 +165,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_set_thread", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbSetThread(nint thread)
+    public static int NbSetThread(nint thread) => NbSetThreadGuarded(thread);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbSetThreadGuarded(nint thread)
     {
         try
         {
@@ -171,7 +192,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_get_name", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadGetName(nint thread, byte* buf, nuint len)
+    public static int NbThreadGetName(nint thread, byte* buf, nuint len) => NbThreadGetNameGuarded(thread, buf, len);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadGetNameGuarded(nint thread, byte* buf, nuint len)
     {
         try
         {
@@ -186,6 +210,10 @@ internal static unsafe class ThreadExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_send_msg", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadSendMsg(nint thread, delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx)
+        => NbThreadSendMsgGuarded(thread, fn, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadSendMsgGuarded(nint thread, delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx)
     {
         try
         {
@@ -208,6 +236,10 @@ internal static unsafe class ThreadExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_for_each_thread", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbForEachThread(delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx,
+        delegate* unmanaged[Cdecl]<void*, void> cpl) => NbForEachThreadGuarded(fn, ctx, cpl);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbForEachThreadGuarded(delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx,
         delegate* unmanaged[Cdecl]<void*, void> cpl)
     {
         try
@@ -241,7 +273,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_count", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadCount()
+    public static int NbThreadCount() => NbThreadCountGuarded();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbThreadCountGuarded()
     {
         try
         {
@@ -255,6 +290,10 @@ internal static unsafe class ThreadExports
 
     [UnmanagedCallersOnly(EntryPoint = "nb_poller_register", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbPollerRegister(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
+        => NbPollerRegisterGuarded(fn, ctx, periodUs);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint NbPollerRegisterGuarded(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
     {
         try
         {
@@ -288,7 +327,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_poller_unregister", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPollerUnregister(nint* poller)
+    public static int NbPollerUnregister(nint* poller) => NbPollerUnregisterGuarded(poller);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbPollerUnregisterGuarded(nint* poller)
     {
         try
         {
@@ -315,7 +357,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_poller_pause", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPollerPause(nint poller)
+    public static int NbPollerPause(nint poller) => NbPollerPauseGuarded(poller);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbPollerPauseGuarded(nint poller)
     {
         try
         {
@@ -329,7 +374,10 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_poller_resume", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPollerResume(nint poller)
+    public static int NbPollerResume(nint poller) => NbPollerResumeGuarded(poller);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbPollerResumeGuarded(nint poller)
     {
         try
         {

@@ -9,6 +9,14 @@ namespace NativeBdev.Abi;
 
 /// <summary>Helpers every export uses: the catch-all that keeps exceptions from crossing the
 /// ABI (TOOLCHAIN pitfall D), handle resolution with a message, and C string reading.</summary>
+/// <remarks>Every export has one shape: the [UnmanagedCallersOnly] method only passes its
+/// arguments to a [MethodImpl(NoInlining)] method (named after it, ...Guarded) holding the
+/// try/catch that calls <see cref="Fail"/> around the work. Whichever export a host calls first
+/// starts the runtime inside its own frame, and the stack cookie changes meanwhile: a stack
+/// buffer in that frame (stackalloc, a fixed buffer or a struct holding one) fails the cookie
+/// check on return and aborts the process (TOOLCHAIN pitfall A). Any export can be the first
+/// call, so none keeps anything in its own frame. tests/unit/Abi/ExportShapeTests.cs checks the
+/// shape in the IL; tests/c/first_call.py calls every export first in a fresh process.</remarks>
 internal static unsafe class Guard
 {
     /// <summary>An exception reached an export: a bug in the library. Log it and turn it
