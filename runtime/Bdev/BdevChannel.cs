@@ -27,8 +27,10 @@ internal sealed unsafe class BdevChannel
     public int Outstanding; // passed to the backend, not yet completed (resets and held I/O excluded)
 
     private BdevModuleChannel? _module;
-    private IoChannel? _poolChannel;
+    private IoChannel? _threadChannel;
+    private BdevThread _bdevThread = null!;
     private BdevIoPool _pool = null!;
+    internal bool InBusyList; // on the thread's list of channels with layer work
     private IoQueue _done = new(IoQueueName.Done);
     private int _inSubmit; // > 0 while a backend's Submit runs: completions are queued
     private readonly ChannelResets _resets;
@@ -61,12 +63,13 @@ internal sealed unsafe class BdevChannel
     /// <summary>Runs on the channel's thread when the io channel is created.</summary>
     public int Start()
     {
-        int rc = IoChannel.Get(BdevIoPool.Device, out _poolChannel);
+        int rc = IoChannel.Get(BdevThread.Device, out _threadChannel);
         if (rc != 0)
         {
             return rc;
         }
-        _pool = (BdevIoPool)_poolChannel!.State!;
+        _bdevThread = (BdevThread)_threadChannel!.State!;
+        _pool = _bdevThread.Pool;
         _self = GCHandle.Alloc(this);
         _module = Bdev.CreateChannel(this);
         if (_module == null)
@@ -74,14 +77,18 @@ internal sealed unsafe class BdevChannel
             Release();
             return -Errno.ENOMEM;
         }
-        rc = Thread.RegisterPoller("bdev:" + Bdev.Name, 0, (nint)(delegate*<object?, int>)&PollThunk, 0, this,
-            managed: true, out _poller);
-        if (rc != 0)
+        if (_module.NeedsPoller)
         {
-            _module.Destroy();
-            Release();
-            return rc;
+            rc = Thread.RegisterPoller("bdev:" + Bdev.Name, 0, (nint)(delegate*<object?, int>)&PollThunk, 0, this,
+                managed: true, out _poller);
+            if (rc != 0)
+            {
+                _module.Destroy();
+                Release();
+                return rc;
+            }
         }
+        _bdevThread.Add(this);
         return 0;
     }
 
@@ -105,7 +112,8 @@ internal sealed unsafe class BdevChannel
             long deadline = Ticks.Now + 5 * Ticks.Hz;
             while (Busy && Ticks.Now < deadline)
             {
-                Poll();
+                _module?.Poll(this);
+                PollLayer();
             }
             if (Outstanding > 0 || _resets.InBackend > 0 || _resets.HasHeld)
             {
@@ -130,12 +138,13 @@ internal sealed unsafe class BdevChannel
 
     private void Release()
     {
+        _bdevThread?.Remove(this);
         if (_self.IsAllocated)
         {
             _self.Free();
         }
-        _poolChannel?.Put();
-        _poolChannel = null;
+        _threadChannel?.Put();
+        _threadChannel = null;
     }
 
     public static BdevChannel FromIo(BdevIo* io) => (BdevChannel)GCHandle.FromIntPtr((nint)io->Channel).Target!;
@@ -289,6 +298,7 @@ internal sealed unsafe class BdevChannel
         if (_inSubmit != 0)
         {
             _done.Push(io);
+            MarkBusy();
             return;
         }
         Finish(io, Thread.StampTicks);
@@ -344,11 +354,30 @@ internal sealed unsafe class BdevChannel
         _pool.Return(io);
     }
 
-    private static int PollThunk(object? o) => ((BdevChannel)o!).Poll();
-
-    public int Poll()
+    /// <summary>The layer has queued work here (a deferred completion, a reset, held or
+    /// fault-delayed I/O): the thread's bdev poller picks the channel up.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void MarkBusy()
     {
-        int work = _module!.Poll(this);
+        if (!InBusyList)
+        {
+            _bdevThread.MarkBusy(this);
+        }
+    }
+
+    /// <summary>Whether the thread's bdev poller must come back to this channel.</summary>
+    internal bool HasLayerWork => !_done.IsEmpty || _resets.HasWaiting || _resets.HasHeld || _faults.HoldsAny;
+
+    private static int PollThunk(object? o)
+    {
+        var c = (BdevChannel)o!;
+        return c._module!.Poll(c);
+    }
+
+    /// <summary>The layer's own work on this channel, from the thread's bdev poller.</summary>
+    internal int PollLayer()
+    {
+        int work = 0;
         if (!_done.IsEmpty)
         {
             work += DrainDeferred();
@@ -361,12 +390,16 @@ internal sealed unsafe class BdevChannel
         {
             work += _resets.ReleaseHeld();
         }
-        if (_faults.HoldsAny || Bdev.TimeoutDescriptors > 0)
+        if (_faults.HoldsAny)
         {
-            work += PollFaultsAndTimeouts();
+            work += PollFaults();
         }
         return work;
     }
+
+    /// <summary>Looks for overdue I/O of descriptors with a timeout (every millisecond,
+    /// from the thread's bdev poller, while the bdev has such descriptors).</summary>
+    internal int PollTimeouts(long now) => _timeouts.Scan(now);
 
     private int DrainDeferred()
     {
@@ -384,14 +417,10 @@ internal sealed unsafe class BdevChannel
         return n;
     }
 
-    private int PollFaultsAndTimeouts()
+    private int PollFaults()
     {
         long now = Thread.StampTicks;
         int n = 0;
-        if (Bdev.TimeoutDescriptors > 0)
-        {
-            n += _timeouts.Poll(now);
-        }
         if (_faults.HasDelayed)
         {
             n += _faults.ProgressDelayed(now);

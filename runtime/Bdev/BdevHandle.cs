@@ -96,8 +96,20 @@ internal sealed unsafe class BdevHandle : IDisposable
     /// Continuations run inline and an async method captures its own exceptions, so
     /// nothing is thrown back through the callback.</summary>
     [UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
-    private static void OnDone(BdevIo* io, int status, void* arg) =>
-        ((IoCompletionSource)GCHandle.FromIntPtr((nint)arg).Target!).Complete(status);
+    private static void OnDone(BdevIo* io, int status, void* arg) => Done(io, status, arg);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void Done(BdevIo* io, int status, void* arg)
+    {
+        try
+        {
+            ((IoCompletionSource)GCHandle.FromIntPtr((nint)arg).Target!).Complete(status);
+        }
+        catch (Exception e)
+        {
+            Log.Error($"BdevHandle completion failed: {e}");
+        }
+    }
 
     internal void Return(IoCompletionSource src)
     {

@@ -10,16 +10,12 @@ namespace NativeBdev.Bdev;
 /// <summary>One thread's <see cref="BdevIo"/> pool and io-wait queue, shared by every bdev
 /// channel on that thread (SPDK's per-thread bdev_io cache and the io_wait queue of its
 /// bdev management channel): a thread with a thousand bdev channels holds one pool, not a
-/// thousand. It is the per-thread state of one io device, so it is made on the first bdev
-/// channel of a thread and released after the last. Touched only by its own thread.</summary>
+/// thousand. Part of <see cref="BdevThread"/>. Touched only by its own thread.</summary>
 internal sealed unsafe class BdevIoPool
 {
     /// <summary>I/Os per thread; a submission beyond it gets -ENOMEM (then
     /// nb_bdev_queue_io_wait).</summary>
     public static int Size = 2048;
-
-    /// <summary>The io device whose channels are pools: reached directly, never by key.</summary>
-    public static readonly IoDevice Device = new PoolDevice();
 
     private readonly LightweightThread _thread;
     private readonly byte* _memory;
@@ -36,7 +32,7 @@ internal sealed unsafe class BdevIoPool
     private int _callbackDepth;
     private readonly Queue<(nint Fn, nint Arg)> _waiters = new(64);
 
-    private BdevIoPool(LightweightThread thread)
+    public BdevIoPool(LightweightThread thread)
     {
         _thread = thread;
         _capacity = Size + Reserve;
@@ -134,7 +130,7 @@ internal sealed unsafe class BdevIoPool
         }
     }
 
-    private void Release()
+    public void Release()
     {
         if (InUse > 0)
         {
@@ -146,25 +142,5 @@ internal sealed unsafe class BdevIoPool
         }
         BdevIoRegistry.Remove(_memory);
         NativeMemory.AlignedFree(_memory);
-    }
-
-    private sealed class PoolDevice : IoDevice
-    {
-        public PoolDevice()
-            : base(0, "bdev_io pool", 0)
-        {
-        }
-
-        public override int CreateChannel(IoChannel channel)
-        {
-            channel.State = new BdevIoPool(channel.Thread);
-            return 0;
-        }
-
-        public override void DestroyChannel(IoChannel channel)
-        {
-            (channel.State as BdevIoPool)?.Release();
-            channel.State = null;
-        }
     }
 }

@@ -1,17 +1,23 @@
 namespace NativeBdev.Bdev;
 
-/// <summary>A backend's per-thread state for one bdev (its ring, queue pair, connection):
-/// the submit entry of SPDK's function table. The bdev layer has already validated the
-/// I/O (type supported, range, alignment, access) before Submit sees it.</summary>
+/// <summary>A backend's per-thread state for one bdev (its queue pair, its share of a
+/// thread-wide ring): the submit entry of SPDK's function table. The bdev layer has already
+/// validated the I/O (type supported, range, alignment, access) before Submit sees it.</summary>
 internal abstract unsafe class BdevModuleChannel
 {
-    /// <summary>Starts the I/O. The backend completes it later through
-    /// <see cref="BdevChannel.Complete"/> (from its Poll) or
-    /// <see cref="BdevChannel.CompleteDeferred"/> (from Submit: never complete inline).</summary>
+    /// <summary>Starts the I/O. The backend completes it through
+    /// <see cref="BdevChannel.Complete"/>, from wherever it is (Submit included: the layer
+    /// then delivers it from the next poll).</summary>
     public abstract void Submit(BdevChannel channel, BdevIo* io);
 
-    /// <summary>Reaps the backend's completions; called on every poll of the thread.
-    /// Returns the number of I/Os completed (0 = idle).</summary>
+    /// <summary>Whether the layer should poll this channel on every poll of its thread. A
+    /// backend that polls a thread-wide resource (one ring, one queue pair) registers that
+    /// poller itself and leaves this false, so idle bdevs cost nothing.</summary>
+    public virtual bool NeedsPoller => false;
+
+    /// <summary>Reaps the backend's completions for this channel. Called on every poll when
+    /// <see cref="NeedsPoller"/>, and while a released channel drains. Returns the number
+    /// of I/Os completed (0 = idle).</summary>
     public virtual int Poll(BdevChannel channel) => 0;
 
     /// <summary>Releases the per-thread state; no I/O is outstanding.</summary>

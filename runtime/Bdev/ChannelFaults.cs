@@ -45,9 +45,11 @@ internal sealed unsafe class ChannelFaults
                     io->DelayUntil = now + r.DelayTicks;
                     io->Flags |= BdevIo.FlagDelayedSubmit;
                     _delayed.Push(io);
+                    _channel.MarkBusy();
                     return true;
                 case FaultMethod.Timeout:
                     _stuck.Push(io);
+                    _channel.MarkBusy();
                     return true;
                 default:
                     SetStatus(io, r);
@@ -78,9 +80,11 @@ internal sealed unsafe class ChannelFaults
                 case FaultMethod.Delay:
                     io->DelayUntil = now + r.DelayTicks;
                     _delayed.Push(io);
+                    _channel.MarkBusy();
                     return true;
                 case FaultMethod.Timeout:
                     _stuck.Push(io);
+                    _channel.MarkBusy();
                     return true;
                 case FaultMethod.Data:
                     if (io->Status == 0)

@@ -26,9 +26,14 @@ internal sealed unsafe class ChannelResets
     {
         Interlocked.Increment(ref _channel.Bdev.PendingResets);
         _waiting.Push(io);
+        _channel.MarkBusy();
     }
 
-    public void Hold(BdevIo* io) => _held.Push(io);
+    public void Hold(BdevIo* io)
+    {
+        _held.Push(io);
+        _channel.MarkBusy();
+    }
 
     /// <summary>Once the bdev has drained, hands the waiting resets to the backend.</summary>
     public int Progress()

@@ -3,27 +3,17 @@ using NativeBdev.Env;
 namespace NativeBdev.Bdev;
 
 /// <summary>Per-descriptor I/O timeouts (nb_bdev_set_timeout) on one channel: while any
-/// descriptor of the bdev has one, the channel looks for overdue I/O every millisecond,
+/// descriptor of the bdev has one, the thread's bdev poller has the channel look for
+/// overdue I/O every millisecond,
 /// calls the descriptor's callback once for each, and marks it for abort where the
 /// descriptor asked: held I/O is then completed with -ETIMEDOUT by the layer.</summary>
 internal sealed unsafe class ChannelTimeouts
 {
     private readonly BdevChannel _channel;
-    private long _nextScan;
 
     public ChannelTimeouts(BdevChannel channel) => _channel = channel;
 
-    public int Poll(long now)
-    {
-        if (now < _nextScan)
-        {
-            return 0;
-        }
-        _nextScan = now + Ticks.Hz / 1000;
-        return Scan(now);
-    }
-
-    private int Scan(long now)
+    public int Scan(long now)
     {
         BdevIoPool pool = _channel.Pool;
         void* self = _channel.IoTag;

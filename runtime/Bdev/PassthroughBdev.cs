@@ -164,13 +164,24 @@ internal sealed unsafe class PassthroughBdev : Bdev
         /// <summary>The base I/O's completion: the argument is this bdev's own I/O, which
         /// knows its channel.</summary>
         [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-        private static void OnBaseDone(BdevIo* baseIo, int status, void* arg)
+        private static void OnBaseDone(BdevIo* baseIo, int status, void* arg) => BaseDone(baseIo, status, arg);
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void BaseDone(BdevIo* baseIo, int status, void* arg)
         {
-            var io = (BdevIo*)arg;
-            io->NvmeCdw0 = baseIo->NvmeCdw0;
-            io->NvmeSct = baseIo->NvmeSct;
-            io->NvmeSc = baseIo->NvmeSc;
-            BdevChannel.FromIo(io).Complete(io, status);
+            try
+            {
+                var io = (BdevIo*)arg;
+                io->NvmeCdw0 = baseIo->NvmeCdw0;
+                io->NvmeSct = baseIo->NvmeSct;
+                io->NvmeSc = baseIo->NvmeSc;
+                BdevChannel.FromIo(io).Complete(io, status);
+            }
+            catch (Exception e)
+            {
+                // Nothing may leave a callback the base's C-convention call made.
+                Log.Error($"passthrough completion failed: {e}");
+            }
         }
 
         public override void Destroy() => _baseIoChannel.Put();

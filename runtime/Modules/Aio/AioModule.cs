@@ -142,6 +142,8 @@ internal sealed unsafe class AioChannel : BdevModuleChannel
         _inFlight++;
     }
 
+    public override bool NeedsPoller => true;
+
     public override int Poll(BdevChannel channel)
     {
         if (_inFlight == 0)

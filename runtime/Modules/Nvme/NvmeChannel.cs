@@ -353,6 +353,8 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel, INvmeQueueOwner
         }
     }
 
+    public override bool NeedsPoller => true;
+
     public override int Poll(BdevChannel channel)
     {
         int generation = _ctrl.Generation;

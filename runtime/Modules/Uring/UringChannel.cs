@@ -192,6 +192,8 @@ internal sealed unsafe class UringChannel : BdevModuleChannel
         }
     }
 
+    public override bool NeedsPoller => true;
+
     public override int Poll(BdevChannel channel)
     {
         if (_inFlight == 0)

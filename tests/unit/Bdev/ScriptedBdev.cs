@@ -75,6 +75,8 @@ internal sealed unsafe class ScriptedBdev : BlockDevice
             }
         }
 
+        public override bool NeedsPoller => true;
+
         public override int Poll(BdevChannel channel)
         {
             if (_bdev.Hold || Queued.Count == 0)
