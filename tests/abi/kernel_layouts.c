@@ -104,6 +104,10 @@ static void structs(void)
 	F(io_uring_sqe, splice_fd_in); F(io_uring_sqe, addr3); F(io_uring_sqe, __pad2);
 	end_struct();
 
+	S(io_uring_files_update);
+	F(io_uring_files_update, offset); F(io_uring_files_update, resv); F(io_uring_files_update, fds);
+	end_struct();
+
 	S(io_uring_cqe);
 	F(io_uring_cqe, user_data); F(io_uring_cqe, res); F(io_uring_cqe, flags);
 	end_struct();
@@ -163,7 +167,7 @@ static void io_uring_constants(void)
 	K(IORING_SQ_NEED_WAKEUP); K(IORING_SQ_CQ_OVERFLOW); K(IORING_SQ_TASKRUN);
 	K(IORING_FEAT_SINGLE_MMAP); K(IORING_FEAT_NODROP);
 	K(IORING_OFF_SQ_RING); K(IORING_OFF_CQ_RING); K(IORING_OFF_SQES);
-	K(IORING_REGISTER_BUFFERS); K(IORING_REGISTER_FILES);
+	K(IORING_REGISTER_BUFFERS); K(IORING_REGISTER_FILES); K(IORING_REGISTER_FILES_UPDATE);
 	K(FALLOC_FL_KEEP_SIZE); K(FALLOC_FL_PUNCH_HOLE); K(FALLOC_FL_ZERO_RANGE);
 }
 

@@ -81,7 +81,12 @@ internal sealed unsafe class UringBdev : Bdev.Bdev
     public override BdevModuleChannel? CreateChannel(BdevChannel channel)
     {
         var ch = new UringChannel(this);
-        return ch.Init() == 0 ? ch : null;
+        if (ch.Init() != 0)
+        {
+            ch.Destroy();
+            return null;
+        }
+        return ch;
     }
 
     public override void Destruct() => File.Dispose();

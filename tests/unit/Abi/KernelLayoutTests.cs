@@ -17,6 +17,7 @@ public class KernelLayoutTests
         new("io_cqring_offsets", typeof(IoUringAbi.CqringOffsets)),
         new("io_uring_params", typeof(IoUringAbi.Params)),
         new("io_uring_sqe", typeof(IoUringAbi.Sqe), "", ("rw_flags", "OpFlags")),
+        new("io_uring_files_update", typeof(IoUringAbi.FilesUpdate)),
         new("io_uring_cqe", typeof(IoUringAbi.Cqe)),
         new("iocb", typeof(AioAbi.Iocb), "aio_"),
         new("io_event", typeof(AioAbi.IoEvent)),
