@@ -175,7 +175,7 @@ internal static unsafe class NvmeExports
         NbNvmeCtrlrInfo v = default;
         v.InfoSize = (nuint)Math.Min((long)size, sizeof(NbNvmeCtrlrInfo));
         Guard.CopyOut(c.Address, v.Traddr, 16);
-        Guard.CopyOut(c.Function.Mode, v.Mode, 8);
+        Guard.CopyOut(c.Mode, v.Mode, 8);
         Guard.CopyOut(c.Model, v.Model, 48);
         Guard.CopyOut(c.Serial, v.Serial, 24);
         Guard.CopyOut(c.Firmware, v.Firmware, 16);

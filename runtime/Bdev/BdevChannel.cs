@@ -118,11 +118,11 @@ internal sealed unsafe class BdevChannel
             if (Outstanding > 0 || _resets.InBackend > 0 || _resets.HasHeld)
             {
                 // A backend finishing one later (a controller reset completes by message)
-                // still finds its BdevIo and calls back once: the channel, and the thread's
-                // pool under it, stay.
+                // still finds its BdevIo and calls back once: the channel, its backend
+                // state (a queue the device may still write through) and the thread's pool
+                // under it all stay.
                 Log.Error($"bdev '{Bdev.Name}': {Outstanding + _resets.InBackend} I/Os never completed; " +
                           "their channel memory is leaked");
-                _module?.Destroy();
                 return;
             }
         }

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
 
 namespace NativeBdev.Bdev;
 
@@ -10,7 +12,7 @@ namespace NativeBdev.Bdev;
 /// <see cref="IBdevModule.IoContextSize"/>, as SPDK sizes the tail of spdk_bdev_io by its
 /// modules' get_ctx_size.</summary>
 [StructLayout(LayoutKind.Sequential)]
-internal unsafe struct BdevIo
+internal unsafe struct BdevIo : IQueueable<BdevIo>
 {
     public BdevIoType Type;
     public byte State;          // Free / Submitted / Completing, for assertions and ABI checks
@@ -47,6 +49,10 @@ internal unsafe struct BdevIo
     public const byte StateCompleting = 2;
 
     public readonly ulong Bytes(uint blockSize) => NumBlocks * blockSize;
+
+    public static BdevIo** Link(BdevIo* io) => &io->Next;
+
+    public static byte* QueueName(BdevIo* io) => (byte*)&io->Queue;
 
     /// <summary>The backend's per-I/O state: the bytes right after the I/O, as many as the
     /// largest module context asked for (zeroed when the pool is made, not per I/O).</summary>

@@ -12,6 +12,8 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
 {
     public readonly NvmeController Controller;
     public readonly uint Nsid;
+    /// <summary>The controller's per-thread queue pairs, shared with its other namespaces.</summary>
+    internal readonly NvmeQpairDevice QpairDevice;
     private bool _deviceResize;
 
     public NvmeBdev(string name, NvmeController controller, NvmeNamespaceInfo ns)
@@ -27,6 +29,7 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
         WriteCache = controller.VolatileWriteCache;
         RequiredAlignment = 4;   // PRP entries are dword aligned
         NeedsDmaBuffers = true;  // the controller reads and writes host memory itself
+        QpairDevice = NvmeQpairDevice.Acquire(controller);
         controller.NamespaceChanged += OnNamespaceChanged;
         controller.ControllerFailed += OnControllerFailed;
     }
@@ -106,7 +109,7 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
     private const byte IoCompare = 0x05;
 
     public override string DescribeDriver() =>
-        $"traddr={Controller.Address} nsid={Nsid} mode={Controller.Function.Mode} model=\"{Controller.Model}\" " +
+        $"traddr={Controller.Address} nsid={Nsid} mode={Controller.Mode} model=\"{Controller.Model}\" " +
         $"serial=\"{Controller.Serial}\" firmware=\"{Controller.Firmware}\" state={Controller.StateName}";
 
     public override BdevModuleChannel? CreateChannel(BdevChannel channel)
@@ -148,6 +151,7 @@ internal sealed unsafe class NvmeBdev : Bdev.Bdev
     /// <summary>Stops listening to the controller (destruct, or a bdev never registered).</summary>
     internal void Unsubscribe()
     {
+        QpairDevice.Release();
         Controller.NamespaceChanged -= OnNamespaceChanged;
         Controller.ControllerFailed -= OnControllerFailed;
     }

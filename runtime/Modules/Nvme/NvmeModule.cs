@@ -18,7 +18,7 @@ internal sealed class NvmeModule : IBdevModule
 
     public string Name => "nvme";
     public ReadOnlySpan<string> Schemes => new[] { "pcie" };
-    public unsafe int IoContextSize => sizeof(NvmeIoContext);
+    public unsafe int IoContextSize => sizeof(NativeBdev.Nvme.NvmeRequest);
 
     public int Create(BdevUri uri, out string? name)
     {

@@ -85,7 +85,7 @@ public class IoQueueTests
             }
         }
         await Assert.That(Invariant.Enabled).IsTrue();
-        await Assert.That(message).IsEqualTo("invariant violated: an I/O pushed onto a queue is already on one");
+        await Assert.That(message).IsEqualTo("invariant violated: an element pushed onto a queue is already on one");
         await Assert.That(Invariant.Violations).IsGreaterThan(before);
         await Assert.That(held.IsEmpty).IsTrue();
     }

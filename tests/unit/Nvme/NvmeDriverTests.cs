@@ -463,13 +463,13 @@ public class NvmeDriverTests
         BdevSession sa = BdevSession.Open(a, name), sb = BdevSession.Open(b, name);
         var qa = (NvmeChannel)sa.Channel.Module;
         var qb = (NvmeChannel)sb.Channel.Module;
-        bool connected = ThreadHost.PollUntil(() => qa.Connected && qb.Connected, a, b);
+        bool connected = ThreadHost.PollUntil(() => qa.Qpair.Connected && qb.Qpair.Connected, a, b);
         using var wa = new DmaBuffer(4096);
         using var wb = new DmaBuffer(4096);
         wa.Fill(1);
         wb.Fill(2);
         int ra = sa.Run(BdevIoType.Write, wa.Pointer, 0, 8), rb = sb.Run(BdevIoType.Write, wb.Pointer, 8, 8);
-        ushort ida = qa.Queue.Id, idb = qb.Queue.Id;
+        ushort ida = qa.Qpair.Queue.Id, idb = qb.Qpair.Queue.Id;
         sa.Close();
         sb.Close();
         Bdevs.DestroyAndWait(name, a, b);
@@ -487,7 +487,7 @@ public class NvmeDriverTests
         var (_, name) = Attach();
         BdevSession s = BdevSession.Open(t, name);
         using var buf = new DmaBuffer(4096);
-        ThreadHost.PollUntil(() => ((NvmeChannel)s.Channel.Module).Connected, t);
+        ThreadHost.PollUntil(() => ((NvmeChannel)s.Channel.Module).Qpair.Connected, t);
         var chain = new IoChain(s.Channel, s.Desc, buf.Pointer, s.Bdev.BlockCount);
         chain.Run(t, 2_000, 16);
         int warmErrors = chain.Errors;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using NativeBdev.Interop;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Reactor;

@@ -7,14 +7,14 @@ using System.Threading;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
-namespace NativeBdev.Nvme;
+namespace NativeBdev.Nvme.Pcie;
 
 /// <summary>Per-command state: which request a command id belongs to, its PRP list page
 /// and when it was submitted (for the timeout scan). One per slot of the queue.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct NvmeTracker
 {
-    public void* Request;        // the BdevIo (I/O queues) or null (admin: see the callback table)
+    public void* Request;        // the driver's request (an NvmeRequest, or null on the admin queue)
     public ulong* PrpList;       // one page of PRP entries (or DSM ranges), DMA memory
     public ulong PrpListIova;
     public long SubmitTicks;
@@ -25,22 +25,14 @@ internal unsafe struct NvmeTracker
     public byte Reserved;
 }
 
-/// <summary>What a queue does with each completion it reaps.</summary>
-internal unsafe interface INvmeCompletionHandler
+/// <summary>The PCIe transport's queue pair: rings in DMA memory, the phase tag, the
+/// doorbells (stride from CAP.DSTRD) and a tracker per command id with a PRP list page.
+/// Single-threaded: an I/O queue belongs to one thread; the admin queue to the admin poll.
+/// Submissions only fill entries; <see cref="RingSubmissions"/> writes the tail doorbell
+/// once for a batch (SPDK's delay_cmd_submit), and a reap writes the head doorbell once for
+/// all it consumed.</summary>
+internal sealed unsafe class NvmePcieQueue : NvmeTransportQueue
 {
-    void Complete(NvmeTracker* tracker, in NvmeCompletion cpl);
-}
-
-/// <summary>One submission/completion queue pair: rings in DMA memory, the phase tag, the
-/// doorbells (stride from CAP.DSTRD) and a tracker per command id. Single-threaded: an I/O
-/// queue belongs to one channel's thread; the admin queue is used under its controller's
-/// lock. Submissions only fill entries; <see cref="RingSubmissions"/> writes the tail
-/// doorbell once for a batch (SPDK's delay_cmd_submit), and a reap writes the head doorbell
-/// once for all it consumed.</summary>
-internal sealed unsafe class NvmeQueuePair : IDisposable
-{
-    public readonly ushort Id;
-    public readonly int Entries;
     private NvmeCommand* _sq;
     private NvmeCompletion* _cq;
     public ulong SqIova { get; private set; }
@@ -53,19 +45,20 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
     private int _sqTailRung;
     private int _cqHead;
     private int _phase;
-    public int Outstanding { get; private set; }
-    /// <summary>Completions whose command id named no command in flight (a device bug).</summary>
-    public long SpuriousCompletions;
+    private int _outstanding;
+    private DmaPool? _pool;
 
-    private NvmeQueuePair(ushort id, int entries)
+    private NvmePcieQueue(ushort id, int entries)
+        : base(id, entries)
     {
-        Id = id;
-        Entries = entries;
     }
+
+    public override int Outstanding => _outstanding;
+    public override int Slots => Entries - 1;
 
     /// <summary>Allocates the rings and trackers (Entries - 1 commands can be in flight:
     /// a full ring has one slot empty).</summary>
-    public static int Create(ushort id, int entries, byte* bar0, int doorbellStride, out NvmeQueuePair? qp)
+    public static int Create(ushort id, int entries, byte* bar0, int doorbellStride, out NvmePcieQueue? qp)
     {
         qp = null;
         DmaPool? pool = NbEnvironment.Dma;
@@ -73,7 +66,7 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
         {
             return NbEnvironment.NotInitialized();
         }
-        var q = new NvmeQueuePair(id, entries);
+        var q = new NvmePcieQueue(id, entries);
         q._sq = (NvmeCommand*)pool.Alloc((long)entries * NvmeSpec.SqEntrySize, NvmeSpec.PageSize, zero: true);
         q._cq = (NvmeCompletion*)pool.Alloc((long)entries * NvmeSpec.CqEntrySize, NvmeSpec.PageSize, zero: true);
         q._trackers = (NvmeTracker*)NativeMemory.AllocZeroed((nuint)(entries * sizeof(NvmeTracker)));
@@ -102,6 +95,7 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
             }
             t->PrpListIova = (ulong)pool.TranslatePage(t->PrpList);
         }
+        q._pool = pool;
         q._sqDoorbell = (uint*)(bar0 + NvmeSpec.DoorbellBase + (2 * id) * (4 << doorbellStride));
         q._cqDoorbell = (uint*)(bar0 + NvmeSpec.DoorbellBase + (2 * id + 1) * (4 << doorbellStride));
         q.Reset();
@@ -125,7 +119,7 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
     /// <summary>Back to the state of a newly created queue: empty rings, phase 1, every
     /// tracker free. Only while the controller does not own the queue (before creation,
     /// or after the controller was disabled).</summary>
-    public void Reset()
+    public override void Reset()
     {
         new Span<byte>(_cq, Entries * NvmeSpec.CqEntrySize).Clear();
         _sqTail = _sqTailRung = _cqHead = 0;
@@ -138,13 +132,13 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
             _trackers[i].NextFree = _freeHead;
             _freeHead = i;
         }
-        Outstanding = 0;
+        _outstanding = 0;
     }
 
-    public bool HasFreeTracker => _freeHead >= 0;
+    public override bool HasFreeSlot => _freeHead >= 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public NvmeTracker* TryAllocate()
+    private NvmeTracker* TryAllocate()
     {
         int i = _freeHead;
         if (i < 0)
@@ -156,39 +150,82 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
         Invariant.Assert(t->Active == 0, "tracker on the free list is active");
         t->Active = 1;
         t->AbortTicks = 0;
-        Outstanding++;
+        _outstanding++;
         return t;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Free(NvmeTracker* t)
+    private void Free(NvmeTracker* t)
     {
         Invariant.Assert(t->Active == 1, "tracker freed twice");
         t->Active = 0;
         t->Request = null;
         t->NextFree = _freeHead;
         _freeHead = t->Cid;
-        Outstanding--;
+        _outstanding--;
+        Invariant.Assert(_outstanding >= 0, "a queue's outstanding count went negative");
     }
 
-    public NvmeTracker* Tracker(int cid) => &_trackers[cid];
-
-    /// <summary>Places the command in the next submission slot (cid = the tracker's).
-    /// The device sees it at the next <see cref="RingSubmissions"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Submit(NvmeTracker* t, NvmeCommand* cmd, long now)
+    /// <summary>Takes a slot, describes the data with PRPs (an inline payload goes in the
+    /// slot's PRP page) and places the command in the next submission entry.</summary>
+    public override int Submit(ref NvmeCommand cmd, void* request, in NvmeData data, long now)
     {
-        cmd->Cid = t->Cid;
+        NvmeTracker* t = TryAllocate();
+        if (t == null)
+        {
+            return -Errno.EAGAIN;
+        }
+        int rc = 0;
+        if (data.Iovs != null)
+        {
+            rc = NvmePrp.Build(t, _pool!, data.Iovs, data.IovCount, data.Start, data.Length, ref cmd);
+        }
+        else if (data.Buffer != null)
+        {
+            rc = NvmePrp.Build(t, data.Buffer, (int)data.Length, ref cmd);
+        }
+        else if (data.Inline != null)
+        {
+            Buffer.MemoryCopy(data.Inline, t->PrpList, NvmeSpec.PageSize, data.InlineLength);
+            cmd.Prp1 = t->PrpListIova;
+            cmd.Prp2 = 0;
+        }
+        if (rc != 0)
+        {
+            Free(t);
+            return rc;
+        }
+        t->Request = request;
+        cmd.Cid = t->Cid;
         t->SubmitTicks = now;
-        NvmeCommand* slot = &_sq[_sqTail];
-        *slot = *cmd;
+        _sq[_sqTail] = cmd;
         int tail = _sqTail + 1;
         _sqTail = tail == Entries ? 0 : tail;
+        return 0;
+    }
+
+    public override bool InFlight(int cid, out void* request, out long submitTicks, out long abortTicks)
+    {
+        NvmeTracker* t = &_trackers[cid];
+        request = t->Request;
+        submitTicks = t->SubmitTicks;
+        abortTicks = t->AbortTicks;
+        return cid < Entries - 1 && t->Active != 0;
+    }
+
+    public override void MarkAborting(int cid, long now) => _trackers[cid].AbortTicks = now;
+
+    public override void Release(int cid)
+    {
+        if (_trackers[cid].Active != 0)
+        {
+            Free(&_trackers[cid]);
+        }
     }
 
     /// <summary>Writes the SQ tail doorbell if entries were added since the last write.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void RingSubmissions()
+    public override void RingSubmissions()
     {
         if (_sqTail != _sqTailRung)
         {
@@ -201,11 +238,10 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
         }
     }
 
-    /// <summary>Reaps up to <paramref name="max"/> completions, hands each to the handler,
-    /// then writes the CQ head doorbell once (not for a disabled controller, whose queues are
-    /// gone). Returns how many it reaped.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Reap<T>(ref T handler, int max, bool ringDoorbell = true) where T : struct, INvmeCompletionHandler
+    /// <summary>Reaps up to <paramref name="max"/> completions, frees each slot and hands
+    /// the completion to the sink, then writes the CQ head doorbell once (not for a disabled
+    /// controller, whose queues are gone). Returns how many it reaped.</summary>
+    public override int Process(INvmeCompletionSink sink, int max, bool ack = true)
     {
         int n = 0;
         while (n < max)
@@ -227,16 +263,19 @@ internal sealed unsafe class NvmeQueuePair : IDisposable
                 SpuriousCompletions++;
                 continue;
             }
-            handler.Complete(&_trackers[cpl.Cid], cpl);
+            NvmeTracker* t = &_trackers[cpl.Cid];
+            void* request = t->Request;
+            Free(t);
+            sink.Completed(cpl.Cid, request, cpl);
         }
-        if (n > 0 && ringDoorbell)
+        if (n > 0 && ack)
         {
             Volatile.Write(ref *_cqDoorbell, (uint)_cqHead);
         }
         return n;
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         DmaPool? pool = NbEnvironment.Dma;
         if (_trackers != null)

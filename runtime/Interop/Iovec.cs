@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace NativeBdev.Bdev;
+namespace NativeBdev.Interop;
 
 /// <summary>struct iovec.</summary>
 [StructLayout(LayoutKind.Sequential)]

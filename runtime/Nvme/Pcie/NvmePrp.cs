@@ -1,9 +1,8 @@
 using System.Runtime.CompilerServices;
-using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
-namespace NativeBdev.Nvme;
+namespace NativeBdev.Nvme.Pcie;
 
 /// <summary>Physical Region Page entries for a command's data (NVMe base specification,
 /// "Physical Region Page Entry and List"): the first entry may start anywhere (dword
