@@ -51,7 +51,14 @@ internal sealed class LatencyHistogram
     public const int SubBits = 4;
     public const int SubBuckets = 1 << SubBits;
     public const int Ranges = 64 - SubBits + 1;
-    public readonly ulong[] Buckets = new ulong[Ranges * SubBuckets];
+    private static readonly ulong[] s_empty = new ulong[Ranges * SubBuckets]; // never written
+    // Made on the first recorded I/O: an idle channel (a thousand open bdevs on a thread,
+    // most of them idle) does not carry 7.8 KB of empty buckets. Readers on other threads
+    // see either no histogram (all zeros) or a zero-initialised one being filled.
+    private ulong[]? _buckets;
+
+    /// <summary>The counts (all zeros, shared and read-only, until the first record).</summary>
+    public ulong[] Buckets => _buckets ?? s_empty;
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static int BucketOf(ulong ticks)
@@ -77,17 +84,32 @@ internal sealed class LatencyHistogram
         bucket + 1 >= Ranges * SubBuckets ? ulong.MaxValue : LowerBound(bucket + 1) - 1;
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public void Record(ulong ticks) => Buckets[BucketOf(ticks)]++;
+    public void Record(ulong ticks) => (_buckets ?? Allocate())[BucketOf(ticks)]++;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private ulong[] Allocate() => _buckets = new ulong[Ranges * SubBuckets];
 
     public void Add(LatencyHistogram o)
     {
-        for (int i = 0; i < Buckets.Length; i++)
+        ulong[]? from = o._buckets;
+        if (from == null)
         {
-            Buckets[i] += o.Buckets[i];
+            return;
+        }
+        ulong[] to = _buckets ?? Allocate();
+        for (int i = 0; i < to.Length; i++)
+        {
+            to[i] += from[i];
         }
     }
 
-    public void Clear() => Array.Clear(Buckets);
+    public void Clear()
+    {
+        if (_buckets != null)
+        {
+            Array.Clear(_buckets);
+        }
+    }
 
     public ulong Total
     {
