@@ -129,6 +129,7 @@ internal abstract unsafe class Bdev
 
     internal void MarkRemoving(Action<int>? done)
     {
+        Invariant.Assert(State == BdevState.Registered, "a bdev removed twice");
         State = BdevState.Removing;
         if (done != null)
         {
@@ -140,6 +141,7 @@ internal abstract unsafe class Bdev
 
     internal void Finished()
     {
+        Invariant.Assert(State == BdevState.Removing, "a bdev finished that was not being removed");
         State = BdevState.Removed;
         FaultRegistry.Forget(this);
         Destruct();

@@ -137,6 +137,12 @@ internal sealed unsafe class PassthroughBdev : Bdev
 
     public override void Destruct() => CloseBase();
 
+    /// <summary>The config entry of the module that made this bdev (passthru, error, delay):
+    /// it knows its own call and parameters.</summary>
+    public Action<System.Text.Json.Utf8JsonWriter, PassthroughBdev>? ConfigWriter { get; set; }
+
+    public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) => ConfigWriter?.Invoke(writer, this);
+
     private sealed class LoopbackChannel : BdevModuleChannel
     {
         private readonly BdevDesc _baseDesc;

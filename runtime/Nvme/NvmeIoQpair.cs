@@ -158,6 +158,7 @@ internal sealed unsafe class NvmeIoQpair : INvmeQueueOwner, INvmeCompletionSink
     void INvmeCompletionSink.Completed(ushort cid, void* request, in NvmeCompletion cpl)
     {
         var r = (NvmeRequest*)request;
+        Invariant.Assert(r->Children > 0, "a completion for a request with no command in flight");
         r->Children--;
         r->Cdw0 = cpl.Dw0;
         if (!cpl.Success)
@@ -262,6 +263,7 @@ internal sealed unsafe class NvmeIoQpair : INvmeQueueOwner, INvmeCompletionSink
             }
             var r = (NvmeRequest*)request;
             _queue.Release(cid);
+            Invariant.Assert(r->Children > 0, "a reclaimed command of a request with none in flight");
             r->Children--;
             n++;
             if (r->Kind == NvmeRequestKind.IoPassthru)

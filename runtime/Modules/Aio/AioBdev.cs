@@ -28,6 +28,16 @@ internal sealed unsafe class AioBdev : Bdev.Bdev
 
     public override string DescribeDriver() => $"path={File.Path} direct={File.Direct} block_device={File.IsBlockDevice}";
 
+    public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
+        BdevConfig.Entry(writer, "bdev_aio_create", w =>
+        {
+            w.WriteString("name", Name);
+            w.WriteNumber("block_size", BlockSize);
+            w.WriteString("filename", File.Path);
+            w.WriteBoolean("readonly", File.ReadOnly);
+            w.WriteString("uuid", Uuid.ToString());
+        });
+
     public override BdevModuleChannel? CreateChannel(BdevChannel channel)
     {
         var ch = new AioChannel(this);

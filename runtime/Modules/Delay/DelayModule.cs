@@ -42,6 +42,16 @@ internal sealed class DelayModule : IBdevModule
             BdevRegistry.Destroy(bdev.Name, null);
             return rc;
         }
+        bdev.ConfigWriter = (writer, b) => BdevConfig.Entry(writer, "bdev_delay_create", w =>
+        {
+            w.WriteString("name", b.Name);
+            w.WriteString("base_bdev_name", b.Base.Name);
+            w.WriteString("uuid", b.Uuid.ToString());
+            w.WriteNumber("avg_read_latency", avgR);
+            w.WriteNumber("p99_read_latency", p99R);
+            w.WriteNumber("avg_write_latency", avgW);
+            w.WriteNumber("p99_write_latency", p99W);
+        });
         name = bdev.Name;
         return 0;
     }

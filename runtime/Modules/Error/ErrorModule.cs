@@ -17,6 +17,14 @@ internal sealed class ErrorModule : IBdevModule
     {
         int rc = PassthroughBdev.CreateOver(uri, "error", b => "EE_" + b, "Error injection of ", "name, uuid",
             out PassthroughBdev? bdev);
+        if (bdev != null)
+        {
+            // SPDK names an error bdev EE_<base> and takes only the base's name.
+            bdev.ConfigWriter = static (writer, b) => BdevConfig.Entry(writer, "bdev_error_create", w =>
+            {
+                w.WriteString("base_name", b.Base.Name);
+            });
+        }
         name = bdev?.Name;
         return rc;
     }

@@ -19,6 +19,16 @@ internal sealed class LoopbackModule : IBdevModule
     {
         int rc = PassthroughBdev.CreateOver(uri, "loopback", b => b + "_loop", "Loopback of ", "name, uuid",
             out PassthroughBdev? bdev);
+        if (bdev != null)
+        {
+            // SPDK's passthru bdev is the same thing: configs re-create it with its call.
+            bdev.ConfigWriter = static (writer, b) => BdevConfig.Entry(writer, "bdev_passthru_create", w =>
+            {
+                w.WriteString("base_bdev_name", b.Base.Name);
+                w.WriteString("name", b.Name);
+                w.WriteString("uuid", b.Uuid.ToString());
+            });
+        }
         name = bdev?.Name;
         return rc;
     }

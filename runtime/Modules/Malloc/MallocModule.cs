@@ -62,6 +62,15 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
     public override bool IoTypeSupported(BdevIoType type) => type is BdevIoType.Read or BdevIoType.Write
         or BdevIoType.Unmap or BdevIoType.Flush or BdevIoType.Reset or BdevIoType.WriteZeroes;
 
+    public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
+        BdevConfig.Entry(writer, "bdev_malloc_create", w =>
+        {
+            w.WriteString("name", Name);
+            w.WriteNumber("num_blocks", BlockCount);
+            w.WriteNumber("block_size", BlockSize);
+            w.WriteString("uuid", Uuid.ToString());
+        });
+
     public override BdevModuleChannel? CreateChannel(BdevChannel channel) => new MallocChannel(this);
 
     public override void Destruct() => _dma.Free(_mem);
@@ -89,13 +98,15 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
             uint bs = _bdev.BlockSize;
             byte* disk = _bdev._mem + io->OffsetBlocks * bs;
             ulong len = io->NumBlocks * bs;
+            Invariant.Assert(io->OffsetBlocks + io->NumBlocks <= _bdev.BlockCount, "a malloc I/O past the bdev's end");
             switch (io->Type)
             {
                 case BdevIoType.Read:
                     for (int i = 0; i < io->IovCount; i++)
                     {
                         ulong n = io->Iovs[i].Length;
-                        Unsafe.CopyBlockUnaligned(io->Iovs[i].Base, disk, (uint)n);
+                        Invariant.Assert(n <= len, "an iovec longer than its I/O");
+                        Buffer.MemoryCopy(disk, io->Iovs[i].Base, (long)n, (long)n); // 64-bit length: no mod 2^32
                         disk += n;
                     }
                     break;
@@ -103,7 +114,8 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
                     for (int i = 0; i < io->IovCount; i++)
                     {
                         ulong n = io->Iovs[i].Length;
-                        Unsafe.CopyBlockUnaligned(disk, io->Iovs[i].Base, (uint)n);
+                        Invariant.Assert(n <= len, "an iovec longer than its I/O");
+                        Buffer.MemoryCopy(io->Iovs[i].Base, disk, (long)n, (long)n);
                         disk += n;
                     }
                     break;

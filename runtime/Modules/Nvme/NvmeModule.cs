@@ -20,6 +20,25 @@ internal sealed class NvmeModule : IBdevModule
     public ReadOnlySpan<string> Schemes => new[] { "pcie" };
     public unsafe int IoContextSize => sizeof(NativeBdev.Nvme.NvmeRequest);
 
+    /// <summary>One bdev_nvme_attach_controller per attached controller, as SPDK writes it:
+    /// its name is the address, so its bdevs come back as ADDRnNSID, the names they have here.</summary>
+    public void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
+    {
+        var seen = new System.Collections.Generic.HashSet<string>();
+        foreach (Bdev.Bdev b in BdevRegistry.Snapshot())
+        {
+            if (b is NvmeBdev n && seen.Add(n.Controller.Address))
+            {
+                BdevConfig.Entry(writer, "bdev_nvme_attach_controller", w =>
+                {
+                    w.WriteString("name", n.Controller.Address);
+                    w.WriteString("trtype", "PCIe");
+                    w.WriteString("traddr", n.Controller.Address);
+                });
+            }
+        }
+    }
+
     public int Create(BdevUri uri, out string? name)
     {
         name = null;

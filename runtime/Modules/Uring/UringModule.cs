@@ -78,6 +78,15 @@ internal sealed unsafe class UringBdev : Bdev.Bdev
     public override string DescribeDriver() =>
         $"path={File.Path} direct={File.Direct} sqpoll={SqPoll} block_device={File.IsBlockDevice}";
 
+    public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
+        BdevConfig.Entry(writer, "bdev_uring_create", w =>
+        {
+            w.WriteString("name", Name);
+            w.WriteNumber("block_size", BlockSize);
+            w.WriteString("filename", File.Path);
+            w.WriteString("uuid", Uuid.ToString());
+        });
+
     public override BdevModuleChannel? CreateChannel(BdevChannel channel)
     {
         var ch = new UringChannel(this);
