@@ -18,6 +18,15 @@ internal static class BdevConfig
         w.WriteEndObject();
     }
 
+    /// <summary>name, num_blocks, block_size and uuid: what SPDK's null and malloc create take.</summary>
+    public static void SizedDevice(Utf8JsonWriter writer, string method, Bdev bdev) => Entry(writer, method, w =>
+    {
+        w.WriteString("name", bdev.Name);
+        w.WriteNumber("num_blocks", bdev.BlockCount);
+        w.WriteNumber("block_size", bdev.BlockSize);
+        w.WriteString("uuid", bdev.Uuid.ToString());
+    });
+
     /// <summary>The whole bdev subsystem's config as SPDK writes it in a config file.</summary>
     public static string Subsystem()
     {

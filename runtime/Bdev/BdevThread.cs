@@ -11,10 +11,10 @@ namespace NativeBdev.Bdev;
 /// poller nothing, so a thousand open bdevs on a thread poll like one. It is the
 /// per-thread state of an io device: made with the first bdev channel of a thread,
 /// released after the last.</summary>
-internal sealed unsafe class BdevThread
+internal sealed unsafe class BdevThread : IPerThreadState
 {
     /// <summary>The io device whose channels are these: reached directly, never by key.</summary>
-    public static readonly IoDevice Device = new ThreadDevice();
+    public static readonly IoDevice Device = new PerThreadDevice<BdevThread>("bdev layer", t => new BdevThread(t));
 
     public readonly LightweightThread Thread;
     public readonly BdevIoPool Pool;
@@ -29,7 +29,7 @@ internal sealed unsafe class BdevThread
         Pool = new BdevIoPool(thread);
     }
 
-    private int Start() => Thread.RegisterPoller("bdev_layer", 0, (nint)(delegate*<object?, int>)&PollThunk, 0,
+    public int Start() => Thread.RegisterPoller("bdev_layer", 0, (nint)(delegate*<object?, int>)&PollThunk, 0,
         this, managed: true, out _poller);
 
     public int ChannelCount => _channels.Count;
@@ -90,7 +90,7 @@ internal sealed unsafe class BdevThread
         return work;
     }
 
-    private void Release()
+    public void Release()
     {
         Invariant.Assert(_channels.Count == 0, "a thread's bdev state released while channels use it");
         if (_poller != null)
@@ -99,32 +99,5 @@ internal sealed unsafe class BdevThread
             _poller = null;
         }
         Pool.Release();
-    }
-
-    private sealed class ThreadDevice : IoDevice
-    {
-        public ThreadDevice()
-            : base(0, "bdev layer", 0)
-        {
-        }
-
-        public override int CreateChannel(IoChannel channel)
-        {
-            var t = new BdevThread(channel.Thread);
-            int rc = t.Start();
-            if (rc != 0)
-            {
-                t.Pool.Release();
-                return rc;
-            }
-            channel.State = t;
-            return 0;
-        }
-
-        public override void DestroyChannel(IoChannel channel)
-        {
-            (channel.State as BdevThread)?.Release();
-            channel.State = null;
-        }
     }
 }

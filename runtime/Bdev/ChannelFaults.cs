@@ -42,14 +42,12 @@ internal sealed unsafe class ChannelFaults
             switch (r.Method)
             {
                 case FaultMethod.Delay:
-                    io->DelayUntil = now + r.DelayTicks;
-                    io->Flags |= BdevIo.FlagDelayedSubmit;
-                    _delayed.Push(io);
-                    _channel.MarkBusy();
-                    return true;
                 case FaultMethod.Timeout:
-                    _stuck.Push(io);
-                    _channel.MarkBusy();
+                    if (r.Method == FaultMethod.Delay)
+                    {
+                        io->Flags |= BdevIo.FlagDelayedSubmit; // the backend has not seen it yet
+                    }
+                    Hold(io, r, now);
                     return true;
                 default:
                     SetStatus(io, r);
@@ -78,13 +76,8 @@ internal sealed unsafe class ChannelFaults
             switch (r.Method)
             {
                 case FaultMethod.Delay:
-                    io->DelayUntil = now + r.DelayTicks;
-                    _delayed.Push(io);
-                    _channel.MarkBusy();
-                    return true;
                 case FaultMethod.Timeout:
-                    _stuck.Push(io);
-                    _channel.MarkBusy();
+                    Hold(io, r, now);
                     return true;
                 case FaultMethod.Data:
                     if (io->Status == 0)
@@ -98,6 +91,21 @@ internal sealed unsafe class ChannelFaults
             }
         }
         return false;
+    }
+
+    /// <summary>A delay rule holds the I/O until its time; a timeout rule for good.</summary>
+    private void Hold(BdevIo* io, FaultRule r, long now)
+    {
+        if (r.Method == FaultMethod.Delay)
+        {
+            io->DelayUntil = now + r.DelayTicks;
+            _delayed.Push(io);
+        }
+        else
+        {
+            _stuck.Push(io);
+        }
+        _channel.MarkBusy();
     }
 
     private static void SetStatus(BdevIo* io, FaultRule r)

@@ -13,9 +13,9 @@ namespace NativeBdev.Modules.Aio;
 /// cannot overflow, and a machine's aio-max-nr is spent per thread, not per bdev. Poll
 /// reaps completions from the ring the kernel maps at the context address — in user space,
 /// as SPDK does, falling back to io_getevents where the ring is not readable.</summary>
-internal sealed unsafe class AioGroup
+internal sealed unsafe class AioGroup : IPerThreadState
 {
-    public static readonly IoDevice Device = new GroupDevice();
+    public static readonly IoDevice Device = new PerThreadDevice<AioGroup>("aio group", t => new AioGroup(t));
 
     private readonly LightweightThread _thread;
     private readonly int _events;
@@ -32,7 +32,7 @@ internal sealed unsafe class AioGroup
         _events = BdevIoPool.Size + 16; // every I/O the thread's pool can have in flight
     }
 
-    private int Start()
+    public int Start()
     {
         ulong ctx = 0;
         if (AioAbi.Setup((uint)_events, &ctx) != 0)
@@ -155,7 +155,7 @@ internal sealed unsafe class AioGroup
         channel.Complete(io, status);
     }
 
-    private void Release()
+    public void Release()
     {
         Invariant.Assert(_inFlight == 0, "an AIO group released with I/O in the kernel");
         if (_poller != null)
@@ -172,27 +172,5 @@ internal sealed unsafe class AioGroup
         NativeMemory.Free(_eventBuffer);
         _queue = null;
         _eventBuffer = null;
-    }
-
-    private sealed class GroupDevice() : IoDevice(0, "aio group", 0)
-    {
-        public override int CreateChannel(IoChannel channel)
-        {
-            var g = new AioGroup(channel.Thread);
-            int rc = g.Start();
-            if (rc != 0)
-            {
-                g.Release();
-                return rc;
-            }
-            channel.State = g;
-            return 0;
-        }
-
-        public override void DestroyChannel(IoChannel channel)
-        {
-            (channel.State as AioGroup)?.Release();
-            channel.State = null;
-        }
     }
 }

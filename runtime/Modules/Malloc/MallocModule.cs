@@ -63,13 +63,7 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
         or BdevIoType.Unmap or BdevIoType.Flush or BdevIoType.Reset or BdevIoType.WriteZeroes;
 
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
-        BdevConfig.Entry(writer, "bdev_malloc_create", w =>
-        {
-            w.WriteString("name", Name);
-            w.WriteNumber("num_blocks", BlockCount);
-            w.WriteNumber("block_size", BlockSize);
-            w.WriteString("uuid", Uuid.ToString());
-        });
+        BdevConfig.SizedDevice(writer, "bdev_malloc_create", this);
 
     public override BdevModuleChannel? CreateChannel(BdevChannel channel) => new MallocChannel(this);
 

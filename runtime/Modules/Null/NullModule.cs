@@ -51,13 +51,7 @@ internal sealed unsafe class NullBdev : Bdev.Bdev
     protected override int ResizeBackend(ulong newBlockCount) => 0;
 
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
-        BdevConfig.Entry(writer, "bdev_null_create", w =>
-        {
-            w.WriteString("name", Name);
-            w.WriteNumber("num_blocks", BlockCount);
-            w.WriteNumber("block_size", BlockSize);
-            w.WriteString("uuid", Uuid.ToString());
-        });
+        BdevConfig.SizedDevice(writer, "bdev_null_create", this);
 
     private sealed class NullChannel : BdevModuleChannel
     {

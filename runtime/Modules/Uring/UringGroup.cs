@@ -14,14 +14,16 @@ namespace NativeBdev.Modules.Uring;
 /// The ring cannot overflow its completion queue: the thread's I/O pool, which bounds what
 /// is in flight, is smaller than it. Two groups per thread at most: with and without
 /// SQPOLL, which is a property of a ring.</summary>
-internal sealed unsafe class UringGroup
+internal sealed unsafe class UringGroup : IPerThreadState
 {
     private const uint SqEntries = 256;
     private const uint CqEntries = 4096;
     private const int FileSlots = 256;
 
-    public static readonly IoDevice Plain = new GroupDevice(sqPoll: false);
-    public static readonly IoDevice SqPolled = new GroupDevice(sqPoll: true);
+    public static readonly IoDevice Plain =
+        new PerThreadDevice<UringGroup>("uring group", t => new UringGroup(t, sqPoll: false));
+    public static readonly IoDevice SqPolled =
+        new PerThreadDevice<UringGroup>("uring group (sqpoll)", t => new UringGroup(t, sqPoll: true));
 
     private readonly LightweightThread _thread;
     private readonly UringRing _ring;
@@ -41,7 +43,7 @@ internal sealed unsafe class UringGroup
     public UringRing Ring => _ring;
     public bool HasFixedBuffers => _buffers.Length > 0;
 
-    private int Start()
+    public int Start()
     {
         int rc = _ring.Init(SqEntries, CqEntries);
         if (rc != 0)
@@ -202,7 +204,7 @@ internal sealed unsafe class UringGroup
         return n;
     }
 
-    private void Release()
+    public void Release()
     {
         Invariant.Assert(_inFlight == 0, "a uring group released with I/O in the kernel");
         if (_poller != null)
@@ -211,27 +213,5 @@ internal sealed unsafe class UringGroup
             _poller = null;
         }
         _ring.Dispose();
-    }
-
-    private sealed class GroupDevice(bool sqPoll) : IoDevice(0, sqPoll ? "uring group (sqpoll)" : "uring group", 0)
-    {
-        public override int CreateChannel(IoChannel channel)
-        {
-            var g = new UringGroup(channel.Thread, sqPoll);
-            int rc = g.Start();
-            if (rc != 0)
-            {
-                g._ring.Dispose();
-                return rc;
-            }
-            channel.State = g;
-            return 0;
-        }
-
-        public override void DestroyChannel(IoChannel channel)
-        {
-            (channel.State as UringGroup)?.Release();
-            channel.State = null;
-        }
     }
 }
