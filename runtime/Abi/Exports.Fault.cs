@@ -149,6 +149,7 @@ internal static unsafe class FaultExports
             if (on != wasOn)
             {
                 System.Threading.Interlocked.Add(ref d.Bdev.TimeoutDescriptors, on ? 1 : -1);
+                System.Threading.Interlocked.Add(ref Bdev.Bdev.AnyTimeoutDescriptors, on ? 1 : -1);
             }
             return 0;
         }

@@ -53,6 +53,9 @@ internal abstract unsafe class Bdev
     internal volatile FaultRule[]? Faults;
     /// <summary>Descriptors with a timeout set: channels scan for overdue I/O while non-zero.</summary>
     internal int TimeoutDescriptors;
+    /// <summary>Descriptors with a timeout on any bdev: while 0, no thread looks for overdue
+    /// I/O (not even reads its clock for it).</summary>
+    internal static int AnyTimeoutDescriptors;
     /// <summary>1 once the device monitor has retired the bdev (see <see cref="DeviceMonitor"/>).</summary>
     internal int FailedFlag;
     internal string? FailureReason;

@@ -31,6 +31,7 @@ internal sealed unsafe class BdevChannel
     private BdevThread _bdevThread = null!;
     private BdevIoPool _pool = null!;
     internal bool InBusyList; // on the thread's list of channels with layer work
+    internal int ThreadSlot = -1; // its slot in the thread's BdevThread
     private IoQueue _done = new(IoQueueName.Done);
     private int _inSubmit; // > 0 while a backend's Submit runs: completions are queued
     private readonly ChannelResets _resets;
@@ -113,7 +114,7 @@ internal sealed unsafe class BdevChannel
             while (Busy && Ticks.Now < deadline)
             {
                 _module?.Poll(this);
-                PollLayer();
+                PollLayer(out _);
             }
             if (Outstanding > 0 || _resets.InBackend > 0 || _resets.HasHeld)
             {
@@ -365,8 +366,22 @@ internal sealed unsafe class BdevChannel
         }
     }
 
+    /// <summary>Resets, held or fault-held I/O are queued here: the slow part of
+    /// <see cref="PollLayer"/> runs until they are gone.</summary>
+    internal void MarkSlowWork()
+    {
+        _slowWork = true;
+        MarkBusy();
+    }
+
+    private bool _slowWork;
+
     /// <summary>Whether the thread's bdev poller must come back to this channel.</summary>
-    internal bool HasLayerWork => !_done.IsEmpty || _resets.HasWaiting || _resets.HasHeld || _faults.HoldsAny;
+    internal bool HasLayerWork
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _slowWork || !_done.IsEmpty;
+    }
 
     private static int PollThunk(object? o)
     {
@@ -374,14 +389,28 @@ internal sealed unsafe class BdevChannel
         return c._module!.Poll(c);
     }
 
-    /// <summary>The layer's own work on this channel, from the thread's bdev poller.</summary>
-    internal int PollLayer()
+    /// <summary>The layer's own work on this channel, from the thread's bdev poller;
+    /// <paramref name="more"/>: the poller must come back.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int PollLayer(out bool more)
     {
         int work = 0;
         if (!_done.IsEmpty)
         {
             work += DrainDeferred();
         }
+        if (_slowWork)
+        {
+            work += PollSlowWork();
+        }
+        more = _slowWork || !_done.IsEmpty;
+        return work;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int PollSlowWork()
+    {
+        int work = 0;
         if (_resets.HasWaiting)
         {
             work += _resets.Progress();
@@ -394,6 +423,7 @@ internal sealed unsafe class BdevChannel
         {
             work += PollFaults();
         }
+        _slowWork = _resets.HasWaiting || _resets.HasHeld || _faults.HoldsAny;
         return work;
     }
 

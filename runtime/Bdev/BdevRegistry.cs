@@ -145,6 +145,7 @@ internal static unsafe class BdevRegistry
             if (desc.TimeoutTicks > 0)
             {
                 System.Threading.Interlocked.Decrement(ref b.TimeoutDescriptors);
+                System.Threading.Interlocked.Decrement(ref Bdev.AnyTimeoutDescriptors);
                 desc.TimeoutTicks = 0;
             }
             HandleTable.Release(desc.Handle);

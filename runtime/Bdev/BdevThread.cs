@@ -1,4 +1,3 @@
-using System.Collections.Generic;
 using NativeBdev.Env;
 using NativeBdev.Reactor;
 
@@ -18,8 +17,16 @@ internal sealed unsafe class BdevThread : IPerThreadState
 
     public readonly LightweightThread Thread;
     public readonly BdevIoPool Pool;
-    private readonly List<BdevChannel> _channels = new();
-    private readonly List<BdevChannel> _busy = new(); // channels with layer work (each at most once)
+    // Channels by slot (a reference stored once per channel, not per I/O), the free slots,
+    // and the slots of channels with layer work: an int stack, so marking a channel busy and
+    // idle again — once per I/O at queue depth 1 — stores no reference (no GC write barrier).
+    private BdevChannel?[] _channels = new BdevChannel?[16];
+    private int[] _freeSlots = new int[16];
+    private int _freeCount;
+    private int _slotsUsed;
+    private int[] _busy = new int[16];
+    private int _busyCount;
+    private int _channelCount;
     private Poller? _poller;
     private long _nextTimeoutScan;
 
@@ -32,26 +39,63 @@ internal sealed unsafe class BdevThread : IPerThreadState
     public int Start() => Thread.RegisterPoller("bdev_layer", 0, (nint)(delegate*<object?, int>)&PollThunk, 0,
         this, managed: true, out _poller);
 
-    public int ChannelCount => _channels.Count;
+    public int ChannelCount => _channelCount;
 
-    public void Add(BdevChannel channel) => _channels.Add(channel);
+    public void Add(BdevChannel channel)
+    {
+        int slot;
+        if (_freeCount > 0)
+        {
+            slot = _freeSlots[--_freeCount];
+        }
+        else
+        {
+            if (_slotsUsed == _channels.Length)
+            {
+                System.Array.Resize(ref _channels, _channels.Length * 2);
+                System.Array.Resize(ref _freeSlots, _channels.Length);
+                System.Array.Resize(ref _busy, _channels.Length);
+            }
+            slot = _slotsUsed++;
+        }
+        _channels[slot] = channel;
+        channel.ThreadSlot = slot;
+        _channelCount++;
+    }
 
     public void Remove(BdevChannel channel)
     {
-        _channels.Remove(channel);
+        int slot = channel.ThreadSlot;
+        if (slot < 0)
+        {
+            return;
+        }
+        Invariant.Assert(_channels[slot] == channel, "a channel removed from a slot that is not its own");
         if (channel.InBusyList)
         {
-            _busy.Remove(channel);
+            for (int i = 0; i < _busyCount; i++)
+            {
+                if (_busy[i] == slot)
+                {
+                    _busy[i] = _busy[--_busyCount];
+                    break;
+                }
+            }
             channel.InBusyList = false;
         }
+        _channels[slot] = null;
+        _freeSlots[_freeCount++] = slot;
+        channel.ThreadSlot = -1;
+        _channelCount--;
     }
 
     /// <summary>The channel has layer work: the next poll does it.</summary>
     public void MarkBusy(BdevChannel channel)
     {
         Invariant.Assert(!channel.InBusyList, "a channel is on its thread's busy list twice");
+        Invariant.Assert(channel.ThreadSlot >= 0, "a channel marked busy that is not on its thread");
         channel.InBusyList = true;
-        _busy.Add(channel);
+        _busy[_busyCount++] = channel.ThreadSlot;
     }
 
     private static int PollThunk(object? o) => ((BdevThread)o!).Poll();
@@ -59,32 +103,42 @@ internal sealed unsafe class BdevThread : IPerThreadState
     private int Poll()
     {
         int work = 0;
-        // Channels marked busy meanwhile are polled in this pass too (appended); each
+        // Channels marked busy meanwhile are polled in this pass too (pushed on top); each
         // channel's own work per poll is bounded by what it had queued when polled.
-        for (int i = 0; i < _busy.Count;)
+        for (int i = 0; i < _busyCount;)
         {
-            BdevChannel c = _busy[i];
-            work += c.PollLayer();
-            if (c.HasLayerWork)
+            BdevChannel c = _channels[_busy[i]]!;
+            work += c.PollLayer(out bool more);
+            if (more)
             {
                 i++;
                 continue;
             }
             c.InBusyList = false;
-            int last = _busy.Count - 1;
-            _busy[i] = _busy[last];
-            _busy.RemoveAt(last);
+            _busy[i] = _busy[--_busyCount];
         }
-        long now = Thread.StampTicks;
-        if (now >= _nextTimeoutScan)
+        if (System.Threading.Volatile.Read(ref Bdev.AnyTimeoutDescriptors) > 0)
         {
-            _nextTimeoutScan = now + Ticks.Hz / 1000;
-            foreach (BdevChannel c in _channels)
+            work += PollTimeouts();
+        }
+        return work;
+    }
+
+    private int PollTimeouts()
+    {
+        long now = Thread.StampTicks;
+        if (now < _nextTimeoutScan)
+        {
+            return 0;
+        }
+        _nextTimeoutScan = now + Ticks.Hz / 1000;
+        int work = 0;
+        for (int slot = 0; slot < _slotsUsed; slot++)
+        {
+            BdevChannel? c = _channels[slot];
+            if (c != null && c.Bdev.TimeoutDescriptors > 0)
             {
-                if (c.Bdev.TimeoutDescriptors > 0)
-                {
-                    work += c.PollTimeouts(now);
-                }
+                work += c.PollTimeouts(now);
             }
         }
         return work;
@@ -92,7 +146,7 @@ internal sealed unsafe class BdevThread : IPerThreadState
 
     public void Release()
     {
-        Invariant.Assert(_channels.Count == 0, "a thread's bdev state released while channels use it");
+        Invariant.Assert(_channelCount == 0, "a thread's bdev state released while channels use it");
         if (_poller != null)
         {
             Thread.UnregisterPoller(_poller);

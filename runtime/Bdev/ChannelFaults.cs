@@ -105,7 +105,7 @@ internal sealed unsafe class ChannelFaults
         {
             _stuck.Push(io);
         }
-        _channel.MarkBusy();
+        _channel.MarkSlowWork();
     }
 
     private static void SetStatus(BdevIo* io, FaultRule r)

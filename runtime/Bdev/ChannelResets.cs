@@ -26,13 +26,13 @@ internal sealed unsafe class ChannelResets
     {
         Interlocked.Increment(ref _channel.Bdev.PendingResets);
         _waiting.Push(io);
-        _channel.MarkBusy();
+        _channel.MarkSlowWork();
     }
 
     public void Hold(BdevIo* io)
     {
         _held.Push(io);
-        _channel.MarkBusy();
+        _channel.MarkSlowWork();
     }
 
     /// <summary>Once the bdev has drained, hands the waiting resets to the backend.</summary>

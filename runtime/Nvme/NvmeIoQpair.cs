@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Threading;
 using NativeBdev.Env;
 using NativeBdev.Interop;
+using NativeBdev.Reactor;
 
 namespace NativeBdev.Nvme;
 
@@ -20,6 +21,7 @@ internal sealed unsafe class NvmeIoQpair : INvmeQueueOwner, INvmeCompletionSink
     private const byte PendingQueue = 1;
 
     private readonly NvmeController _ctrl;
+    private readonly LightweightThread _thread;
     private readonly ulong _maxTransfer;
     private NvmeTransportQueue _queue = null!;
     private int _connected;
@@ -29,9 +31,10 @@ internal sealed unsafe class NvmeIoQpair : INvmeQueueOwner, INvmeCompletionSink
     private IntrusiveQueue<NvmeRequest> _pending = new(PendingQueue);
     private long _nextScan;
 
-    public NvmeIoQpair(NvmeController controller)
+    public NvmeIoQpair(NvmeController controller, LightweightThread thread)
     {
         _ctrl = controller;
+        _thread = thread; // its poll clock stamps commands: no clock read per command
         _maxTransfer = controller.MaxTransferBytes;
     }
 
@@ -88,7 +91,7 @@ internal sealed unsafe class NvmeIoQpair : INvmeQueueOwner, INvmeCompletionSink
             AddPending(r);
             return;
         }
-        long now = Ticks.Now;
+        long now = _thread.StampTicks;
         ulong* range = stackalloc ulong[2];
         while (!r->FullyBuilt)
         {
@@ -211,7 +214,7 @@ internal sealed unsafe class NvmeIoQpair : INvmeQueueOwner, INvmeCompletionSink
         }
         if (_queue.Outstanding > 0 && _ctrl.CommandTimeoutTicks > 0)
         {
-            long now = Ticks.Now;
+            long now = _thread.StampTicks;
             if (now >= _nextScan)
             {
                 _nextScan = now + Ticks.Hz / 10;

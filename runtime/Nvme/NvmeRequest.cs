@@ -49,6 +49,7 @@ internal unsafe struct NvmeRequest : IQueueable<NvmeRequest>
     public static byte* QueueName(NvmeRequest* r) => &r->Queue;
 
     /// <summary>Sets up a request before <see cref="NvmeIoQpair.Submit"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Init(NvmeRequestKind kind, uint nsid, uint blockSize, ulong lba, ulong blocks, Iovec* iovs,
         int iovCount, delegate*<NvmeRequest*, void> callback, void* context)
     {
@@ -71,5 +72,9 @@ internal unsafe struct NvmeRequest : IQueueable<NvmeRequest>
         Invariant.Assert(Queue == 0, "a request set up while it is still on a driver queue");
     }
 
-    public readonly bool FullyBuilt => TotalBytes == 0 ? Started != 0 : NextByte >= TotalBytes;
+    public readonly bool FullyBuilt
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => TotalBytes == 0 ? Started != 0 : NextByte >= TotalBytes;
+    }
 }

@@ -57,7 +57,7 @@ internal sealed unsafe class NvmeQpairDevice : IoDevice
 
     public override int CreateChannel(IoChannel channel)
     {
-        var q = new NvmeIoQpair(_controller);
+        var q = new NvmeIoQpair(_controller, channel.Thread);
         int rc = q.Init();
         if (rc != 0)
         {
