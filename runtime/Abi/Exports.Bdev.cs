@@ -121,40 +121,7 @@ internal static unsafe class BdevExports
         {
             return Guard.Null("name");
         }
-        return BdevRegistry.Destroy(n, cb == null ? null : OnCallingThread((nint)cb, (nint)ctx));
-    }
-
-    /// <summary>Wraps a C <c>cb(ctx, status)</c> so it runs on the calling thread if there is
-    /// one, else wherever the operation finishes.</summary>
-    internal static Action<int> OnCallingThread(nint cb, nint ctx)
-    {
-        LightweightThread? origin = LightweightThread.Current;
-        return status =>
-        {
-            if (origin == null || origin == LightweightThread.Current || origin.IsExited)
-            {
-                ((delegate* unmanaged[Cdecl]<void*, int, void>)cb)((void*)ctx, status);
-                return;
-            }
-            var call = new DeferredCall(cb, ctx, status);
-            if (origin.Send(&DeferredCall.Run, call) != 0)
-            {
-                DeferredCall.Run(call, 0);
-            }
-        };
-    }
-
-    private sealed class DeferredCall(nint cb, nint ctx, int status)
-    {
-        public static void Run(object? o, nint _)
-        {
-            var c = (DeferredCall)o!;
-            ((delegate* unmanaged[Cdecl]<void*, int, void>)c._cb)((void*)c._ctx, c._status);
-        }
-
-        private readonly nint _cb = cb;
-        private readonly nint _ctx = ctx;
-        private readonly int _status = status;
+        return BdevRegistry.Destroy(n, StatusCallback.OnCallingThread((nint)cb, (nint)ctx));
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_resize", CallConvs = [typeof(CallConvCdecl)])]
@@ -519,12 +486,7 @@ internal static unsafe class BdevExports
             {
                 return 0;
             }
-            if (d.Bdev.Removing)
-            {
-                LastError.Set(Errno.ENODEV, $"bdev '{d.Bdev.Name}' is being removed");
-                return 0;
-            }
-            return IoChannel.Get(d.Bdev.IoDevice, out IoChannel? ch) == 0 ? ch!.Handle : 0;
+            return d.GetIoChannel(out IoChannel? ch) == 0 ? ch!.Handle : 0;
         }
         catch (Exception e)
         {
@@ -544,7 +506,7 @@ internal static unsafe class BdevExports
         try
         {
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
-            return b == null ? rc : FillStat(b.CollectStats(), b.OutstandingIo(), stat);
+            return b == null ? rc : FillStat(BdevStatistics.Of(b), stat);
         }
         catch (Exception e)
         {
@@ -565,11 +527,7 @@ internal static unsafe class BdevExports
             {
                 return rc;
             }
-            if (c.State is not BdevChannel bc)
-            {
-                return LastError.Set(Errno.EINVAL, "io channel is not a bdev channel");
-            }
-            return FillStat(bc.Stats, bc.Outstanding, stat);
+            return (rc = BdevStatistics.Of(c, out BdevStatsReport r)) != 0 ? rc : FillStat(r, stat);
         }
         catch (Exception e)
         {
@@ -578,7 +536,7 @@ internal static unsafe class BdevExports
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int FillStat(BdevStats s, int outstanding, NbBdevIoStat* stat)
+    private static int FillStat(in BdevStatsReport report, NbBdevIoStat* stat)
     {
         if (stat == null)
         {
@@ -589,20 +547,12 @@ internal static unsafe class BdevExports
         {
             return rc0;
         }
+        BdevStats s = report.Stats;
         ref OpStats r = ref s.Ops[(int)BdevIoType.Read];
         ref OpStats w = ref s.Ops[(int)BdevIoType.Write];
         ref OpStats u = ref s.Ops[(int)BdevIoType.Unmap];
         ref OpStats z = ref s.Ops[(int)BdevIoType.WriteZeroes];
-        ulong other = 0;
-        OpStats all = default;
-        for (int t = 0; t < s.Ops.Length; t++)
-        {
-            if (t != (int)BdevIoType.Read && t != (int)BdevIoType.Write)
-            {
-                other += s.Ops[t].Errors;
-            }
-            all.Add(s.Ops[t]);
-        }
+        OpStats all = report.All;
         var v = new NbBdevIoStat
         {
             StatSize = (nuint)Math.Min((long)size, sizeof(NbBdevIoStat)),
@@ -612,9 +562,9 @@ internal static unsafe class BdevExports
             ReadLatencyTicks = r.LatencyTicks, MinReadLatencyTicks = r.MinLatencyTicks, MaxReadLatencyTicks = r.MaxLatencyTicks,
             WriteLatencyTicks = w.LatencyTicks, MinWriteLatencyTicks = w.MinLatencyTicks, MaxWriteLatencyTicks = w.MaxLatencyTicks,
             UnmapLatencyTicks = u.LatencyTicks, MinUnmapLatencyTicks = u.MinLatencyTicks, MaxUnmapLatencyTicks = u.MaxLatencyTicks,
-            NumReadErrors = r.Errors, NumWriteErrors = w.Errors, NumOtherErrors = other,
-            TicksRate = (ulong)Ticks.Hz, QueueDepth = (ulong)Math.Max(0, outstanding),
-            NumOps = all.Ops + all.Errors, LatencyTicks = all.LatencyTicks,
+            NumReadErrors = r.Errors, NumWriteErrors = w.Errors, NumOtherErrors = report.OtherErrors,
+            TicksRate = (ulong)Ticks.Hz, QueueDepth = report.QueueDepth,
+            NumOps = report.CompletedOps, LatencyTicks = all.LatencyTicks,
             MinLatencyTicks = all.MinLatencyTicks, MaxLatencyTicks = all.MaxLatencyTicks,
         };
         Buffer.MemoryCopy(&v, stat, (long)size, (long)v.StatSize);
@@ -654,33 +604,12 @@ internal static unsafe class BdevExports
         {
             return LastError.Set(Errno.EINVAL, $"count {count} must be 1 .. 1024");
         }
-        LatencyHistogram h;
-        if (ch != 0)
+        IoChannel? c = null;
+        if (ch != 0 && (c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out rc)) == null)
         {
-            IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out rc);
-            if (c == null)
-            {
-                return rc;
-            }
-            if (c.State is not BdevChannel bc || bc.Bdev != b)
-            {
-                return LastError.Set(Errno.EINVAL, "io channel is not a channel of this bdev");
-            }
-            h = bc.Stats.Histogram;
+            return rc;
         }
-        else
-        {
-            h = b.CollectStats().Histogram;
-        }
-        for (int i = 0; i < count; i++)
-        {
-            if (!(pcts[i] >= 0 && pcts[i] <= 100))
-            {
-                return LastError.Set(Errno.EINVAL, $"percentile {pcts[i]} is not within 0 .. 100");
-            }
-            ticks[i] = h.Percentile(pcts[i]);
-        }
-        return 0;
+        return BdevStatistics.Percentiles(b, c, new ReadOnlySpan<double>(pcts, count), new Span<ulong>(ticks, count));
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset_io_stat", CallConvs = [typeof(CallConvCdecl)])]
@@ -697,29 +626,7 @@ internal static unsafe class BdevExports
             {
                 return rc;
             }
-            if (LightweightThread.Current == null)
-            {
-                // Checked before anything is cleared: a refused call changes nothing.
-                return LastError.Set(Errno.EINVAL, "no current thread: reset statistics from a thread");
-            }
-            lock (b.RetiredStats)
-            {
-                b.RetiredStats.Clear();
-            }
-            nint c = (nint)cb, a = (nint)ctx;
-            return b.IoDevice.ForEachChannel(
-                ch =>
-                {
-                    (ch.State as BdevChannel)?.Stats.Clear();
-                    return 0;
-                },
-                status =>
-                {
-                    if (c != 0)
-                    {
-                        ((delegate* unmanaged[Cdecl]<void*, int, void>)c)((void*)a, status);
-                    }
-                });
+            return BdevStatistics.Reset(b, StatusCallback.Direct((nint)cb, (nint)ctx));
         }
         catch (Exception e)
         {

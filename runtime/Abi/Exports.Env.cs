@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
@@ -163,16 +164,7 @@ internal static unsafe class EnvExports
             return LastError.Set(Errno.EINVAL, $"opts->reactor_spin_us {o.ReactorSpinUs} must be -1 or more");
         }
         options.ReactorSpinMicroseconds = o.ReactorSpinUs;
-        // The level applies to init's own messages, and stays only if init succeeds: a
-        // failed call changes nothing.
-        Env.LogLevel previous = Log.Level;
-        Log.Level = (Env.LogLevel)o.LogLevel;
-        rc = NbEnvironment.Init(options);
-        if (rc != 0)
-        {
-            Log.Level = previous;
-        }
-        return rc;
+        return BdevLayer.Init(options, (Env.LogLevel)o.LogLevel);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_fini", CallConvs = [typeof(CallConvCdecl)])]
@@ -183,12 +175,7 @@ internal static unsafe class EnvExports
     {
         try
         {
-            int bdevs = Bdev.BdevRegistry.Count;
-            if (bdevs > 0 && NbEnvironment.IsInitialized)
-            {
-                return LastError.Set(Errno.EBUSY, $"{bdevs} bdevs still exist (destroy them first)");
-            }
-            return NbEnvironment.Fini();
+            return BdevLayer.Fini();
         }
         catch (Exception e)
         {

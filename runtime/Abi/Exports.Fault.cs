@@ -133,24 +133,7 @@ internal static unsafe class FaultExports
             {
                 return rc;
             }
-            if (timeoutUs > 3_600_000_000UL * 24)
-            {
-                return LastError.Set(Errno.EINVAL, $"timeout {timeoutUs} us is more than a day");
-            }
-            if (timeoutUs > 0 && cb == null && abort == 0)
-            {
-                return LastError.Set(Errno.EINVAL, "a timeout needs a callback, abort, or both");
-            }
-            bool wasOn = d.TimeoutTicks > 0, on = timeoutUs > 0;
-            d.TimeoutCallback = cb;
-            d.TimeoutContext = ctx;
-            d.AbortOnTimeout = abort != 0;
-            d.TimeoutTicks = on ? Math.Max(1, Ticks.FromMicroseconds((long)timeoutUs)) : 0;
-            if (on != wasOn)
-            {
-                System.Threading.Interlocked.Add(ref d.Bdev.TimeoutDescriptors, on ? 1 : -1);
-            }
-            return 0;
+            return d.SetTimeout(timeoutUs, abort != 0, cb, ctx);
         }
         catch (Exception e)
         {

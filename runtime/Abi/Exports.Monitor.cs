@@ -68,13 +68,7 @@ internal static unsafe class MonitorExports
             v.Failed = b.Failed ? 1 : 0;
             v.ReadErrors = s.Ops[(int)BdevIoType.Read].Errors;
             v.WriteErrors = s.Ops[(int)BdevIoType.Write].Errors;
-            for (int t = 0; t < s.Ops.Length; t++)
-            {
-                if (t != (int)BdevIoType.Read && t != (int)BdevIoType.Write)
-                {
-                    v.OtherErrors += s.Ops[t].Errors;
-                }
-            }
+            v.OtherErrors = s.OtherErrors();
             Guard.CopyOut(b.FailureReason ?? "", v.Reason, 256);
             Buffer.MemoryCopy(&v, health, (long)v.HealthSize, (long)v.HealthSize);
             return 0;

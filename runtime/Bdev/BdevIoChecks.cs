@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using NativeBdev.Env;
 using NativeBdev.Interop;
+using NativeBdev.Reactor;
 
 namespace NativeBdev.Bdev;
 
@@ -27,6 +28,20 @@ internal static unsafe class BdevIoChecks
             return Unsupported(bdev, type);
         }
         return 0;
+    }
+
+    /// <summary>The channel an I/O of <paramref name="desc"/> goes to: a channel of the
+    /// descriptor's bdev, used from the thread that owns it (<see cref="IoChannel.CheckOwner"/>).
+    /// Every front end resolves its descriptor and channel, then asks this once per call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Channel(BdevDesc desc, IoChannel channel, out BdevChannel? bdevChannel)
+    {
+        bdevChannel = channel.State as BdevChannel;
+        if (bdevChannel == null || bdevChannel.Bdev != desc.Bdev)
+        {
+            return LastError.Set(Errno.EINVAL, "io channel does not belong to this descriptor's bdev");
+        }
+        return channel.CheckOwner();
     }
 
     /// <summary>Access, range and (for reads and writes) buffers of a block I/O.</summary>

@@ -142,11 +142,7 @@ internal static unsafe class BdevRegistry
                 return LastError.Set(Errno.EBADF, "descriptor is already closed");
             }
             desc.Closed = true;
-            if (desc.TimeoutTicks > 0)
-            {
-                System.Threading.Interlocked.Decrement(ref b.TimeoutDescriptors);
-                desc.TimeoutTicks = 0;
-            }
+            b.ForgetTimeout(desc);
             HandleTable.Release(desc.Handle);
             b.Descriptors.Remove(desc);
             if (b.ClaimedBy == desc)

@@ -81,7 +81,7 @@ internal sealed unsafe class BdevThread
             _nextTimeoutScan = now + Ticks.Hz / 1000;
             foreach (BdevChannel c in _channels)
             {
-                if (c.Bdev.TimeoutDescriptors > 0)
+                if (c.Bdev.TimedDescriptors != null)
                 {
                     work += c.PollTimeouts(now);
                 }

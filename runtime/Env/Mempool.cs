@@ -128,10 +128,53 @@ internal sealed unsafe class Mempool : IDisposable
         return true;
     }
 
+    /// <summary>spdk_mempool_get_bulk: all <paramref name="count"/> elements, or none (what
+    /// was taken goes back) when fewer are free.</summary>
+    public int GetBulk(void** elements, nuint count)
+    {
+        if (count > (nuint)Count)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({Count})");
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            void* e = Get();
+            if (e == null)
+            {
+                while (i > 0)
+                {
+                    TryPut(elements[--i]);
+                }
+                return LastError.Set(Errno.ENOMEM, $"mempool has fewer than {count} elements free");
+            }
+            elements[i] = e;
+        }
+        return 0;
+    }
+
+    /// <summary>spdk_mempool_put_bulk: all <paramref name="count"/> elements back, or none: a
+    /// foreign element, one already in the pool or one listed twice refuses the whole call.</summary>
+    public int PutBulk(void** elements, nuint count)
+    {
+        if (count > (nuint)Count)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({Count})");
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            if (!Owns(elements[i]))
+            {
+                return LastError.Set(Errno.EINVAL, $"element {i} does not belong to this mempool (nothing was put)");
+            }
+        }
+        return TryPutAll(elements, (int)count) ? 0 : LastError.Set(Errno.EINVAL,
+            "an element is already in the mempool or listed twice (double put): nothing was put");
+    }
+
     /// <summary>Returns all <paramref name="count"/> elements or none: each is first
     /// reserved (out → 2), so an element already in the pool or listed twice fails the whole
     /// call before anything is put. The caller has checked <see cref="Owns"/>.</summary>
-    public int PutBulk(void** elements, int count)
+    private bool TryPutAll(void** elements, int count)
     {
         for (int i = 0; i < count; i++)
         {
@@ -141,7 +184,7 @@ internal sealed unsafe class Mempool : IDisposable
                 {
                     Volatile.Write(ref _inPool[IndexOf(elements[i])], 0);
                 }
-                return -1;
+                return false;
             }
         }
         for (int i = 0; i < count; i++)
@@ -149,7 +192,7 @@ internal sealed unsafe class Mempool : IDisposable
             Volatile.Write(ref _inPool[IndexOf(elements[i])], 1);
             Put(elements[i]);
         }
-        return 0;
+        return true;
     }
 
     private void* Take()

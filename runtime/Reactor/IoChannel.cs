@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -73,10 +74,21 @@ internal sealed unsafe class IoChannel
         return 0;
     }
 
+    /// <summary>The owner-thread rule for a channel: its state (a bdev channel's I/O pool and
+    /// completions, a backend's ring or queue pair) belongs to its thread and is not
+    /// thread-safe, by design. Every core entry that uses a channel on the caller's behalf
+    /// checks this, so each front end gets the same rule and message. One comparison.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int CheckOwner() => Thread.IsCurrent ? 0 : NotOwner();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NotOwner() =>
+        LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+
     /// <summary>spdk_put_io_channel: drop one reference, on the channel's own thread.</summary>
     public int Put()
     {
-        if (LightweightThread.Current != Thread)
+        if (!Thread.IsCurrent)
         {
             return LastError.Set(Errno.EINVAL,
                 $"io channel of '{Device.Name}' belongs to thread '{Thread.Name}' and must be put there");

@@ -105,6 +105,15 @@ internal sealed unsafe class LightweightThread
         }
     }
 
+    /// <summary>The owner-thread rule's one check: whether this is the thread the calling OS
+    /// thread is acting for. A thread's pollers, channels and caches are touched only from it,
+    /// by design without locks, so every entry that uses them asks this first.</summary>
+    public bool IsCurrent
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => Current == this;
+    }
+
     // (creation number << 11) | (index + 1): unique among live threads, and a slot left behind
     // on an OS thread by a destroyed thread does not name its index's next occupant.
     private const int SlotIndexMask = (1 << 11) - 1;
@@ -291,7 +300,7 @@ internal sealed unsafe class LightweightThread
         out Poller? poller)
     {
         poller = null;
-        if (Current != this)
+        if (!IsCurrent)
         {
             return LastError.Set(Errno.EINVAL, $"pollers must be registered on their own thread ('{Name}')");
         }
@@ -312,7 +321,7 @@ internal sealed unsafe class LightweightThread
 
     public int UnregisterPoller(Poller p)
     {
-        if (Current != this)
+        if (!IsCurrent)
         {
             return LastError.Set(Errno.EINVAL, $"a poller must be unregistered on its own thread ('{Name}')");
         }
@@ -328,7 +337,7 @@ internal sealed unsafe class LightweightThread
 
     public int SetPollerPaused(Poller p, bool paused)
     {
-        if (Current != this)
+        if (!IsCurrent)
         {
             return LastError.Set(Errno.EINVAL, $"a poller must be paused or resumed on its own thread ('{Name}')");
         }
