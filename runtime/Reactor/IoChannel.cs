@@ -67,7 +67,7 @@ internal sealed unsafe class IoChannel
             }
             return rc < 0 ? LastError.Set(-rc, $"io device '{device.Name}' refused a channel ({rc})") : -Errno.EIO;
         }
-        ch.Handle = HandleTable.Allocate(HandleType.IoChannel, ch);
+        ch.Handle = Handles.Allocate(ch);
         thread.Channels.Add(device, ch);
         device.AddChannel(ch);
         channel = ch;
@@ -120,7 +120,7 @@ internal sealed unsafe class IoChannel
         }
         ch.Destroyed = true;
         ch.Thread.Channels.Remove(ch.Device);
-        HandleTable.Release(ch.Handle);
+        Handles.Release(ch.Handle);
         ch.Device.DestroyChannel(ch);
         if (ch.Context != null)
         {

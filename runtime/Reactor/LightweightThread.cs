@@ -135,7 +135,7 @@ internal sealed unsafe class LightweightThread
             return LastError.Set(Errno.ENOMEM, $"too many threads (at most {ThreadRegistry.MaxThreads})");
         }
         var t = new LightweightThread(name ?? $"thread{index}", mask, index, capacity);
-        t.Handle = HandleTable.Allocate(HandleType.Thread, t);
+        t.Handle = Handles.Allocate(t);
         ThreadRegistry.Add(t);
         ReactorSet.Schedule(t);
         thread = t;
@@ -313,7 +313,7 @@ internal sealed unsafe class LightweightThread
             return LastError.Set(Errno.EINVAL, $"poller period {periodMicroseconds} us is out of range (0 .. 1 hour)");
         }
         var p = new Poller(this, name, Ticks.FromMicroseconds(periodMicroseconds), fn, arg, context, managed);
-        p.Handle = HandleTable.Allocate(HandleType.Poller, p);
+        p.Handle = Handles.Allocate(p);
         (periodMicroseconds == 0 ? _active : _timed).Add(p);
         poller = p;
         return 0;
@@ -330,7 +330,7 @@ internal sealed unsafe class LightweightThread
             return LastError.Set(Errno.EINVAL, "poller is already unregistered");
         }
         p.State = PollerState.Unregistered;
-        HandleTable.Release(p.Handle);
+        Handles.Release(p.Handle);
         _pollersChanged = true;
         return 0;
     }
@@ -401,11 +401,11 @@ internal sealed unsafe class LightweightThread
                       $"{Channels.Count} io channels and {_messages.Count} messages left behind");
             foreach (Poller p in _active)
             {
-                HandleTable.Release(p.Handle);
+                Handles.Release(p.Handle);
             }
             foreach (Poller p in _timed)
             {
-                HandleTable.Release(p.Handle);
+                Handles.Release(p.Handle);
             }
             _active.Clear();
             _timed.Clear();
@@ -444,7 +444,7 @@ internal sealed unsafe class LightweightThread
         }
         t_current = previous == Slot ? 0 : previous;
         ThreadRegistry.Remove(this);
-        HandleTable.Release(Handle);
+        Handles.Release(Handle);
         return 0;
     }
 }
