@@ -8,20 +8,6 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_bdev_io_request.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbBdevIoRequest
-{
-    public int IoType;
-    public int IovCount;
-    public void* Buf;
-    public Iovec* Iov;
-    public ulong OffsetBlocks;
-    public ulong NumBlocks;
-    public nint Callback;
-    public void* CallbackArg;
-}
-
 /// <summary>The I/O path exports: resolve the two handles, check the thread, hand over to
 /// <see cref="BdevChannel.Submit"/>. One crossing per I/O, nothing allocated.</summary>
 internal static unsafe class BdevIoExports
@@ -403,13 +389,4 @@ internal static unsafe class BdevIoExports
             return Guard.Fail(e);
         }
     }
-}
-
-/// <summary>struct nb_bdev_io_wait_entry.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct NbBdevIoWaitEntry
-{
-    public nint Bdev;
-    public nint CbFn;
-    public nint CbArg;
 }

@@ -7,19 +7,7 @@ using NativeBdev.Interop;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_fault_rule_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbFaultRuleInfo
-{
-    public int Id;
-    public int Reserved;
-    public ulong Matched;
-    public ulong Fired;
-    public fixed byte Bdev[256];
-    public fixed byte Uri[512];
-}
-
-/// <summary>Fault injection and descriptor timeouts.</summary>
+/// <summary>Fault injection: inject:// rules on any bdev, and the error bdev's injections.</summary>
 internal static unsafe class FaultExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_fault_inject", CallConvs = [typeof(CallConvCdecl)])]
@@ -115,30 +103,6 @@ internal static unsafe class FaultExports
             Guard.CopyOut(all[i].Rule.Uri, r->Uri, 512);
         }
         return all.Length;
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_set_timeout", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevSetTimeout(nint desc, ulong timeoutUs, int abort,
-        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
-        => NbBdevSetTimeoutGuarded(desc, timeoutUs, abort, cb, ctx);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbBdevSetTimeoutGuarded(nint desc, ulong timeoutUs, int abort,
-        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
-    {
-        try
-        {
-            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
-            if (d == null)
-            {
-                return rc;
-            }
-            return d.SetTimeout(timeoutUs, abort != 0, cb, ctx);
-        }
-        catch (Exception e)
-        {
-            return Guard.Fail(e);
-        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_error_inject", CallConvs = [typeof(CallConvCdecl)])]

@@ -8,38 +8,6 @@ using NativeBdev.Interop;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_nvme_probe_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbNvmeProbeInfo
-{
-    public fixed byte Traddr[16];
-    public fixed byte Driver[32];
-    public ushort VendorId;
-    public ushort DeviceId;
-    public int Attachable;
-    public int Attached;
-}
-
-/// <summary>struct nb_nvme_ctrlr_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbNvmeCtrlrInfo
-{
-    public nuint InfoSize;
-    public fixed byte Traddr[16];
-    public fixed byte Mode[8];
-    public fixed byte Model[48];
-    public fixed byte Serial[24];
-    public fixed byte Firmware[16];
-    public fixed byte State[16];
-    public uint Nsid;
-    public uint NumNamespaces;
-    public uint MaxTransferBytes;
-    public uint IoQueues;
-    public uint IoQueueEntries;
-    public uint Reserved;
-    public ulong Resets;
-}
-
 /// <summary>NVMe passthrough, probe, controller information and reset.</summary>
 internal static unsafe class NvmeExports
 {
@@ -99,7 +67,8 @@ internal static unsafe class NvmeExports
     {
         if (max < 0 || (infos == null && max != 0))
         {
-            return LastError.Set(Errno.EINVAL, infos == null ? "infos is NULL but max is not 0" : $"max {max} is negative");
+            return LastError.Set(Errno.EINVAL,
+                infos == null ? "infos is NULL but max is not 0" : $"max {max} is negative");
         }
         IReadOnlyList<NvmePciDevice> found = BdevModules.Find<INvmePciProbe>()?.Probe() ?? [];
         for (int i = 0; i < found.Count && i < max; i++)

@@ -1,18 +1,12 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Reactor;
-
-internal enum ThreadState
-{
-    Running,
-    Exiting,
-    Exited,
-}
 
 /// <summary>SPDK's spdk_thread: a lightweight execution context with its own lock-free
 /// message ring, pollers and io channels. It is polled by exactly one OS thread at a time:
@@ -110,7 +104,7 @@ internal sealed unsafe class LightweightThread
     /// by design without locks, so every entry that uses them asks this first.</summary>
     public bool IsCurrent
     {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => Current == this;
     }
 
