@@ -119,7 +119,14 @@ internal static unsafe class FaultExports
             {
                 return rc;
             }
-            return n == null ? Guard.Null("name") : Modules.Error.ErrorModule.Inject(n, ioType, errorType, count);
+            if (n == null)
+            {
+                return Guard.Null("name");
+            }
+            IErrorBdevInjector? injector = BdevModules.Find<IErrorBdevInjector>();
+            return injector == null
+                ? LastError.Set(Errno.ENOTSUP, "no bdev module injects errors (the error module is not registered)")
+                : injector.Inject(n, ioType, errorType, count);
         }
         catch (Exception e)
         {

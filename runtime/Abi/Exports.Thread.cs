@@ -120,8 +120,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    /// <summary>nb_thread_poll: the host-driven loop's entry. The claim makes a second OS
-    /// thread (or a reactor) polling the same thread an error instead of a data race.</summary>
+    /// <summary>nb_thread_poll: the host-driven loop's entry (<see cref="LightweightThread.HostPoll"/>).</summary>
     internal static int Poll(nint thread, uint maxMsgs, ulong now)
     {
         LightweightThread? t = HandleTable.Get<LightweightThread>(thread, HandleType.Thread);
@@ -129,22 +128,7 @@ internal static unsafe class ThreadExports
         {
             return Guard.Bad(thread, HandleType.Thread);
         }
-        if (t.Reactor != null)
-        {
-            return LastError.Set(Errno.EBUSY, "thread is run by a reactor; it cannot also be polled by the host");
-        }
-        if (!t.TryEnterPoll())
-        {
-            return LastError.Set(Errno.EBUSY, "thread is being polled by another OS thread");
-        }
-        try
-        {
-            return t.Poll((int)Math.Min(maxMsgs, int.MaxValue), (long)Math.Min(now, long.MaxValue));
-        }
-        finally
-        {
-            t.ExitPoll();
-        }
+        return t.HostPoll((int)Math.Min(maxMsgs, int.MaxValue), (long)Math.Min(now, long.MaxValue));
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_get_current_thread", CallConvs = [typeof(CallConvCdecl)])]

@@ -185,6 +185,28 @@ internal sealed unsafe class LightweightThread
         }
     }
 
+    /// <summary>One poll from a host's own loop (nb_thread_poll, library mode). The claim makes a
+    /// second OS thread (or a reactor) polling the same thread an error instead of a data race.</summary>
+    public int HostPoll(int maxMessages, long now)
+    {
+        if (Reactor != null)
+        {
+            return LastError.Set(Errno.EBUSY, "thread is run by a reactor; it cannot also be polled by the host");
+        }
+        if (!TryEnterPoll())
+        {
+            return LastError.Set(Errno.EBUSY, "thread is being polled by another OS thread");
+        }
+        try
+        {
+            return Poll(maxMessages, now);
+        }
+        finally
+        {
+            ExitPoll();
+        }
+    }
+
     /// <summary>A reactor's poll: the reactor holds the claim for as long as it runs the
     /// thread and has nothing of its own to restore, and it read the clock once for all its
     /// threads in this iteration.</summary>
