@@ -78,12 +78,22 @@ internal sealed unsafe class IoChannel
     /// completions, a backend's ring or queue pair) belongs to its thread and is not
     /// thread-safe, by design. Every core entry that uses a channel on the caller's behalf
     /// checks this, so each front end gets the same rule and message. One comparison.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int CheckOwner() => Thread.IsCurrent ? 0 : NotOwner();
+    public bool IsOwnedByCurrentThread
+    {
+        // LightweightThread.IsCurrent's comparison, written out: called on the Thread field it
+        // would add a null check of Thread to every I/O.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => LightweightThread.Current == Thread;
+    }
 
+    /// <summary>The refusal when <see cref="IsOwnedByCurrentThread"/> is false (out of line:
+    /// the I/O path only calls it when it fails).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NotOwner() =>
+    public static int NotOwned() =>
         LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+
+    /// <summary>The owner-thread rule as a result: 0, or the refusal.</summary>
+    public int CheckOwner() => IsOwnedByCurrentThread ? 0 : NotOwned();
 
     /// <summary>spdk_put_io_channel: drop one reference, on the channel's own thread.</summary>
     public int Put()
