@@ -19,11 +19,9 @@ internal sealed unsafe class LightweightThread
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
-    // The current thread as its registry index + 1 (0 = none), in one thread-static: in a
-    // shared library each [ThreadStatic] access is a __tls_get_addr call, and storing an
-    // int (unlike a reference) needs no GC write barrier — a reactor stores it for every
-    // thread it polls, every iteration. Bind sets it outside polls; Poll saves and restores it.
-    [ThreadStatic] private static int t_current;
+    // The current thread is Env's current context (ContextIndex.CurrentSlot: one int in one
+    // thread-static, read by Env's mempool caches too), as this thread's Slot (0 = none).
+    // Bind sets it outside polls; Poll saves and restores it.
 
     public readonly string Name;
     public readonly CpuSet? CpuMask;
@@ -78,7 +76,7 @@ internal sealed unsafe class LightweightThread
         Name = name;
         CpuMask = mask;
         Index = index;
-        Slot = ((Interlocked.Increment(ref s_created) & 0xFFFFF) << 11) | (index + 1);
+        Slot = ContextIndex.NewSlot(index);
         _messages = new MpmcQueue<Message>(capacity);
     }
 
@@ -89,12 +87,12 @@ internal sealed unsafe class LightweightThread
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         get
         {
-            int slot = t_current;
+            int slot = ContextIndex.CurrentSlot;
             if (slot == 0)
             {
                 return null;
             }
-            LightweightThread? t = ThreadRegistry.ByIndex[(slot & SlotIndexMask) - 1];
+            LightweightThread? t = ThreadRegistry.ByIndex[ContextIndex.IndexOf(slot)];
             return t != null && t.Slot == slot ? t : null; // a destroyed thread's index may be reused
         }
     }
@@ -108,11 +106,10 @@ internal sealed unsafe class LightweightThread
         get => Current == this;
     }
 
-    // (creation number << 11) | (index + 1): unique among live threads, and a slot left behind
-    // on an OS thread by a destroyed thread does not name its index's next occupant.
-    private const int SlotIndexMask = (1 << 11) - 1;
-    private static int s_created;
-    private readonly int Slot;
+    /// <summary>This thread's slot number (<see cref="ContextIndex.NewSlot"/>): unique among live
+    /// threads, and a slot left behind on an OS thread by a destroyed thread does not name its
+    /// index's next occupant.</summary>
+    internal readonly int Slot;
 
     public ThreadState State => (ThreadState)_state;
     public bool ExitRequested => Volatile.Read(ref _exitRequested) != 0;
@@ -138,7 +135,7 @@ internal sealed unsafe class LightweightThread
 
     /// <summary>Binds this OS thread to <paramref name="thread"/> outside of polls (SPDK's
     /// spdk_set_thread), so calls that need a current thread work from the host's loop.</summary>
-    public static void Bind(LightweightThread? thread) => t_current = thread?.Slot ?? 0;
+    public static void Bind(LightweightThread? thread) => ContextIndex.CurrentSlot = thread?.Slot ?? 0;
 
     /// <summary>spdk_thread_send_msg: queue <paramref name="m"/>; always asynchronous, from
     /// any OS thread. -ENOMEM when the ring is full, -EIO when the thread has exited.</summary>
@@ -171,16 +168,16 @@ internal sealed unsafe class LightweightThread
     public int Poll(int maxMessages, long now)
     {
         Invariant.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
-        int previous = t_current;
+        int previous = ContextIndex.CurrentSlot;
         bool wasInPoll = InPoll;
-        t_current = Slot;
+        ContextIndex.CurrentSlot = Slot;
         try
         {
             return PollOnce(maxMessages, now != 0 ? now : Ticks.Now);
         }
         finally
         {
-            t_current = previous;
+            ContextIndex.CurrentSlot = previous;
             InPoll = wasInPoll;
         }
     }
@@ -212,7 +209,7 @@ internal sealed unsafe class LightweightThread
     /// threads in this iteration.</summary>
     internal int PollOnReactor(long now)
     {
-        t_current = Slot;
+        ContextIndex.CurrentSlot = Slot;
         int work = PollOnce(0, now);
         InPoll = false;
         return work;
@@ -440,25 +437,25 @@ internal sealed unsafe class LightweightThread
         long deadline = Ticks.Now + Ticks.Hz / 10;
         while (!TryEnterPoll())
         {
-            if (Ticks.Now > deadline || t_current == Slot && InPoll)
+            if (Ticks.Now > deadline || ContextIndex.CurrentSlot == Slot && InPoll)
             {
                 return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
             }
             System.Threading.Thread.Yield();
         }
-        if (t_current == Slot)
+        if (ContextIndex.CurrentSlot == Slot)
         {
-            t_current = 0;
+            ContextIndex.CurrentSlot = 0;
         }
         // A sender that saw the thread running may have queued a message after its last
         // poll: it was accepted, so it runs (here, as the thread) rather than vanish.
-        int previous = t_current;
-        t_current = Slot;
+        int previous = ContextIndex.CurrentSlot;
+        ContextIndex.CurrentSlot = Slot;
         while (_messages.TryDequeueSingle(out Message m))
         {
             m.Invoke();
         }
-        t_current = previous == Slot ? 0 : previous;
+        ContextIndex.CurrentSlot = previous == Slot ? 0 : previous;
         ThreadRegistry.Remove(this);
         Handles.Release(Handle);
         return 0;

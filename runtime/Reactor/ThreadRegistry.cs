@@ -6,7 +6,7 @@ namespace NativeBdev.Reactor;
 /// <summary>Every live lightweight thread, and the small dense index each one holds for the
 /// length of its life (per-thread caches are arrays indexed by it): the thread is Env's
 /// execution context (<see cref="ContextIndex"/>), so Env's mempool caches follow threads.</summary>
-internal static unsafe class ThreadRegistry
+internal static class ThreadRegistry
 {
     public const int MaxThreads = ContextIndex.Max;
     private static readonly object s_lock = new();
@@ -35,11 +35,11 @@ internal static unsafe class ThreadRegistry
 
     public static void Add(LightweightThread t)
     {
-        ContextIndex.Install(&CurrentIndex);
         lock (s_lock)
         {
             s_threads.Add(t);
             System.Threading.Volatile.Write(ref ByIndex[t.Index], t);
+            ContextIndex.Register(t.Index, t.Slot);
         }
     }
 
@@ -53,9 +53,6 @@ internal static unsafe class ThreadRegistry
             s_indexUsed[t.Index] = false;
         }
     }
-
-    /// <summary>Env's current context: the current thread's index.</summary>
-    private static int CurrentIndex() => LightweightThread.Current?.Index ?? -1;
 
     public static LightweightThread[] Snapshot()
     {
