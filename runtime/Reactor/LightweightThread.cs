@@ -97,9 +97,10 @@ internal sealed unsafe class LightweightThread
         }
     }
 
-    /// <summary>The owner-thread rule's one check: whether this is the thread the calling OS
-    /// thread is acting for. A thread's pollers, channels and caches are touched only from it,
-    /// by design without locks, so every entry that uses them asks this first.</summary>
+    /// <summary>The owner-thread rule: whether this is the thread the calling OS thread is
+    /// acting for. A thread's pollers, channels and caches are touched only from it, by design
+    /// without locks, so every core entry that uses them asks this first (a channel asks it as
+    /// <see cref="IoChannel.IsOwnedByCurrentThread"/>, the same comparison).</summary>
     public bool IsCurrent
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
