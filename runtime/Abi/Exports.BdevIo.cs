@@ -8,26 +8,12 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_bdev_io_request.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbBdevIoRequest
-{
-    public int IoType;
-    public int IovCount;
-    public void* Buf;
-    public Iovec* Iov;
-    public ulong OffsetBlocks;
-    public ulong NumBlocks;
-    public nint Callback;
-    public void* CallbackArg;
-}
-
 /// <summary>The I/O path exports: resolve the two handles, check the thread, hand over to
 /// <see cref="BdevChannel.Submit"/>. One crossing per I/O, nothing allocated.</summary>
 internal static unsafe class BdevIoExports
 {
-    /// <summary>Resolves and checks descriptor and channel; the submitting thread must own
-    /// the channel (its I/O pool and completions are not thread-safe, by design).</summary>
+    /// <summary>Resolves descriptor and channel handles; the core checks that they go
+    /// together and that the calling thread owns the channel (<see cref="BdevIoChecks.Channel"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int Resolve(nint desc, nint ch, out BdevDesc? d, out BdevChannel? bc)
     {
@@ -42,16 +28,7 @@ internal static unsafe class BdevIoExports
         {
             return Guard.Bad(ch, HandleType.IoChannel);
         }
-        bc = c.State as BdevChannel;
-        if (bc == null || bc.Bdev != d.Bdev)
-        {
-            return LastError.Set(Errno.EINVAL, "io channel does not belong to this descriptor's bdev");
-        }
-        if (LightweightThread.Current != c.Thread)
-        {
-            return LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
-        }
-        return 0;
+        return BdevIoChecks.Channel(d, c, out bc);
     }
 
     internal static int Submit(nint desc, nint ch, BdevIoType type, Iovec* iov, int iovcnt, void* buf,
@@ -358,10 +335,6 @@ internal static unsafe class BdevIoExports
         {
             return LastError.Set(Errno.EINVAL, "io channel, bdev and entry->bdev do not match");
         }
-        if (LightweightThread.Current != c.Thread)
-        {
-            return LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
-        }
         return bc.QueueIoWait(entry->CbFn, entry->CbArg);
     }
 
@@ -378,13 +351,7 @@ internal static unsafe class BdevIoExports
             {
                 return LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback");
             }
-            uint c0 = io->NvmeCdw0;
-            int t = io->NvmeSct, s = io->NvmeSc;
-            if (io->Status != 0 && t == 0 && s == 0)
-            {
-                t = 0;    // generic command status
-                s = 0x06; // internal device error
-            }
+            BdevIo.NvmeStatus(io, out uint c0, out int t, out int s);
             if (cdw0 != null)
             {
                 *cdw0 = c0;
@@ -422,13 +389,4 @@ internal static unsafe class BdevIoExports
             return Guard.Fail(e);
         }
     }
-}
-
-/// <summary>struct nb_bdev_io_wait_entry.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct NbBdevIoWaitEntry
-{
-    public nint Bdev;
-    public nint CbFn;
-    public nint CbArg;
 }

@@ -1,41 +1,13 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_env_opts, as the header lays it out.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbEnvOpts
-{
-    public nuint OptsSize;
-    public byte* Name;
-    public byte* CoreMask;
-    public ulong DmaPoolSize;
-    public ulong DmaPoolMaxSize;
-    public int HugePages;
-    public int IovaMode;
-    public int LogLevel;
-    public int ReactorSpinUs;
-}
-
-/// <summary>struct nb_env_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct NbEnvInfo
-{
-    public nuint InfoSize;
-    public ulong DmaPoolSize;
-    public ulong DmaPoolUsed;
-    public int HugePages;
-    public int Pinned;
-    public int IovaMode;
-    public uint CoreCount;
-    public ulong InitNs;
-}
-
-/// <summary>Environment and DMA exports.</summary>
+/// <summary>The environment: options, init (<see cref="BdevLayer.Init"/>), fini, information.</summary>
 internal static unsafe class EnvExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_env_opts_init", CallConvs = [typeof(CallConvCdecl)])]
@@ -163,16 +135,7 @@ internal static unsafe class EnvExports
             return LastError.Set(Errno.EINVAL, $"opts->reactor_spin_us {o.ReactorSpinUs} must be -1 or more");
         }
         options.ReactorSpinMicroseconds = o.ReactorSpinUs;
-        // The level applies to init's own messages, and stays only if init succeeds: a
-        // failed call changes nothing.
-        Env.LogLevel previous = Log.Level;
-        Log.Level = (Env.LogLevel)o.LogLevel;
-        rc = NbEnvironment.Init(options);
-        if (rc != 0)
-        {
-            Log.Level = previous;
-        }
-        return rc;
+        return BdevLayer.Init(options, (Env.LogLevel)o.LogLevel);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_fini", CallConvs = [typeof(CallConvCdecl)])]
@@ -183,12 +146,7 @@ internal static unsafe class EnvExports
     {
         try
         {
-            int bdevs = Bdev.BdevRegistry.Count;
-            if (bdevs > 0 && NbEnvironment.IsInitialized)
-            {
-                return LastError.Set(Errno.EBUSY, $"{bdevs} bdevs still exist (destroy them first)");
-            }
-            return NbEnvironment.Fini();
+            return BdevLayer.Fini();
         }
         catch (Exception e)
         {
@@ -243,132 +201,5 @@ internal static unsafe class EnvExports
         };
         Buffer.MemoryCopy(&v, info, (long)size, (long)v.InfoSize);
         return 0;
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_dma_malloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* NbDmaMalloc(nuint size, nuint align, ulong* iova) => NbDmaMallocGuarded(size, align, iova);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* NbDmaMallocGuarded(nuint size, nuint align, ulong* iova)
-    {
-        try
-        {
-            return DmaAlloc(size, align, iova, zero: false);
-        }
-        catch (Exception e)
-        {
-            Guard.Fail(e);
-            return null;
-        }
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_dma_zmalloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* NbDmaZmalloc(nuint size, nuint align, ulong* iova) => NbDmaZmallocGuarded(size, align, iova);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* NbDmaZmallocGuarded(nuint size, nuint align, ulong* iova)
-    {
-        try
-        {
-            return DmaAlloc(size, align, iova, zero: true);
-        }
-        catch (Exception e)
-        {
-            Guard.Fail(e);
-            return null;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    internal static void* DmaAlloc(nuint size, nuint align, ulong* iova, bool zero)
-    {
-        DmaPool? dma = NbEnvironment.Dma;
-        if (dma == null)
-        {
-            NbEnvironment.NotInitialized();
-            return null;
-        }
-        if (size == 0 || size > (1UL << 40))
-        {
-            LastError.Set(Errno.EINVAL, $"DMA allocation size {size} must be 1 .. 1 TiB");
-            return null;
-        }
-        if (align > (nuint)DmaRegion.HugePageSize)
-        {
-            LastError.Set(Errno.EINVAL, $"DMA alignment {align} must be a power of two of at most 2 MiB");
-            return null;
-        }
-        void* p = dma.Alloc((long)size, (long)align, zero);
-        if (p != null && iova != null)
-        {
-            *iova = (ulong)dma.Translate(p, out _);
-        }
-        return p;
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_dma_free", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbDmaFree(void* buf) => NbDmaFreeGuarded(buf);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbDmaFreeGuarded(void* buf)
-    {
-        try
-        {
-            return DmaFree(buf);
-        }
-        catch (Exception e)
-        {
-            return Guard.Fail(e);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int DmaFree(void* buf)
-    {
-        if (buf == null)
-        {
-            return 0;
-        }
-        DmaPool? dma = NbEnvironment.Dma;
-        return dma == null ? NbEnvironment.NotInitialized() : dma.Free(buf);
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_vtophys", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbVtophys(void* buf, ulong* size) => NbVtophysGuarded(buf, size);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong NbVtophysGuarded(void* buf, ulong* size)
-    {
-        try
-        {
-            return Vtophys(buf, size);
-        }
-        catch (Exception e)
-        {
-            Guard.Fail(e);
-            return ulong.MaxValue;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong Vtophys(void* buf, ulong* size)
-    {
-        DmaPool? dma = NbEnvironment.Dma;
-        if (dma == null)
-        {
-            NbEnvironment.NotInitialized();
-            return ulong.MaxValue;
-        }
-        long iova = dma.Translate(buf, out long contiguous);
-        if (iova < 0)
-        {
-            LastError.Set(Errno.EINVAL, $"0x{(nint)buf:x} is not in the DMA pool");
-            return ulong.MaxValue;
-        }
-        if (size != null)
-        {
-            *size = Math.Min(*size, (ulong)contiguous);
-        }
-        return (ulong)iova;
     }
 }

@@ -7,19 +7,7 @@ using NativeBdev.Interop;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_fault_rule_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbFaultRuleInfo
-{
-    public int Id;
-    public int Reserved;
-    public ulong Matched;
-    public ulong Fired;
-    public fixed byte Bdev[256];
-    public fixed byte Uri[512];
-}
-
-/// <summary>Fault injection and descriptor timeouts.</summary>
+/// <summary>Fault injection: inject:// rules on any bdev, and the error bdev's injections.</summary>
 internal static unsafe class FaultExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_fault_inject", CallConvs = [typeof(CallConvCdecl)])]
@@ -117,48 +105,6 @@ internal static unsafe class FaultExports
         return all.Length;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_set_timeout", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbBdevSetTimeout(nint desc, ulong timeoutUs, int abort,
-        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
-        => NbBdevSetTimeoutGuarded(desc, timeoutUs, abort, cb, ctx);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbBdevSetTimeoutGuarded(nint desc, ulong timeoutUs, int abort,
-        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
-    {
-        try
-        {
-            BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
-            if (d == null)
-            {
-                return rc;
-            }
-            if (timeoutUs > 3_600_000_000UL * 24)
-            {
-                return LastError.Set(Errno.EINVAL, $"timeout {timeoutUs} us is more than a day");
-            }
-            if (timeoutUs > 0 && cb == null && abort == 0)
-            {
-                return LastError.Set(Errno.EINVAL, "a timeout needs a callback, abort, or both");
-            }
-            bool wasOn = d.TimeoutTicks > 0, on = timeoutUs > 0;
-            d.TimeoutCallback = cb;
-            d.TimeoutContext = ctx;
-            d.AbortOnTimeout = abort != 0;
-            d.TimeoutTicks = on ? Math.Max(1, Ticks.FromMicroseconds((long)timeoutUs)) : 0;
-            if (on != wasOn)
-            {
-                System.Threading.Interlocked.Add(ref d.Bdev.TimeoutDescriptors, on ? 1 : -1);
-                System.Threading.Interlocked.Add(ref Bdev.Bdev.AnyTimeoutDescriptors, on ? 1 : -1);
-            }
-            return 0;
-        }
-        catch (Exception e)
-        {
-            return Guard.Fail(e);
-        }
-    }
-
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_error_inject", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevErrorInject(byte* name, int ioType, int errorType, uint count)
         => NbBdevErrorInjectGuarded(name, ioType, errorType, count);
@@ -173,7 +119,14 @@ internal static unsafe class FaultExports
             {
                 return rc;
             }
-            return n == null ? Guard.Null("name") : Modules.Error.ErrorModule.Inject(n, ioType, errorType, count);
+            if (n == null)
+            {
+                return Guard.Null("name");
+            }
+            IErrorBdevInjector? injector = BdevModules.Find<IErrorBdevInjector>();
+            return injector == null
+                ? LastError.Set(Errno.ENOTSUP, "no bdev module injects errors (the error module is not registered)")
+                : injector.Inject(n, ioType, errorType, count);
         }
         catch (Exception e)
         {

@@ -144,24 +144,7 @@ internal static unsafe class MempoolExports
         {
             return Guard.Null("ele_arr");
         }
-        if (count > (nuint)pool.Count)
-        {
-            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({pool.Count})");
-        }
-        for (nuint i = 0; i < count; i++)
-        {
-            void* e = pool.Get();
-            if (e == null)
-            {
-                while (i > 0)
-                {
-                    pool.TryPut(arr[--i]);
-                }
-                return LastError.Set(Errno.ENOMEM, $"mempool has fewer than {count} elements free");
-            }
-            arr[i] = e;
-        }
-        return 0;
+        return pool.GetBulk(arr, count);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put_bulk", CallConvs = [typeof(CallConvCdecl)])]
@@ -192,19 +175,7 @@ internal static unsafe class MempoolExports
         {
             return Guard.Null("ele_arr");
         }
-        if (count > (nuint)pool.Count)
-        {
-            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({pool.Count})");
-        }
-        for (nuint i = 0; i < count; i++)
-        {
-            if (!pool.Owns(arr[i]))
-            {
-                return LastError.Set(Errno.EINVAL, $"element {i} does not belong to this mempool (nothing was put)");
-            }
-        }
-        return pool.PutBulk(arr, (int)count) == 0 ? 0 : LastError.Set(Errno.EINVAL,
-            "an element is already in the mempool or listed twice (double put): nothing was put");
+        return pool.PutBulk(arr, count);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_mempool_count", CallConvs = [typeof(CallConvCdecl)])]

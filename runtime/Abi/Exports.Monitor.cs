@@ -7,19 +7,6 @@ using NativeBdev.Interop;
 
 namespace NativeBdev.Abi;
 
-/// <summary>struct nb_bdev_health.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbBdevHealth
-{
-    public nuint HealthSize;
-    public int Failed;
-    public int Reserved;
-    public ulong ReadErrors;
-    public ulong WriteErrors;
-    public ulong OtherErrors;
-    public fixed byte Reason[256];
-}
-
 /// <summary>The device monitor's exports.</summary>
 internal static unsafe class MonitorExports
 {
@@ -68,13 +55,7 @@ internal static unsafe class MonitorExports
             v.Failed = b.Failed ? 1 : 0;
             v.ReadErrors = s.Ops[(int)BdevIoType.Read].Errors;
             v.WriteErrors = s.Ops[(int)BdevIoType.Write].Errors;
-            for (int t = 0; t < s.Ops.Length; t++)
-            {
-                if (t != (int)BdevIoType.Read && t != (int)BdevIoType.Write)
-                {
-                    v.OtherErrors += s.Ops[t].Errors;
-                }
-            }
+            v.OtherErrors = s.OtherErrors();
             Guard.CopyOut(b.FailureReason ?? "", v.Reason, 256);
             Buffer.MemoryCopy(&v, health, (long)v.HealthSize, (long)v.HealthSize);
             return 0;

@@ -1,46 +1,12 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
-using NativeBdev.Modules.Nvme;
-using NativeBdev.Nvme;
-using NativeBdev.Nvme.Pcie;
 
 namespace NativeBdev.Abi;
-
-/// <summary>struct nb_nvme_probe_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbNvmeProbeInfo
-{
-    public fixed byte Traddr[16];
-    public fixed byte Driver[32];
-    public ushort VendorId;
-    public ushort DeviceId;
-    public int Attachable;
-    public int Attached;
-}
-
-/// <summary>struct nb_nvme_ctrlr_info.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NbNvmeCtrlrInfo
-{
-    public nuint InfoSize;
-    public fixed byte Traddr[16];
-    public fixed byte Mode[8];
-    public fixed byte Model[48];
-    public fixed byte Serial[24];
-    public fixed byte Firmware[16];
-    public fixed byte State[16];
-    public uint Nsid;
-    public uint NumNamespaces;
-    public uint MaxTransferBytes;
-    public uint IoQueues;
-    public uint IoQueueEntries;
-    public uint Reserved;
-    public ulong Resets;
-}
 
 /// <summary>NVMe passthrough, probe, controller information and reset.</summary>
 internal static unsafe class NvmeExports
@@ -99,31 +65,28 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int ProbeCore(NbNvmeProbeInfo* infos, int max)
     {
+        if (max < 0 || (infos == null && max != 0))
         {
-            if (max < 0 || (infos == null && max != 0))
-            {
-                return LastError.Set(Errno.EINVAL, infos == null ? "infos is NULL but max is not 0" : $"max {max} is negative");
-            }
-            var found = Sysfs.NvmeControllers();
-            for (int i = 0; i < found.Count && i < max; i++)
-            {
-                string address = found[i];
-                string dir = Sysfs.DevicePath(address);
-                string driver = Sysfs.Driver(address);
-                NbNvmeProbeInfo v = default;
-                Guard.CopyOut(address, v.Traddr, 16);
-                Guard.CopyOut(driver, v.Driver, 32);
-                v.VendorId = (ushort)Sysfs.ReadHex(dir + "/vendor");
-                v.DeviceId = (ushort)Sysfs.ReadHex(dir + "/device");
-                v.Attachable = driver is "vfio-pci" or "uio_pci_generic" or "igb_uio" ? 1 : 0;
-                v.Attached = NvmeController.Find(address) != null ? 1 : 0;
-                infos[i] = v;
-            }
-            return found.Count;
+            return LastError.Set(Errno.EINVAL,
+                infos == null ? "infos is NULL but max is not 0" : $"max {max} is negative");
         }
+        IReadOnlyList<NvmePciDevice> found = BdevModules.Find<INvmePciProbe>()?.Probe() ?? [];
+        for (int i = 0; i < found.Count && i < max; i++)
+        {
+            NvmePciDevice d = found[i];
+            NbNvmeProbeInfo v = default;
+            Guard.CopyOut(d.Address, v.Traddr, 16);
+            Guard.CopyOut(d.Driver, v.Driver, 32);
+            v.VendorId = d.VendorId;
+            v.DeviceId = d.DeviceId;
+            v.Attachable = d.Attachable ? 1 : 0;
+            v.Attached = d.Attached ? 1 : 0;
+            infos[i] = v;
+        }
+        return found.Count;
     }
 
-    private static int FindNvmeBdev(byte* name, out NvmeBdev? bdev)
+    private static int FindNvmeBdev(byte* name, out INvmeNamespaceBdev? bdev)
     {
         bdev = null;
         string? n = Guard.String(name, "bdev_name", out int rc);
@@ -140,7 +103,7 @@ internal static unsafe class NvmeExports
         {
             return LastError.Set(Errno.ENODEV, $"no bdev '{n}'");
         }
-        bdev = b as NvmeBdev;
+        bdev = b as INvmeNamespaceBdev;
         return bdev == null ? LastError.Set(Errno.ENOTSUP, $"bdev '{n}' is a {b.ModuleName} bdev, not an NVMe namespace") : 0;
     }
 
@@ -157,7 +120,7 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int GetInfoCore(byte* name, NbNvmeCtrlrInfo* info)
     {
-        int rc = FindNvmeBdev(name, out NvmeBdev? b);
+        int rc = FindNvmeBdev(name, out INvmeNamespaceBdev? b);
         if (rc != 0)
         {
             return rc;
@@ -171,7 +134,7 @@ internal static unsafe class NvmeExports
         {
             return rc;
         }
-        NvmeController c = b!.Controller;
+        NvmeControllerSnapshot c = b!.DescribeController();
         NbNvmeCtrlrInfo v = default;
         v.InfoSize = (nuint)Math.Min((long)size, sizeof(NbNvmeCtrlrInfo));
         Guard.CopyOut(c.Address, v.Traddr, 16);
@@ -179,13 +142,13 @@ internal static unsafe class NvmeExports
         Guard.CopyOut(c.Model, v.Model, 48);
         Guard.CopyOut(c.Serial, v.Serial, 24);
         Guard.CopyOut(c.Firmware, v.Firmware, 16);
-        Guard.CopyOut(c.StateName, v.State, 16);
-        v.Nsid = b.Nsid;
+        Guard.CopyOut(c.State, v.State, 16);
+        v.Nsid = c.Nsid;
         v.NumNamespaces = c.NamespaceCount;
         v.MaxTransferBytes = c.MaxTransferBytes;
-        v.IoQueues = (uint)c.MaxIoQueues;
+        v.IoQueues = (uint)c.IoQueues;
         v.IoQueueEntries = (uint)c.IoQueueEntries;
-        v.Resets = (ulong)c.ResetCount;
+        v.Resets = (ulong)c.Resets;
         Buffer.MemoryCopy(&v, info, (long)size, (long)v.InfoSize);
         return 0;
     }
@@ -198,8 +161,8 @@ internal static unsafe class NvmeExports
     {
         try
         {
-            int rc = FindNvmeBdev(name, out NvmeBdev? b);
-            return rc != 0 ? rc : b!.Controller.RequestReset("nb_nvme_ctrlr_reset", null);
+            int rc = FindNvmeBdev(name, out INvmeNamespaceBdev? b);
+            return rc != 0 ? rc : b!.ResetController("nb_nvme_ctrlr_reset");
         }
         catch (Exception e) { return Guard.Fail(e); }
     }

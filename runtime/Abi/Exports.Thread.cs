@@ -7,7 +7,7 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Abi;
 
-/// <summary>Threads, messages and pollers.</summary>
+/// <summary>Threads and messages.</summary>
 internal static unsafe class ThreadExports
 {
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_create", CallConvs = [typeof(CallConvCdecl)])]
@@ -120,8 +120,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    /// <summary>nb_thread_poll: the host-driven loop's entry. The claim makes a second OS
-    /// thread (or a reactor) polling the same thread an error instead of a data race.</summary>
+    /// <summary>nb_thread_poll: the host-driven loop's entry (<see cref="LightweightThread.HostPoll"/>).</summary>
     internal static int Poll(nint thread, uint maxMsgs, ulong now)
     {
         LightweightThread? t = HandleTable.Get<LightweightThread>(thread, HandleType.Thread);
@@ -129,22 +128,7 @@ internal static unsafe class ThreadExports
         {
             return Guard.Bad(thread, HandleType.Thread);
         }
-        if (t.Reactor != null)
-        {
-            return LastError.Set(Errno.EBUSY, "thread is run by a reactor; it cannot also be polled by the host");
-        }
-        if (!t.TryEnterPoll())
-        {
-            return LastError.Set(Errno.EBUSY, "thread is being polled by another OS thread");
-        }
-        try
-        {
-            return t.Poll((int)Math.Min(maxMsgs, int.MaxValue), (long)Math.Min(now, long.MaxValue));
-        }
-        finally
-        {
-            t.ExitPoll();
-        }
+        return t.HostPoll((int)Math.Min(maxMsgs, int.MaxValue), (long)Math.Min(now, long.MaxValue));
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_get_current_thread", CallConvs = [typeof(CallConvCdecl)])]
@@ -281,108 +265,6 @@ internal static unsafe class ThreadExports
         try
         {
             return ThreadRegistry.Count;
-        }
-        catch (Exception e)
-        {
-            return Guard.Fail(e);
-        }
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_register", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint NbPollerRegister(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
-        => NbPollerRegisterGuarded(fn, ctx, periodUs);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static nint NbPollerRegisterGuarded(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
-    {
-        try
-        {
-            return RegisterPoller(fn, ctx, periodUs);
-        }
-        catch (Exception e)
-        {
-            Guard.Fail(e);
-            return 0;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static nint RegisterPoller(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
-    {
-        if (fn == null)
-        {
-            Guard.Null("fn");
-            return 0;
-        }
-        LightweightThread? t = LightweightThread.Current;
-        if (t == null)
-        {
-            LastError.Set(Errno.EINVAL, "no current thread: register pollers from inside nb_thread_poll or after nb_set_thread");
-            return 0;
-        }
-        long period = periodUs > long.MaxValue ? -1 : (long)periodUs;
-        return t.RegisterPoller("poller", period, (nint)fn, (nint)ctx, null, managed: false, out Poller? p) == 0
-            ? p!.Handle
-            : 0;
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_unregister", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPollerUnregister(nint* poller) => NbPollerUnregisterGuarded(poller);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbPollerUnregisterGuarded(nint* poller)
-    {
-        try
-        {
-            if (poller == null)
-            {
-                return Guard.Null("poller");
-            }
-            Poller? p = Guard.Resolve<Poller>(*poller, HandleType.Poller, out int rc);
-            if (p == null)
-            {
-                return rc;
-            }
-            rc = p.Thread.UnregisterPoller(p);
-            if (rc == 0)
-            {
-                *poller = 0;
-            }
-            return rc;
-        }
-        catch (Exception e)
-        {
-            return Guard.Fail(e);
-        }
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_pause", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPollerPause(nint poller) => NbPollerPauseGuarded(poller);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbPollerPauseGuarded(nint poller)
-    {
-        try
-        {
-            Poller? p = Guard.Resolve<Poller>(poller, HandleType.Poller, out int rc);
-            return p == null ? rc : p.Thread.SetPollerPaused(p, true);
-        }
-        catch (Exception e)
-        {
-            return Guard.Fail(e);
-        }
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_resume", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbPollerResume(nint poller) => NbPollerResumeGuarded(poller);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbPollerResumeGuarded(nint poller)
-    {
-        try
-        {
-            Poller? p = Guard.Resolve<Poller>(poller, HandleType.Poller, out int rc);
-            return p == null ? rc : p.Thread.SetPollerPaused(p, false);
         }
         catch (Exception e)
         {

@@ -51,8 +51,11 @@ internal abstract unsafe class Bdev
     /// <summary>Fault-injection rules, replaced whole when one is added or removed, so the
     /// I/O path reads it without a lock; null (the common case) costs one check per I/O.</summary>
     internal volatile FaultRule[]? Faults;
-    /// <summary>Descriptors with a timeout set: channels scan for overdue I/O while non-zero.</summary>
-    internal int TimeoutDescriptors;
+    /// <summary>Open descriptors with a timeout set (<see cref="BdevDesc.SetTimeout"/>), replaced
+    /// whole on a change so that the channels' timeout scan reads it without a lock; null (the
+    /// common case) when there are none, and then the channels do not scan.</summary>
+    internal volatile BdevDesc[]? TimedDescriptors;
+    private readonly object _timeoutLock = new();
     /// <summary>Descriptors with a timeout on any bdev: while 0, no thread looks for overdue
     /// I/O (not even reads its clock for it).</summary>
     internal static int AnyTimeoutDescriptors;
@@ -184,6 +187,58 @@ internal abstract unsafe class Bdev
         System.Threading.Volatile.Write(ref _blockCount, (long)newBlockCount);
         BdevRegistry.Notify(this, BdevEventType.Resize);
         return 0;
+    }
+
+    /// <summary>Sets a descriptor's timeout (0 ticks: none) and keeps
+    /// <see cref="TimedDescriptors"/> in step; a closed descriptor takes none.</summary>
+    internal int SetTimeout(BdevDesc desc, long ticks, bool abort,
+        delegate* unmanaged[Cdecl]<void*, BdevIo*, void> callback, void* context)
+    {
+        lock (_timeoutLock)
+        {
+            if (desc.Closed)
+            {
+                return LastError.Set(Errno.EBADF, "descriptor is already closed");
+            }
+            desc.TimeoutCallback = callback;
+            desc.TimeoutContext = context;
+            desc.AbortOnTimeout = abort;
+            desc.TimeoutTicks = ticks;
+            BdevDesc[] timed = TimedDescriptors ?? [];
+            bool listed = Array.IndexOf(timed, desc) >= 0;
+            if (ticks > 0 && !listed)
+            {
+                TimedDescriptors = [.. timed, desc];
+                System.Threading.Interlocked.Increment(ref AnyTimeoutDescriptors);
+            }
+            else if (ticks == 0 && listed)
+            {
+                ForgetTimeoutLocked(desc);
+            }
+            return 0;
+        }
+    }
+
+    /// <summary>A descriptor closes: its timeout ends with it.</summary>
+    internal void ForgetTimeout(BdevDesc desc)
+    {
+        lock (_timeoutLock)
+        {
+            desc.TimeoutTicks = 0;
+            ForgetTimeoutLocked(desc);
+        }
+    }
+
+    private void ForgetTimeoutLocked(BdevDesc desc)
+    {
+        BdevDesc[]? timed = TimedDescriptors;
+        if (timed == null || Array.IndexOf(timed, desc) < 0)
+        {
+            return;
+        }
+        BdevDesc[] rest = Array.FindAll(timed, d => d != desc);
+        TimedDescriptors = rest.Length == 0 ? null : rest;
+        System.Threading.Interlocked.Decrement(ref AnyTimeoutDescriptors);
     }
 
     /// <summary>Merged statistics: every live channel's counters (read without stopping

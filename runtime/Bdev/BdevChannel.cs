@@ -227,7 +227,7 @@ internal sealed unsafe class BdevChannel
         io->Type = type;
         io->State = BdevIo.StateSubmitted;
         io->Flags = 0;
-        io->Desc = desc.Handle;
+        io->DescId = desc.Id;
         io->Status = 0;
         io->Channel = IoTag;
         io->Callback = callback;
@@ -465,6 +465,11 @@ internal sealed unsafe class BdevChannel
 
     // ---------------------------------------------------------------- io wait
 
-    /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.</summary>
-    public int QueueIoWait(nint fn, nint arg) => _pool.QueueIoWait(fn, arg);
+    /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.
+    /// Only the channel's own thread may queue (the wait list is the thread's).</summary>
+    public int QueueIoWait(nint fn, nint arg)
+    {
+        int rc = IoChannel.CheckOwner();
+        return rc != 0 ? rc : _pool.QueueIoWait(fn, arg);
+    }
 }

@@ -1,4 +1,6 @@
 using System;
+using NativeBdev.Env;
+using NativeBdev.Interop;
 using NativeBdev.Reactor;
 
 namespace NativeBdev.Bdev;
@@ -19,8 +21,13 @@ internal sealed unsafe class BdevDesc
     public readonly Bdev Bdev;
     public readonly bool Writable;
     public readonly LightweightThread Thread;
+    /// <summary>The descriptor's name in the core, unique for the process's life: what each
+    /// of its I/Os records (<see cref="BdevIo.DescId"/>), so the layer finds the descriptor
+    /// of an I/O without the ABI's handle table.</summary>
+    public readonly long Id = System.Threading.Interlocked.Increment(ref s_lastId);
     public nint Handle;
     public bool Closed;
+    private static long s_lastId;
 
     // spdk_bdev_set_timeout: cb(ctx, bdev_io) for every I/O of this descriptor outstanding
     // longer than TimeoutTicks, on the I/O's thread; with Abort, I/O the bdev layer still
@@ -45,6 +52,40 @@ internal sealed unsafe class BdevDesc
         _nativeCallback = nativeCallback;
         _nativeContext = nativeContext;
         _managedCallback = managedCallback;
+    }
+
+    /// <summary>spdk_bdev_get_io_channel: the calling thread's channel of the bdev, created on
+    /// first use; refused once the bdev is being removed.</summary>
+    public int GetIoChannel(out IoChannel? channel)
+    {
+        channel = null;
+        if (Bdev.Removing)
+        {
+            return LastError.Set(Errno.ENODEV, $"bdev '{Bdev.Name}' is being removed");
+        }
+        return IoChannel.Get(Bdev.IoDevice, out channel);
+    }
+
+    /// <summary>The longest timeout <see cref="SetTimeout"/> takes: a day.</summary>
+    public const ulong MaxTimeoutMicroseconds = 3_600_000_000UL * 24;
+
+    /// <summary>spdk_bdev_set_timeout: from now on, <paramref name="callback"/> runs for each I/O
+    /// of this descriptor outstanding longer than <paramref name="timeoutUs"/>, on the I/O's
+    /// thread, and with <paramref name="abort"/> held I/O is completed with -ETIMEDOUT. 0 turns
+    /// it off. The channels scan for overdue I/O only while some descriptor has a timeout.</summary>
+    public int SetTimeout(ulong timeoutUs, bool abort, delegate* unmanaged[Cdecl]<void*, BdevIo*, void> callback,
+        void* context)
+    {
+        if (timeoutUs > MaxTimeoutMicroseconds)
+        {
+            return LastError.Set(Errno.EINVAL, $"timeout {timeoutUs} us is more than a day");
+        }
+        if (timeoutUs > 0 && callback == null && !abort)
+        {
+            return LastError.Set(Errno.EINVAL, "a timeout needs a callback, abort, or both");
+        }
+        return Bdev.SetTimeout(this, timeoutUs == 0 ? 0 : Math.Max(1, Ticks.FromMicroseconds((long)timeoutUs)),
+            abort, callback, context);
     }
 
     /// <summary>Runs on <see cref="Thread"/>.</summary>

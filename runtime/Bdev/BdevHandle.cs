@@ -77,7 +77,7 @@ internal sealed unsafe class BdevHandle : IDisposable
         {
             return new ValueTask<int>(LastError.Set(Errno.EBADF, "bdev handle is disposed"));
         }
-        if (LightweightThread.Current != Channel.Thread)
+        if (!Channel.Thread.IsCurrent)
         {
             return new ValueTask<int>(LastError.Set(Errno.EINVAL, "bdev handle is used from a thread that does not own it"));
         }

@@ -33,7 +33,7 @@ internal unsafe struct BdevIo : IQueueable<BdevIo>
     public nint CallbackArg;
     public long SubmitTicks;
     public void* Channel;       // the submitting BdevChannel's GCHandle
-    public nint Desc;           // the descriptor's handle: per-descriptor timeouts
+    public long DescId;         // the descriptor's Id: per-descriptor timeouts
     public long DelayUntil;     // fault injection: when a delayed I/O moves on
     public fixed byte NvmeCmd[64]; // NVMe passthrough: the caller's command (struct nb_nvme_cmd)
 
@@ -58,6 +58,21 @@ internal unsafe struct BdevIo : IQueueable<BdevIo>
     /// largest module context asked for (zeroed when the pool is made, not per I/O).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static byte* DriverContext(BdevIo* io) => (byte*)(io + 1);
+
+    /// <summary>The NVMe completion of an I/O (spdk_bdev_io_get_nvme_status): what the backend
+    /// recorded; a failure without an NVMe status of its own (a backend that is not NVMe, an
+    /// error of the layer) reads as generic status 0x06, internal device error.</summary>
+    public static void NvmeStatus(BdevIo* io, out uint cdw0, out int sct, out int sc)
+    {
+        cdw0 = io->NvmeCdw0;
+        sct = io->NvmeSct;
+        sc = io->NvmeSc;
+        if (io->Status != 0 && sct == 0 && sc == 0)
+        {
+            sct = 0;    // generic command status
+            sc = 0x06;  // internal device error
+        }
+    }
 
     /// <summary>The I/O's completion callback, as every caller gives it: C hosts a C
     /// function, the runtime's own callers an <c>[UnmanagedCallersOnly]</c> method.</summary>

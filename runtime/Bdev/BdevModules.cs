@@ -46,6 +46,21 @@ internal static class BdevModules
         }
     }
 
+    /// <summary>The first module that offers <typeparamref name="T"/> (an optional capability
+    /// such as <see cref="INvmePciProbe"/>), or null: front ends reach a module's features
+    /// through this, never through the module's type.</summary>
+    public static T? Find<T>() where T : class
+    {
+        foreach (IBdevModule m in s_modules)
+        {
+            if (m is T feature)
+            {
+                return feature;
+            }
+        }
+        return null;
+    }
+
     public static IBdevModule? ForScheme(string scheme)
     {
         foreach (IBdevModule m in s_modules)

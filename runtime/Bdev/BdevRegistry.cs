@@ -30,7 +30,7 @@ internal static unsafe class BdevRegistry
                     return LastError.Set(Errno.EEXIST, $"bdev '{b.Name}' already has UUID {bdev.Uuid}");
                 }
             }
-            bdev.Registered(HandleTable.Allocate(HandleType.Bdev, bdev));
+            bdev.Registered(Handles.Allocate(bdev));
             s_bdevs.Add(bdev);
         }
         Log.Info($"bdev '{bdev.Name}' registered: {bdev.ModuleName}, {bdev.BlockCount} x {bdev.BlockSize} B");
@@ -123,7 +123,7 @@ internal static unsafe class BdevRegistry
                 return LastError.Set(Errno.EPERM, $"bdev '{b.Name}' is claimed by '{b.ClaimOwner}': it cannot be opened for writing");
             }
             desc = new BdevDesc(b, write, thread, nativeCb, nativeCtx, managedCb);
-            desc.Handle = HandleTable.Allocate(HandleType.BdevDesc, desc);
+            desc.Handle = Handles.Allocate(desc);
             b.Descriptors.Add(desc);
         }
         return 0;
@@ -142,13 +142,8 @@ internal static unsafe class BdevRegistry
                 return LastError.Set(Errno.EBADF, "descriptor is already closed");
             }
             desc.Closed = true;
-            if (desc.TimeoutTicks > 0)
-            {
-                System.Threading.Interlocked.Decrement(ref b.TimeoutDescriptors);
-                System.Threading.Interlocked.Decrement(ref Bdev.AnyTimeoutDescriptors);
-                desc.TimeoutTicks = 0;
-            }
-            HandleTable.Release(desc.Handle);
+            b.ForgetTimeout(desc);
+            Handles.Release(desc.Handle);
             b.Descriptors.Remove(desc);
             if (b.ClaimedBy == desc)
             {
@@ -250,7 +245,7 @@ internal static unsafe class BdevRegistry
         {
             s_bdevs.Remove(b);
         }
-        HandleTable.Release(b.Handle);
+        Handles.Release(b.Handle);
         b.IoDevice.Unregister(b.Finished);
     }
 

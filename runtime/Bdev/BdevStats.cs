@@ -171,4 +171,30 @@ internal sealed class BdevStats
         Array.Clear(Ops);
         Histogram.Clear();
     }
+
+    /// <summary>Errors of every op type but read and write (SPDK's num_other_errors is not
+    /// split further): what nb_bdev_io_stat and nb_bdev_health report as other errors.</summary>
+    public ulong OtherErrors()
+    {
+        ulong n = 0;
+        for (int t = 0; t < Ops.Length; t++)
+        {
+            if (t != (int)BdevIoType.Read && t != (int)BdevIoType.Write)
+            {
+                n += Ops[t].Errors;
+            }
+        }
+        return n;
+    }
+
+    /// <summary>Every op type's counters added up.</summary>
+    public OpStats AllOps()
+    {
+        OpStats all = default;
+        for (int t = 0; t < Ops.Length; t++)
+        {
+            all.Add(Ops[t]);
+        }
+        return all;
+    }
 }

@@ -136,7 +136,7 @@ internal sealed unsafe class BdevThread : IPerThreadState
         for (int slot = 0; slot < _slotsUsed; slot++)
         {
             BdevChannel? c = _channels[slot];
-            if (c != null && c.Bdev.TimeoutDescriptors > 0)
+            if (c != null && c.Bdev.TimedDescriptors != null)
             {
                 work += c.PollTimeouts(now);
             }

@@ -1,5 +1,3 @@
-using NativeBdev.Env;
-
 namespace NativeBdev.Bdev;
 
 /// <summary>Per-descriptor I/O timeouts (nb_bdev_set_timeout) on one channel: while any
@@ -15,6 +13,11 @@ internal sealed unsafe class ChannelTimeouts
 
     public int Scan(long now)
     {
+        BdevDesc[]? timed = _channel.Bdev.TimedDescriptors;
+        if (timed == null)
+        {
+            return 0;
+        }
         BdevIoPool pool = _channel.Pool;
         void* self = _channel.IoTag;
         int aborts = 0;
@@ -26,7 +29,7 @@ internal sealed unsafe class ChannelTimeouts
             {
                 continue;
             }
-            BdevDesc? d = HandleTable.Get<BdevDesc>(io->Desc, HandleType.BdevDesc);
+            BdevDesc? d = Find(timed, io->DescId);
             if (d == null || d.TimeoutTicks <= 0 || now - io->SubmitTicks < d.TimeoutTicks)
             {
                 continue;
@@ -57,5 +60,19 @@ internal sealed unsafe class ChannelTimeouts
             }
         }
         return aborts;
+    }
+
+    /// <summary>The I/O's descriptor if it has a timeout (a closed one has none): a bdev has
+    /// few descriptors with timeouts, so a look through them is the cheapest map.</summary>
+    private static BdevDesc? Find(BdevDesc[] timed, long id)
+    {
+        foreach (BdevDesc d in timed)
+        {
+            if (d.Id == id)
+            {
+                return d;
+            }
+        }
+        return null;
     }
 }

@@ -4,15 +4,6 @@ using NativeBdev.Interop;
 
 namespace NativeBdev.Env;
 
-/// <summary>How device addresses are derived from virtual ones.</summary>
-internal enum IovaMode
-{
-    /// <summary>IOVA = virtual address: what a VFIO container with an IOMMU is given.</summary>
-    Va = 0,
-    /// <summary>Physical addresses from /proc/self/pagemap: UIO without an IOMMU.</summary>
-    Pa = 1,
-}
-
 /// <summary>The DMA memory of the environment: a few large regions reserved at init
 /// (hugepages when reserved, else pinned 4 KiB pages) from which spdk_dma_malloc-style
 /// allocations are carved. Grows by whole regions when exhausted, up to a limit. Thread-safe

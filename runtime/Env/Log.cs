@@ -5,16 +5,6 @@ using System.Threading;
 
 namespace NativeBdev.Env;
 
-/// <summary>Log levels, numbered as SPDK's (spdk_log_level).</summary>
-internal enum LogLevel
-{
-    Error = 0,
-    Warn = 1,
-    Notice = 2,
-    Info = 3,
-    Debug = 4,
-}
-
 /// <summary>The library's log: stderr by default, or a host callback
 /// <c>void cb(int level, const char *msg, void *ctx)</c>. Never on the hot path.</summary>
 internal static unsafe class Log

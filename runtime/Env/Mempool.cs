@@ -2,15 +2,14 @@ using System;
 using System.Collections.Generic;
 using NativeBdev.Interop;
 using System.Threading;
-using NativeBdev.Reactor;
 
 namespace NativeBdev.Env;
 
 /// <summary>spdk_mempool: a fixed number of fixed-size elements carved from DMA memory at
-/// creation. A lock-free shared ring holds the free elements; each lightweight thread has
-/// its own cache, used only while that thread is current on the calling OS thread (a thread
-/// is polled by one OS thread at a time, so the cache needs no synchronisation). Calls from
-/// outside any thread go straight to the ring.</summary>
+/// creation. A lock-free shared ring holds the free elements; each execution context (a
+/// lightweight thread, <see cref="ContextIndex"/>) has its own cache, used only while that
+/// context is current on the calling OS thread (a thread is polled by one OS thread at a time,
+/// so the cache needs no synchronisation). Calls from outside any go straight to the ring.</summary>
 internal sealed unsafe class Mempool : IDisposable
 {
     private sealed class Cache
@@ -35,11 +34,11 @@ internal sealed unsafe class Mempool : IDisposable
     // One byte per element, 1 while it is in the pool: a put of an element already there
     // (a double put) is refused instead of handing the same memory to two owners later.
     private readonly byte[] _inPool;
-    private readonly Cache?[] _caches = new Cache?[ThreadRegistry.MaxThreads];
+    private readonly Cache?[] _caches = new Cache?[ContextIndex.Max];
 
     static Mempool()
     {
-        ThreadRegistry.ThreadRemoved += FlushThread;
+        ContextIndex.Retired += FlushContext;
     }
 
     private Mempool(string name, int count, int elementSize, int cacheSize, DmaPool dma, byte* baseAddr)
@@ -89,7 +88,7 @@ internal sealed unsafe class Mempool : IDisposable
             return -Errno.ENOMEM; // LastError already says why
         }
         var p = new Mempool(name ?? "mempool", (int)count, (int)stride, (int)cacheSize, dma, mem);
-        p.Handle = HandleTable.Allocate(HandleType.Mempool, p);
+        p.Handle = Handles.Allocate(p);
         lock (s_lock)
         {
             s_pools.Add(p);
@@ -128,10 +127,53 @@ internal sealed unsafe class Mempool : IDisposable
         return true;
     }
 
+    /// <summary>spdk_mempool_get_bulk: all <paramref name="count"/> elements, or none (what
+    /// was taken goes back) when fewer are free.</summary>
+    public int GetBulk(void** elements, nuint count)
+    {
+        if (count > (nuint)Count)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({Count})");
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            void* e = Get();
+            if (e == null)
+            {
+                while (i > 0)
+                {
+                    TryPut(elements[--i]);
+                }
+                return LastError.Set(Errno.ENOMEM, $"mempool has fewer than {count} elements free");
+            }
+            elements[i] = e;
+        }
+        return 0;
+    }
+
+    /// <summary>spdk_mempool_put_bulk: all <paramref name="count"/> elements back, or none: a
+    /// foreign element, one already in the pool or one listed twice refuses the whole call.</summary>
+    public int PutBulk(void** elements, nuint count)
+    {
+        if (count > (nuint)Count)
+        {
+            return LastError.Set(Errno.EINVAL, $"count {count} is more than the pool holds ({Count})");
+        }
+        for (nuint i = 0; i < count; i++)
+        {
+            if (!Owns(elements[i]))
+            {
+                return LastError.Set(Errno.EINVAL, $"element {i} does not belong to this mempool (nothing was put)");
+            }
+        }
+        return TryPutAll(elements, (int)count) ? 0 : LastError.Set(Errno.EINVAL,
+            "an element is already in the mempool or listed twice (double put): nothing was put");
+    }
+
     /// <summary>Returns all <paramref name="count"/> elements or none: each is first
     /// reserved (out → 2), so an element already in the pool or listed twice fails the whole
     /// call before anything is put. The caller has checked <see cref="Owns"/>.</summary>
-    public int PutBulk(void** elements, int count)
+    private bool TryPutAll(void** elements, int count)
     {
         for (int i = 0; i < count; i++)
         {
@@ -141,7 +183,7 @@ internal sealed unsafe class Mempool : IDisposable
                 {
                     Volatile.Write(ref _inPool[IndexOf(elements[i])], 0);
                 }
-                return -1;
+                return false;
             }
         }
         for (int i = 0; i < count; i++)
@@ -149,7 +191,7 @@ internal sealed unsafe class Mempool : IDisposable
             Volatile.Write(ref _inPool[IndexOf(elements[i])], 1);
             Put(elements[i]);
         }
-        return 0;
+        return true;
     }
 
     private void* Take()
@@ -212,21 +254,21 @@ internal sealed unsafe class Mempool : IDisposable
         {
             return null;
         }
-        LightweightThread? t = LightweightThread.Current;
-        if (t == null)
+        int context = ContextIndex.Current;
+        if (context < 0)
         {
             return null;
         }
-        return _caches[t.Index] ??= new Cache(CacheSize);
+        return _caches[context] ??= new Cache(CacheSize);
     }
 
-    private static void FlushThread(LightweightThread t)
+    private static void FlushContext(int context)
     {
         lock (s_lock)
         {
             foreach (Mempool p in s_pools)
             {
-                Cache? c = p._caches[t.Index];
+                Cache? c = p._caches[context];
                 if (c == null)
                 {
                     continue;
@@ -235,7 +277,7 @@ internal sealed unsafe class Mempool : IDisposable
                 {
                     p._ring.TryEnqueue(c.Items[--c.Count]);
                 }
-                p._caches[t.Index] = null;
+                p._caches[context] = null;
             }
         }
     }
@@ -263,7 +305,7 @@ internal sealed unsafe class Mempool : IDisposable
                 return;
             }
         }
-        HandleTable.Release(Handle);
+        Handles.Release(Handle);
         _dma.Free(_base);
     }
 

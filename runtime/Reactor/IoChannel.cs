@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -66,17 +67,38 @@ internal sealed unsafe class IoChannel
             }
             return rc < 0 ? LastError.Set(-rc, $"io device '{device.Name}' refused a channel ({rc})") : -Errno.EIO;
         }
-        ch.Handle = HandleTable.Allocate(HandleType.IoChannel, ch);
+        ch.Handle = Handles.Allocate(ch);
         thread.Channels.Add(device, ch);
         device.AddChannel(ch);
         channel = ch;
         return 0;
     }
 
+    /// <summary>The owner-thread rule for a channel: its state (a bdev channel's I/O pool and
+    /// completions, a backend's ring or queue pair) belongs to its thread and is not
+    /// thread-safe, by design. Every core entry that uses a channel on the caller's behalf
+    /// checks this, so each front end gets the same rule and message. One comparison.</summary>
+    public bool IsOwnedByCurrentThread
+    {
+        // LightweightThread.IsCurrent's comparison, written out: called on the Thread field it
+        // would add a null check of Thread to every I/O.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => LightweightThread.Current == Thread;
+    }
+
+    /// <summary>The refusal when <see cref="IsOwnedByCurrentThread"/> is false (out of line:
+    /// the I/O path only calls it when it fails).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static int NotOwned() =>
+        LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+
+    /// <summary>The owner-thread rule as a result: 0, or the refusal.</summary>
+    public int CheckOwner() => IsOwnedByCurrentThread ? 0 : NotOwned();
+
     /// <summary>spdk_put_io_channel: drop one reference, on the channel's own thread.</summary>
     public int Put()
     {
-        if (LightweightThread.Current != Thread)
+        if (!Thread.IsCurrent)
         {
             return LastError.Set(Errno.EINVAL,
                 $"io channel of '{Device.Name}' belongs to thread '{Thread.Name}' and must be put there");
@@ -108,7 +130,7 @@ internal sealed unsafe class IoChannel
         }
         ch.Destroyed = true;
         ch.Thread.Channels.Remove(ch.Device);
-        HandleTable.Release(ch.Handle);
+        Handles.Release(ch.Handle);
         ch.Device.DestroyChannel(ch);
         if (ch.Context != null)
         {

@@ -1,18 +1,12 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Reactor;
-
-internal enum ThreadState
-{
-    Running,
-    Exiting,
-    Exited,
-}
 
 /// <summary>SPDK's spdk_thread: a lightweight execution context with its own lock-free
 /// message ring, pollers and io channels. It is polled by exactly one OS thread at a time:
@@ -25,11 +19,9 @@ internal sealed unsafe class LightweightThread
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
-    // The current thread as its registry index + 1 (0 = none), in one thread-static: in a
-    // shared library each [ThreadStatic] access is a __tls_get_addr call, and storing an
-    // int (unlike a reference) needs no GC write barrier — a reactor stores it for every
-    // thread it polls, every iteration. Bind sets it outside polls; Poll saves and restores it.
-    [ThreadStatic] private static int t_current;
+    // The current thread is Env's current context (ContextIndex.CurrentSlot: one int in one
+    // thread-static, read by Env's mempool caches too), as this thread's Slot (0 = none).
+    // Bind sets it outside polls; Poll saves and restores it.
 
     public readonly string Name;
     public readonly CpuSet? CpuMask;
@@ -84,7 +76,7 @@ internal sealed unsafe class LightweightThread
         Name = name;
         CpuMask = mask;
         Index = index;
-        Slot = ((Interlocked.Increment(ref s_created) & 0xFFFFF) << 11) | (index + 1);
+        Slot = ContextIndex.NewSlot(index);
         _messages = new MpmcQueue<Message>(capacity);
     }
 
@@ -95,21 +87,30 @@ internal sealed unsafe class LightweightThread
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         get
         {
-            int slot = t_current;
+            int slot = ContextIndex.CurrentSlot;
             if (slot == 0)
             {
                 return null;
             }
-            LightweightThread? t = ThreadRegistry.ByIndex[(slot & SlotIndexMask) - 1];
+            LightweightThread? t = ThreadRegistry.ByIndex[ContextIndex.IndexOf(slot)];
             return t != null && t.Slot == slot ? t : null; // a destroyed thread's index may be reused
         }
     }
 
-    // (creation number << 11) | (index + 1): unique among live threads, and a slot left behind
-    // on an OS thread by a destroyed thread does not name its index's next occupant.
-    private const int SlotIndexMask = (1 << 11) - 1;
-    private static int s_created;
-    private readonly int Slot;
+    /// <summary>The owner-thread rule: whether this is the thread the calling OS thread is
+    /// acting for. A thread's pollers, channels and caches are touched only from it, by design
+    /// without locks, so every core entry that uses them asks this first (a channel asks it as
+    /// <see cref="IoChannel.IsOwnedByCurrentThread"/>, the same comparison).</summary>
+    public bool IsCurrent
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Current == this;
+    }
+
+    /// <summary>This thread's slot number (<see cref="ContextIndex.NewSlot"/>): unique among live
+    /// threads, and a slot left behind on an OS thread by a destroyed thread does not name its
+    /// index's next occupant.</summary>
+    internal readonly int Slot;
 
     public ThreadState State => (ThreadState)_state;
     public bool ExitRequested => Volatile.Read(ref _exitRequested) != 0;
@@ -126,7 +127,7 @@ internal sealed unsafe class LightweightThread
             return LastError.Set(Errno.ENOMEM, $"too many threads (at most {ThreadRegistry.MaxThreads})");
         }
         var t = new LightweightThread(name ?? $"thread{index}", mask, index, capacity);
-        t.Handle = HandleTable.Allocate(HandleType.Thread, t);
+        t.Handle = Handles.Allocate(t);
         ThreadRegistry.Add(t);
         ReactorSet.Schedule(t);
         thread = t;
@@ -135,7 +136,7 @@ internal sealed unsafe class LightweightThread
 
     /// <summary>Binds this OS thread to <paramref name="thread"/> outside of polls (SPDK's
     /// spdk_set_thread), so calls that need a current thread work from the host's loop.</summary>
-    public static void Bind(LightweightThread? thread) => t_current = thread?.Slot ?? 0;
+    public static void Bind(LightweightThread? thread) => ContextIndex.CurrentSlot = thread?.Slot ?? 0;
 
     /// <summary>spdk_thread_send_msg: queue <paramref name="m"/>; always asynchronous, from
     /// any OS thread. -ENOMEM when the ring is full, -EIO when the thread has exited.</summary>
@@ -168,17 +169,39 @@ internal sealed unsafe class LightweightThread
     public int Poll(int maxMessages, long now)
     {
         Invariant.Assert(Volatile.Read(ref _polling) == 1, "Poll without the poll claim");
-        int previous = t_current;
+        int previous = ContextIndex.CurrentSlot;
         bool wasInPoll = InPoll;
-        t_current = Slot;
+        ContextIndex.CurrentSlot = Slot;
         try
         {
             return PollOnce(maxMessages, now != 0 ? now : Ticks.Now);
         }
         finally
         {
-            t_current = previous;
+            ContextIndex.CurrentSlot = previous;
             InPoll = wasInPoll;
+        }
+    }
+
+    /// <summary>One poll from a host's own loop (nb_thread_poll, library mode). The claim makes a
+    /// second OS thread (or a reactor) polling the same thread an error instead of a data race.</summary>
+    public int HostPoll(int maxMessages, long now)
+    {
+        if (Reactor != null)
+        {
+            return LastError.Set(Errno.EBUSY, "thread is run by a reactor; it cannot also be polled by the host");
+        }
+        if (!TryEnterPoll())
+        {
+            return LastError.Set(Errno.EBUSY, "thread is being polled by another OS thread");
+        }
+        try
+        {
+            return Poll(maxMessages, now);
+        }
+        finally
+        {
+            ExitPoll();
         }
     }
 
@@ -187,7 +210,7 @@ internal sealed unsafe class LightweightThread
     /// threads in this iteration.</summary>
     internal int PollOnReactor(long now)
     {
-        t_current = Slot;
+        ContextIndex.CurrentSlot = Slot;
         int work = PollOnce(0, now);
         InPoll = false;
         return work;
@@ -291,7 +314,7 @@ internal sealed unsafe class LightweightThread
         out Poller? poller)
     {
         poller = null;
-        if (Current != this)
+        if (!IsCurrent)
         {
             return LastError.Set(Errno.EINVAL, $"pollers must be registered on their own thread ('{Name}')");
         }
@@ -304,7 +327,7 @@ internal sealed unsafe class LightweightThread
             return LastError.Set(Errno.EINVAL, $"poller period {periodMicroseconds} us is out of range (0 .. 1 hour)");
         }
         var p = new Poller(this, name, Ticks.FromMicroseconds(periodMicroseconds), fn, arg, context, managed);
-        p.Handle = HandleTable.Allocate(HandleType.Poller, p);
+        p.Handle = Handles.Allocate(p);
         (periodMicroseconds == 0 ? _active : _timed).Add(p);
         poller = p;
         return 0;
@@ -312,7 +335,7 @@ internal sealed unsafe class LightweightThread
 
     public int UnregisterPoller(Poller p)
     {
-        if (Current != this)
+        if (!IsCurrent)
         {
             return LastError.Set(Errno.EINVAL, $"a poller must be unregistered on its own thread ('{Name}')");
         }
@@ -321,14 +344,14 @@ internal sealed unsafe class LightweightThread
             return LastError.Set(Errno.EINVAL, "poller is already unregistered");
         }
         p.State = PollerState.Unregistered;
-        HandleTable.Release(p.Handle);
+        Handles.Release(p.Handle);
         _pollersChanged = true;
         return 0;
     }
 
     public int SetPollerPaused(Poller p, bool paused)
     {
-        if (Current != this)
+        if (!IsCurrent)
         {
             return LastError.Set(Errno.EINVAL, $"a poller must be paused or resumed on its own thread ('{Name}')");
         }
@@ -392,11 +415,11 @@ internal sealed unsafe class LightweightThread
                       $"{Channels.Count} io channels and {_messages.Count} messages left behind");
             foreach (Poller p in _active)
             {
-                HandleTable.Release(p.Handle);
+                Handles.Release(p.Handle);
             }
             foreach (Poller p in _timed)
             {
-                HandleTable.Release(p.Handle);
+                Handles.Release(p.Handle);
             }
             _active.Clear();
             _timed.Clear();
@@ -415,27 +438,27 @@ internal sealed unsafe class LightweightThread
         long deadline = Ticks.Now + Ticks.Hz / 10;
         while (!TryEnterPoll())
         {
-            if (Ticks.Now > deadline || t_current == Slot && InPoll)
+            if (Ticks.Now > deadline || ContextIndex.CurrentSlot == Slot && InPoll)
             {
                 return LastError.Set(Errno.EBUSY, $"thread '{Name}' is being polled");
             }
             System.Threading.Thread.Yield();
         }
-        if (t_current == Slot)
+        if (ContextIndex.CurrentSlot == Slot)
         {
-            t_current = 0;
+            ContextIndex.CurrentSlot = 0;
         }
         // A sender that saw the thread running may have queued a message after its last
         // poll: it was accepted, so it runs (here, as the thread) rather than vanish.
-        int previous = t_current;
-        t_current = Slot;
+        int previous = ContextIndex.CurrentSlot;
+        ContextIndex.CurrentSlot = Slot;
         while (_messages.TryDequeueSingle(out Message m))
         {
             m.Invoke();
         }
-        t_current = previous == Slot ? 0 : previous;
+        ContextIndex.CurrentSlot = previous == Slot ? 0 : previous;
         ThreadRegistry.Remove(this);
-        HandleTable.Release(Handle);
+        Handles.Release(Handle);
         return 0;
     }
 }

@@ -2,13 +2,6 @@ using NativeBdev.Env;
 
 namespace NativeBdev.Reactor;
 
-internal enum PollerState
-{
-    Running,
-    Paused,
-    Unregistered,
-}
-
 /// <summary>A function a thread calls on every poll (period 0) or every period. It returns
 /// a positive number when it did work (SPDK_POLLER_BUSY) and 0 when idle.</summary>
 internal sealed unsafe class Poller

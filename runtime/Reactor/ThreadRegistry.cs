@@ -1,13 +1,14 @@
-using System;
 using System.Collections.Generic;
+using NativeBdev.Env;
 
 namespace NativeBdev.Reactor;
 
 /// <summary>Every live lightweight thread, and the small dense index each one holds for the
-/// length of its life (per-thread caches are arrays indexed by it).</summary>
+/// length of its life (per-thread caches are arrays indexed by it): the thread is Env's
+/// execution context (<see cref="ContextIndex"/>), so Env's mempool caches follow threads.</summary>
 internal static class ThreadRegistry
 {
-    public const int MaxThreads = 1024;
+    public const int MaxThreads = ContextIndex.Max;
     private static readonly object s_lock = new();
     private static readonly List<LightweightThread> s_threads = new();
     private static readonly bool[] s_indexUsed = new bool[MaxThreads];
@@ -15,10 +16,6 @@ internal static class ThreadRegistry
     /// <summary>Live threads by index: how <see cref="LightweightThread.Current"/> turns the
     /// thread-static slot number back into the thread.</summary>
     public static readonly LightweightThread?[] ByIndex = new LightweightThread?[MaxThreads];
-
-    /// <summary>Called with a thread that is being destroyed, before its index is reused
-    /// (mempools flush that thread's cache).</summary>
-    public static event Action<LightweightThread>? ThreadRemoved;
 
     public static int ReserveIndex()
     {
@@ -42,12 +39,13 @@ internal static class ThreadRegistry
         {
             s_threads.Add(t);
             System.Threading.Volatile.Write(ref ByIndex[t.Index], t);
+            ContextIndex.Register(t.Index, t.Slot);
         }
     }
 
     public static void Remove(LightweightThread t)
     {
-        ThreadRemoved?.Invoke(t);
+        ContextIndex.Retire(t.Index); // mempools flush the thread's caches before the index is reused
         lock (s_lock)
         {
             s_threads.Remove(t);

@@ -8,7 +8,7 @@ namespace NativeBdev.Modules.Error;
 /// <summary>error:///BASE?name=&amp;uuid= — SPDK's error bdev: a passthrough named EE_BASE
 /// (SPDK's naming) that fails I/O on demand through <see cref="Inject"/>
 /// (bdev_error_inject_error: failure, pending, corrupt_data, nomem; a number of I/Os).</summary>
-internal sealed class ErrorModule : IBdevModule
+internal sealed class ErrorModule : IBdevModule, IErrorBdevInjector
 {
     public string Name => "error";
     public ReadOnlySpan<string> Schemes => new[] { "error" };
@@ -31,6 +31,9 @@ internal sealed class ErrorModule : IBdevModule
 
     /// <summary>Error types, numbered as the header's enum nb_bdev_error_type.</summary>
     public const int Failure = 1, Pending = 2, CorruptData = 3, NoMemory = 4;
+
+    int IErrorBdevInjector.Inject(string bdevName, int ioType, int errorType, uint count) =>
+        Inject(bdevName, ioType, errorType, count);
 
     /// <summary>bdev_error_inject_error: the next <paramref name="count"/> I/Os of
     /// <paramref name="ioType"/> (0 = all) on the error bdev fail in the given way.</summary>

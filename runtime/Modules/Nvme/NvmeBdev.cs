@@ -8,7 +8,7 @@ namespace NativeBdev.Modules.Nvme;
 
 /// <summary>One namespace of a user-space NVMe controller. Holds a reference on the
 /// controller: the last namespace bdev to go detaches it.</summary>
-internal sealed unsafe class NvmeBdev : Bdev.Bdev
+internal sealed unsafe partial class NvmeBdev : Bdev.Bdev
 {
     public readonly NvmeController Controller;
     public readonly uint Nsid;

@@ -12,7 +12,7 @@ namespace NativeBdev.Modules.Nvme;
 /// local NVMe controller driven from user space (Mayastor's pcie:///0000:00:04.0/1, SPDK's
 /// bdev_nvme_attach_controller -t pcie). Without an NSID every active namespace becomes a
 /// bdev, named BDFnNSID; the names come back comma-separated.</summary>
-internal sealed class NvmeModule : IBdevModule
+internal sealed partial class NvmeModule : IBdevModule
 {
     public const long DefaultTimeoutMs = 30_000;
 

@@ -62,7 +62,7 @@ public class HeaderLayoutTests
         ["NB_BDEV_NAME_MAX"] = "an array length: checked as the size of nb_bdev_info.name and nb_fault_rule_info.bdev",
         ["NB_POLLER_IDLE"] = "the runtime reads a poller's return as busy when > 0 (Poller.cs): nothing to mirror",
         ["NB_POLLER_BUSY"] = "as NB_POLLER_IDLE",
-        ["NB_VTOPHYS_ERROR"] = "EnvExports.Vtophys returns the literal ulong.MaxValue; there is no named C# constant",
+        ["NB_VTOPHYS_ERROR"] = "DmaExports.Vtophys returns the literal ulong.MaxValue; there is no named C# constant",
     };
 
     private static readonly Lazy<JsonElement> s_header = new(() => JsonDocument.Parse(NativeLayout.Run(

@@ -1,3 +1,4 @@
+using NativeBdev.Abi;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Reactor;

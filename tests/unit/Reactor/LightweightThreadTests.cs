@@ -1,3 +1,4 @@
+using NativeBdev.Abi;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 using NativeBdev.Reactor;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using NativeBdev.Abi;
 using NativeBdev.Env;
 using NativeBdev.Reactor;
 

@@ -1,18 +1,7 @@
-using NativeBdev.Env;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Threading;
 
-namespace NativeBdev.Reactor;
-
-/// <summary>Producer and consumer positions on their own cache lines so they don't
-/// false-share. (Outside the generic class: explicit layout is not allowed in generics.)</summary>
-[StructLayout(LayoutKind.Explicit, Size = 192)]
-internal struct QueuePositions
-{
-    [FieldOffset(64)] public long Enqueue;
-    [FieldOffset(128)] public long Dequeue;
-}
+namespace NativeBdev.Env;
 
 /// <summary>A bounded lock-free queue (Dmitry Vyukov's array queue with a sequence number per
 /// cell). Any number of producers; consumers either many (<see cref="TryDequeue"/>) or, where

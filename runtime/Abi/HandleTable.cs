@@ -1,27 +1,19 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Threading;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Reactor;
 
-namespace NativeBdev.Env;
-
-/// <summary>What kind of object a handle names; part of the handle value, so a handle of
-/// one type passed where another is expected is caught.</summary>
-internal enum HandleType : byte
-{
-    Thread = 1,
-    Poller = 2,
-    IoChannel = 3,
-    Mempool = 4,
-    Bdev = 5,
-    BdevDesc = 6,
-    BdevIo = 7,
-}
+namespace NativeBdev.Abi;
 
 /// <summary>The opaque pointers the C ABI hands out are not addresses: each encodes a slot
 /// index, the object's type and the slot's generation (index:24 | type:8 | generation:31).
 /// A closed or stale handle fails the generation check, a foreign value fails the range or
 /// type check; none is ever dereferenced. Look-up is lock-free (one array load and one
-/// compare); allocation and release take a lock.</summary>
+/// compare); allocation and release take a lock. The table is the ABI's: the core gets its
+/// objects' handles through Env's <see cref="Handles"/> seam (<see cref="HandleAllocator"/>)
+/// and never looks inside one.</summary>
 internal static class HandleTable
 {
     private sealed class Entry
@@ -147,12 +139,12 @@ internal static class HandleTable
 
     private static bool ExpectedClass(HandleType type, object target) => type switch
     {
-        HandleType.Thread => target is Reactor.LightweightThread,
-        HandleType.Poller => target is Reactor.Poller,
-        HandleType.IoChannel => target is Reactor.IoChannel,
+        HandleType.Thread => target is LightweightThread,
+        HandleType.Poller => target is Poller,
+        HandleType.IoChannel => target is IoChannel,
         HandleType.Mempool => target is Mempool,
         HandleType.Bdev => target is Bdev.Bdev,
-        HandleType.BdevDesc => target is Bdev.BdevDesc,
+        HandleType.BdevDesc => target is BdevDesc,
         _ => false, // BdevIo is a raw pointer, never a handle
     };
 

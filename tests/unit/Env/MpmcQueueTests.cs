@@ -1,7 +1,7 @@
-using NativeBdev.Reactor;
+using NativeBdev.Env;
 using NativeBdev.Tests.Support;
 
-namespace NativeBdev.Tests.Reactor;
+namespace NativeBdev.Tests.Env;
 
 public class MpmcQueueTests
 {

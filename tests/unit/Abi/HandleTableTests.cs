@@ -1,7 +1,7 @@
-using NativeBdev.Env;
+using NativeBdev.Abi;
 using NativeBdev.Reactor;
 
-namespace NativeBdev.Tests.Env;
+namespace NativeBdev.Tests.Abi;
 
 public class HandleTableTests
 {

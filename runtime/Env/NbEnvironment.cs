@@ -1,21 +1,7 @@
 using System;
 using NativeBdev.Interop;
-using NativeBdev.Reactor;
 
 namespace NativeBdev.Env;
-
-/// <summary>Options of <c>nb_env_init</c>, already validated.</summary>
-internal sealed class EnvOptions
-{
-    public string Name = "nativebdev";
-    public CpuSet CoreMask = CpuSet.Single(0);
-    public long DmaPoolSize = 16L << 20;
-    public long DmaPoolMaxSize = 1L << 30;
-    /// <summary>1 hugepages only, 0 never, -1 when reserved (the default).</summary>
-    public int HugePages = -1;
-    public IovaMode IovaMode = IovaMode.Va;
-    public long ReactorSpinMicroseconds = 1000;
-}
 
 /// <summary>The process-wide environment: options, the DMA pool, start-up time. One at a
 /// time; init after fini starts a fresh one.</summary>
@@ -55,32 +41,43 @@ internal static class NbEnvironment
         }
     }
 
-    /// <summary>Tears the environment down. Refused while reactors run or threads are alive,
-    /// so nothing is pulled from under running code; DMA buffers the host did not free are
-    /// reported and unmapped.</summary>
+    /// <summary>Whether the environment could end now: 0, or why not (not initialized, or
+    /// mempools still alive). What runs on top of it (reactors, threads, bdevs) is the layers
+    /// above's to check first: front ends end the core through Bdev.BdevLayer.Fini.</summary>
+    public static int CheckIdle()
+    {
+        lock (s_lock)
+        {
+            return CheckIdleLocked();
+        }
+    }
+
+    private static int CheckIdleLocked()
+    {
+        if (s_dma == null)
+        {
+            return LastError.Set(Errno.EINVAL, "environment is not initialized");
+        }
+        int mempools = Mempool.LiveCount;
+        if (mempools > 0)
+        {
+            return LastError.Set(Errno.EBUSY, $"{mempools} mempools are still alive (free them first)");
+        }
+        return 0;
+    }
+
+    /// <summary>Tears the environment down (refused as <see cref="CheckIdle"/> says); DMA
+    /// buffers the host did not free are reported and unmapped.</summary>
     public static int Fini()
     {
         lock (s_lock)
         {
-            if (s_dma == null)
+            int rc = CheckIdleLocked();
+            if (rc != 0)
             {
-                return LastError.Set(Errno.EINVAL, "environment is not initialized");
+                return rc;
             }
-            if (ReactorSet.Running)
-            {
-                return LastError.Set(Errno.EBUSY, "reactors are running (call nb_reactors_stop first)");
-            }
-            int threads = ThreadRegistry.Count;
-            if (threads > 0)
-            {
-                return LastError.Set(Errno.EBUSY, $"{threads} threads are still alive (exit and destroy them first)");
-            }
-            int mempools = Mempool.LiveCount;
-            if (mempools > 0)
-            {
-                return LastError.Set(Errno.EBUSY, $"{mempools} mempools are still alive (free them first)");
-            }
-            int leaked = s_dma.AllocationCount;
+            int leaked = s_dma!.AllocationCount;
             if (leaked > 0)
             {
                 Log.Warn($"nb_env_fini: {leaked} DMA buffers were not freed; their memory is unmapped now");

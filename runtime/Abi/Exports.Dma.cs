@@ -1,0 +1,138 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Abi;
+
+/// <summary>DMA memory: allocation from the pool, free, address translation.</summary>
+internal static unsafe class DmaExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nb_dma_malloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* NbDmaMalloc(nuint size, nuint align, ulong* iova) => NbDmaMallocGuarded(size, align, iova);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* NbDmaMallocGuarded(nuint size, nuint align, ulong* iova)
+    {
+        try
+        {
+            return DmaAlloc(size, align, iova, zero: false);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return null;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_dma_zmalloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* NbDmaZmalloc(nuint size, nuint align, ulong* iova) => NbDmaZmallocGuarded(size, align, iova);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* NbDmaZmallocGuarded(nuint size, nuint align, ulong* iova)
+    {
+        try
+        {
+            return DmaAlloc(size, align, iova, zero: true);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return null;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static void* DmaAlloc(nuint size, nuint align, ulong* iova, bool zero)
+    {
+        DmaPool? dma = NbEnvironment.Dma;
+        if (dma == null)
+        {
+            NbEnvironment.NotInitialized();
+            return null;
+        }
+        if (size == 0 || size > (1UL << 40))
+        {
+            LastError.Set(Errno.EINVAL, $"DMA allocation size {size} must be 1 .. 1 TiB");
+            return null;
+        }
+        if (align > (nuint)DmaRegion.HugePageSize)
+        {
+            LastError.Set(Errno.EINVAL, $"DMA alignment {align} must be a power of two of at most 2 MiB");
+            return null;
+        }
+        void* p = dma.Alloc((long)size, (long)align, zero);
+        if (p != null && iova != null)
+        {
+            *iova = (ulong)dma.Translate(p, out _);
+        }
+        return p;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_dma_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbDmaFree(void* buf) => NbDmaFreeGuarded(buf);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbDmaFreeGuarded(void* buf)
+    {
+        try
+        {
+            return DmaFree(buf);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int DmaFree(void* buf)
+    {
+        if (buf == null)
+        {
+            return 0;
+        }
+        DmaPool? dma = NbEnvironment.Dma;
+        return dma == null ? NbEnvironment.NotInitialized() : dma.Free(buf);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nb_vtophys", CallConvs = [typeof(CallConvCdecl)])]
+    public static ulong NbVtophys(void* buf, ulong* size) => NbVtophysGuarded(buf, size);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong NbVtophysGuarded(void* buf, ulong* size)
+    {
+        try
+        {
+            return Vtophys(buf, size);
+        }
+        catch (Exception e)
+        {
+            Guard.Fail(e);
+            return ulong.MaxValue;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong Vtophys(void* buf, ulong* size)
+    {
+        DmaPool? dma = NbEnvironment.Dma;
+        if (dma == null)
+        {
+            NbEnvironment.NotInitialized();
+            return ulong.MaxValue;
+        }
+        long iova = dma.Translate(buf, out long contiguous);
+        if (iova < 0)
+        {
+            LastError.Set(Errno.EINVAL, $"0x{(nint)buf:x} is not in the DMA pool");
+            return ulong.MaxValue;
+        }
+        if (size != null)
+        {
+            *size = Math.Min(*size, (ulong)contiguous);
+        }
+        return (ulong)iova;
+    }
+}
