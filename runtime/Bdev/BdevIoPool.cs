@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -28,7 +29,6 @@ internal sealed unsafe class BdevIoPool
     // one: a vbdev's completion runs inside its base I/O's, so a stack of Reserve bdevs
     // can still resubmit from a full pool.
     private const int Reserve = 4;
-    private int _reserve = Reserve;
     private int _callbackDepth;
     private readonly Queue<(nint Fn, nint Arg)> _waiters = new(64);
 
@@ -51,7 +51,11 @@ internal sealed unsafe class BdevIoPool
     public int Capacity => _capacity;
     public int Stride => _stride;
     /// <summary>I/Os a submission can still take (the callback reserve excluded).</summary>
-    public int FreeCount => _free.Count - _reserve;
+    public int FreeCount => Math.Max(0, _free.Count - Held);
+
+    /// <summary>I/Os a submission may not take now: the reserve, less one for each
+    /// completion callback running (each may take one).</summary>
+    private int Held => Reserve - _callbackDepth;
     /// <summary>I/Os taken and not yet returned, on any channel of this thread.</summary>
     public int InUse => _capacity - _free.Count;
 
@@ -62,7 +66,8 @@ internal sealed unsafe class BdevIoPool
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public BdevIo* Take()
     {
-        if (_free.Count <= _reserve)
+        int free = _free.Count;
+        if (free <= Held || free == 0)
         {
             return Exhausted();
         }
@@ -80,18 +85,13 @@ internal sealed unsafe class BdevIoPool
 
     /// <summary>Lets the callback of the I/O being completed take one reserved I/O.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void OpenReserve()
-    {
-        _callbackDepth++;
-        _reserve = _callbackDepth >= Reserve ? 0 : Reserve - _callbackDepth;
-    }
+    public void OpenReserve() => _callbackDepth++;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void CloseReserve()
     {
         _callbackDepth--;
         Invariant.Assert(_callbackDepth >= 0, "a reserve closed that was never opened");
-        _reserve = _callbackDepth >= Reserve ? 0 : Reserve - _callbackDepth;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

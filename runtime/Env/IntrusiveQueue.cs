@@ -83,8 +83,7 @@ internal unsafe struct IntrusiveQueue<T> where T : unmanaged, IQueueable<T>
         {
             _tail = null;
         }
-        *T.Link(item) = null;
-        *T.QueueName(item) = 0;
+        *T.QueueName(item) = 0; // the link is left: every push writes it
         _count--;
         Invariant.Assert(_count >= 0, "a queue's count went negative");
         return item;
