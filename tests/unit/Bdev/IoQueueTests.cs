@@ -25,9 +25,9 @@ public class IoQueueTests
         while ((io = q.Pop()) != null)
         {
             order.Add((int)(io - ios.P));
-            if (io->Queue != IoQueueName.None || io->Next != null)
+            if (io->Queue != IoQueueName.None)
             {
-                return "popped I/O still linked";
+                return "a popped I/O still recorded on the queue";
             }
         }
         return string.Join(",", order);
