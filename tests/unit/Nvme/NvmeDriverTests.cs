@@ -480,6 +480,39 @@ public class NvmeDriverTests
     }
 
     [Test]
+    public async Task Namespaces_of_a_controller_share_one_queue_pair_per_thread()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvme-share");
+        var (_, name) = Attach();
+        // A second namespace bdev of the same controller (the simulated controller has one
+        // namespace: the same one again, under another name and UUID).
+        var first = (NvmeBdev)Bdevs.Find(name);
+        first.Controller.TryGetNamespace(1, out NvmeNamespaceInfo ns);
+        first.Controller.AddRef();
+        string other = name + "-second";
+        int registered = BdevRegistry.Register(new NvmeBdev(other, first.Controller, ns with { Uuid = Guid.NewGuid() }));
+        BdevSession a = BdevSession.Open(t, name), b = BdevSession.Open(t, other);
+        var qa = ((NvmeChannel)a.Channel.Module).Qpair;
+        var qb = ((NvmeChannel)b.Channel.Module).Qpair;
+        bool connected = ThreadHost.PollUntil(() => qa.Connected, t);
+        using var w = new DmaBuffer(4096);
+        w.Fill(3);
+        int ra = a.Run(BdevIoType.Write, w.Pointer, 0, 8), rb = b.Run(BdevIoType.Read, w.Pointer, 0, 8);
+        int pollers = t.PollerCount;
+        a.Close();
+        b.Close();
+        Bdevs.DestroyAndWait(other, t);
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(registered).IsEqualTo(0);
+        await Assert.That(connected).IsTrue();
+        await Assert.That(ReferenceEquals(qa, qb)).IsTrue();
+        await Assert.That(ra).IsEqualTo(0);
+        await Assert.That(rb).IsEqualTo(0);
+        await Assert.That(pollers).IsEqualTo(2); // the bdev layer's and the queue pair's, for both bdevs
+    }
+
+    [Test]
     public async Task The_io_path_allocates_nothing()
     {
         using var host = new ThreadHost();
