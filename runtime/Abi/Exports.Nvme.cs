@@ -36,8 +36,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int AdminPassthruGuarded(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
-        try { return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_io_passthru", CallConvs = [typeof(CallConvCdecl)])]
@@ -47,8 +53,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int IoPassthruGuarded(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
-        try { return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_probe", CallConvs = [typeof(CallConvCdecl)])]
@@ -57,8 +69,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int ProbeGuarded(NbNvmeProbeInfo* infos, int max)
     {
-        try { return ProbeCore(infos, max); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return ProbeCore(infos, max);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     // Not inlined: fixed buffers in the first export called abort (TOOLCHAIN pitfall A).
@@ -113,8 +131,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int GetInfoGuarded(byte* name, NbNvmeCtrlrInfo* info)
     {
-        try { return GetInfoCore(name, info); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return GetInfoCore(name, info);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -210,9 +210,20 @@ internal sealed class BdevUri
         }
         switch (s.ToLowerInvariant())
         {
-            case "1": case "true": case "yes": case "on": value = true; return 0;
-            case "0": case "false": case "no": case "off": value = false; return 0;
-            default: return LastError.Set(Errno.EINVAL, $"URI parameter {key}='{s}' must be true or false");
+            case "1":
+            case "true":
+            case "yes":
+            case "on":
+                value = true;
+                return 0;
+            case "0":
+            case "false":
+            case "no":
+            case "off":
+                value = false;
+                return 0;
+            default:
+                return LastError.Set(Errno.EINVAL, $"URI parameter {key}='{s}' must be true or false");
         }
     }
 

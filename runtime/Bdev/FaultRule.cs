@@ -159,9 +159,15 @@ internal sealed class FaultRule
     {
         switch (stage)
         {
-            case "submit": Stage = FaultStage.Submit; return 0;
-            case "compl": case "completion": Stage = FaultStage.Completion; return 0;
-            default: return LastError.Set(Interop.Errno.EINVAL, $"stage='{stage}' is not submit or compl");
+            case "submit":
+                Stage = FaultStage.Submit;
+                return 0;
+            case "compl":
+            case "completion":
+                Stage = FaultStage.Completion;
+                return 0;
+            default:
+                return LastError.Set(Interop.Errno.EINVAL, $"stage='{stage}' is not submit or compl");
         }
     }
 

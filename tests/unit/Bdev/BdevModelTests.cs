@@ -377,18 +377,36 @@ internal sealed unsafe class ModelRun
     {
         switch (op.Kind)
         {
-            case ModelOpKind.Create: Create(op); break;
-            case ModelOpKind.Open: Open(op); break;
+            case ModelOpKind.Create:
+                Create(op);
+                break;
+            case ModelOpKind.Open:
+                Open(op);
+                break;
             case ModelOpKind.Write:
             case ModelOpKind.Read:
             case ModelOpKind.Unmap:
-            case ModelOpKind.Zeroes: Io(op); break;
-            case ModelOpKind.Resize: Resize(op); break;
-            case ModelOpKind.Inject: Inject(op); break;
-            case ModelOpKind.RemoveRule: RemoveRule(op); break;
-            case ModelOpKind.ClearRules: ClearRules(op); break;
-            case ModelOpKind.Close: Close(op); break;
-            case ModelOpKind.Destroy: Destroy(op); break;
+            case ModelOpKind.Zeroes:
+                Io(op);
+                break;
+            case ModelOpKind.Resize:
+                Resize(op);
+                break;
+            case ModelOpKind.Inject:
+                Inject(op);
+                break;
+            case ModelOpKind.RemoveRule:
+                RemoveRule(op);
+                break;
+            case ModelOpKind.ClearRules:
+                ClearRules(op);
+                break;
+            case ModelOpKind.Close:
+                Close(op);
+                break;
+            case ModelOpKind.Destroy:
+                Destroy(op);
+                break;
         }
     }
 
@@ -658,11 +676,21 @@ internal sealed unsafe class ModelRun
     {
         switch (type, submit)
         {
-            case (BdevIoType.Write, true): _cov.WriteSubmitFaults++; break;
-            case (BdevIoType.Write, false): _cov.WriteComplFaults++; break;
-            case (BdevIoType.Read, true): _cov.ReadSubmitFaults++; break;
-            case (BdevIoType.Read, false): _cov.ReadComplFaults++; break;
-            default: _cov.OtherFaults++; break;
+            case (BdevIoType.Write, true):
+                _cov.WriteSubmitFaults++;
+                break;
+            case (BdevIoType.Write, false):
+                _cov.WriteComplFaults++;
+                break;
+            case (BdevIoType.Read, true):
+                _cov.ReadSubmitFaults++;
+                break;
+            case (BdevIoType.Read, false):
+                _cov.ReadComplFaults++;
+                break;
+            default:
+                _cov.OtherFaults++;
+                break;
         }
     }
 
@@ -853,7 +881,11 @@ internal sealed unsafe class ModelRun
             Id = rc, Bdev = b, Uri = text,
             OpMask = opName switch
             {
-                "read" => read, "write" => write, "rw" => read | write, "unmap" => unmap, "zeroes" => zeroes,
+                "read" => read,
+                "write" => write,
+                "rw" => read | write,
+                "unmap" => unmap,
+                "zeroes" => zeroes,
                 _ => read | write | unmap | zeroes | 1u << (int)BdevIoType.Flush,
             },
             Stage = stage == 0 ? FaultStage.Submit : FaultStage.Completion,
