@@ -11,7 +11,8 @@ namespace NativeBdev.Abi;
 /// <summary>NVMe passthrough, probe, controller information and reset.</summary>
 internal static unsafe class NvmeExports
 {
-    private static int Passthru(nint desc, nint ch, BdevIoType type, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+    private static int Passthru(nint desc, nint ch, BdevIoType type, byte* cmd, void* buf, nuint nbytes, nint cb,
+        void* arg)
     {
         int rc = BdevIoExports.Resolve(desc, ch, out BdevDesc? d, out BdevChannel? bc);
         if (rc != 0)
@@ -122,7 +123,9 @@ internal static unsafe class NvmeExports
             return LastError.Set(Errno.ENODEV, $"no bdev '{n}'");
         }
         bdev = b as INvmeNamespaceBdev;
-        return bdev == null ? LastError.Set(Errno.ENOTSUP, $"bdev '{n}' is a {b.ModuleName} bdev, not an NVMe namespace") : 0;
+        return bdev == null
+            ? LastError.Set(Errno.ENOTSUP, $"bdev '{n}' is a {b.ModuleName} bdev, not an NVMe namespace")
+            : 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_get_info", CallConvs = [typeof(CallConvCdecl)])]

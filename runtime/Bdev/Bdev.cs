@@ -169,7 +169,8 @@ internal abstract unsafe class Bdev
     {
         if (newBlockCount == 0 || newBlockCount > (1UL << 50) / BlockSize)
         {
-            return LastError.Set(Errno.EINVAL, $"new size {newBlockCount} blocks must be at least one block and at most 1 PiB");
+            return LastError.Set(Errno.EINVAL,
+                $"new size {newBlockCount} blocks must be at least one block and at most 1 PiB");
         }
         if (Removing)
         {

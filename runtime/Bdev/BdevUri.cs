@@ -44,7 +44,8 @@ internal sealed class BdevUri
         int sep = text.IndexOf("://", StringComparison.Ordinal);
         if (sep <= 0)
         {
-            return LastError.Set(Errno.EINVAL, $"URI '{text}' has no scheme (expected scheme:///path, e.g. malloc:///m0?size_mb=64)");
+            return LastError.Set(Errno.EINVAL,
+                $"URI '{text}' has no scheme (expected scheme:///path, e.g. malloc:///m0?size_mb=64)");
         }
         string scheme = text[..sep].ToLowerInvariant();
         foreach (char c in scheme)

@@ -274,7 +274,10 @@ internal sealed unsafe partial class NvmeController
     }
 
     public void RequestAbort(ushort sqid, ushort cid) =>
-        Post(new AdminRequest { Kind = RequestKind.Abort, Command = new NvmeCommand { Cdw10 = sqid | (uint)cid << 16 } });
+        Post(new AdminRequest
+        {
+            Kind = RequestKind.Abort, Command = new NvmeCommand { Cdw10 = sqid | (uint)cid << 16 },
+        });
 
     /// <summary>Starts a controller reset; also the way back for a failed controller.
     /// <paramref name="done"/> runs on the admin poll with the outcome.</summary>

@@ -97,7 +97,8 @@ internal sealed unsafe class UringRing : IDisposable
 
     private byte* Map(nuint size, long offset)
     {
-        void* m = Libc.mmap(null, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED | Libc.MAP_POPULATE, Fd, offset);
+        void* m = Libc.mmap(null, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED | Libc.MAP_POPULATE, Fd,
+            offset);
         return (nint)m == Libc.MAP_FAILED ? null : (byte*)m;
     }
 

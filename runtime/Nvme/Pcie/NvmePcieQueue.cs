@@ -78,10 +78,12 @@ internal sealed unsafe class NvmePcieQueue : NvmeTransportQueue
         q.SqIova = (ulong)pool.TranslatePage(q._sq);
         q.CqIova = (ulong)pool.TranslatePage(q._cq);
         // Rings larger than a page must be physically contiguous: a hugepage, or IOVA = VA.
-        if (!Contiguous(pool, q._sq, entries * NvmeSpec.SqEntrySize) || !Contiguous(pool, q._cq, entries * NvmeSpec.CqEntrySize))
+        if (!Contiguous(pool, q._sq, entries * NvmeSpec.SqEntrySize) ||
+            !Contiguous(pool, q._cq, entries * NvmeSpec.CqEntrySize))
         {
             q.Dispose();
-            return LastError.Set(Errno.ENOMEM, $"NVMe queue {id}: rings are not contiguous in device address space (use hugepages with UIO)");
+            return LastError.Set(Errno.ENOMEM,
+                $"NVMe queue {id}: rings are not contiguous in device address space (use hugepages with UIO)");
         }
         for (int i = 0; i < entries; i++)
         {

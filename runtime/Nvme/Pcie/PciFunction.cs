@@ -91,15 +91,18 @@ internal abstract unsafe class PciFunction : IDisposable
         {
             return LastError.Set(Errno.EBUSY, driver.Length == 0
                 ? $"NVMe controller {address} is bound to no driver: bind it to vfio-pci (or uio_pci_generic) first"
-                : $"NVMe controller {address} is bound to '{driver}', not to vfio-pci or uio_pci_generic: unbind it and bind it to vfio-pci");
+                : $"NVMe controller {address} is bound to '" +
+                  $"{driver}', not to vfio-pci or uio_pci_generic: unbind it and bind it to vfio-pci");
         }
         if (want == "vfio" && driver != "vfio-pci")
         {
-            return LastError.Set(Errno.EBUSY, $"mode=vfio: NVMe controller {address} is bound to '{(driver.Length == 0 ? "no driver" : driver)}', not vfio-pci");
+            return LastError.Set(Errno.EBUSY, $"mode=vfio: NVMe controller {address} is bound to '" +
+                $"{(driver.Length == 0 ? "no driver" : driver)}', not vfio-pci");
         }
         if (want == "uio" && driver is not ("uio_pci_generic" or "igb_uio"))
         {
-            return LastError.Set(Errno.EBUSY, $"mode=uio: NVMe controller {address} is bound to '{(driver.Length == 0 ? "no driver" : driver)}', not uio_pci_generic");
+            return LastError.Set(Errno.EBUSY, $"mode=uio: NVMe controller {address} is bound to '" +
+                $"{(driver.Length == 0 ? "no driver" : driver)}', not uio_pci_generic");
         }
         if (want == "vfio")
         {
@@ -148,7 +151,10 @@ internal static class Sysfs
         }
         foreach (char c in s)
         {
-            int d = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : -1;
+            int d = c is >= '0' and <= '9' ? c - '0'
+                : c is >= 'a' and <= 'f' ? c - 'a' + 10
+                : c is >= 'A' and <= 'F' ? c - 'A' + 10
+                : -1;
             if (d < 0)
             {
                 return false;
