@@ -211,10 +211,3 @@ internal sealed unsafe class UringRing : IDisposable
         }
     }
 }
-
-/// <summary>What a ring's owner does with one completion (a struct, so Reap is
-/// specialised per owner and the call is direct).</summary>
-internal interface ICqeHandler
-{
-    void Handle(ulong userData, int res);
-}
