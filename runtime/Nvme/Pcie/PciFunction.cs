@@ -60,6 +60,18 @@ internal abstract unsafe class PciFunction : IDisposable
         }
     }
 
+    /// <summary>The access mode through which the user-space driver reaches a function bound
+    /// to <paramref name="driver"/>: "vfio" (vfio-pci), "uio" (uio_pci_generic or igb_uio:
+    /// physical addresses), or "" (any other driver, or none). The one list of usable drivers:
+    /// <see cref="Open"/> decides by it, and the NVMe module's probe reports a controller
+    /// attachable by it.</summary>
+    public static string AccessMode(string driver) => driver switch
+    {
+        "vfio-pci" => "vfio",
+        "uio_pci_generic" or "igb_uio" => "uio",
+        _ => "",
+    };
+
     /// <summary>Opens the function through the driver it is bound to (vfio-pci or
     /// uio_pci_generic), or the one <paramref name="mode"/> names ("vfio", "uio", "auto").</summary>
     public static int Open(string address, string mode, out PciFunction? function)
@@ -80,12 +92,8 @@ internal abstract unsafe class PciFunction : IDisposable
             return LastError.Set(Errno.ENODEV, $"PCI device {address} is not an NVMe controller (class 0x{cls:x6})");
         }
         string driver = Sysfs.Driver(address);
-        string want = mode == "auto" ? driver switch
-        {
-            "vfio-pci" => "vfio",
-            "uio_pci_generic" or "igb_uio" => "uio",
-            _ => "",
-        } : mode;
+        string bound = AccessMode(driver);
+        string want = mode == "auto" ? bound : mode;
         if (want == "")
         {
             return LastError.Set(Errno.EBUSY, driver.Length == 0
@@ -93,12 +101,12 @@ internal abstract unsafe class PciFunction : IDisposable
                 : $"NVMe controller {address} is bound to '" +
                   $"{driver}', not to vfio-pci or uio_pci_generic: unbind it and bind it to vfio-pci");
         }
-        if (want == "vfio" && driver != "vfio-pci")
+        if (want == "vfio" && bound != "vfio")
         {
             return LastError.Set(Errno.EBUSY, $"mode=vfio: NVMe controller {address} is bound to '" +
                 $"{(driver.Length == 0 ? "no driver" : driver)}', not vfio-pci");
         }
-        if (want == "uio" && driver is not ("uio_pci_generic" or "igb_uio"))
+        if (want == "uio" && bound != "uio")
         {
             return LastError.Set(Errno.EBUSY, $"mode=uio: NVMe controller {address} is bound to '" +
                 $"{(driver.Length == 0 ? "no driver" : driver)}', not uio_pci_generic");
