@@ -104,7 +104,8 @@ internal static unsafe class Program
         s_thread.ExitPoll();
     }
 
-    [System.Runtime.InteropServices.UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    [System.Runtime.InteropServices.UnmanagedCallersOnly(
+        CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
     private static void OnDone(BdevIo* io, int status, void* arg)
     {
         if (status != 0)

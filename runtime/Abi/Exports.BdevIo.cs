@@ -70,8 +70,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int ReadBlocksGuarded(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Read, null, 0, buf, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Read, null, 0, buf, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read", CallConvs = [typeof(CallConvCdecl)])]
@@ -81,8 +87,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int ReadGuarded(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.Read, null, 0, buf, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.Read, null, 0, buf, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv_blocks", CallConvs = [typeof(CallConvCdecl)])]
@@ -93,8 +105,14 @@ internal static unsafe class BdevIoExports
     private static int ReadvBlocksGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb,
         void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv", CallConvs = [typeof(CallConvCdecl)])]
@@ -105,8 +123,14 @@ internal static unsafe class BdevIoExports
     private static int ReadvGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb,
         void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_blocks", CallConvs = [typeof(CallConvCdecl)])]
@@ -116,8 +140,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int WriteBlocksGuarded(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Write, null, 0, buf, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Write, null, 0, buf, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write", CallConvs = [typeof(CallConvCdecl)])]
@@ -127,8 +157,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int WriteGuarded(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.Write, null, 0, buf, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.Write, null, 0, buf, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev_blocks", CallConvs = [typeof(CallConvCdecl)])]
@@ -139,8 +175,14 @@ internal static unsafe class BdevIoExports
     private static int WritevBlocksGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb,
         void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev", CallConvs = [typeof(CallConvCdecl)])]
@@ -151,8 +193,14 @@ internal static unsafe class BdevIoExports
     private static int WritevGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb,
         void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes_blocks", CallConvs = [typeof(CallConvCdecl)])]
@@ -162,8 +210,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int WriteZeroesBlocksGuarded(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes", CallConvs = [typeof(CallConvCdecl)])]
@@ -173,8 +227,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int WriteZeroesGuarded(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap_blocks", CallConvs = [typeof(CallConvCdecl)])]
@@ -184,8 +244,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int UnmapBlocksGuarded(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Unmap, null, 0, null, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Unmap, null, 0, null, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap", CallConvs = [typeof(CallConvCdecl)])]
@@ -195,8 +261,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int UnmapGuarded(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.Unmap, null, 0, null, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.Unmap, null, 0, null, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush_blocks", CallConvs = [typeof(CallConvCdecl)])]
@@ -206,8 +278,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int FlushBlocksGuarded(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Flush, null, 0, null, off, num, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Flush, null, 0, null, off, num, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush", CallConvs = [typeof(CallConvCdecl)])]
@@ -217,8 +295,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int FlushGuarded(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
     {
-        try { return SubmitBytes(desc, ch, BdevIoType.Flush, null, 0, null, off, len, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return SubmitBytes(desc, ch, BdevIoType.Flush, null, 0, null, off, len, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset", CallConvs = [typeof(CallConvCdecl)])]
@@ -227,8 +311,14 @@ internal static unsafe class BdevIoExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int ResetGuarded(nint desc, nint ch, nint cb, void* arg)
     {
-        try { return Submit(desc, ch, BdevIoType.Reset, null, 0, null, 0, 0, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Submit(desc, ch, BdevIoType.Reset, null, 0, null, 0, 0, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_submit_batch", CallConvs = [typeof(CallConvCdecl)])]

@@ -35,7 +35,8 @@ internal static unsafe class EnvExports
         }
         if (size < (nuint)sizeof(nuint) || size > 65536)
         {
-            return LastError.Set(Errno.EINVAL, $"opts_size {size} is not a struct size (pass sizeof(struct nb_env_opts))");
+            return LastError.Set(Errno.EINVAL,
+                $"opts_size {size} is not a struct size (pass sizeof(struct nb_env_opts))");
         }
         NbEnvOpts d = Defaults();
         d.OptsSize = (nuint)Math.Min((long)size, sizeof(NbEnvOpts));

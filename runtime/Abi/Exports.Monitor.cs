@@ -46,9 +46,9 @@ internal static unsafe class MonitorExports
             }
             nuint size = health->HealthSize;
             if (Guard.CheckStructSize(size, "health->health_size", "nb_bdev_health") is int rc0 && rc0 != 0)
-        {
-            return rc0;
-        }
+            {
+                return rc0;
+            }
             BdevStats s = b.CollectStats();
             NbBdevHealth v = default;
             v.HealthSize = (nuint)Math.Min((long)size, sizeof(NbBdevHealth));

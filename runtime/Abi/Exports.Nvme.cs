@@ -11,7 +11,8 @@ namespace NativeBdev.Abi;
 /// <summary>NVMe passthrough, probe, controller information and reset.</summary>
 internal static unsafe class NvmeExports
 {
-    private static int Passthru(nint desc, nint ch, BdevIoType type, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
+    private static int Passthru(nint desc, nint ch, BdevIoType type, byte* cmd, void* buf, nuint nbytes, nint cb,
+        void* arg)
     {
         int rc = BdevIoExports.Resolve(desc, ch, out BdevDesc? d, out BdevChannel? bc);
         if (rc != 0)
@@ -36,8 +37,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int AdminPassthruGuarded(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
-        try { return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_io_passthru", CallConvs = [typeof(CallConvCdecl)])]
@@ -47,8 +54,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int IoPassthruGuarded(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
     {
-        try { return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_probe", CallConvs = [typeof(CallConvCdecl)])]
@@ -57,8 +70,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int ProbeGuarded(NbNvmeProbeInfo* infos, int max)
     {
-        try { return ProbeCore(infos, max); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return ProbeCore(infos, max);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     // Not inlined: fixed buffers in the first export called abort (TOOLCHAIN pitfall A).
@@ -104,7 +123,9 @@ internal static unsafe class NvmeExports
             return LastError.Set(Errno.ENODEV, $"no bdev '{n}'");
         }
         bdev = b as INvmeNamespaceBdev;
-        return bdev == null ? LastError.Set(Errno.ENOTSUP, $"bdev '{n}' is a {b.ModuleName} bdev, not an NVMe namespace") : 0;
+        return bdev == null
+            ? LastError.Set(Errno.ENOTSUP, $"bdev '{n}' is a {b.ModuleName} bdev, not an NVMe namespace")
+            : 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_get_info", CallConvs = [typeof(CallConvCdecl)])]
@@ -113,8 +134,14 @@ internal static unsafe class NvmeExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int GetInfoGuarded(byte* name, NbNvmeCtrlrInfo* info)
     {
-        try { return GetInfoCore(name, info); }
-        catch (Exception e) { return Guard.Fail(e); }
+        try
+        {
+            return GetInfoCore(name, info);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

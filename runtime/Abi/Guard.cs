@@ -80,7 +80,8 @@ internal static unsafe class Guard
         if (n == MaxStringBytes)
         {
             rc = LastError.Set(Errno.ENAMETOOLONG,
-                $"{what} is not NUL-terminated within {MaxStringBytes} bytes (strings are at most {MaxStringBytes - 1})");
+                $"{what} is not NUL-terminated within {MaxStringBytes} bytes (strings are at most " +
+                $"{MaxStringBytes - 1})");
             return null;
         }
         try

@@ -35,7 +35,8 @@ internal sealed unsafe class BackingFile : IDisposable
         string path = uri.Path;
         if (path.Length == 0 || path == "/")
         {
-            return LastError.Set(Errno.EINVAL, $"{uri.Scheme}:// needs a file or device path, e.g. {uri.Scheme}:///dev/sdb");
+            return LastError.Set(Errno.EINVAL,
+                $"{uri.Scheme}:// needs a file or device path, e.g. {uri.Scheme}:///dev/sdb");
         }
         var f = new BackingFile(path);
         bool direct = true, ro = false;
@@ -169,7 +170,8 @@ internal sealed unsafe class BackingFile : IDisposable
         }
         if (bytes % BlockSize != 0)
         {
-            return LastError.Set(Errno.EINVAL, $"size of '{Path}' ({bytes} bytes) is not a multiple of the block size {BlockSize}");
+            return LastError.Set(Errno.EINVAL,
+                $"size of '{Path}' ({bytes} bytes) is not a multiple of the block size {BlockSize}");
         }
         BlockCount = bytes / BlockSize;
         Alignment = Direct ? Math.Min(logical, BlockSize) : 1;

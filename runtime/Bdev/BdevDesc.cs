@@ -5,15 +5,6 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Bdev;
 
-/// <summary>Event types, numbered as SPDK's enum spdk_bdev_event_type.</summary>
-internal enum BdevEventType
-{
-    Remove = 0,
-    Resize = 1,
-    MediaManagement = 2,
-    Failed = 3, // the device monitor retired the bdev (a NativeBdev extension)
-}
-
 /// <summary>An open of a bdev (spdk_bdev_desc): read-only or writable, with an event
 /// callback that runs on the thread that opened it.</summary>
 internal sealed unsafe class BdevDesc

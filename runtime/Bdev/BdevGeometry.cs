@@ -89,7 +89,8 @@ internal static class BdevGeometry
         if (!ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) || v == 0 ||
             v > (max >> shift))
         {
-            return LastError.Set(Errno.EINVAL, $"size='{s}' must be a positive byte count (K/M/G/T suffix allowed) up to 1 PiB");
+            return LastError.Set(Errno.EINVAL,
+                $"size='{s}' must be a positive byte count (K/M/G/T suffix allowed) up to 1 PiB");
         }
         bytes = v << shift;
         return 0;
@@ -97,7 +98,8 @@ internal static class BdevGeometry
 
     /// <summary>What the null and malloc factories share: the name from the path, the
     /// geometry, <c>uuid=</c>, and no other parameter.</summary>
-    public static int ParseSizedDevice(BdevUri uri, out string name, out uint blockSize, out ulong numBlocks, out Guid uuid)
+    public static int ParseSizedDevice(BdevUri uri, out string name, out uint blockSize, out ulong numBlocks,
+        out Guid uuid)
     {
         name = uri.Name;
         blockSize = 0;

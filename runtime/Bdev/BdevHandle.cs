@@ -79,7 +79,8 @@ internal sealed unsafe class BdevHandle : IDisposable
         }
         if (!Channel.Thread.IsCurrent)
         {
-            return new ValueTask<int>(LastError.Set(Errno.EINVAL, "bdev handle is used from a thread that does not own it"));
+            return new ValueTask<int>(LastError.Set(Errno.EINVAL,
+                "bdev handle is used from a thread that does not own it"));
         }
         IoCompletionSource src = _free.Count > 0 ? _free.Pop() : new IoCompletionSource(this);
         int rc = Channel.Submit(Descriptor, type, iov, iovcnt, buf, offset, num,

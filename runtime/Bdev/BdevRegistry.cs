@@ -120,7 +120,8 @@ internal static unsafe class BdevRegistry
             }
             if (write && b.ClaimedBy != null)
             {
-                return LastError.Set(Errno.EPERM, $"bdev '{b.Name}' is claimed by '{b.ClaimOwner}': it cannot be opened for writing");
+                return LastError.Set(Errno.EPERM,
+                    $"bdev '{b.Name}' is claimed by '{b.ClaimOwner}': it cannot be opened for writing");
             }
             desc = new BdevDesc(b, write, thread, nativeCb, nativeCtx, managedCb);
             desc.Handle = Handles.Allocate(desc);

@@ -44,7 +44,8 @@ internal sealed class BdevUri
         int sep = text.IndexOf("://", StringComparison.Ordinal);
         if (sep <= 0)
         {
-            return LastError.Set(Errno.EINVAL, $"URI '{text}' has no scheme (expected scheme:///path, e.g. malloc:///m0?size_mb=64)");
+            return LastError.Set(Errno.EINVAL,
+                $"URI '{text}' has no scheme (expected scheme:///path, e.g. malloc:///m0?size_mb=64)");
         }
         string scheme = text[..sep].ToLowerInvariant();
         foreach (char c in scheme)
@@ -210,9 +211,20 @@ internal sealed class BdevUri
         }
         switch (s.ToLowerInvariant())
         {
-            case "1": case "true": case "yes": case "on": value = true; return 0;
-            case "0": case "false": case "no": case "off": value = false; return 0;
-            default: return LastError.Set(Errno.EINVAL, $"URI parameter {key}='{s}' must be true or false");
+            case "1":
+            case "true":
+            case "yes":
+            case "on":
+                value = true;
+                return 0;
+            case "0":
+            case "false":
+            case "no":
+            case "off":
+                value = false;
+                return 0;
+            default:
+                return LastError.Set(Errno.EINVAL, $"URI parameter {key}='{s}' must be true or false");
         }
     }
 

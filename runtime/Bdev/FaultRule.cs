@@ -87,7 +87,8 @@ internal sealed class FaultRule
         string bdev = uri.Host.Length > 0 ? System.Uri.UnescapeDataString(uri.Host) : uri.Path;
         if (bdev.Length == 0 || bdev == "/")
         {
-            return LastError.Set(Interop.Errno.EINVAL, "inject:// needs a bdev name: inject://BDEV?op=read&method=status");
+            return LastError.Set(Interop.Errno.EINVAL,
+                "inject:// needs a bdev name: inject://BDEV?op=read&method=status");
         }
         var r = new FaultRule(text!, bdev) { Internal = isInternal };
         if ((rc = r.ParseOp(uri.Get("op") ?? "all")) != 0 || (rc = r.ParseStage(uri.Get("stage") ?? "submit")) != 0 ||
@@ -115,13 +116,16 @@ internal sealed class FaultRule
         {
             return LastError.Set(Interop.Errno.EINVAL, $"end_at {end} ms must come after begin_at {begin} ms");
         }
-        if ((rc = uri.CheckAllUsed("op, stage, method, offset, num_blk, begin_at, end_at, count, every, probability, errno")) != 0)
+        if ((rc = uri.CheckAllUsed(
+                "op, stage, method, offset, num_blk, begin_at, end_at, count, every, probability, errno")) != 0)
         {
             return rc;
         }
-        if (r.Method == FaultMethod.Data && (r.Stage != FaultStage.Completion || (r.OpMask & ~(1u << (int)BdevIoType.Read)) != 0))
+        if (r.Method == FaultMethod.Data &&
+            (r.Stage != FaultStage.Completion || (r.OpMask & ~(1u << (int)BdevIoType.Read)) != 0))
         {
-            return LastError.Set(Interop.Errno.EINVAL, "method=data corrupts what reads return: it needs op=read and stage=compl");
+            return LastError.Set(Interop.Errno.EINVAL,
+                "method=data corrupts what reads return: it needs op=read and stage=compl");
         }
         long now = Ticks.Now;
         r.Offset = offset;
@@ -159,9 +163,15 @@ internal sealed class FaultRule
     {
         switch (stage)
         {
-            case "submit": Stage = FaultStage.Submit; return 0;
-            case "compl": case "completion": Stage = FaultStage.Completion; return 0;
-            default: return LastError.Set(Interop.Errno.EINVAL, $"stage='{stage}' is not submit or compl");
+            case "submit":
+                Stage = FaultStage.Submit;
+                return 0;
+            case "compl":
+            case "completion":
+                Stage = FaultStage.Completion;
+                return 0;
+            default:
+                return LastError.Set(Interop.Errno.EINVAL, $"stage='{stage}' is not submit or compl");
         }
     }
 

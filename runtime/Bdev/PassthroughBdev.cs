@@ -108,7 +108,8 @@ internal sealed unsafe class PassthroughBdev : Bdev
             {
                 if (BdevRegistry.NotifyMediaManagement(this, ranges[i].Offset, ranges[i].Blocks) != 0)
                 {
-                    Log.Warn($"bdev '{Name}': media event {ranges[i].Offset}+{ranges[i].Blocks} of base '{b.Name}' dropped: {LastError.Message}");
+                    Log.Warn($"bdev '{Name}': media event {ranges[i].Offset}+{ranges[i].Blocks} of base '" +
+                             $"{b.Name}' dropped: {LastError.Message}");
                 }
             }
         }

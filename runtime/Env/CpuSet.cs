@@ -152,7 +152,8 @@ internal sealed class CpuSet
             string hi = dash < 0 ? p : p[(dash + 1)..];
             if (!int.TryParse(lo, out int a) || !int.TryParse(hi, out int b) || a < 0 || b < a || b >= MaxCpus)
             {
-                return LastError.Set(Errno.EINVAL, $"core list '{s}' has a bad entry '{p}' (cores are 0..{MaxCpus - 1})");
+                return LastError.Set(Errno.EINVAL,
+                    $"core list '{s}' has a bad entry '{p}' (cores are 0..{MaxCpus - 1})");
             }
             for (int cpu = a; cpu <= b; cpu++)
             {

@@ -209,7 +209,8 @@ internal sealed unsafe class DmaPool : IDisposable
                 if (total + want > _maxSize)
                 {
                     LastError.Set(Errno.ENOMEM,
-                        $"DMA pool exhausted: {size} bytes wanted, {total >> 20} MiB reserved of a {_maxSize >> 20} MiB limit");
+                        $"DMA pool exhausted: {size} bytes wanted, {total >> 20} MiB reserved of a " +
+                        $"{_maxSize >> 20} MiB limit");
                     return null;
                 }
                 if (AddRegion(want, out var region) != 0)
@@ -243,7 +244,8 @@ internal sealed unsafe class DmaPool : IDisposable
                 if (r.Contains(p))
                 {
                     return r.Free(p) ? 0 : LastError.Set(Errno.EINVAL,
-                        $"0x{(nint)p:x} is inside the DMA pool but is not the start of a live allocation (double free?)");
+                        $"0x{(nint)p:x}" +
+                        $" is inside the DMA pool but is not the start of a live allocation (double free?)");
                 }
             }
         }
@@ -324,7 +326,8 @@ internal sealed unsafe class DmaPool : IDisposable
             if (RegionAdded != null)
             {
                 return LastError.Set(Errno.EBUSY,
-                    "the DMA pool is mapped for VFIO (IOVA = virtual address): UIO devices, which need physical addresses, cannot be used in the same process");
+                    "the DMA pool is mapped for VFIO (IOVA = virtual address): UIO devices, which need physical " +
+                    "addresses, cannot be used in the same process");
             }
             // All or nothing: a region left with frames while the pool stays in VA mode would
             // hand physical addresses to a later VFIO device.
@@ -344,7 +347,9 @@ internal sealed unsafe class DmaPool : IDisposable
                 r.UsePhysicalAddresses(frames[i]);
                 if (!r.HugePages)
                 {
-                    Log.Warn("UIO: the DMA pool uses 4 KiB pages, not hugepages: their physical addresses are fixed only while the kernel does not migrate locked pages (set /proc/sys/vm/compact_unevictable_allowed to 0, or reserve hugepages)");
+                    Log.Warn("UIO: the DMA pool uses 4 KiB pages, not hugepages: their physical addresses are fixed " +
+                             "only while the kernel does not migrate locked pages " +
+                             "(set /proc/sys/vm/compact_unevictable_allowed to 0, or reserve hugepages)");
                 }
             }
             IovaMode = IovaMode.Pa;

@@ -251,7 +251,8 @@ internal sealed unsafe class DmaRegion
                 if (!present || pfn == 0)
                 {
                     return LastError.Set(Errno.EPERM,
-                        "physical addresses are unavailable: /proc/self/pagemap hides frame numbers without CAP_SYS_ADMIN");
+                        "physical addresses are unavailable: /proc/self/pagemap hides frame numbers " +
+                        "without CAP_SYS_ADMIN");
                 }
                 phys[i] = (long)(pfn * 4096);
             }
@@ -292,7 +293,9 @@ internal sealed unsafe class DmaRegion
         long page = off / PageSize;
         long addr = _physPages![page] + off % PageSize;
         contiguous = PageSize - off % PageSize;
-        for (long next = page + 1; next < _physPages.Length && _physPages[next] == _physPages[next - 1] + PageSize; next++)
+        for (long next = page + 1;
+             next < _physPages.Length && _physPages[next] == _physPages[next - 1] + PageSize;
+             next++)
         {
             contiguous += PageSize;
         }

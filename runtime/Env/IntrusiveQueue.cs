@@ -2,14 +2,6 @@ using System.Runtime.CompilerServices;
 
 namespace NativeBdev.Env;
 
-/// <summary>An element of an <see cref="IntrusiveQueue{T}"/>: where its link and the name of
-/// the queue holding it live inside it.</summary>
-internal unsafe interface IQueueable<T> where T : unmanaged, IQueueable<T>
-{
-    static abstract T** Link(T* item);
-    static abstract byte* QueueName(T* item);
-}
-
 /// <summary>A named intrusive FIFO over unmanaged elements (TigerBeetle's queue.zig): no
 /// allocation, O(1) push and pop, and an element records which queue holds it, so pushing
 /// one that is already on a queue, or popping from the wrong one, is an invariant

@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
-using NativeBdev.Interop;
 using System.Threading;
+using NativeBdev.Interop;
 
 namespace NativeBdev.Env;
 

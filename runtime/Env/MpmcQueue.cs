@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading;
 
 namespace NativeBdev.Env;
@@ -44,7 +45,7 @@ internal sealed class MpmcQueue<T>
 
     public bool IsEmpty
     {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             long pos = Volatile.Read(ref _pos.Dequeue);
@@ -120,7 +121,7 @@ internal sealed class MpmcQueue<T>
     }
 
     /// <summary>Dequeue when the caller is the only consumer: no compare-and-swap.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryDequeueSingle(out T item)
     {
         long pos = _pos.Dequeue;

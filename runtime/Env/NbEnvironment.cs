@@ -35,7 +35,8 @@ internal static class NbEnvironment
             s_dma = pool;
             InitTicks = Ticks.Now - t0;
             Log.Info($"environment '{options.Name}' ready: DMA pool {pool!.TotalSize >> 20} MiB " +
-                     $"({(pool.HugePages ? "hugepages" : "4 KiB pages")}, {(pool.Pinned ? "pinned" : "not pinned")}), " +
+                     $"({(pool.HugePages ? "hugepages" : "4 KiB pages")}, " +
+                     $"{(pool.Pinned ? "pinned" : "not pinned")}), " +
                      $"cores {options.CoreMask}");
             return 0;
         }

@@ -291,7 +291,8 @@ internal sealed unsafe partial class NvmeController
     {
         var seq = new NvmeSequence("shutdown");
         var wait = WaitStatus(seq, NvmeSpec.CstsShstMask, NvmeSpec.CstsShstComplete,
-            () => Math.Max(ReadyTimeoutMs, 5000), csts => $"nvme {Address}: shutdown did not complete (CSTS 0x{csts:x})");
+            () => Math.Max(ReadyTimeoutMs, 5000),
+            csts => $"nvme {Address}: shutdown did not complete (CSTS 0x{csts:x})");
         seq.Then("set CC.SHN", Do(seq, () => Transport.SetProperty32(NvmeSpec.RegCc,
                 (Property32(NvmeSpec.RegCc) & ~NvmeSpec.CcShnMask) | NvmeSpec.CcShnNormal)))
             .Then("wait for CSTS.SHST", () =>

@@ -170,7 +170,8 @@ internal sealed unsafe partial class NvmeController
         VolatileWriteCache = (id[NvmeSpec.IdCtrlVwc] & 1) != 0;
         if ((id[NvmeSpec.IdCtrlSqes] & 0xF) > 6 || (id[NvmeSpec.IdCtrlCqes] & 0xF) > 4)
         {
-            return LastError.Set(Errno.ENOTSUP, $"NVMe controller {Address} needs queue entries larger than 64/16 bytes");
+            return LastError.Set(Errno.ENOTSUP,
+                $"NVMe controller {Address} needs queue entries larger than 64/16 bytes");
         }
         return 0;
     }
@@ -183,7 +184,8 @@ internal sealed unsafe partial class NvmeController
         seq.Then("set the number of queues", Command(seq,
                 () => new NvmeCommand
                 {
-                    Opcode = NvmeSpec.AdminSetFeatures, Cdw10 = NvmeSpec.FeatureNumberOfQueues, Cdw11 = want | want << 16,
+                    Opcode = NvmeSpec.AdminSetFeatures, Cdw10 = NvmeSpec.FeatureNumberOfQueues,
+                    Cdw11 = want | want << 16,
                 },
                 NvmeData.None, cpl =>
                 {

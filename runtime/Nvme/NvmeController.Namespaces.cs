@@ -59,7 +59,8 @@ internal sealed unsafe partial class NvmeController
                     ids.Clear();
                     found.Clear();
                     next = 0;
-                    _admin!.Submit(new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Cdw10 = NvmeSpec.CnsActiveNamespaces },
+                    _admin!.Submit(
+                        new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Cdw10 = NvmeSpec.CnsActiveNamespaces },
                         NvmeData.Flat(_identifyBuffer, NvmeSpec.PageSize), (int rc, in NvmeCompletion _) =>
                         {
                             ReadIdList(rc);
@@ -91,7 +92,8 @@ internal sealed unsafe partial class NvmeController
                     }
                     uint nsid = ids[next++];
                     inFlight = true;
-                    _admin!.Submit(new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Nsid = nsid, Cdw10 = NvmeSpec.CnsNamespace },
+                    _admin!.Submit(
+                        new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Nsid = nsid, Cdw10 = NvmeSpec.CnsNamespace },
                         NvmeData.Flat(_identifyBuffer, NvmeSpec.PageSize), (int rc, in NvmeCompletion _) =>
                         {
                             inFlight = false;
@@ -228,7 +230,8 @@ internal sealed unsafe partial class NvmeController
             }
             else if (current.BlockCount != old.BlockCount)
             {
-                Log.Notice($"nvme {Address}: namespace {nsid} changed size: {old.BlockCount} -> {current.BlockCount} blocks");
+                Log.Notice($"nvme {Address}: namespace {nsid} changed size: " +
+                           $"{old.BlockCount} -> {current.BlockCount} blocks");
                 NamespaceChanged?.Invoke(current);
             }
         }

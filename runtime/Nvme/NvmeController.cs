@@ -17,21 +17,6 @@ internal enum NvmeControllerState
     Detached = 4,
 }
 
-/// <summary>An active namespace as identify reports it.</summary>
-internal readonly record struct NvmeNamespaceInfo(uint Nsid, uint BlockSize, ulong BlockCount, Guid Uuid);
-
-/// <summary>What an I/O queue's owner (a queue pair, on its own thread) does when the
-/// controller resets: reclaim the commands the disabled controller will never complete.</summary>
-internal interface INvmeQueueOwner
-{
-    NvmeTransportQueue Queue { get; }
-    /// <summary>Set by the admin poll once the queue exists on the controller.</summary>
-    bool Connected { get; set; }
-    /// <summary>The reset generation the owner has reclaimed its commands for, or
-    /// int.MaxValue once it is gone (a reset never waits for it).</summary>
-    int AckedGeneration { get; }
-}
-
 /// <summary>One NVMe controller, transport-neutral (SPDK's nvme.c and nvme_ctrlr.c): the
 /// registry of attached controllers, their state, and what channels ask of them. The
 /// controller's procedures — bring-up, identify, namespaces, asynchronous events, aborts,
@@ -274,7 +259,10 @@ internal sealed unsafe partial class NvmeController
     }
 
     public void RequestAbort(ushort sqid, ushort cid) =>
-        Post(new AdminRequest { Kind = RequestKind.Abort, Command = new NvmeCommand { Cdw10 = sqid | (uint)cid << 16 } });
+        Post(new AdminRequest
+        {
+            Kind = RequestKind.Abort, Command = new NvmeCommand { Cdw10 = sqid | (uint)cid << 16 },
+        });
 
     /// <summary>Starts a controller reset; also the way back for a failed controller.
     /// <paramref name="done"/> runs on the admin poll with the outcome.</summary>

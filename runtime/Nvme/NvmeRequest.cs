@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -49,7 +50,7 @@ internal unsafe struct NvmeRequest : IQueueable<NvmeRequest>
     public static byte* QueueName(NvmeRequest* r) => &r->Queue;
 
     /// <summary>Sets up a request before <see cref="NvmeIoQpair.Submit"/>.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Init(NvmeRequestKind kind, uint nsid, uint blockSize, ulong lba, ulong blocks, Iovec* iovs,
         int iovCount, delegate*<NvmeRequest*, void> callback, void* context)
     {
@@ -74,7 +75,7 @@ internal unsafe struct NvmeRequest : IQueueable<NvmeRequest>
 
     public readonly bool FullyBuilt
     {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => TotalBytes == 0 ? Started != 0 : NextByte >= TotalBytes;
     }
 }

@@ -1,47 +1,4 @@
-using System.Runtime.InteropServices;
-
 namespace NativeBdev.Nvme;
-
-/// <summary>A submission queue entry (NVMe base specification, figure "Common Command
-/// Format"): 64 bytes, the layout of SPDK's struct spdk_nvme_cmd and the header's
-/// struct nb_nvme_cmd.</summary>
-[StructLayout(LayoutKind.Sequential, Size = 64)]
-internal struct NvmeCommand
-{
-    public byte Opcode;
-    public byte Flags;      // FUSE (1:0), PSDT (7:6): 0 = PRPs
-    public ushort Cid;
-    public uint Nsid;
-    public uint Cdw2;
-    public uint Cdw3;
-    public ulong Mptr;
-    public ulong Prp1;
-    public ulong Prp2;
-    public uint Cdw10;
-    public uint Cdw11;
-    public uint Cdw12;
-    public uint Cdw13;
-    public uint Cdw14;
-    public uint Cdw15;
-}
-
-/// <summary>A completion queue entry: 16 bytes.</summary>
-[StructLayout(LayoutKind.Sequential, Size = 16)]
-internal struct NvmeCompletion
-{
-    public uint Dw0;
-    public uint Dw1;
-    public ushort SqHead;
-    public ushort SqId;
-    public ushort Cid;
-    public ushort Status;   // bit 0 phase, 8:1 SC, 11:9 SCT, 13:12 CRD, 14 M, 15 DNR
-
-    public readonly int Phase => Status & 1;
-    public readonly int Sc => (Status >> 1) & 0xFF;
-    public readonly int Sct => (Status >> 9) & 0x7;
-    public readonly bool Success => (Status & 0xFFFE) == 0;
-    public readonly bool DoNotRetry => (Status & 0x8000) != 0;
-}
 
 /// <summary>Opcodes, register offsets and field encodings used by the driver.</summary>
 internal static class NvmeSpec

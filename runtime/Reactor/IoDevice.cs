@@ -40,7 +40,8 @@ internal abstract class IoDevice
         {
             if (s_devices.ContainsKey(device.Key))
             {
-                return LastError.Set(Errno.EEXIST, $"io device 0x{device.Key:x} ('{device.Name}') is already registered");
+                return LastError.Set(Errno.EEXIST,
+                    $"io device 0x{device.Key:x} ('{device.Name}') is already registered");
             }
             s_devices.Add(device.Key, device);
         }
@@ -138,7 +139,8 @@ internal abstract class IoDevice
         }
         if (_unregisterThread.Send(&RunUnregistered, this) != 0)
         {
-            Log.Error($"io device '{Name}': unregister callback could not be delivered to thread '{_unregisterThread.Name}'");
+            Log.Error($"io device '{Name}': unregister callback could not be delivered to thread '" +
+                      $"{_unregisterThread.Name}'");
         }
     }
 
@@ -174,7 +176,8 @@ internal abstract class IoDevice
         private int _index;
         private int _status;
 
-        public ChannelIteration(IoChannel[] channels, Func<IoChannel, int> fn, Action<int> done, LightweightThread origin)
+        public ChannelIteration(IoChannel[] channels, Func<IoChannel, int> fn, Action<int> done,
+            LightweightThread origin)
         {
             _channels = channels;
             _fn = fn;

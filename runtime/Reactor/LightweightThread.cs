@@ -51,7 +51,7 @@ internal sealed unsafe class LightweightThread
     /// <summary>The time for an I/O stamp: the poll's clock inside a poll, else a fresh read.</summary>
     public long StampTicks
     {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             if (!InPoll)
@@ -84,7 +84,7 @@ internal sealed unsafe class LightweightThread
     /// <see cref="Bind"/>, else null.</summary>
     public static LightweightThread? Current
     {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             int slot = ContextIndex.CurrentSlot;
@@ -118,7 +118,8 @@ internal sealed unsafe class LightweightThread
     public int PendingMessages => _messages.Count;
     public int PollerCount => _active.Count + _timed.Count;
 
-    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread, int capacity = DefaultMessageCapacity)
+    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread,
+        int capacity = DefaultMessageCapacity)
     {
         thread = null;
         int index = ThreadRegistry.ReserveIndex();

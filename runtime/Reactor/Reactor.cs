@@ -86,7 +86,8 @@ internal sealed unsafe class Reactor
         mask[Core >> 6] = 1UL << (Core & 63);
         if (Libc.sched_setaffinity(0, (nuint)(CpuSet.MaxCpus / 8), mask) != 0)
         {
-            _startStatus = LastError.Set(Errno.EINVAL, $"cannot pin reactor to core {Core}: {Libc.StrError(Libc.LastErrno)}");
+            _startStatus = LastError.Set(Errno.EINVAL,
+                $"cannot pin reactor to core {Core}: {Libc.StrError(Libc.LastErrno)}");
             _started.Set();
             return;
         }

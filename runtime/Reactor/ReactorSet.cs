@@ -133,7 +133,8 @@ internal static class ReactorSet
         }
         if (!best.Add(t))
         {
-            Log.Error($"reactor {best.Core} has 1024 threads waiting to be adopted: thread '{t.Name}' stays host-driven");
+            Log.Error($"reactor {best.Core} has 1024 threads waiting to be adopted: thread '" +
+                      $"{t.Name}' stays host-driven");
         }
     }
 }

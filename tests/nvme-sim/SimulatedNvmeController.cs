@@ -152,8 +152,15 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
             // a host thread that rang after CC.EN=0 must not leave a stale tail behind.
             new Span<byte>(Bar0 + NvmeSpec.DoorbellBase, BarBytes - NvmeSpec.DoorbellBase).Clear();
             uint aqa = Reg(NvmeSpec.RegAqa);
-            _sq[0] = new Queue { Base = (byte*)*(ulong*)(Bar0 + NvmeSpec.RegAsq), Size = (int)(aqa & 0xFFF) + 1, Live = true };
-            _cq[0] = new Queue { Base = (byte*)*(ulong*)(Bar0 + NvmeSpec.RegAcq), Size = (int)((aqa >> 16) & 0xFFF) + 1, Phase = 1, Live = true };
+            _sq[0] = new Queue
+            {
+                Base = (byte*)*(ulong*)(Bar0 + NvmeSpec.RegAsq), Size = (int)(aqa & 0xFFF) + 1, Live = true,
+            };
+            _cq[0] = new Queue
+            {
+                Base = (byte*)*(ulong*)(Bar0 + NvmeSpec.RegAcq), Size = (int)((aqa >> 16) & 0xFFF) + 1, Phase = 1,
+                Live = true,
+            };
             _enabled = true;
             EnableCount++;
             Volatile.Write(ref Reg(NvmeSpec.RegCsts), NvmeSpec.CstsReady);
@@ -166,7 +173,8 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
             Array.Clear(_cq);
             _swallowed.Clear();
             _aerCid = -1;
-            new Span<byte>(Bar0 + NvmeSpec.DoorbellBase, BarBytes - NvmeSpec.DoorbellBase).Clear(); // a reset clears the doorbells
+            // A reset clears the doorbells.
+            new Span<byte>(Bar0 + NvmeSpec.DoorbellBase, BarBytes - NvmeSpec.DoorbellBase).Clear();
             Volatile.Write(ref Reg(NvmeSpec.RegCsts), 0u);
         }
         else if (!en && (Reg(NvmeSpec.RegCsts) & NvmeSpec.CstsFatal) != 0)
@@ -199,7 +207,8 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
         if (_aerPending && _aerCid >= 0)
         {
             _aerPending = false;
-            Post(0, 0, (ushort)_aerCid, 0, 0, NvmeSpec.AsyncEventTypeNotice | (uint)NvmeSpec.LogChangedNamespaces << 16);
+            Post(0, 0, (ushort)_aerCid, 0, 0,
+                NvmeSpec.AsyncEventTypeNotice | (uint)NvmeSpec.LogChangedNamespaces << 16);
             _aerCid = -1;
         }
         bool busy = ProcessSq(0);
@@ -352,7 +361,10 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
                     (sct, sc) = (1, 1);
                     break;
                 }
-                _cq[qid] = new Queue { Base = (byte*)cmd.Prp1, Size = (int)(cmd.Cdw10 >> 16) + 1, Phase = 1, Live = true };
+                _cq[qid] = new Queue
+                {
+                    Base = (byte*)cmd.Prp1, Size = (int)(cmd.Cdw10 >> 16) + 1, Phase = 1, Live = true,
+                };
                 break;
             }
             case NvmeSpec.AdminCreateIoSq:
@@ -363,7 +375,10 @@ internal sealed unsafe class SimulatedNvmeController : PciFunction
                     (sct, sc) = (1, 1);
                     break;
                 }
-                _sq[qid] = new Queue { Base = (byte*)cmd.Prp1, Size = (int)(cmd.Cdw10 >> 16) + 1, CqId = cq, Live = true };
+                _sq[qid] = new Queue
+                {
+                    Base = (byte*)cmd.Prp1, Size = (int)(cmd.Cdw10 >> 16) + 1, CqId = cq, Live = true,
+                };
                 break;
             }
             case NvmeSpec.AdminDeleteIoSq:

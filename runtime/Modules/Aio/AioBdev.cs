@@ -26,7 +26,8 @@ internal sealed unsafe class AioBdev : Bdev.Bdev
         _ => false,
     };
 
-    public override string DescribeDriver() => $"path={File.Path} direct={File.Direct} block_device={File.IsBlockDevice}";
+    public override string DescribeDriver() =>
+        $"path={File.Path} direct={File.Direct} block_device={File.IsBlockDevice}";
 
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
         BdevConfig.Entry(writer, "bdev_aio_create", w =>

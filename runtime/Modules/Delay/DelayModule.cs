@@ -20,8 +20,10 @@ internal sealed class DelayModule : IBdevModule
         ulong avgR = 0, p99R = 0, avgW = 0, p99W = 0;
         const ulong max = 60_000_000; // a minute
         int rc;
-        if ((rc = uri.GetU64("avg_read_us", ref avgR, 0, max)) != 0 || (rc = uri.GetU64("p99_read_us", ref p99R, 0, max)) != 0 ||
-            (rc = uri.GetU64("avg_write_us", ref avgW, 0, max)) != 0 || (rc = uri.GetU64("p99_write_us", ref p99W, 0, max)) != 0)
+        if ((rc = uri.GetU64("avg_read_us", ref avgR, 0, max)) != 0 ||
+            (rc = uri.GetU64("p99_read_us", ref p99R, 0, max)) != 0 ||
+            (rc = uri.GetU64("avg_write_us", ref avgW, 0, max)) != 0 ||
+            (rc = uri.GetU64("p99_write_us", ref p99W, 0, max)) != 0)
         {
             return rc;
         }
@@ -58,5 +60,6 @@ internal sealed class DelayModule : IBdevModule
 
     private static int AddDelay(string target, string op, ulong us, double probability) =>
         us == 0 ? 0 : FaultRegistry.AddInternal(
-            $"{target}&op={op}&method=delay-{us}&probability={probability.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            $"{target}&op={op}&method=delay-{us}" +
+            $"&probability={probability.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 }

@@ -56,7 +56,8 @@ internal sealed class ErrorModule : IBdevModule, IErrorBdevInjector
         };
         if (op.Length == 0)
         {
-            return LastError.Set(Errno.EINVAL, $"io_type {ioType} cannot be injected (0 all, 1 read, 2 write, 3 unmap, 4 flush, 6 write_zeroes)");
+            return LastError.Set(Errno.EINVAL,
+                $"io_type {ioType} cannot be injected (0 all, 1 read, 2 write, 3 unmap, 4 flush, 6 write_zeroes)");
         }
         if (count == 0)
         {
@@ -72,7 +73,8 @@ internal sealed class ErrorModule : IBdevModule, IErrorBdevInjector
         };
         if (how.Length == 0)
         {
-            return LastError.Set(Errno.EINVAL, $"error_type {errorType} is not failure (1), pending (2), corrupt_data (3) or nomem (4)");
+            return LastError.Set(Errno.EINVAL,
+                $"error_type {errorType} is not failure (1), pending (2), corrupt_data (3) or nomem (4)");
         }
         if (errorType == CorruptData && ioType != (int)BdevIoType.Read)
         {

@@ -56,24 +56,33 @@ internal sealed unsafe partial class NvmeBdev : Bdev.Bdev
         if (type == BdevIoType.NvmeAdmin && opcode is NvmeSpec.AdminCreateIoSq or NvmeSpec.AdminCreateIoCq or
             NvmeSpec.AdminDeleteIoSq or NvmeSpec.AdminDeleteIoCq or NvmeSpec.AdminAsyncEventRequest)
         {
-            return LastError.Set(Errno.EPERM, $"admin opcode 0x{opcode:x2} manages queues or events the driver owns: not allowed as passthrough");
+            return LastError.Set(Errno.EPERM,
+                $"admin opcode 0x{opcode:x2} manages queues or events the driver owns: not allowed as passthrough");
         }
         if (type == BdevIoType.NvmeAdmin && opcode == AdminDoorbellBufferConfig)
         {
-            return LastError.Set(Errno.EPERM, "admin opcode 0x7c (doorbell buffer config) would move the doorbells the driver writes: not allowed as passthrough");
+            return LastError.Set(Errno.EPERM,
+                "admin opcode 0x7c (doorbell buffer config) would move the doorbells the driver writes: " +
+                "not allowed as passthrough");
         }
         if ((cmd[1] & 0xC0) != 0 || (cmd[1] & 0x03) != 0)
         {
-            return LastError.Set(Errno.EINVAL, "passthrough commands must use PRPs and no fused operation (flags 0): the driver builds the data pointer");
+            return LastError.Set(Errno.EINVAL,
+                "passthrough commands must use PRPs and no fused operation (flags 0): " +
+                "the driver builds the data pointer");
         }
         if (nbytes > Controller.MaxTransferBytes)
         {
-            return LastError.Set(Errno.EINVAL, $"passthrough data of {nbytes} bytes exceeds the controller's maximum transfer ({Controller.MaxTransferBytes} bytes)");
+            return LastError.Set(Errno.EINVAL,
+                $"passthrough data of {nbytes} bytes exceeds the controller's maximum transfer (" +
+                $"{Controller.MaxTransferBytes} bytes)");
         }
         ulong need = ImpliedTransfer(type, cmd);
         if (nbytes < need)
         {
-            return LastError.Set(Errno.EINVAL, $"{(type == BdevIoType.NvmeAdmin ? "admin" : "I/O")} opcode 0x{opcode:x2} transfers {need} bytes; the buffer has {nbytes}");
+            return LastError.Set(Errno.EINVAL,
+                $"{(type == BdevIoType.NvmeAdmin ? "admin" : "I/O")} opcode 0x{opcode:x2} transfers {need}" +
+                $" bytes; the buffer has {nbytes}");
         }
         return 0;
     }
@@ -120,7 +129,8 @@ internal sealed unsafe partial class NvmeBdev : Bdev.Bdev
 
     /// <summary>Only the device changes a namespace's size (an asynchronous event).</summary>
     protected override int ResizeBackend(ulong newBlockCount) => _deviceResize ? 0
-        : LastError.Set(Errno.ENOTSUP, $"bdev '{Name}' is an NVMe namespace: its size is the controller's (resize the namespace on the device)");
+        : LastError.Set(Errno.ENOTSUP,
+            $"bdev '{Name}' is an NVMe namespace: its size is the controller's (resize the namespace on the device)");
 
     private void OnNamespaceChanged(NvmeNamespaceInfo ns)
     {
@@ -133,7 +143,8 @@ internal sealed unsafe partial class NvmeBdev : Bdev.Bdev
             // Hot remove (REMOVE to every descriptor), away from the admin thread: the last
             // namespace gone detaches the controller, which stops that thread.
             Log.Warn($"bdev '{Name}': namespace {Nsid} of {Controller.Address} is gone: removing the bdev");
-            System.Threading.ThreadPool.UnsafeQueueUserWorkItem(static b => BdevRegistry.Destroy(b.Name, null), this, preferLocal: false);
+            System.Threading.ThreadPool.UnsafeQueueUserWorkItem(static b => BdevRegistry.Destroy(b.Name, null), this,
+                preferLocal: false);
             return;
         }
         if (ns.BlockSize != BlockSize)

@@ -29,8 +29,9 @@ internal sealed partial class NvmeModule : INvmePciProbe
         return found;
     }
 
-    /// <summary>The attachability policy: the kernel drivers through which the user-space
-    /// driver reaches a controller (VFIO, or UIO's physical addresses). The same list decides
-    /// the access mode when a controller is opened (<see cref="PciFunction.Open"/>).</summary>
-    public static bool Attachable(string driver) => driver is "vfio-pci" or "uio_pci_generic" or "igb_uio";
+    /// <summary>The attachability policy: a controller is attachable when the kernel driver it
+    /// is bound to gives the user-space driver an access mode (VFIO, or UIO's physical
+    /// addresses): <see cref="PciFunction.AccessMode"/>, the list by which
+    /// <see cref="PciFunction.Open"/> decides.</summary>
+    public static bool Attachable(string driver) => PciFunction.AccessMode(driver).Length != 0;
 }

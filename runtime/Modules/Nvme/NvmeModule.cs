@@ -45,14 +45,19 @@ internal sealed partial class NvmeModule : IBdevModule
         string[] parts = uri.Name.Split('/');
         if (parts.Length < 1 || parts.Length > 2 || parts[0].Length == 0)
         {
-            return LastError.Set(Errno.EINVAL, $"'{uri.Text}': expected pcie:///DOMAIN:BUS:DEVICE.FUNCTION[/NSID], e.g. pcie:///0000:00:04.0/1");
+            return LastError.Set(Errno.EINVAL,
+                $"'{uri.Text}': expected pcie:///DOMAIN:BUS:DEVICE.FUNCTION[/NSID], e.g. pcie:///0000:00:04.0/1");
         }
         if (!Sysfs.TryParseAddress(parts[0], out string address))
         {
-            return LastError.Set(Errno.EINVAL, $"'{parts[0]}' is not a PCI address (expected DOMAIN:BUS:DEVICE.FUNCTION such as 0000:00:04.0, or BUS:DEVICE.FUNCTION)");
+            return LastError.Set(Errno.EINVAL,
+                $"'{parts[0]}' is not a PCI address (expected DOMAIN:BUS:DEVICE.FUNCTION such as 0000:00:04.0, " +
+                $"or BUS:DEVICE.FUNCTION)");
         }
         uint nsid = 0;
-        if (parts.Length == 2 && (!uint.TryParse(parts[1], System.Globalization.NumberStyles.None, null, out nsid) || nsid == 0 || nsid == uint.MaxValue))
+        if (parts.Length == 2 &&
+            (!uint.TryParse(parts[1], System.Globalization.NumberStyles.None, null, out nsid) || nsid == 0 ||
+             nsid == uint.MaxValue))
         {
             return LastError.Set(Errno.EINVAL, $"namespace id '{parts[1]}' must be an integer in 1 .. 4294967294");
         }
@@ -70,7 +75,9 @@ internal sealed partial class NvmeModule : IBdevModule
         }
         if (wanted != null && (nsid == 0 || (rc = BdevRegistry.CheckName(wanted)) != 0))
         {
-            return rc != 0 ? rc : LastError.Set(Errno.EINVAL, "name= needs a namespace in the URI (pcie:///BDF/NSID?name=...): a controller has one bdev per namespace");
+            return rc != 0 ? rc : LastError.Set(Errno.EINVAL,
+                "name= needs a namespace in the URI (pcie:///BDF/NSID?name=...): " +
+                "a controller has one bdev per namespace");
         }
         if ((rc = NvmeController.Attach(address, mode, (long)timeoutMs, out NvmeController? ctrl)) != 0)
         {
@@ -87,13 +94,15 @@ internal sealed partial class NvmeModule : IBdevModule
         {
             if (!ctrl!.TryGetNamespace(id, out NvmeNamespaceInfo ns))
             {
-                rc = LastError.Set(Errno.ENODEV, $"NVMe controller {address} has no active namespace {id} (active: {string.Join(", ", ctrl.NamespaceIds())})");
+                rc = LastError.Set(Errno.ENODEV, $"NVMe controller {address} has no active namespace {id} (active: " +
+                    $"{string.Join(", ", ctrl.NamespaceIds())})");
                 break;
             }
             string bdevName = wanted ?? $"{address}n{id}";
             if (BdevRegistry.Find(bdevName) != null)
             {
-                rc = LastError.Set(Errno.EEXIST, $"namespace {id} of {address} is attached already, as bdev '{bdevName}'");
+                rc = LastError.Set(Errno.EEXIST,
+                    $"namespace {id} of {address} is attached already, as bdev '{bdevName}'");
                 break;
             }
             ctrl.AddRef(); // each bdev holds the controller

@@ -97,7 +97,8 @@ internal sealed unsafe class UringRing : IDisposable
 
     private byte* Map(nuint size, long offset)
     {
-        void* m = Libc.mmap(null, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED | Libc.MAP_POPULATE, Fd, offset);
+        void* m = Libc.mmap(null, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED | Libc.MAP_POPULATE, Fd,
+            offset);
         return (nint)m == Libc.MAP_FAILED ? null : (byte*)m;
     }
 
@@ -209,11 +210,4 @@ internal sealed unsafe class UringRing : IDisposable
             Fd = -1;
         }
     }
-}
-
-/// <summary>What a ring's owner does with one completion (a struct, so Reap is
-/// specialised per owner and the call is direct).</summary>
-internal interface ICqeHandler
-{
-    void Handle(ulong userData, int res);
 }

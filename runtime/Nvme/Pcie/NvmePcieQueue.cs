@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
@@ -8,22 +7,6 @@ using NativeBdev.Env;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Nvme.Pcie;
-
-/// <summary>Per-command state: which request a command id belongs to, its PRP list page
-/// and when it was submitted (for the timeout scan). One per slot of the queue.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct NvmeTracker
-{
-    public void* Request;        // the driver's request (an NvmeRequest, or null on the admin queue)
-    public ulong* PrpList;       // one page of PRP entries (or DSM ranges), DMA memory
-    public ulong PrpListIova;
-    public long SubmitTicks;
-    public long AbortTicks;      // when an Abort was sent for it (0 = none)
-    public int NextFree;
-    public ushort Cid;
-    public byte Active;
-    public byte Reserved;
-}
 
 /// <summary>The PCIe transport's queue pair: rings in DMA memory, the phase tag, the
 /// doorbells (stride from CAP.DSTRD) and a tracker per command id with a PRP list page.
@@ -78,10 +61,12 @@ internal sealed unsafe class NvmePcieQueue : NvmeTransportQueue
         q.SqIova = (ulong)pool.TranslatePage(q._sq);
         q.CqIova = (ulong)pool.TranslatePage(q._cq);
         // Rings larger than a page must be physically contiguous: a hugepage, or IOVA = VA.
-        if (!Contiguous(pool, q._sq, entries * NvmeSpec.SqEntrySize) || !Contiguous(pool, q._cq, entries * NvmeSpec.CqEntrySize))
+        if (!Contiguous(pool, q._sq, entries * NvmeSpec.SqEntrySize) ||
+            !Contiguous(pool, q._cq, entries * NvmeSpec.CqEntrySize))
         {
             q.Dispose();
-            return LastError.Set(Errno.ENOMEM, $"NVMe queue {id}: rings are not contiguous in device address space (use hugepages with UIO)");
+            return LastError.Set(Errno.ENOMEM,
+                $"NVMe queue {id}: rings are not contiguous in device address space (use hugepages with UIO)");
         }
         for (int i = 0; i < entries; i++)
         {

@@ -91,7 +91,8 @@ internal static unsafe class NvmePrp
     /// <summary>PRPs for bytes [<paramref name="start"/>, start + length) of an iovec list.
     /// The bdev layer has checked that interior iovec boundaries fall on page boundaries.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Build(NvmeTracker* t, DmaPool pool, Iovec* iovs, int iovCount, ulong start, ulong length, ref NvmeCommand cmd)
+    public static int Build(NvmeTracker* t, DmaPool pool, Iovec* iovs, int iovCount, ulong start, ulong length,
+        ref NvmeCommand cmd)
     {
         var b = new Builder { Tracker = t };
         int i = 0;
@@ -118,8 +119,10 @@ internal static unsafe class NvmePrp
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NotDma() => LastError.Set(Errno.EINVAL, "an NVMe data buffer is not in DMA memory (allocate it with nb_dma_malloc)");
+    private static int NotDma() => LastError.Set(Errno.EINVAL,
+        "an NVMe data buffer is not in DMA memory (allocate it with nb_dma_malloc)");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int TooManyEntries() => LastError.Set(Errno.EINVAL, "an NVMe command's data needs more PRP entries than one list page holds");
+    private static int TooManyEntries() => LastError.Set(Errno.EINVAL,
+        "an NVMe command's data needs more PRP entries than one list page holds");
 }

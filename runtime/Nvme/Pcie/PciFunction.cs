@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -61,6 +60,18 @@ internal abstract unsafe class PciFunction : IDisposable
         }
     }
 
+    /// <summary>The access mode through which the user-space driver reaches a function bound
+    /// to <paramref name="driver"/>: "vfio" (vfio-pci), "uio" (uio_pci_generic or igb_uio:
+    /// physical addresses), or "" (any other driver, or none). The one list of usable drivers:
+    /// <see cref="Open"/> decides by it, and the NVMe module's probe reports a controller
+    /// attachable by it.</summary>
+    public static string AccessMode(string driver) => driver switch
+    {
+        "vfio-pci" => "vfio",
+        "uio_pci_generic" or "igb_uio" => "uio",
+        _ => "",
+    };
+
     /// <summary>Opens the function through the driver it is bound to (vfio-pci or
     /// uio_pci_generic), or the one <paramref name="mode"/> names ("vfio", "uio", "auto").</summary>
     public static int Open(string address, string mode, out PciFunction? function)
@@ -81,136 +92,29 @@ internal abstract unsafe class PciFunction : IDisposable
             return LastError.Set(Errno.ENODEV, $"PCI device {address} is not an NVMe controller (class 0x{cls:x6})");
         }
         string driver = Sysfs.Driver(address);
-        string want = mode == "auto" ? driver switch
-        {
-            "vfio-pci" => "vfio",
-            "uio_pci_generic" or "igb_uio" => "uio",
-            _ => "",
-        } : mode;
+        string bound = AccessMode(driver);
+        string want = mode == "auto" ? bound : mode;
         if (want == "")
         {
             return LastError.Set(Errno.EBUSY, driver.Length == 0
                 ? $"NVMe controller {address} is bound to no driver: bind it to vfio-pci (or uio_pci_generic) first"
-                : $"NVMe controller {address} is bound to '{driver}', not to vfio-pci or uio_pci_generic: unbind it and bind it to vfio-pci");
+                : $"NVMe controller {address} is bound to '" +
+                  $"{driver}', not to vfio-pci or uio_pci_generic: unbind it and bind it to vfio-pci");
         }
-        if (want == "vfio" && driver != "vfio-pci")
+        if (want == "vfio" && bound != "vfio")
         {
-            return LastError.Set(Errno.EBUSY, $"mode=vfio: NVMe controller {address} is bound to '{(driver.Length == 0 ? "no driver" : driver)}', not vfio-pci");
+            return LastError.Set(Errno.EBUSY, $"mode=vfio: NVMe controller {address} is bound to '" +
+                $"{(driver.Length == 0 ? "no driver" : driver)}', not vfio-pci");
         }
-        if (want == "uio" && driver is not ("uio_pci_generic" or "igb_uio"))
+        if (want == "uio" && bound != "uio")
         {
-            return LastError.Set(Errno.EBUSY, $"mode=uio: NVMe controller {address} is bound to '{(driver.Length == 0 ? "no driver" : driver)}', not uio_pci_generic");
+            return LastError.Set(Errno.EBUSY, $"mode=uio: NVMe controller {address} is bound to '" +
+                $"{(driver.Length == 0 ? "no driver" : driver)}', not uio_pci_generic");
         }
         if (want == "vfio")
         {
             return VfioFunction.Open(address, out function);
         }
         return UioFunction.Open(address, out function);
-    }
-}
-
-/// <summary>Reading /sys/bus/pci: addresses, classes, drivers. Set-up paths only.</summary>
-internal static class Sysfs
-{
-    public static string Root = "/sys/bus/pci/devices";
-
-    public static string DevicePath(string address) => Root + "/" + address;
-
-    /// <summary>Parses "DDDD:BB:DD.F" or "BB:DD.F" into the canonical lower-case form.</summary>
-    public static bool TryParseAddress(string text, out string canonical)
-    {
-        canonical = "";
-        string[] parts = text.Split(':');
-        if (parts.Length == 2)
-        {
-            parts = ["0000", parts[0], parts[1]];
-        }
-        if (parts.Length != 3)
-        {
-            return false;
-        }
-        string[] df = parts[2].Split('.');
-        if (df.Length != 2 || !Hex(parts[0], 4, 0xFFFF, out uint dom) || !Hex(parts[1], 2, 0xFF, out uint bus) ||
-            !Hex(df[0], 2, 0x1F, out uint dev) || !Hex(df[1], 1, 7, out uint fn))
-        {
-            return false;
-        }
-        canonical = $"{dom:x4}:{bus:x2}:{dev:x2}.{fn:x1}";
-        return true;
-    }
-
-    private static bool Hex(string s, int maxLen, uint max, out uint v)
-    {
-        v = 0;
-        if (s.Length == 0 || s.Length > maxLen)
-        {
-            return false;
-        }
-        foreach (char c in s)
-        {
-            int d = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : -1;
-            if (d < 0)
-            {
-                return false;
-            }
-            v = v * 16 + (uint)d;
-        }
-        return v <= max;
-    }
-
-    public static uint ReadHex(string path)
-    {
-        try
-        {
-            string s = File.ReadAllText(path).Trim();
-            if (s.StartsWith("0x", StringComparison.Ordinal))
-            {
-                s = s.Substring(2);
-            }
-            return Convert.ToUInt32(s, 16);
-        }
-        catch (Exception)
-        {
-            return 0;
-        }
-    }
-
-    /// <summary>The name of the driver a device is bound to ("" when none).</summary>
-    public static string Driver(string address) => LinkName(DevicePath(address) + "/driver");
-
-    public static string LinkName(string path)
-    {
-        try
-        {
-            var fi = new FileInfo(path);
-            string? target = fi.LinkTarget;
-            return target == null ? "" : Path.GetFileName(target.TrimEnd('/'));
-        }
-        catch (Exception)
-        {
-            return "";
-        }
-    }
-
-    /// <summary>Every NVMe controller (class 01:08:02) on the PCI bus.</summary>
-    public static List<string> NvmeControllers()
-    {
-        var list = new List<string>();
-        try
-        {
-            foreach (string dir in Directory.GetDirectories(Root))
-            {
-                if ((ReadHex(dir + "/class") & 0xFFFF00) == 0x010800)
-                {
-                    list.Add(Path.GetFileName(dir));
-                }
-            }
-        }
-        catch (Exception)
-        {
-            // no PCI bus visible (a container): no controllers
-        }
-        list.Sort(StringComparer.Ordinal);
-        return list;
     }
 }

@@ -49,7 +49,8 @@ internal sealed unsafe class UioFunction : PciFunction
         {
             int e = Libc.LastErrno;
             return LastError.Set(e == Errno.ENOENT ? Errno.ENODEV : e,
-                $"cannot open /dev/{Path.GetFileName(uio[0])}: {Libc.StrError(e)}{(e == Errno.EACCES ? " (UIO needs root)" : "")}");
+                $"cannot open /dev/{Path.GetFileName(uio[0])}: {Libc.StrError(e)}" +
+                $"{(e == Errno.EACCES ? " (UIO needs root)" : "")}");
         }
         int rc = pool.UsePhysicalAddresses();
         if (rc != 0)
@@ -71,7 +72,9 @@ internal sealed unsafe class UioFunction : PciFunction
         }
         Libc.Stat st;
         long size = Libc.fstat(res, &st) == 0 ? st.Size : 0;
-        void* p = size >= 0x2000 ? Libc.mmap(null, (nuint)size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, res, 0) : (void*)Libc.MAP_FAILED;
+        void* p = size >= 0x2000
+            ? Libc.mmap(null, (nuint)size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, res, 0)
+            : (void*)Libc.MAP_FAILED;
         int err = Libc.LastErrno;
         Libc.close(res);
         if ((nint)p == Libc.MAP_FAILED)

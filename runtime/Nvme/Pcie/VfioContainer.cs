@@ -38,7 +38,8 @@ internal static unsafe class VfioContainer
             if (pool.IovaMode != IovaMode.Va)
             {
                 return LastError.Set(Errno.EINVAL,
-                    "VFIO maps the DMA pool with IOVA = virtual address, but the environment uses physical addresses (iova_mode PA, or a UIO device is attached)");
+                    "VFIO maps the DMA pool with IOVA = virtual address, but the environment uses physical addresses " +
+                    "(iova_mode PA, or a UIO device is attached)");
             }
             int rc;
             if (s_fd < 0 && (rc = OpenContainer()) != 0)
@@ -52,10 +53,13 @@ internal static unsafe class VfioContainer
                 int e = Libc.LastErrno;
                 CloseContainerIfUnused();
                 return LastError.Set(e == Errno.ENOENT ? Errno.ENODEV : e,
-                    $"cannot open {path}: {Libc.StrError(e)}{(e == Errno.EACCES ? " (VFIO needs root or ownership of the group's device file)" : e == Errno.EBUSY ? " (another process owns the group)" : "")}");
+                    $"cannot open {path}: {Libc.StrError(e)}" +
+                    $"{(e == Errno.EACCES ? " (VFIO needs root or ownership of the group's device file)"
+                        : e == Errno.EBUSY ? " (another process owns the group)" : "")}");
             }
             var status = new VfioAbi.GroupStatus { Argsz = (uint)sizeof(VfioAbi.GroupStatus) };
-            if (Libc.ioctl(fd, VfioAbi.VFIO_GROUP_GET_STATUS, &status) != 0 || (status.Flags & VfioAbi.VFIO_GROUP_FLAGS_VIABLE) == 0)
+            if (Libc.ioctl(fd, VfioAbi.VFIO_GROUP_GET_STATUS, &status) != 0 ||
+                (status.Flags & VfioAbi.VFIO_GROUP_FLAGS_VIABLE) == 0)
             {
                 Libc.close(fd);
                 CloseContainerIfUnused();
@@ -124,7 +128,8 @@ internal static unsafe class VfioContainer
             Libc.ioctl(fd, VfioAbi.VFIO_CHECK_EXTENSION, (void*)VfioAbi.VFIO_TYPE1_IOMMU) <= 0)
         {
             Libc.close(fd);
-            return LastError.Set(Errno.ENOTSUP, "VFIO has no type-1 IOMMU (no IOMMU enabled? boot with intel_iommu=on or amd_iommu=on)");
+            return LastError.Set(Errno.ENOTSUP,
+                "VFIO has no type-1 IOMMU (no IOMMU enabled? boot with intel_iommu=on or amd_iommu=on)");
         }
         s_fd = fd;
         return 0;
@@ -166,9 +171,11 @@ internal static unsafe class VfioContainer
         if (Libc.ioctl(s_fd, VfioAbi.VFIO_IOMMU_MAP_DMA, &map) != 0)
         {
             int e = Libc.LastErrno;
-            return LastError.Set(e, $"VFIO_IOMMU_MAP_DMA of {r.Size >> 20} MiB at IOVA 0x{(ulong)r.Base:x}: {Libc.StrError(e)}" +
-                (e == Errno.EINVAL || e == Errno.EFAULT ? " (the IOMMU's address width may be smaller than the process's addresses)" :
-                 e == Errno.ENOMEM ? " (locked-memory limit: raise RLIMIT_MEMLOCK)" : ""));
+            return LastError.Set(e,
+                $"VFIO_IOMMU_MAP_DMA of {r.Size >> 20} MiB at IOVA 0x{(ulong)r.Base:x}: {Libc.StrError(e)}" +
+                (e == Errno.EINVAL || e == Errno.EFAULT
+                    ? " (the IOMMU's address width may be smaller than the process's addresses)"
+                    : e == Errno.ENOMEM ? " (locked-memory limit: raise RLIMIT_MEMLOCK)" : ""));
         }
         s_mapped.Add(r);
         return 0;
@@ -178,7 +185,10 @@ internal static unsafe class VfioContainer
     {
         foreach (DmaRegion r in s_mapped)
         {
-            var unmap = new VfioAbi.DmaUnmap { Argsz = (uint)sizeof(VfioAbi.DmaUnmap), Iova = (ulong)r.Base, Size = (ulong)r.Size };
+            var unmap = new VfioAbi.DmaUnmap
+            {
+                Argsz = (uint)sizeof(VfioAbi.DmaUnmap), Iova = (ulong)r.Base, Size = (ulong)r.Size,
+            };
             Libc.ioctl(s_fd, VfioAbi.VFIO_IOMMU_UNMAP_DMA, &unmap);
         }
         s_mapped.Clear();

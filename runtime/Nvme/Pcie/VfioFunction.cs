@@ -26,7 +26,8 @@ internal sealed unsafe class VfioFunction : PciFunction
         string groupName = Sysfs.LinkName(Sysfs.DevicePath(address) + "/iommu_group");
         if (!int.TryParse(groupName, out int group))
         {
-            return LastError.Set(Errno.ENODEV, $"{address} has no IOMMU group (no IOMMU, or VFIO no-IOMMU mode is not supported)");
+            return LastError.Set(Errno.ENODEV,
+                $"{address} has no IOMMU group (no IOMMU, or VFIO no-IOMMU mode is not supported)");
         }
         int rc = VfioContainer.AcquireGroup(group, out int groupFd);
         if (rc != 0)
@@ -44,7 +45,8 @@ internal sealed unsafe class VfioFunction : PciFunction
             int e = Libc.LastErrno;
             VfioContainer.ReleaseGroup(group);
             return LastError.Set(e == Errno.EBUSY ? Errno.EBUSY : Errno.ENODEV,
-                $"VFIO_GROUP_GET_DEVICE_FD {address}: {Libc.StrError(e)}{(e == Errno.EBUSY ? " (already open: attached twice?)" : "")}");
+                $"VFIO_GROUP_GET_DEVICE_FD {address}: {Libc.StrError(e)}" +
+                $"{(e == Errno.EBUSY ? " (already open: attached twice?)" : "")}");
         }
         if ((rc = f.MapBar0()) != 0)
         {
@@ -57,8 +59,14 @@ internal sealed unsafe class VfioFunction : PciFunction
 
     private int MapBar0()
     {
-        var bar = new VfioAbi.RegionInfo { Argsz = (uint)sizeof(VfioAbi.RegionInfo), Index = VfioAbi.VFIO_PCI_BAR0_REGION_INDEX };
-        var cfg = new VfioAbi.RegionInfo { Argsz = (uint)sizeof(VfioAbi.RegionInfo), Index = VfioAbi.VFIO_PCI_CONFIG_REGION_INDEX };
+        var bar = new VfioAbi.RegionInfo
+        {
+            Argsz = (uint)sizeof(VfioAbi.RegionInfo), Index = VfioAbi.VFIO_PCI_BAR0_REGION_INDEX,
+        };
+        var cfg = new VfioAbi.RegionInfo
+        {
+            Argsz = (uint)sizeof(VfioAbi.RegionInfo), Index = VfioAbi.VFIO_PCI_CONFIG_REGION_INDEX,
+        };
         if (Libc.ioctl(_deviceFd, VfioAbi.VFIO_DEVICE_GET_REGION_INFO, &bar) != 0 ||
             Libc.ioctl(_deviceFd, VfioAbi.VFIO_DEVICE_GET_REGION_INFO, &cfg) != 0)
         {
@@ -69,10 +77,12 @@ internal sealed unsafe class VfioFunction : PciFunction
         {
             return LastError.Set(Errno.ENODEV, $"{Address}: BAR0 ({bar.Size} bytes) is too small or cannot be mapped");
         }
-        void* p = Libc.mmap(null, (nuint)bar.Size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, _deviceFd, (long)bar.Offset);
+        void* p = Libc.mmap(null, (nuint)bar.Size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, _deviceFd,
+            (long)bar.Offset);
         if ((nint)p == Libc.MAP_FAILED)
         {
-            return LastError.Set(Errno.EIO, $"{Address}: mmap of BAR0 ({bar.Size} bytes): {Libc.StrError(Libc.LastErrno)}");
+            return LastError.Set(Errno.EIO,
+                $"{Address}: mmap of BAR0 ({bar.Size} bytes): {Libc.StrError(Libc.LastErrno)}");
         }
         Bar0 = (byte*)p;
         Bar0Size = (long)bar.Size;

@@ -27,7 +27,9 @@ public class HandleTableTests
         nint old = HandleTable.Allocate(HandleType.Poller, NewTarget());
         HandleTable.Release(old);
         Poller? afterRelease = HandleTable.Get<Poller>(old, HandleType.Poller);
-        nint[] handles = Enumerable.Range(0, 64).Select(_ => HandleTable.Allocate(HandleType.Poller, NewTarget())).ToArray();
+        nint[] handles = Enumerable.Range(0, 64)
+            .Select(_ => HandleTable.Allocate(HandleType.Poller, NewTarget()))
+            .ToArray();
         Poller? afterReuse = HandleTable.Get<Poller>(old, HandleType.Poller);
         bool allLive = handles.All(h => HandleTable.Get<Poller>(h, HandleType.Poller) != null);
         foreach (nint h in handles)

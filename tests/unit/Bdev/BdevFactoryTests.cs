@@ -25,7 +25,8 @@ public class BdevFactoryTests
     [Arguments("null:///{n}?size=K", -22, "size='K'")]
     [Arguments("null:///{n}?size=1025T", -22, "size='1025T'")]
     [Arguments("null:///{n}?num_blocks=0", -22, "num_blocks='0'")]
-    [Arguments("malloc:///{n}?size_mb=1&blk_size=1000", -22, "block size 1000 must be a power of two from 512 to 65536")]
+    [Arguments("malloc:///{n}?size_mb=1&blk_size=1000", -22,
+        "block size 1000 must be a power of two from 512 to 65536")]
     [Arguments("malloc:///{n}?size_mb=1&blk_size=256", -22, "block size 256 must be")]
     [Arguments("malloc:///{n}?size_mb=1&blk_size=131072", -22, "block size 131072 must be")]
     [Arguments("null:///{n}?size_mb=1&blk_size=0", -22, "block size 0 must be")]
@@ -45,7 +46,8 @@ public class BdevFactoryTests
     [Arguments("loopback:///{n}", -19, "no bdev named '{n}'")]
     [Arguments("loopback:///{n}?nmae=x", -22, "unknown parameter 'nmae' for loopback:// URIs")]
     [Arguments("not a uri", -22, "has no scheme")]
-    public async Task Creation_errors_return_the_errno_and_say_why(string template, int expected, string messageTemplate)
+    public async Task Creation_errors_return_the_errno_and_say_why(string template, int expected,
+        string messageTemplate)
     {
         string n = Bdevs.Unique("bad");
         int dmaBefore = TestEnvAllocations();

@@ -47,7 +47,8 @@ public class BdevHandleTests
         BdevHandle h = HandleIo.Open(t, name, write: true);
 
         Results res = HandleIo.Drive(t, () => EveryOperation(h, t, w.Pointer, r.Pointer, wIovs, rIovs));
-        int readBack = HandleIo.Drive(t, async () => await HandleIo.Read(h, check.Pointer, 0, 64).ConfigureAwait(false));
+        int readBack = HandleIo.Drive(t,
+            async () => await HandleIo.Read(h, check.Pointer, 0, 64).ConfigureAwait(false));
         bool readOk = r.HasPattern(21);
         bool readvOk = rv.HasPattern(21);
         bool unmapped = check.IsZero(18 * 512, 2 * 512) && check.HasPattern(21, 16 * 512, 2 * 512, patternOffset: 0)

@@ -146,7 +146,8 @@ internal readonly record struct ModelOp(ModelOpKind Kind, int T, int A = 0, int 
         ModelOpKind.Write or ModelOpKind.Read or ModelOpKind.Unmap or ModelOpKind.Zeroes =>
             $"{Kind}(desc#{T}, place {A}, x {B}, len {C}, seed {D})",
         ModelOpKind.Resize => $"Resize(bdev#{T}, mode {A}, x {B})",
-        ModelOpKind.Inject => $"Inject(bdev#{T}, op {A}, method {B}, stage {C}, count {D}, every {E}, range {F}, off {G}, num {H})",
+        ModelOpKind.Inject =>
+            $"Inject(bdev#{T}, op {A}, method {B}, stage {C}, count {D}, every {E}, range {F}, off {G}, num {H})",
         ModelOpKind.RemoveRule => $"RemoveRule(rule#{T})",
         ModelOpKind.ClearRules => $"ClearRules(bdev#{T})",
         ModelOpKind.Close => $"Close(desc#{T})",
@@ -198,9 +199,12 @@ internal sealed class ModelCoverage
     }
 
     public override string ToString() =>
-        $"ops {Ops}, reads compared {ReadsCompared}, write faults submit/compl {WriteSubmitFaults}/{WriteComplFaults}, " +
-        $"read faults submit/compl {ReadSubmitFaults}/{ReadComplFaults}, data faults {DataFaults}, other faults {OtherFaults}, " +
-        $"EBADF closed/read-only {BadfClosed}/{BadfReadOnly}, ENODEV removed {NodevRemoved}, EINVAL range {InvalRange}, " +
+        $"ops {Ops}, reads compared {ReadsCompared}, " +
+        $"write faults submit/compl {WriteSubmitFaults}/{WriteComplFaults}, " +
+        $"read faults submit/compl {ReadSubmitFaults}/{ReadComplFaults}, " +
+        $"data faults {DataFaults}, other faults {OtherFaults}, " +
+        $"EBADF closed/read-only {BadfClosed}/{BadfReadOnly}, ENODEV removed {NodevRemoved}, " +
+        $"EINVAL range {InvalRange}, " +
         $"shrinks {Shrinks}, grows {Grows}, ENOSPC resizes {NospcResizes}, data read back after a shrink and a " +
         $"grow {RegrownDataRead}, destroyed while open {DestroyedWhileOpen}, rules added/rejected/exhausted " +
         $"{RulesAdded}/{RulesRejected}/{RulesExhausted}, EEXIST {Exists}";
@@ -248,7 +252,8 @@ internal sealed class ModelDesc
     public readonly List<BdevEventType> Events = new();
     public readonly List<BdevEventType> Expected = new();
 
-    public override string ToString() => $"desc#{Index}({Bdev.Name}, {(Writable ? "rw" : "ro")}, {Thread.Name}{(Closed ? ", closed" : "")})";
+    public override string ToString() =>
+        $"desc#{Index}({Bdev.Name}, {(Writable ? "rw" : "ro")}, {Thread.Name}{(Closed ? ", closed" : "")})";
 }
 
 internal enum RuleMethod
@@ -283,7 +288,9 @@ internal sealed class ModelRule
         {
             return false;
         }
-        bool outside = NumBlocks != 0 ? offset + blocks <= Offset || offset >= Offset + NumBlocks : offset + blocks <= Offset;
+        bool outside = NumBlocks != 0
+            ? offset + blocks <= Offset || offset >= Offset + NumBlocks
+            : offset + blocks <= Offset;
         if (outside)
         {
             return false;
@@ -377,18 +384,36 @@ internal sealed unsafe class ModelRun
     {
         switch (op.Kind)
         {
-            case ModelOpKind.Create: Create(op); break;
-            case ModelOpKind.Open: Open(op); break;
+            case ModelOpKind.Create:
+                Create(op);
+                break;
+            case ModelOpKind.Open:
+                Open(op);
+                break;
             case ModelOpKind.Write:
             case ModelOpKind.Read:
             case ModelOpKind.Unmap:
-            case ModelOpKind.Zeroes: Io(op); break;
-            case ModelOpKind.Resize: Resize(op); break;
-            case ModelOpKind.Inject: Inject(op); break;
-            case ModelOpKind.RemoveRule: RemoveRule(op); break;
-            case ModelOpKind.ClearRules: ClearRules(op); break;
-            case ModelOpKind.Close: Close(op); break;
-            case ModelOpKind.Destroy: Destroy(op); break;
+            case ModelOpKind.Zeroes:
+                Io(op);
+                break;
+            case ModelOpKind.Resize:
+                Resize(op);
+                break;
+            case ModelOpKind.Inject:
+                Inject(op);
+                break;
+            case ModelOpKind.RemoveRule:
+                RemoveRule(op);
+                break;
+            case ModelOpKind.ClearRules:
+                ClearRules(op);
+                break;
+            case ModelOpKind.Close:
+                Close(op);
+                break;
+            case ModelOpKind.Destroy:
+                Destroy(op);
+                break;
         }
     }
 
@@ -425,7 +450,8 @@ internal sealed unsafe class ModelRun
         _trace.Append($" -> {rc}");
         if (existing != null && existing.State != ModelBdevState.Gone)
         {
-            Expect(rc == -Errno.EEXIST, $"creating '{name}' while {existing} exists: rc {rc}, expected -EEXIST ({message})");
+            Expect(rc == -Errno.EEXIST,
+                $"creating '{name}' while {existing} exists: rc {rc}, expected -EEXIST ({message})");
             _cov.Exists++;
             return;
         }
@@ -446,12 +472,15 @@ internal sealed unsafe class ModelRun
         var (name, b) = PickBdev(op.T);
         bool writable = op.A != 0;
         LightweightThread t = _threads[op.B % _threads.Length];
-        ModelDesc? d = b == null ? null : new ModelDesc { Index = _descs.Count, Bdev = b, Writable = writable, Thread = t };
+        ModelDesc? d = b == null
+            ? null
+            : new ModelDesc { Index = _descs.Count, Bdev = b, Writable = writable, Thread = t };
         var (rc, h, message) = HandleIo.TryOpen(t, name, writable, (type, _) => d?.Events.Add(type));
         _trace.Append($" -> {rc}");
         if (b == null || b.State != ModelBdevState.Live)
         {
-            Expect(rc == -Errno.ENODEV, $"opening '{name}' ({b?.ToString() ?? "never created"}): rc {rc}, expected -ENODEV ({message})");
+            Expect(rc == -Errno.ENODEV,
+                $"opening '{name}' ({b?.ToString() ?? "never created"}): rc {rc}, expected -ENODEV ({message})");
             return;
         }
         Expect(rc == 0, $"opening {b}: rc {rc} ({message})");
@@ -585,14 +614,17 @@ internal sealed unsafe class ModelRun
 
         if (reject != 0)
         {
-            Expect(inline && status == reject, $"{type} {offset}+{blocks} on {d}: status {status} (inline {inline}), expected {reject}");
+            Expect(inline && status == reject,
+                $"{type} {offset}+{blocks} on {d}: status {status} (inline {inline}), expected {reject}");
             if (type == BdevIoType.Read)
             {
-                Expect(buf[..Math.Max(bytes, 64)].IndexOfAnyExcept(marker) < 0, $"a rejected read wrote into the buffer");
+                Expect(buf[..Math.Max(bytes, 64)].IndexOfAnyExcept(marker) < 0,
+                    $"a rejected read wrote into the buffer");
             }
             return false;
         }
-        Expect(!inline, $"{type} {offset}+{blocks} completed inline (status {status}): callbacks must come from a later poll");
+        Expect(!inline,
+            $"{type} {offset}+{blocks} completed inline (status {status}): callbacks must come from a later poll");
 
         // Submit stage: the first rule that fires decides, and the backend never sees the I/O.
         ModelRule? rule = b.Rules.FirstOrDefault(r => r.Fires(type, FaultStage.Submit, offset, blocks));
@@ -600,10 +632,12 @@ internal sealed unsafe class ModelRun
         {
             _trace.Append($" [submit fault: {rule}]");
             Count(type, submit: true);
-            Expect(status == rule.FailStatus, $"{type} {offset}+{blocks} hit {rule} at submit: status {status}, expected {rule.FailStatus}");
+            Expect(status == rule.FailStatus,
+                $"{type} {offset}+{blocks} hit {rule} at submit: status {status}, expected {rule.FailStatus}");
             if (type == BdevIoType.Read)
             {
-                Expect(buf[..bytes].IndexOfAnyExcept(marker) < 0, $"a read failed at submit by {rule} wrote into the buffer: the backend saw it");
+                Expect(buf[..bytes].IndexOfAnyExcept(marker) < 0,
+                    $"a read failed at submit by {rule} wrote into the buffer: the backend saw it");
             }
             NoteExhausted(rule);
             return true;
@@ -633,7 +667,8 @@ internal sealed unsafe class ModelRun
         if (rule != null && rule.Method != RuleMethod.Data)
         {
             Count(type, submit: false);
-            Expect(status == rule.FailStatus, $"{type} {offset}+{blocks} hit {rule} at completion: status {status}, expected {rule.FailStatus}");
+            Expect(status == rule.FailStatus,
+                $"{type} {offset}+{blocks} hit {rule} at completion: status {status}, expected {rule.FailStatus}");
             if (type == BdevIoType.Read)
             {
                 // The backend read before the status was overridden.
@@ -658,11 +693,21 @@ internal sealed unsafe class ModelRun
     {
         switch (type, submit)
         {
-            case (BdevIoType.Write, true): _cov.WriteSubmitFaults++; break;
-            case (BdevIoType.Write, false): _cov.WriteComplFaults++; break;
-            case (BdevIoType.Read, true): _cov.ReadSubmitFaults++; break;
-            case (BdevIoType.Read, false): _cov.ReadComplFaults++; break;
-            default: _cov.OtherFaults++; break;
+            case (BdevIoType.Write, true):
+                _cov.WriteSubmitFaults++;
+                break;
+            case (BdevIoType.Write, false):
+                _cov.WriteComplFaults++;
+                break;
+            case (BdevIoType.Read, true):
+                _cov.ReadSubmitFaults++;
+                break;
+            case (BdevIoType.Read, false):
+                _cov.ReadComplFaults++;
+                break;
+            default:
+                _cov.OtherFaults++;
+                break;
         }
     }
 
@@ -695,7 +740,8 @@ internal sealed unsafe class ModelRun
             {
                 int at = FirstDifference(got, want, corrupt);
                 byte expected = corrupt && at < 8 ? (byte)~want[at] : want[at];
-                throw new ModelViolation($"step {_step}: {what} of {b} at {offset}+{blocks} differs from the model in block {block}" +
+                throw new ModelViolation(
+                    $"step {_step}: {what} of {b} at {offset}+{blocks} differs from the model in block {block}" +
                     $" at byte {at}: got 0x{got[at]:x2}, expected 0x{expected:x2}" +
                     $"{(corrupt && at < 8 ? $" (the model's 0x{want[at]:x2} inverted by the data rule)" : "")}" +
                     $"{(b.Regrown[block] ? " (a block hidden by a shrink and back by a grow)" : "")}");
@@ -841,7 +887,8 @@ internal sealed unsafe class ModelRun
         }
         if (b == null || b.State != ModelBdevState.Live)
         {
-            Expect(rc == -Errno.ENODEV, $"'{text}' on {b?.ToString() ?? "a bdev never created"}: rc {rc}, expected -ENODEV ({message})");
+            Expect(rc == -Errno.ENODEV,
+                $"'{text}' on {b?.ToString() ?? "a bdev never created"}: rc {rc}, expected -ENODEV ({message})");
             _cov.RulesRejected++;
             return;
         }
@@ -853,7 +900,11 @@ internal sealed unsafe class ModelRun
             Id = rc, Bdev = b, Uri = text,
             OpMask = opName switch
             {
-                "read" => read, "write" => write, "rw" => read | write, "unmap" => unmap, "zeroes" => zeroes,
+                "read" => read,
+                "write" => write,
+                "rw" => read | write,
+                "unmap" => unmap,
+                "zeroes" => zeroes,
                 _ => read | write | unmap | zeroes | 1u << (int)BdevIoType.Flush,
             },
             Stage = stage == 0 ? FaultStage.Submit : FaultStage.Completion,
@@ -963,7 +1014,8 @@ internal sealed unsafe class ModelRun
         _trace.Append($" -> {rc}");
         if (b == null || b.State == ModelBdevState.Gone)
         {
-            Expect(rc == -Errno.ENODEV, $"destroying '{name}' ({b?.ToString() ?? "never created"}): rc {rc}, expected -ENODEV");
+            Expect(rc == -Errno.ENODEV,
+                $"destroying '{name}' ({b?.ToString() ?? "never created"}): rc {rc}, expected -ENODEV");
             return;
         }
         Expect(rc == 0, $"destroying {b}: rc {rc}");
@@ -1017,7 +1069,8 @@ internal sealed unsafe class ModelRun
                 _ => BdevState.Removed,
             };
             Expect(b.Real.State == want, $"{b}: the runtime says {b.Real.State}");
-            Expect(b.CallbacksFired == (b.State == ModelBdevState.Gone ? b.CallbacksExpected : 0) && b.CallbackBadStatus == 0,
+            Expect(b.CallbacksFired == (b.State == ModelBdevState.Gone ? b.CallbacksExpected : 0) &&
+                b.CallbackBadStatus == 0,
                 $"{b}: {b.CallbacksFired} destroy callbacks ran (status bits {b.CallbackBadStatus}), expected " +
                 $"{(b.State == ModelBdevState.Gone ? b.CallbacksExpected : 0)}");
             if (b.State != ModelBdevState.Gone)

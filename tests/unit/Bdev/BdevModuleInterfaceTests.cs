@@ -84,7 +84,9 @@ public class BdevModuleInterfaceTests
         foreach (JsonElement e in ours.RootElement.GetProperty("config").EnumerateArray())
         {
             JsonElement p = e.GetProperty("params");
-            string key = p.TryGetProperty("name", out JsonElement nm) ? nm.GetString()! : "EE_" + p.GetProperty("base_name").GetString();
+            string key = p.TryGetProperty("name", out JsonElement nm)
+                ? nm.GetString()!
+                : "EE_" + p.GetProperty("base_name").GetString();
             byName[key] = e.Clone();
         }
         Dictionary<string, HashSet<string>> spdk = SpdkParamsByMethod();

@@ -61,7 +61,8 @@ public class BdevResetTests
         var log = new IoLog();
 
         bdev.Hold = true;
-        int rcs = sb.Submit(BdevIoType.Read, buf.Pointer, 0, 1, log, 1) | sb.Submit(BdevIoType.Write, buf.Pointer, 5, 1, log, 2);
+        int rcs = sb.Submit(BdevIoType.Read, buf.Pointer, 0, 1, log, 1) |
+            sb.Submit(BdevIoType.Write, buf.Pointer, 5, 1, log, 2);
         int reset = sa.Submit(BdevIoType.Reset, 0, 0, 0, log, 100);
         for (int i = 0; i < 10; i++)
         {

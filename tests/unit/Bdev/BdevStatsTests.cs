@@ -11,7 +11,11 @@ namespace NativeBdev.Tests.Bdev;
 public class BdevStatsTests
 {
     private static string Summary(BdevStats s) => string.Join(" ",
-        new[] { BdevIoType.Read, BdevIoType.Write, BdevIoType.Unmap, BdevIoType.Flush, BdevIoType.Reset, BdevIoType.WriteZeroes }
+        new[]
+        {
+            BdevIoType.Read, BdevIoType.Write, BdevIoType.Unmap, BdevIoType.Flush, BdevIoType.Reset,
+            BdevIoType.WriteZeroes,
+        }
             .Select(t => $"{t}:{s.Ops[(int)t].Ops}/{s.Ops[(int)t].Bytes}/{s.Ops[(int)t].Errors}"));
 
     [Test]
@@ -72,9 +76,12 @@ public class BdevStatsTests
         await Assert.That(log.Has(-1)).IsFalse();
         await Assert.That(done).IsTrue();
         await Assert.That(resetDone).IsTrue();
-        await Assert.That(channelA).IsEqualTo("Read:5/2560/1 Write:3/3072/1 Unmap:2/4096/0 Flush:1/4096/0 Reset:0/0/0 WriteZeroes:1/1536/0");
-        await Assert.That(channelB).IsEqualTo("Read:4/16384/0 Write:0/0/0 Unmap:0/0/0 Flush:0/0/0 Reset:1/0/0 WriteZeroes:0/0/0");
-        await Assert.That(liveSummary).IsEqualTo("Read:9/18944/1 Write:3/3072/1 Unmap:2/4096/0 Flush:1/4096/0 Reset:1/0/0 WriteZeroes:1/1536/0");
+        await Assert.That(channelA).IsEqualTo(
+            "Read:5/2560/1 Write:3/3072/1 Unmap:2/4096/0 Flush:1/4096/0 Reset:0/0/0 WriteZeroes:1/1536/0");
+        await Assert.That(channelB).IsEqualTo(
+            "Read:4/16384/0 Write:0/0/0 Unmap:0/0/0 Flush:0/0/0 Reset:1/0/0 WriteZeroes:0/0/0");
+        await Assert.That(liveSummary).IsEqualTo(
+            "Read:9/18944/1 Write:3/3072/1 Unmap:2/4096/0 Flush:1/4096/0 Reset:1/0/0 WriteZeroes:1/1536/0");
         await Assert.That(histogramTotal).IsEqualTo(19UL); // every completion, failed ones too
         await Assert.That(reads.MinLatencyTicks).IsLessThanOrEqualTo(reads.MaxLatencyTicks);
         await Assert.That(reads.LatencyTicks).IsGreaterThanOrEqualTo(reads.MaxLatencyTicks);

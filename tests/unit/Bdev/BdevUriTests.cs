@@ -35,12 +35,13 @@ public class BdevUriTests
     [Test]
     [Arguments("malloc:///m0?size_mb=64", "malloc", "", "/m0", "m0")]
     [Arguments("uring:///dev/sdb?blk_size=4096", "uring", "", "/dev/sdb", "dev/sdb")]
-    [Arguments("NVMF://10.0.0.1:4420/nqn.2019-05.io.spdk:cnode1", "nvmf", "10.0.0.1:4420", "/nqn.2019-05.io.spdk:cnode1",
-        "nqn.2019-05.io.spdk:cnode1")]
+    [Arguments("NVMF://10.0.0.1:4420/nqn.2019-05.io.spdk:cnode1", "nvmf", "10.0.0.1:4420",
+        "/nqn.2019-05.io.spdk:cnode1", "nqn.2019-05.io.spdk:cnode1")]
     [Arguments("null://hostonly", "null", "hostonly", "", "")]
     [Arguments("aio+x-1.2://h/", "aio+x-1.2", "h", "/", "")]
     [Arguments("Malloc:///M0", "malloc", "", "/M0", "M0")]
-    public async Task Scheme_host_path_and_name_are_split(string text, string scheme, string host, string path, string name)
+    public async Task Scheme_host_path_and_name_are_split(string text, string scheme, string host, string path,
+        string name)
     {
         BdevUri uri = Parse(text);
 
@@ -197,7 +198,8 @@ public class BdevUriTests
     {
         string[] truthy = ["1", "true", "TRUE", "yes", "On"];
         string[] falsy = ["0", "false", "No", "off"];
-        string query = string.Join("&", truthy.Select((v, i) => $"t{i}={v}").Concat(falsy.Select((v, i) => $"f{i}={v}")));
+        string query = string.Join("&",
+            truthy.Select((v, i) => $"t{i}={v}").Concat(falsy.Select((v, i) => $"f{i}={v}")));
         BdevUri uri = Parse("null:///n?" + query + "&bad=maybe&empty=");
         bool[] ts = truthy.Select((_, i) =>
         {

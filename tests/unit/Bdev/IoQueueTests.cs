@@ -84,7 +84,11 @@ public class IoQueueTests
                 message = e.Message;
             }
         }
+        // A constant, but which one depends on NB_ASSERTS: this checks that the test build references
+        // the asserting runtime, which TUnitAssertions0005 (a constant is always the same) cannot see.
+#pragma warning disable TUnitAssertions0005
         await Assert.That(Invariant.Enabled).IsTrue();
+#pragma warning restore TUnitAssertions0005
         await Assert.That(message).IsEqualTo("invariant violated: an element pushed onto a queue is already on one");
         await Assert.That(Invariant.Violations).IsGreaterThan(before);
         await Assert.That(held.IsEmpty).IsTrue();

@@ -130,7 +130,8 @@ public class NvmeDriverTests
         var failures = new List<string>();
         // 1 block; 2 pages from mid-page (PRP2 an entry); 20 KiB (a PRP list); 600 KiB
         // from offset 512 (split at the 128 KiB MDTS, a list per command).
-        foreach (var (bytes, offset, lba) in new[] { (512, 0, 0UL), (4096, 2048, 7UL), (20480, 0, 100UL), (600 * 1024, 512, 1000UL) })
+        foreach (var (bytes, offset, lba) in
+            new[] { (512, 0, 0UL), (4096, 2048, 7UL), (20480, 0, 100UL), (600 * 1024, 512, 1000UL) })
         {
             w.Fill(seed: bytes, offset: offset, length: bytes);
             r.FillByte(0);
@@ -224,14 +225,18 @@ public class NvmeDriverTests
         var (rc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, identify, buf.Pointer, 4096);
         string model = System.Text.Encoding.ASCII.GetString(buf.Span.Slice(NvmeSpec.IdCtrlModel, 40)).TrimEnd();
         var (badRc, badIo) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0x80 }, 0, 0);
-        var (queueRc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = NvmeSpec.AdminCreateIoSq }, 0, 0);
+        var (queueRc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin,
+            new NvmeCommand { Opcode = NvmeSpec.AdminCreateIoSq }, 0, 0);
         string queueMessage = LastError.Message;
-        var (readRc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 7 }, buf.Pointer, 4096);
+        var (readRc, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo,
+            new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 7 }, buf.Pointer, 4096);
         // Buffers shorter than the command's transfer, and data commands without one.
         var (shortIdentify, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, identify, buf.Pointer, 512);
-        var (shortRead, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 15 }, buf.Pointer, 4096);
+        var (shortRead, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo,
+            new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 15 }, buf.Pointer, 4096);
         var (noBuffer, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0xC2 }, 0, 0);
-        var (doorbells, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0x7C }, buf.Pointer, 4096);
+        var (doorbells, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeAdmin, new NvmeCommand { Opcode = 0x7C },
+            buf.Pointer, 4096);
         s.Close();
         Bdevs.DestroyAndWait(name, t);
         await Assert.That(rc).IsEqualTo(0);
@@ -258,7 +263,8 @@ public class NvmeDriverTests
         sim.SwallowIo = 1;
         sim.IgnoreAborts = true;
         long before = sim.IoCommands;
-        var (rc, status) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 7 }, buf.Pointer, 4096);
+        var (rc, status) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo,
+            new NvmeCommand { Opcode = NvmeSpec.IoRead, Cdw12 = 7 }, buf.Pointer, 4096);
         long executed = sim.IoCommands - before;
         long resets = ((NvmeBdev)s.Bdev).Controller.ResetCount;
         s.Close();
@@ -331,7 +337,8 @@ public class NvmeDriverTests
         buf.Fill(seed: 4);
         int before = s.Run(BdevIoType.Write, buf.Pointer, 80, 8);
         sim.RaiseFatal();
-        bool reset = ThreadHost.PollUntil(() => bdev.Controller.ResetCount == 1 && bdev.Controller.State == NvmeControllerState.Ready, t);
+        bool reset = ThreadHost.PollUntil(
+            () => bdev.Controller.ResetCount == 1 && bdev.Controller.State == NvmeControllerState.Ready, t);
         buf.FillByte(0);
         int after = s.Run(BdevIoType.Read, buf.Pointer, 80, 8);
         bool data = buf.HasPattern(seed: 4);
@@ -448,7 +455,8 @@ public class NvmeDriverTests
         sim.DetachNamespace();
         bool removed = ThreadHost.PollUntil(() => s.Events.Any(e => e.Type == BdevEventType.Remove), t);
         s.Close(); // the host closes on REMOVE, as SPDK hosts do
-        bool gone = ThreadHost.PollUntil(() => BdevRegistry.Find(name) == null && NvmeController.Find(address) == null, t);
+        bool gone = ThreadHost.PollUntil(
+            () => BdevRegistry.Find(name) == null && NvmeController.Find(address) == null, t);
         await Assert.That(removed).IsTrue();
         await Assert.That(gone).IsTrue();
         await Assert.That(sim.ShutdownCount).IsEqualTo(1);
@@ -547,7 +555,8 @@ internal static unsafe class NvmeTestIo
         }
     }
 
-    public static (int Rc, (ushort Sct, ushort Sc) Status) Passthru(BdevSession s, BdevIoType type, NvmeCommand cmd, nint buf, ulong n)
+    public static (int Rc, (ushort Sct, ushort Sc) Status) Passthru(BdevSession s, BdevIoType type, NvmeCommand cmd,
+        nint buf, ulong n)
     {
         var log = new IoLog();
         (ushort, ushort) status = default;

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
-using NativeBdev.Interop;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
+using NativeBdev.Interop;
 using NativeBdev.Reactor;
 using BlockDevice = NativeBdev.Bdev.Bdev;
 
