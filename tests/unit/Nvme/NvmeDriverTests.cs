@@ -499,7 +499,8 @@ public class NvmeDriverTests
         first.Controller.TryGetNamespace(1, out NvmeNamespaceInfo ns);
         first.Controller.AddRef();
         string other = name + "-second";
-        int registered = BdevRegistry.Register(new NvmeBdev(other, first.Controller, ns with { Uuid = Guid.NewGuid() }));
+        var second = new NvmeBdev(other, first.Controller, ns with { Uuid = Guid.NewGuid() });
+        int registered = BdevRegistry.Register(second);
         BdevSession a = BdevSession.Open(t, name), b = BdevSession.Open(t, other);
         var qa = ((NvmeChannel)a.Channel.Module).Qpair;
         var qb = ((NvmeChannel)b.Channel.Module).Qpair;
