@@ -127,12 +127,7 @@ public class BdevModuleInterfaceTests
     /// <summary>spdk_tgt's own framework_get_config("bdev") answer, recorded in the fixtures.</summary>
     private static Dictionary<string, HashSet<string>> SpdkParamsByMethod()
     {
-        string dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "NativeBdev.csproj")))
-        {
-            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repository root not found");
-        }
-        string path = Path.Combine(dir, "..", "shared", "fixtures", "rpc", "055.response.json");
+        string path = Path.Combine(Fixtures.Directory(), "rpc", "055.response.json");
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(path));
         var result = new Dictionary<string, HashSet<string>>();
         foreach (JsonElement e in doc.RootElement.GetProperty("result").EnumerateArray())
