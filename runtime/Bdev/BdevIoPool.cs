@@ -49,7 +49,6 @@ internal sealed unsafe class BdevIoPool
 
     public LightweightThread Thread => _thread;
     public int Capacity => _capacity;
-    public int Stride => _stride;
     /// <summary>I/Os a submission can still take (the callback reserve excluded).</summary>
     public int FreeCount => Math.Max(0, _free.Count - Held);
 

@@ -39,8 +39,6 @@ internal sealed unsafe class BdevThread : IPerThreadState
     public int Start() => Thread.RegisterPoller("bdev_layer", 0, (nint)(delegate*<object?, int>)&PollThunk, 0,
         this, managed: true, out _poller);
 
-    public int ChannelCount => _channelCount;
-
     public void Add(BdevChannel channel)
     {
         int slot;

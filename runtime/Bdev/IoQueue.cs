@@ -30,7 +30,6 @@ internal unsafe struct IoQueue
     public readonly IoQueueName Name => (IoQueueName)_q.Name;
     public readonly bool IsEmpty => _q.IsEmpty;
     public readonly int Count => _q.Count;
-    public readonly BdevIo* Head => _q.Head;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Push(BdevIo* io) => _q.Push(io);

@@ -22,7 +22,6 @@ internal unsafe struct IntrusiveQueue<T> where T : unmanaged, IQueueable<T>
 
     public readonly bool IsEmpty => _head == null;
     public readonly int Count => _count;
-    public readonly T* Head => _head;
 
     /// <summary>Appends at the tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

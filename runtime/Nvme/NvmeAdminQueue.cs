@@ -28,9 +28,6 @@ internal sealed unsafe class NvmeAdminQueue : INvmeCompletionSink
         _timeoutTicks = timeoutTicks > 0 ? timeoutTicks : Ticks.Hz * 30;
     }
 
-    public NvmeTransportQueue Queue => _queue;
-    public int Outstanding => _queue.Outstanding;
-    public bool Idle => _queue.Outstanding == 0;
 
     /// <summary>Places <paramref name="cmd"/>; <paramref name="done"/> runs from a later
     /// <see cref="Poll"/> with 0, -EIO (the status is in the completion and the message),

@@ -29,7 +29,6 @@ internal sealed class NvmeSequence
     public string Name { get; }
     public int Status { get; private set; }
     public bool Finished { get; private set; }
-    public string CurrentStep => _current < _steps.Count ? _steps[_current].Name : "done";
 
     /// <summary>The step's error when it answers Failed (LastError is per OS thread: the
     /// sequence keeps the message for whoever waits on another thread).</summary>

@@ -32,7 +32,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel
 
     public int Init()
     {
-        int rc = IoChannel.Get(_bdev.QpairDevice, out _qpairChannel);
+        int rc = IoChannel.Get(_bdev.QpairDevice.Device, out _qpairChannel);
         if (rc == 0)
         {
             _qpair = ((NvmeQpairDevice.ThreadQpair)_qpairChannel!.State!).Qpair;

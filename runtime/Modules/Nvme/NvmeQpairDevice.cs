@@ -5,12 +5,12 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Modules.Nvme;
 
-/// <summary>The io device of one controller's I/O queue pairs (SPDK's nvme_ctrlr_channel):
-/// its per-thread state is one <see cref="NvmeIoQpair"/> and its poller, shared by every
-/// namespace bdev of the controller used on that thread — a controller's queues are spent
-/// per thread, not per thread and namespace. Made with the controller's first namespace
-/// bdev, dropped with the last.</summary>
-internal sealed unsafe class NvmeQpairDevice : IoDevice
+/// <summary>One controller's I/O queue pairs (SPDK's nvme_ctrlr_channel): an io device whose
+/// per-thread state is one <see cref="NvmeIoQpair"/> and its poller, shared by every namespace
+/// bdev of the controller used on that thread — a controller's queues are spent per thread,
+/// not per thread and namespace. Made with the controller's first namespace bdev, dropped
+/// with the last.</summary>
+internal sealed class NvmeQpairDevice
 {
     private static readonly object s_lock = new();
     private static readonly Dictionary<NvmeController, NvmeQpairDevice> s_devices = new();
@@ -18,8 +18,15 @@ internal sealed unsafe class NvmeQpairDevice : IoDevice
     private readonly NvmeController _controller;
     private int _users;
 
+    /// <summary>The io device: its channels' state is a <see cref="ThreadQpair"/>.</summary>
+    public readonly IoDevice Device;
+
     private NvmeQpairDevice(NvmeController controller)
-        : base(0, "nvme qpairs " + controller.Address, 0) => _controller = controller;
+    {
+        _controller = controller;
+        Device = new PerThreadDevice<ThreadQpair>("nvme qpairs " + controller.Address,
+            t => new ThreadQpair(controller, t));
+    }
 
     public static NvmeQpairDevice Acquire(NvmeController controller)
     {
@@ -47,55 +54,54 @@ internal sealed unsafe class NvmeQpairDevice : IoDevice
     }
 
     /// <summary>A thread's queue pair and the poller that drives it.</summary>
-    internal sealed class ThreadQpair
+    internal sealed unsafe class ThreadQpair : IPerThreadState
     {
+        private readonly NvmeController _controller;
+        private readonly LightweightThread _thread;
+        private Poller? _poller;
+        private bool _started;
         public readonly NvmeIoQpair Qpair;
-        public Poller? Poller;
 
-        public ThreadQpair(NvmeIoQpair qpair) => Qpair = qpair;
-    }
-
-    public override int CreateChannel(IoChannel channel)
-    {
-        var q = new NvmeIoQpair(_controller, channel.Thread);
-        int rc = q.Init();
-        if (rc != 0)
+        public ThreadQpair(NvmeController controller, LightweightThread thread)
         {
-            return rc;
+            _controller = controller;
+            _thread = thread;
+            Qpair = new NvmeIoQpair(controller, thread);
         }
-        var t = new ThreadQpair(q);
-        rc = channel.Thread.RegisterPoller("nvme_qpair " + _controller.Address, 0,
-            (nint)(delegate*<object?, int>)&PollThunk, 0, t, managed: true, out t.Poller);
-        if (rc != 0)
-        {
-            q.Destroy();
-            return rc;
-        }
-        channel.State = t;
-        return 0;
-    }
 
-    private static int PollThunk(object? o) => ((ThreadQpair)o!).Qpair.Poll();
-
-    public override void DestroyChannel(IoChannel channel)
-    {
-        if (channel.State is ThreadQpair t)
+        public int Start()
         {
-            if (t.Poller != null)
+            int rc = Qpair.Init();
+            if (rc != 0)
             {
-                channel.Thread.UnregisterPoller(t.Poller);
+                return rc;
             }
-            if (!t.Qpair.IsIdle)
+            _started = true;
+            return _thread.RegisterPoller("nvme_qpair " + _controller.Address, 0,
+                (nint)(delegate*<object?, int>)&PollThunk, 0, this, managed: true, out _poller);
+        }
+
+        private static int PollThunk(object? o) => ((ThreadQpair)o!).Qpair.Poll();
+
+        public void Release()
+        {
+            if (_poller != null)
+            {
+                _thread.UnregisterPoller(_poller);
+                _poller = null;
+            }
+            if (!_started)
+            {
+                return; // Init failed: it took nothing
+            }
+            if (!Qpair.IsIdle)
             {
                 // Requests a leaked bdev channel still holds: the queue stays with them.
-                Log.Error($"nvme {_controller.Address}: queue {t.Qpair.Queue.Id} released with requests in flight; " +
-                          "it is kept");
+                Log.Error($"nvme {_controller.Address}: queue {Qpair.Queue.Id} released with requests in " +
+                          "flight; it is kept");
+                return;
             }
-            else
-            {
-                t.Qpair.Destroy();
-            }
+            Qpair.Destroy();
         }
-        channel.State = null;
     }
 }

@@ -40,7 +40,6 @@ internal sealed unsafe class UringGroup : IPerThreadState
         _ring = new UringRing(sqPoll);
     }
 
-    public UringRing Ring => _ring;
     public bool HasFixedBuffers => _buffers.Length > 0;
 
     public int Start()
