@@ -8,9 +8,15 @@ nvme_bind "$mode"
 T=$NB_BUILD/tests/c/test_nvme_pcie
 P=$NB_BUILD/examples/c/bdevperf
 [ -x "$T" ] || vm_fail "$T is not built"
-# Without root the device file cannot be opened: a clear -EACCES, no crash.
-setpriv --reuid=65534 --regid=65534 --clear-groups "$T" "$NVME_BDF" "$mode" --unprivileged ||
-  vm_fail "test_nvme_pcie $mode --unprivileged failed"
+# Without root the device file cannot be opened: a clear -EACCES, no crash. The unprivileged
+# run takes its program and library from a copy anyone may read: the build tree may sit in a
+# directory only its owner can enter (mktemp -d makes them 0700, and CI may clone into one).
+U=$(mktemp -d /var/tmp/nb-unprivileged.XXXXXX) || vm_fail "no directory for the unprivileged run"
+chmod 755 "$U"
+cp "$T" "$U/" && cp -L "$NB_BUILD/nativebdev/libnativebdev.so.0" "$U/" || vm_fail "cannot copy $T for nobody"
+setpriv --reuid=65534 --regid=65534 --clear-groups env LD_LIBRARY_PATH="$U" "$U/test_nvme_pcie" \
+  "$NVME_BDF" "$mode" --unprivileged || vm_fail "test_nvme_pcie $mode --unprivileged failed"
+rm -rf "$U"
 "$T" "$NVME_BDF" "$mode" || vm_fail "test_nvme_pcie $mode failed"
 
 perf() { # DESCRIPTION, then bdevperf arguments
