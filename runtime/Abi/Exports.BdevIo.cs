@@ -64,11 +64,8 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [HotPathExport]
     public static int ReadBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
-        => ReadBlocksGuarded(desc, ch, buf, off, num, cb, arg);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ReadBlocksGuarded(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
         try
         {
@@ -98,12 +95,8 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [HotPathExport]
     public static int ReadvBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
-        => ReadvBlocksGuarded(desc, ch, iov, iovcnt, off, num, cb, arg);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ReadvBlocksGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb,
-        void* arg)
     {
         try
         {
@@ -134,11 +127,8 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [HotPathExport]
     public static int WriteBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
-        => WriteBlocksGuarded(desc, ch, buf, off, num, cb, arg);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int WriteBlocksGuarded(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
         try
         {
@@ -168,12 +158,8 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [HotPathExport]
     public static int WritevBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
-        => WritevBlocksGuarded(desc, ch, iov, iovcnt, off, num, cb, arg);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int WritevBlocksGuarded(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb,
-        void* arg)
     {
         try
         {

@@ -105,10 +105,8 @@ internal static unsafe class ThreadExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_thread_poll", CallConvs = [typeof(CallConvCdecl)])]
-    public static int NbThreadPoll(nint thread, uint maxMsgs, ulong now) => NbThreadPollGuarded(thread, maxMsgs, now);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int NbThreadPollGuarded(nint thread, uint maxMsgs, ulong now)
+    [HotPathExport]
+    public static int NbThreadPoll(nint thread, uint maxMsgs, ulong now)
     {
         try
         {

@@ -15,8 +15,10 @@ namespace NativeBdev.Abi;
 /// starts the runtime inside its own frame, and the stack cookie changes meanwhile: a stack
 /// buffer in that frame (stackalloc, a fixed buffer or a struct holding one) fails the cookie
 /// check on return and aborts the process (TOOLCHAIN pitfall A). Any export can be the first
-/// call, so none keeps anything in its own frame. tests/unit/Abi/ExportShapeTests.cs checks the
-/// shape in the IL; tests/c/first_call.py calls every export first in a fresh process.</remarks>
+/// call, so none keeps anything in its own frame. The few exports called once per I/O hold the
+/// catch-all themselves instead (<see cref="HotPathExportAttribute"/>), under the same rule.
+/// tests/unit/Abi/ExportShapeTests.cs checks the shape in the IL; tests/c/first_call.py calls
+/// every export first in a fresh process.</remarks>
 internal static unsafe class Guard
 {
     /// <summary>An exception reached an export: a bug in the library. Log it and turn it

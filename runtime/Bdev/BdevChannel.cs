@@ -30,9 +30,8 @@ internal sealed unsafe class BdevChannel
     private IoChannel? _threadChannel;
     private BdevThread _bdevThread = null!;
     private BdevIoPool _pool = null!;
-    internal bool InBusyList; // on the thread's list of channels with layer work
+    internal bool InBusyList; // on the thread's list of channels with slow layer work
     internal int ThreadSlot = -1; // its slot in the thread's BdevThread
-    private IoQueue _done = new(IoQueueName.Done);
     private int _inSubmit; // > 0 while a backend's Submit runs: completions are queued
     private readonly ChannelResets _resets;
     private readonly ChannelFaults _faults;
@@ -93,8 +92,8 @@ internal sealed unsafe class BdevChannel
         return 0;
     }
 
-    private bool Busy => Outstanding > 0 || _resets.InBackend > 0 || _resets.HasWaiting || !_done.IsEmpty ||
-                         _resets.HasHeld;
+    // A completion deferred to the thread's done queue still counts as outstanding here.
+    private bool Busy => Outstanding > 0 || _resets.InBackend > 0 || _resets.HasWaiting || _resets.HasHeld;
 
     /// <summary>Runs on the channel's thread when the last reference is put.</summary>
     public void Stop()
@@ -114,6 +113,7 @@ internal sealed unsafe class BdevChannel
             while (Busy && Ticks.Now < deadline)
             {
                 _module?.Poll(this);
+                _bdevThread.DrainDone();
                 PollLayer(out _);
             }
             if (Outstanding > 0 || _resets.InBackend > 0 || _resets.HasHeld)
@@ -148,7 +148,9 @@ internal sealed unsafe class BdevChannel
         _threadChannel = null;
     }
 
-    public static BdevChannel FromIo(BdevIo* io) => (BdevChannel)GCHandle.FromIntPtr((nint)io->Channel).Target!;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static BdevChannel FromIo(BdevIo* io) =>
+        Unsafe.As<BdevChannel>(GCHandle.FromIntPtr((nint)io->Channel).Target!); // the tag is only ever a channel's
 
     // ---------------------------------------------------------------- submission
 
@@ -157,6 +159,14 @@ internal sealed unsafe class BdevChannel
     /// <paramref name="callback"/> is a C-convention function
     /// <c>void (struct nb_bdev_io *, int status, void *arg)</c>.</summary>
     public int Submit(BdevDesc desc, BdevIoType type, Iovec* iovs, int iovCount, void* buf, ulong offsetBlocks,
+        ulong numBlocks, nint callback, nint callbackArg)
+    {
+        Invariant.Assert(callback != 0, "an I/O without a completion callback");
+        return SubmitCore(desc, type, iovs, iovCount, buf, offsetBlocks, numBlocks, callback, callbackArg);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SubmitCore(BdevDesc desc, BdevIoType type, Iovec* iovs, int iovCount, void* buf, ulong offsetBlocks,
         ulong numBlocks, nint callback, nint callbackArg)
     {
         int rc = BdevIoChecks.Request(Bdev, desc, type, iovs, iovCount, buf, offsetBlocks, numBlocks);
@@ -185,6 +195,19 @@ internal sealed unsafe class BdevChannel
         }
         Launch(io);
         return 0;
+    }
+
+    /// <summary>The I/O a virtual bdev sends to its base on behalf of <paramref name="parent"/>
+    /// (an I/O of the virtual bdev's own channel, on this thread). It completes to the
+    /// parent's module (<see cref="BdevModuleChannel.ChildDone"/>) by an ordinary call: no
+    /// callback crosses the C calling convention inside the library. Checks, errors and
+    /// deferral are those of <see cref="Submit"/>.</summary>
+    public int SubmitChild(BdevDesc desc, BdevIo* parent, BdevIoType type, Iovec* iovs, int iovCount, void* buf,
+        ulong offsetBlocks, ulong numBlocks)
+    {
+        Invariant.Assert(parent->State == BdevIo.StateSubmitted, "a child I/O of a parent that is not in flight");
+        Invariant.Assert(FromIo(parent).Thread == Thread, "a child I/O submitted on another thread than its parent");
+        return SubmitCore(desc, type, iovs, iovCount, buf, offsetBlocks, numBlocks, 0, (nint)parent);
     }
 
     /// <summary>An NVMe admin or I/O command passed through to the device
@@ -218,7 +241,6 @@ internal sealed unsafe class BdevChannel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private BdevIo* Take(BdevDesc desc, BdevIoType type, nint callback, nint callbackArg)
     {
-        Invariant.Assert(callback != 0, "an I/O without a completion callback");
         BdevIo* io = _pool.Take();
         if (io == null)
         {
@@ -289,7 +311,8 @@ internal sealed unsafe class BdevChannel
     // ---------------------------------------------------------------- completion
 
     /// <summary>The one way a backend completes an I/O, from its Submit or its Poll or a
-    /// message: queued while a Submit of this channel runs, delivered now otherwise.</summary>
+    /// message: queued on the thread's done queue while a Submit of this channel runs
+    /// (delivered by the thread's bdev poller), delivered now otherwise.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Complete(BdevIo* io, int status)
     {
@@ -298,12 +321,16 @@ internal sealed unsafe class BdevChannel
         io->Status = status;
         if (_inSubmit != 0)
         {
-            _done.Push(io);
-            MarkBusy();
+            _bdevThread.Defer(io);
             return;
         }
-        Finish(io, Thread.StampTicks);
+        FinishNow(io);
     }
+
+    // Out of line so that a backend completing inside its submit (the common case of the
+    // synchronous backends) inlines only the push, not the frame Finish needs.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FinishNow(BdevIo* io) => Finish(io, Thread.StampTicks);
 
     internal void Finish(BdevIo* io, long now)
     {
@@ -344,7 +371,16 @@ internal sealed unsafe class BdevChannel
         }
         io->State = BdevIo.StateCompleting;
         _pool.OpenReserve();
-        BdevIo.InvokeCallback(io);
+        if (io->Callback != 0)
+        {
+            BdevIo.InvokeCallback(io);
+        }
+        else
+        {
+            var parent = (BdevIo*)io->CallbackArg;
+            BdevChannel parentChannel = FromIo(parent);
+            parentChannel.Module.ChildDone(parentChannel, parent, io);
+        }
         _pool.CloseReserve();
         if ((io->NvmeCdw0 | io->NvmeSct | io->NvmeSc) != 0)
         {
@@ -355,33 +391,18 @@ internal sealed unsafe class BdevChannel
         _pool.Return(io);
     }
 
-    /// <summary>The layer has queued work here (a deferred completion, a reset, held or
-    /// fault-delayed I/O): the thread's bdev poller picks the channel up.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void MarkBusy()
+    /// <summary>Resets, held or fault-held I/O are queued here: the thread's bdev poller
+    /// runs <see cref="PollLayer"/> until they are gone.</summary>
+    internal void MarkSlowWork()
     {
+        _slowWork = true;
         if (!InBusyList)
         {
             _bdevThread.MarkBusy(this);
         }
     }
 
-    /// <summary>Resets, held or fault-held I/O are queued here: the slow part of
-    /// <see cref="PollLayer"/> runs until they are gone.</summary>
-    internal void MarkSlowWork()
-    {
-        _slowWork = true;
-        MarkBusy();
-    }
-
     private bool _slowWork;
-
-    /// <summary>Whether the thread's bdev poller must come back to this channel.</summary>
-    internal bool HasLayerWork
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _slowWork || !_done.IsEmpty;
-    }
 
     private static int PollThunk(object? o)
     {
@@ -389,25 +410,15 @@ internal sealed unsafe class BdevChannel
         return c._module!.Poll(c);
     }
 
-    /// <summary>The layer's own work on this channel, from the thread's bdev poller;
-    /// <paramref name="more"/>: the poller must come back.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>The layer's own work on this channel (resets, held and fault-held I/O),
+    /// from the thread's bdev poller; <paramref name="more"/>: the poller must come back.</summary>
     internal int PollLayer(out bool more)
     {
-        int work = 0;
-        if (!_done.IsEmpty)
-        {
-            work += DrainDeferred();
-        }
-        if (_slowWork)
-        {
-            work += PollSlowWork();
-        }
-        more = _slowWork || !_done.IsEmpty;
+        int work = _slowWork ? PollSlowWork() : 0;
+        more = _slowWork;
         return work;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private int PollSlowWork()
     {
         int work = 0;
@@ -430,22 +441,6 @@ internal sealed unsafe class BdevChannel
     /// <summary>Looks for overdue I/O of descriptors with a timeout (every millisecond,
     /// from the thread's bdev poller, while the bdev has such descriptors).</summary>
     internal int PollTimeouts(long now) => _timeouts.Scan(now);
-
-    private int DrainDeferred()
-    {
-        // What callbacks queue meanwhile waits for the next poll: one poll is bounded by
-        // what was queued when it started.
-        IoQueue all = _done.TakeAll();
-        long now = Thread.StampTicks;
-        int n = 0;
-        BdevIo* io;
-        while ((io = all.Pop()) != null)
-        {
-            Finish(io, now);
-            n++;
-        }
-        return n;
-    }
 
     private int PollFaults()
     {

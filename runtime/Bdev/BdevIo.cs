@@ -29,8 +29,9 @@ internal unsafe struct BdevIo : IQueueable<BdevIo>
     public ushort NvmeSc;
     public int Pad;
     public Iovec InlineIov;
-    public nint Callback;       // void cb(struct nb_bdev_io *, int status, void *arg), C calling convention
-    public nint CallbackArg;
+    public nint Callback;       // void cb(struct nb_bdev_io *, int status, void *arg), C calling convention;
+                                // 0: a virtual bdev's child I/O (BdevChannel.SubmitChild)
+    public nint CallbackArg;    // the callback's arg; of a child I/O, its parent BdevIo*
     public long SubmitTicks;
     public void* Channel;       // the submitting BdevChannel's GCHandle
     public long DescId;         // the descriptor's Id: per-descriptor timeouts

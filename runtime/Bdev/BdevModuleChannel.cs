@@ -20,6 +20,18 @@ internal abstract unsafe class BdevModuleChannel
     /// of I/Os completed (0 = idle).</summary>
     public virtual int Poll(BdevChannel channel) => 0;
 
+    /// <summary>A child I/O this channel sent to its base (<see cref="BdevChannel.SubmitChild"/>)
+    /// has finished; <paramref name="child"/> is freed when this returns. By default the parent
+    /// completes with the child's status and NVMe details: a virtual bdev that forwards each
+    /// I/O once needs nothing more; one that splits or mirrors counts its children here.</summary>
+    public virtual void ChildDone(BdevChannel channel, BdevIo* parent, BdevIo* child)
+    {
+        parent->NvmeCdw0 = child->NvmeCdw0;
+        parent->NvmeSct = child->NvmeSct;
+        parent->NvmeSc = child->NvmeSc;
+        channel.Complete(parent, child->Status);
+    }
+
     /// <summary>Releases the per-thread state; no I/O is outstanding.</summary>
     public abstract void Destroy();
 }

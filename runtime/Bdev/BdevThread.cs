@@ -1,15 +1,17 @@
+using System.Runtime.CompilerServices;
 using NativeBdev.Env;
 using NativeBdev.Reactor;
 
 namespace NativeBdev.Bdev;
 
 /// <summary>The bdev layer's state on one thread, shared by every bdev channel there (SPDK's
-/// bdev management channel and shared resource): the I/O pool, and the one poller that
-/// does the layer's own work — deferred completions, resets, held and fault-delayed I/O,
-/// descriptor timeouts — for the channels that have some. An idle channel costs this
-/// poller nothing, so a thousand open bdevs on a thread poll like one. It is the
-/// per-thread state of an io device: made with the first bdev channel of a thread,
-/// released after the last.</summary>
+/// bdev management channel and shared resource): the I/O pool, the done queue of
+/// completions deferred out of a submit, and the one poller that does the layer's own
+/// work — those completions, then resets, held and fault-delayed I/O and descriptor
+/// timeouts for the channels that have some. An idle channel costs this poller nothing,
+/// so a thousand open bdevs on a thread poll like one; a deferred completion costs one
+/// push and one pop, whichever channel it belongs to. It is the per-thread state of an
+/// io device: made with the first bdev channel of a thread, released after the last.</summary>
 internal sealed unsafe class BdevThread : IPerThreadState
 {
     /// <summary>The io device whose channels are these: reached directly, never by key.</summary>
@@ -17,9 +19,9 @@ internal sealed unsafe class BdevThread : IPerThreadState
 
     public readonly LightweightThread Thread;
     public readonly BdevIoPool Pool;
+    private IoQueue _done = new(IoQueueName.Done);
     // Channels by slot (a reference stored once per channel, not per I/O), the free slots,
-    // and the slots of channels with layer work: an int stack, so marking a channel busy and
-    // idle again — once per I/O at queue depth 1 — stores no reference (no GC write barrier).
+    // and the slots of channels with slow layer work (an int stack: no GC write barrier).
     private BdevChannel?[] _channels = new BdevChannel?[16];
     private int[] _freeSlots = new int[16];
     private int _freeCount;
@@ -87,7 +89,32 @@ internal sealed unsafe class BdevThread : IPerThreadState
         _channelCount--;
     }
 
-    /// <summary>The channel has layer work: the next poll does it.</summary>
+    /// <summary>A completion that happened inside its channel's submit: the next poll
+    /// delivers it (<see cref="BdevChannel.Complete"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Defer(BdevIo* io) => _done.Push(io);
+
+    /// <summary>Delivers the deferred completions queued before this call; what their
+    /// callbacks queue meanwhile waits for the next poll, so one poll is bounded.</summary>
+    public int DrainDone()
+    {
+        if (_done.IsEmpty)
+        {
+            return 0;
+        }
+        IoQueue all = _done.TakeAll();
+        long now = Thread.StampTicks;
+        int n = 0;
+        BdevIo* io;
+        while ((io = all.Pop()) != null)
+        {
+            BdevChannel.FromIo(io).Finish(io, now);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>The channel has slow layer work: the next poll does it.</summary>
     public void MarkBusy(BdevChannel channel)
     {
         Invariant.Assert(!channel.InBusyList, "a channel is on its thread's busy list twice");
@@ -100,7 +127,7 @@ internal sealed unsafe class BdevThread : IPerThreadState
 
     private int Poll()
     {
-        int work = 0;
+        int work = DrainDone();
         // Channels marked busy meanwhile are polled in this pass too (pushed on top); each
         // channel's own work per poll is bounded by what it had queued when polled.
         for (int i = 0; i < _busyCount;)

@@ -1,6 +1,4 @@
 using System;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 using NativeBdev.Reactor;
@@ -160,36 +158,15 @@ internal sealed unsafe class PassthroughBdev : Bdev
         public override void Submit(BdevChannel channel, BdevIo* io)
         {
             Iovec* iovs = io->IovCount > 0 ? io->Iovs : null;
-            int rc = _base.Submit(_baseDesc, io->Type, iovs, io->IovCount, null, io->OffsetBlocks, io->NumBlocks,
-                (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnBaseDone, (nint)io);
+            int rc = _base.SubmitChild(_baseDesc, io, io->Type, iovs, io->IovCount, null, io->OffsetBlocks,
+                io->NumBlocks);
             if (rc != 0)
             {
                 channel.Complete(io, rc);
             }
         }
 
-        /// <summary>The base I/O's completion: the argument is this bdev's own I/O, which
-        /// knows its channel.</summary>
-        [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-        private static void OnBaseDone(BdevIo* baseIo, int status, void* arg) => BaseDone(baseIo, status, arg);
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void BaseDone(BdevIo* baseIo, int status, void* arg)
-        {
-            try
-            {
-                var io = (BdevIo*)arg;
-                io->NvmeCdw0 = baseIo->NvmeCdw0;
-                io->NvmeSct = baseIo->NvmeSct;
-                io->NvmeSc = baseIo->NvmeSc;
-                BdevChannel.FromIo(io).Complete(io, status);
-            }
-            catch (Exception e)
-            {
-                // Nothing may leave a callback the base's C-convention call made.
-                Log.Error($"passthrough completion failed: {e}");
-            }
-        }
+        // The base I/O completes this bdev's I/O through BdevModuleChannel.ChildDone's default.
 
         public override void Destroy() => _baseIoChannel.Put();
     }

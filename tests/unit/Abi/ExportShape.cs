@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using NativeBdev.Abi;
 
 namespace NativeBdev.Tests.Abi;
 
@@ -10,7 +11,9 @@ namespace NativeBdev.Tests.Abi;
 /// its own arguments in order, makes one call, and returns. Nothing else fits in that IL: no
 /// locals and no localloc (where stack buffers live), no try block, no second call. The callee
 /// must be [MethodImpl(NoInlining)] (or the compiler could fold its frame back into the
-/// export's) and must open a catch-all first thing, so no exception escapes to the host.</summary>
+/// export's) and must open a catch-all first thing, so no exception escapes to the host. The
+/// exports called once per I/O, marked [HotPathExport], hold the catch-all themselves instead
+/// (<see cref="GuardedInPlace"/>).</summary>
 internal static class ExportShape
 {
     private static readonly Dictionary<short, OpCode> s_opcodes = typeof(OpCodes)
@@ -40,6 +43,10 @@ internal static class ExportShape
         if (il.Any(i => i.Op == OpCodes.Localloc))
         {
             return "uses stackalloc (localloc) in its own frame";
+        }
+        if (export.IsDefined(typeof(HotPathExportAttribute)))
+        {
+            return GuardedInPlace(export, body, il);
         }
         if (body.ExceptionHandlingClauses.Count > 0)
         {
@@ -97,6 +104,32 @@ internal static class ExportShape
         }
         return "has no ret";
     }
+
+    /// <summary>A [HotPathExport] holds its own catch-all: the try opens the body and the
+    /// catch takes everything, and the frame holds no buffer — no localloc (checked above), no
+    /// locals but scalars, pointers and the caught exception (a struct local could carry a
+    /// fixed buffer).</summary>
+    private static string? GuardedInPlace(MethodInfo export, MethodBody body, List<Instruction> il)
+    {
+        LocalVariableInfo? buffer = body.LocalVariables.FirstOrDefault(l =>
+            !(l.LocalType.IsPrimitive || l.LocalType.IsPointer || l.LocalType.IsEnum ||
+              typeof(Exception).IsAssignableFrom(l.LocalType)));
+        if (buffer != null)
+        {
+            return $"[HotPathExport] has a local of type {buffer.LocalType.Name} (only scalars may live in its frame)";
+        }
+        bool catchAllFirst = body.ExceptionHandlingClauses.Count == 1 && body.ExceptionHandlingClauses.All(c =>
+            c.Flags == ExceptionHandlingClauseOptions.Clause &&
+            (c.CatchType == typeof(Exception) || c.CatchType == typeof(object)) &&
+            il.TakeWhile(i => i.At < c.TryOffset).All(i => i.Op == OpCodes.Nop) &&
+            il.SkipWhile(i => i.At < c.HandlerOffset + c.HandlerLength).All(AfterTheCatch));
+        return catchAllFirst ? null
+            : $"[HotPathExport] {export.Name} is not one try {{ }} catch (Exception) around its whole body";
+    }
+
+    // What may follow the handler: the result's load and the return.
+    private static bool AfterTheCatch(Instruction i) =>
+        i.Op == OpCodes.Nop || i.Op == OpCodes.Ret || i.Op.Name!.StartsWith("ldloc", StringComparison.Ordinal);
 
     /// <summary>The callee's body must begin (after nops) with a try whose handler catches
     /// everything: Exception, or object (a bare catch).</summary>

@@ -38,6 +38,12 @@ public class ExportShapeTests
     [Arguments(nameof(Samples.WorkBeforeCall), "has ldc.i4.1")]
     [Arguments(nameof(Samples.SwappedArguments), "in order")]
     [Arguments(nameof(Samples.DroppedArgument), "passes 1 of its 2 arguments")]
+    [Arguments(nameof(Samples.HotGuardedInPlace), null)]
+    [Arguments(nameof(Samples.HotStackalloc), "stackalloc")]
+    [Arguments(nameof(Samples.HotStructLocal), "local of type WithFixedBuffer")]
+    [Arguments(nameof(Samples.HotWithoutCatch), "not one try")]
+    [Arguments(nameof(Samples.HotWorkOutsideTry), "not one try")]
+    [Arguments(nameof(Samples.HotNarrowCatch), "not one try")]
     public async Task The_check_rejects_each_deviation(string sample, string? expected)
     {
         MethodInfo m = typeof(Samples).GetMethod(sample, BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -102,6 +108,85 @@ public class ExportShapeTests
 
         [UnmanagedCallersOnly]
         internal static int DroppedArgument(int a, int b) => GuardedOne(a);
+
+        [UnmanagedCallersOnly]
+        [HotPathExport]
+        internal static int HotGuardedInPlace(int a, int b)
+        {
+            try
+            {
+                return checked(a + b);
+            }
+            catch (Exception e)
+            {
+                return Guard.Fail(e);
+            }
+        }
+
+        [UnmanagedCallersOnly]
+        [HotPathExport]
+        internal static int HotStackalloc(int a, int b)
+        {
+            try
+            {
+                byte* p = stackalloc byte[16];
+                p[0] = (byte)a;
+                return p[0] + b;
+            }
+            catch (Exception e)
+            {
+                return Guard.Fail(e);
+            }
+        }
+
+        [UnmanagedCallersOnly]
+        [HotPathExport]
+        internal static int HotStructLocal(int a, int b)
+        {
+            try
+            {
+                WithFixedBuffer v = default;
+                v.Bytes[0] = (byte)a;
+                return v.Bytes[0] + b;
+            }
+            catch (Exception e)
+            {
+                return Guard.Fail(e);
+            }
+        }
+
+        [UnmanagedCallersOnly]
+        [HotPathExport]
+        internal static int HotWithoutCatch(int a, int b) => Guarded(a, b);
+
+        [UnmanagedCallersOnly]
+        [HotPathExport]
+        internal static int HotWorkOutsideTry(int a, int b)
+        {
+            int sum = Unguarded(a, b);
+            try
+            {
+                return checked(sum + 1);
+            }
+            catch (Exception e)
+            {
+                return Guard.Fail(e);
+            }
+        }
+
+        [UnmanagedCallersOnly]
+        [HotPathExport]
+        internal static int HotNarrowCatch(int a, int b)
+        {
+            try
+            {
+                return checked(a + b);
+            }
+            catch (OverflowException e)
+            {
+                return Guard.Fail(e);
+            }
+        }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static int Guarded(int a, int b)
