@@ -69,8 +69,10 @@ internal static unsafe class BdevIoChecks
             return LastError.Set(Errno.EBADF, "descriptor is read-only");
         }
         ulong end = offsetBlocks + numBlocks;
-        if (end < offsetBlocks || end > bdev.BlockCount ||
-            (numBlocks == 0 && type != BdevIoType.Flush && type != BdevIoType.Reset))
+        // One branch for the three conditions (non-short-circuit |): the common case is one
+        // well-predicted jump on the I/O path.
+        if ((end < offsetBlocks) | (end > bdev.BlockCount) |
+            ((numBlocks == 0) & (type != BdevIoType.Flush) & (type != BdevIoType.Reset)))
         {
             return OutOfRange(bdev, offsetBlocks, numBlocks);
         }
