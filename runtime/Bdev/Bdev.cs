@@ -211,6 +211,7 @@ internal abstract unsafe class Bdev
             {
                 TimedDescriptors = [.. timed, desc];
                 System.Threading.Interlocked.Increment(ref AnyTimeoutDescriptors);
+                BdevThread.WakeAllForTimeouts();
             }
             else if (ticks == 0 && listed)
             {

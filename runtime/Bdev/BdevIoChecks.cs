@@ -135,7 +135,12 @@ internal static unsafe class BdevIoChecks
             {
                 return Misaligned(bdev);
             }
-            return bdev.NeedsDmaBuffers ? Dma(bdev, iovs, 0, buf, bytes) : 0;
+            if (!bdev.NeedsDmaBuffers)
+            {
+                return 0;
+            }
+            DmaPool? pool = NbEnvironment.Dma; // one buffer: the check inline, no frame of its own
+            return pool != null && pool.ContainsRange(buf, (nuint)bytes) ? 0 : NotDma(bdev);
         }
         if (iovs == null)
         {

@@ -10,8 +10,11 @@ namespace NativeBdev.Bdev;
 /// work — those completions, then resets, held and fault-delayed I/O and descriptor
 /// timeouts for the channels that have some. An idle channel costs this poller nothing,
 /// so a thousand open bdevs on a thread poll like one; a deferred completion costs one
-/// push and one pop, whichever channel it belongs to. It is the per-thread state of an
-/// io device: made with the first bdev channel of a thread, released after the last.</summary>
+/// push and one pop, whichever channel it belongs to. With nothing to do the poller sleeps
+/// (the thread's poll loop skips it), so a thread whose I/O completes from a backend's own
+/// poller (NVMe, uring, aio) polls one poller, not two; a deferred completion, slow work or a
+/// descriptor timeout anywhere wakes it. It is the per-thread state of an io device: made
+/// with the first bdev channel of a thread, released after the last.</summary>
 internal sealed unsafe class BdevThread : IPerThreadState
 {
     /// <summary>The io device whose channels are these: reached directly, never by key.</summary>
@@ -30,7 +33,15 @@ internal sealed unsafe class BdevThread : IPerThreadState
     private int _busyCount;
     private int _channelCount;
     private Poller? _poller;
+    private bool _asleep; // the poller sleeps: set and cleared on this thread (Wake may also run it)
+    private int _idlePolls; // consecutive polls without work: the poller sleeps after IdlePollsToSleep
+    // Enough that a thread whose I/O is deferred on every poll (a synchronous backend) never
+    // sleeps and wakes per I/O, few enough that one whose I/O never is stops paying at once.
+    private const int IdlePollsToSleep = 64;
     private long _nextTimeoutScan;
+
+    // Every thread's layer state, for the wake a new descriptor timeout needs (control path).
+    private static readonly System.Collections.Generic.List<BdevThread> s_all = new();
 
     private BdevThread(LightweightThread thread)
     {
@@ -38,8 +49,32 @@ internal sealed unsafe class BdevThread : IPerThreadState
         Pool = new BdevIoPool(thread);
     }
 
-    public int Start() => Thread.RegisterPoller("bdev_layer", 0, (nint)(delegate*<object?, int>)&PollThunk, 0,
-        this, managed: true, out _poller);
+    public int Start()
+    {
+        int rc = Thread.RegisterPoller("bdev_layer", 0, (nint)(delegate*<object?, int>)&PollThunk, 0, this,
+            managed: true, out _poller);
+        if (rc == 0)
+        {
+            lock (s_all)
+            {
+                s_all.Add(this);
+            }
+        }
+        return rc;
+    }
+
+    /// <summary>A descriptor somewhere got a timeout: every thread's poller scans again, for
+    /// the I/O already in flight too (SPDK's timeout poller looks at every channel).</summary>
+    public static void WakeAllForTimeouts()
+    {
+        lock (s_all)
+        {
+            foreach (BdevThread t in s_all)
+            {
+                t._poller?.Wake();
+            }
+        }
+    }
 
     public void Add(BdevChannel channel)
     {
@@ -92,7 +127,45 @@ internal sealed unsafe class BdevThread : IPerThreadState
     /// <summary>A completion that happened inside its channel's submit: the next poll
     /// delivers it (<see cref="BdevChannel.Complete"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Defer(BdevIo* io) => _done.Push(io);
+    public void Defer(BdevIo* io)
+    {
+        _done.Push(io);
+        if (_asleep)
+        {
+            WakeSelf();
+        }
+    }
+
+    private void WakeSelf()
+    {
+        _asleep = false;
+        _poller!.WakeOnOwnThread();
+    }
+
+    /// <summary>Nothing queued for a while, no slow work, no descriptor timeouts anywhere: sleep until
+    /// <see cref="Defer"/>, <see cref="MarkBusy"/> or <see cref="WakeAllForTimeouts"/>. The
+    /// count is read again after the poller sleeps, so a timeout set meanwhile is not missed.</summary>
+    private void SleepIfIdle(int work)
+    {
+        if (work != 0)
+        {
+            _idlePolls = 0;
+            return;
+        }
+        if (++_idlePolls < IdlePollsToSleep || !_done.IsEmpty || _busyCount != 0 ||
+            System.Threading.Volatile.Read(ref Bdev.AnyTimeoutDescriptors) != 0)
+        {
+            return;
+        }
+        _idlePolls = 0;
+        _asleep = true;
+        _poller!.Sleep();
+        System.Threading.Interlocked.MemoryBarrier();
+        if (System.Threading.Volatile.Read(ref Bdev.AnyTimeoutDescriptors) != 0)
+        {
+            WakeSelf();
+        }
+    }
 
     /// <summary>Delivers the deferred completions queued before this call; what their
     /// callbacks queue meanwhile waits for the next poll, so one poll is bounded.</summary>
@@ -121,12 +194,17 @@ internal sealed unsafe class BdevThread : IPerThreadState
         Invariant.Assert(channel.ThreadSlot >= 0, "a channel marked busy that is not on its thread");
         channel.InBusyList = true;
         _busy[_busyCount++] = channel.ThreadSlot;
+        if (_asleep)
+        {
+            WakeSelf();
+        }
     }
 
-    private static int PollThunk(object? o) => ((BdevThread)o!).Poll();
+    private static int PollThunk(object? o) => Unsafe.As<BdevThread>(o!).Poll(); // registered with this object
 
     private int Poll()
     {
+        _asleep = false; // running: a wake from another thread may have come first
         int work = DrainDone();
         // Channels marked busy meanwhile are polled in this pass too (pushed on top); each
         // channel's own work per poll is bounded by what it had queued when polled.
@@ -146,6 +224,7 @@ internal sealed unsafe class BdevThread : IPerThreadState
         {
             work += PollTimeouts();
         }
+        SleepIfIdle(work);
         return work;
     }
 
@@ -172,6 +251,10 @@ internal sealed unsafe class BdevThread : IPerThreadState
     public void Release()
     {
         Invariant.Assert(_channelCount == 0, "a thread's bdev state released while channels use it");
+        lock (s_all)
+        {
+            s_all.Remove(this);
+        }
         if (_poller != null)
         {
             Thread.UnregisterPoller(_poller);

@@ -299,6 +299,7 @@ internal sealed unsafe class DmaPool : IDisposable
     }
 
     /// <summary>Whether [p, p+len) lies inside one region of the pool (lock-free).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool ContainsRange(void* p, nuint len)
     {
         DmaRegion[] regions = _snapshot;

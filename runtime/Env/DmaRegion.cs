@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Env;
@@ -18,6 +19,7 @@ internal sealed unsafe class DmaRegion
     public byte* Base { get; }
     public long Size { get; }
     public long PageSize { get; }
+    private readonly int _pageShift; // log2(PageSize): translation shifts instead of dividing
     public bool HugePages { get; }
     public bool Pinned { get; }
     public long Used { get; private set; }
@@ -32,6 +34,7 @@ internal sealed unsafe class DmaRegion
         Base = baseAddr;
         Size = size;
         PageSize = pageSize;
+        _pageShift = System.Numerics.BitOperations.TrailingZeroCount((ulong)pageSize);
         HugePages = huge;
         Pinned = pinned;
         _free.Add((0, size));
@@ -39,7 +42,8 @@ internal sealed unsafe class DmaRegion
 
     public int AllocationCount => _allocated.Count;
 
-    public bool Contains(void* p) => (byte*)p >= Base && (byte*)p < Base + Size;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Contains(void* p) => (ulong)((byte*)p - Base) < (ulong)Size; // one compare: below Base wraps
 
     /// <summary>Maps a new region. <paramref name="huge"/>: 1 = hugepages only, 0 = 4 KiB
     /// pages only, -1 = hugepages if the kernel has enough reserved, else 4 KiB pages.</summary>
@@ -267,7 +271,7 @@ internal sealed unsafe class DmaRegion
 
     /// <summary>The device address of <paramref name="p"/>, valid to the end of its page:
     /// the virtual address (IOVA = VA), or the physical one once frames are loaded.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long DeviceAddress(void* p)
     {
         long[]? phys = _physPages;
@@ -276,7 +280,7 @@ internal sealed unsafe class DmaRegion
             return (long)p;
         }
         long off = (byte*)p - Base;
-        return phys[off / PageSize] + off % PageSize;
+        return phys[off >> _pageShift] + (off & (PageSize - 1));
     }
 
     /// <summary>The device address of <paramref name="p"/> and how many bytes from it are

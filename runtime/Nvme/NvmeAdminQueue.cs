@@ -9,7 +9,7 @@ namespace NativeBdev.Nvme;
 /// callbacks and fails commands past their deadline with -ETIMEDOUT. Nothing waits for a
 /// command, so a fabrics transport can share a thread with other work. One poller drives
 /// it (the controller's admin poll): no locks.</summary>
-internal sealed unsafe class NvmeAdminQueue : INvmeCompletionSink
+internal sealed unsafe class NvmeAdminQueue : NvmeCompletionSink
 {
     public delegate void Completion(int status, in NvmeCompletion cpl);
 
@@ -73,7 +73,7 @@ internal sealed unsafe class NvmeAdminQueue : INvmeCompletionSink
         return n;
     }
 
-    void INvmeCompletionSink.Completed(ushort cid, void* request, in NvmeCompletion cpl)
+    public override void Completed(ushort cid, void* request, in NvmeCompletion cpl)
     {
         Completion? cb = _callbacks[cid];
         _callbacks[cid] = null;

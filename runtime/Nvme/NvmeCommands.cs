@@ -15,12 +15,12 @@ internal static unsafe class NvmeCommands
     /// <see cref="NvmeRequest.NextByte"/>. <paramref name="range"/> holds a deallocate
     /// range the transport copies at submission.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Next(NvmeRequest* r, ulong maxTransfer, ref NvmeCommand cmd, out NvmeData data, ulong* range)
+    public static void Next(NvmeRequest* r, ulong maxTransfer, ref NvmeCommand cmd, out NvmeData data)
     {
         data = default;
-        uint bs = r->BlockSize;
+        int shift = r->BlockShift; // block sizes are powers of two: no division per command
         ulong remaining = r->TotalBytes - r->NextByte;
-        ulong slba = r->Lba + r->NextByte / bs;
+        ulong slba = r->Lba + (r->NextByte >> shift);
         cmd.Nsid = r->Nsid;
         cmd.Cdw10 = (uint)slba;
         cmd.Cdw11 = (uint)(slba >> 32);
@@ -31,39 +31,41 @@ internal static unsafe class NvmeCommands
             {
                 ulong n = remaining < maxTransfer ? remaining : maxTransfer;
                 cmd.Opcode = r->Kind == NvmeRequestKind.Read ? NvmeSpec.IoRead : NvmeSpec.IoWrite;
-                cmd.Cdw12 = (uint)(n / bs - 1);
-                data = NvmeData.Range(r->Iovs, r->IovCount, r->NextByte, n);
+                cmd.Cdw12 = (uint)((n >> shift) - 1);
+                data.Iovs = r->Iovs;
+                data.IovCount = r->IovCount;
+                data.Start = r->NextByte;
+                data.Length = n;
                 r->NextByte += n;
                 return;
             }
             case NvmeRequestKind.WriteZeroes:
             {
-                ulong blocks = remaining / bs;
+                ulong blocks = remaining >> shift;
                 if (blocks > MaxZeroesBlocks)
                 {
                     blocks = MaxZeroesBlocks;
                 }
                 cmd.Opcode = NvmeSpec.IoWriteZeroes;
                 cmd.Cdw12 = (uint)(blocks - 1);
-                r->NextByte += blocks * bs;
+                r->NextByte += blocks << shift;
                 return;
             }
             case NvmeRequestKind.Deallocate:
             {
                 // One range per command: context attributes 0, length, starting LBA.
-                ulong blocks = remaining / bs;
+                ulong blocks = remaining >> shift;
                 if (blocks > 1u << 31)
                 {
                     blocks = 1u << 31;
                 }
-                range[0] = blocks << 32;
-                range[1] = slba;
+                data.Inline0 = blocks << 32;
+                data.Inline1 = slba;
+                data.InlineLength = 16;
                 cmd.Opcode = NvmeSpec.IoDatasetManagement;
                 cmd.Cdw10 = 0;       // one range
                 cmd.Cdw11 = 1u << 2; // attribute: deallocate
-                data.Inline = range;
-                data.InlineLength = 16;
-                r->NextByte += blocks * bs;
+                r->NextByte += blocks << shift;
                 return;
             }
             case NvmeRequestKind.Flush:

@@ -27,7 +27,7 @@ internal unsafe struct NvmeRequest : IQueueable<NvmeRequest>
     public NvmeRequestKind Kind;
     public byte Queue;          // the driver queue holding it (0: none)
     public byte Started;        // the command without a data range was submitted
-    public byte Reserved;
+    public byte BlockShift;     // log2(BlockSize)
     public uint Nsid;
     public uint BlockSize;
     public int Children;        // commands in flight
@@ -56,7 +56,9 @@ internal unsafe struct NvmeRequest : IQueueable<NvmeRequest>
     {
         Kind = kind;
         Nsid = nsid;
+        Invariant.Assert(System.Numerics.BitOperations.IsPow2(blockSize), "a block size that is not a power of two");
         BlockSize = blockSize;
+        BlockShift = (byte)System.Numerics.BitOperations.TrailingZeroCount(blockSize);
         Lba = lba;
         TotalBytes = kind is NvmeRequestKind.Flush or NvmeRequestKind.IoPassthru ? 0 : blocks * blockSize;
         Iovs = iovs;

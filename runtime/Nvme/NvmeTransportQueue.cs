@@ -36,7 +36,7 @@ internal abstract unsafe class NvmeTransportQueue : IDisposable
     /// (their slots are free again when it is called); tells the controller what was
     /// consumed unless <paramref name="ack"/> is false (a disabled controller). Returns how
     /// many.</summary>
-    public abstract int Process(INvmeCompletionSink sink, int max, bool ack = true);
+    public abstract int Process(NvmeCompletionSink sink, int max, bool ack = true);
 
     /// <summary>The command in slot <paramref name="cid"/>, if one is in flight.</summary>
     public abstract bool InFlight(int cid, out void* request, out long submitTicks, out long abortTicks);

@@ -34,6 +34,33 @@ internal sealed unsafe class Poller
         NextRunTicks = Ticks.Now + periodTicks;
     }
 
+    /// <summary>The owner's own pause (on its thread, between or inside polls): the poll loop
+    /// skips it until <see cref="Wake"/>. Unlike nb_poller_pause, no checks: internal callers only.</summary>
+    internal void Sleep()
+    {
+        Invariant.Assert(State != PollerState.Unregistered, "an unregistered poller put to sleep");
+        State = PollerState.Paused;
+    }
+
+    /// <summary>The owner wakes its own sleeping poller, on its thread: a plain store.</summary>
+    internal void WakeOnOwnThread()
+    {
+        Invariant.Assert(State != PollerState.Unregistered, "an unregistered poller woken");
+        State = PollerState.Running;
+    }
+
+    /// <summary>Runs a sleeping poller again from any thread (the thread's reactor is told, in case
+    /// it sleeps too). An unregistered or running poller is left alone.</summary>
+    internal void Wake()
+    {
+        ref int state = ref System.Runtime.CompilerServices.Unsafe.As<PollerState, int>(ref State);
+        if (System.Threading.Interlocked.CompareExchange(ref state, (int)PollerState.Running,
+                (int)PollerState.Paused) == (int)PollerState.Paused)
+        {
+            Thread.Reactor?.NotifyMessage();
+        }
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public int Run()
     {

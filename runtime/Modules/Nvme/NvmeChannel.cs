@@ -79,7 +79,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel
         {
             r->Command = (NvmeCommand*)io->NvmeCmd;
         }
-        _qpair.Submit(r);
+        _qpair.Submit(r, io->SubmitTicks);
     }
 
     /// <summary>The driver's completion of a request: the NVMe status passes to the I/O.</summary>

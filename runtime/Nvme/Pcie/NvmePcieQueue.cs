@@ -169,9 +169,11 @@ internal sealed unsafe class NvmePcieQueue : NvmeTransportQueue
         {
             rc = NvmePrp.Build(t, data.Buffer, (int)data.Length, ref cmd);
         }
-        else if (data.Inline != null)
+        else if (data.InlineLength > 0)
         {
-            Buffer.MemoryCopy(data.Inline, t->PrpList, NvmeSpec.PageSize, data.InlineLength);
+            Invariant.Assert(data.InlineLength == 16, "an inline payload is one 16-byte range");
+            t->PrpList[0] = data.Inline0;
+            t->PrpList[1] = data.Inline1;
             cmd.Prp1 = t->PrpListIova;
             cmd.Prp2 = 0;
         }
@@ -226,7 +228,7 @@ internal sealed unsafe class NvmePcieQueue : NvmeTransportQueue
     /// <summary>Reaps up to <paramref name="max"/> completions, frees each slot and hands
     /// the completion to the sink, then writes the CQ head doorbell once (not for a disabled
     /// controller, whose queues are gone). Returns how many it reaped.</summary>
-    public override int Process(INvmeCompletionSink sink, int max, bool ack = true)
+    public override int Process(NvmeCompletionSink sink, int max, bool ack = true)
     {
         int n = 0;
         while (n < max)
