@@ -100,8 +100,16 @@ int nb_env_opts_init(struct nb_env_opts *opts, size_t opts_size);
  * be reserved (for example NB_HUGEPAGES_ON without reserved hugepages). */
 int nb_env_init(const struct nb_env_opts *opts);
 
-/* Releases the environment. -EBUSY while reactors run or threads or mempools are alive;
- * -EINVAL if not initialized. nb_env_init may be called again afterwards. */
+/* Releases the environment. Refused, with nothing released and nb_last_error() naming what
+ * is left (checked in this order):
+ *   -EINVAL  not initialized;
+ *   -EBUSY   bdevs still exist (destroy them first);
+ *   -EBUSY   reactors are running (nb_reactors_stop first);
+ *   -EBUSY   threads are alive (exit and destroy them first);
+ *   -EBUSY   mempools are alive (free them first);
+ *   -EBUSY   DMA buffers are still allocated, with their count and bytes (nb_dma_free them
+ *            first: the memory stays mapped while the host may still use it).
+ * nb_env_init may be called again afterwards. */
 int nb_env_fini(void);
 
 struct nb_env_info {
@@ -128,7 +136,8 @@ int nb_env_get_info(struct nb_env_info *info);
 void *nb_dma_malloc(size_t size, size_t align, uint64_t *iova);
 void *nb_dma_zmalloc(size_t size, size_t align, uint64_t *iova);
 
-/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else. */
+/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else (including
+ * any pointer before nb_env_init or after nb_env_fini: there are no DMA buffers then). */
 int nb_dma_free(void *buf);
 
 /* The device address (IOVA) of `buf`, which must lie in the DMA pool, else NB_VTOPHYS_ERROR.
@@ -155,7 +164,10 @@ void *nb_mempool_get(struct nb_mempool *mp);
 /* Returns an element. -EINVAL if it does not belong to this pool. */
 int nb_mempool_put(struct nb_mempool *mp, void *ele);
 
-/* All `count` elements or none (-ENOMEM). */
+/* All `count` elements or none: -ENOMEM when fewer are free now (retry after puts),
+ * -EINVAL when `count` is more than the pool holds (it could never succeed) or ele_arr is
+ * NULL. put_bulk puts all or none (-EINVAL: an element of another pool or one already in the
+ * pool, and nothing is put). */
 int nb_mempool_get_bulk(struct nb_mempool *mp, void **ele_arr, size_t count);
 int nb_mempool_put_bulk(struct nb_mempool *mp, void **ele_arr, size_t count);
 
@@ -553,6 +565,9 @@ int nb_bdev_get_media_events(struct nb_bdev_desc *desc, struct nb_bdev_media_eve
  *                &offset=BLK&num_blk=N                          only I/O touching this range
  *                &begin_at=MS&end_at=MS                         active window from now
  *                &count=N&every=N&probability=P                 how many, which, how likely
+ * num_blk 0 (the default) means "to the end"; offset + num_blk must stay below 2^64 (-EINVAL).
+ * count is the number of firings, at least 1 (count=0 is -EINVAL: SPDK's error bdev would fail
+ * no I/O with it); without count a rule fires without limit. every=N fires on every Nth match.
  * status fails the I/O; status-nvme fails it with that NVMe status (nb_bdev_io_get_nvme_status);
  * data (op=read, stage=compl) corrupts what the read returns; delay-US holds it that long;
  * timeout holds it until a reset (completes -ECANCELED) or a descriptor timeout with abort
