@@ -409,7 +409,9 @@ int nb_bdev_get_info(struct nb_bdev *bdev, struct nb_bdev_info *info);
 typedef void (*nb_bdev_event_cb)(int type, struct nb_bdev *bdev, void *ctx);
 
 /* Opens a bdev by name or UUID; `write` non-zero for read-write. Call from a thread. `event_cb`
- * is required. -ENODEV no such bdev, -EPERM writing to a claimed bdev. */
+ * is required. -ENODEV no such bdev (or being removed), -EPERM `write` on a claimed bdev or on
+ * one that takes no writes (uring/aio readonly=1, or a virtual bdev on such a base: open these
+ * with write 0; their writes would otherwise all fail). */
 int nb_bdev_open_ext(const char *name, int write, nb_bdev_event_cb event_cb, void *ctx,
 		     struct nb_bdev_desc **desc);
 
