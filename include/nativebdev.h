@@ -13,8 +13,13 @@
  *    matching *_opts_init(opts, sizeof(*opts)) first.
  *
  * Signals: the .NET runtime inside the library installs handlers for SIGSEGV, SIGFPE and
- * SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection) and ignores SIGPIPE.
- * Hosts must not use SIGRTMIN. The library must not be dlclose()d (it is linked -z nodelete).
+ * SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection) on the first call.
+ * Hosts must not use SIGRTMIN. SIGPIPE is never changed: the runtime's start-up would set it
+ * to SIG_IGN, and the library answers that request without acting on it, so a handler the
+ * host installed stays installed and programs the host starts inherit the host's own
+ * disposition (SIG_DFL unless the host changed it). The library writes to no socket or pipe
+ * of its own; its log goes to the host's stderr (or nb_log_set_callback).
+ * The library must not be dlclose()d (it is linked -z nodelete).
  */
 #ifndef NATIVEBDEV_H
 #define NATIVEBDEV_H
@@ -271,7 +276,7 @@ int nb_io_device_unregister(void *io_device, nb_io_device_unregister_cb unregist
 struct nb_io_channel *nb_get_io_channel(void *io_device);
 
 /* Drops a reference, on the channel's own thread. The channel is destroyed by a message
- * once the count reaches zero. */
+ * once the count reaches zero; from the last put on, I/O on it is refused (-EBADF). */
 int nb_put_io_channel(struct nb_io_channel *ch);
 
 /* The channel's context buffer (ctx_size bytes), or NULL. */
@@ -311,9 +316,12 @@ int nb_reactor_get_cores(uint32_t *cores, int max);
  * A bdev is created from a URI, opened into a descriptor, and used through a per-thread io
  * channel. I/O calls return 0 when the I/O was accepted (its callback will run, exactly once,
  * on the submitting thread from a later poll) or a negative errno when it was not (the
- * callback will not run): -EINVAL bad range, length or buffer, -EBADF write on a read-only
- * descriptor or a stale handle, -ENOTSUP type not supported, -ENODEV bdev being removed,
- * -ENOMEM no free I/O on the channel (see nb_bdev_queue_io_wait).
+ * callback will not run): -EINVAL bad range, length or buffer, -EFAULT a buffer or iovec in
+ * the first 64 KiB of the address space (never mapped: NULL plus an offset; other invalid
+ * addresses are not detected, as in SPDK), -EBADF write on a read-only descriptor, a closed
+ * descriptor, a stale handle or a channel whose last reference was put, -ENOTSUP type not
+ * supported, -ENODEV bdev being removed, -ENOMEM no free I/O on the channel (see
+ * nb_bdev_queue_io_wait).
  * The struct nb_bdev_io passed to a callback is valid only during that callback; there is
  * no free call. Submitting again from inside a callback is allowed.
  * ------------------------------------------------------------------------------------- */
@@ -363,13 +371,16 @@ int nb_bdev_create(const char *uri, char *name, size_t name_len);
 typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
 
 /* Removes a bdev: every open descriptor gets NB_BDEV_EVENT_REMOVE, new opens and new I/O fail
- * with -ENODEV, in-flight I/O completes. `cb` (may be NULL) runs once every descriptor is
+ * with -ENODEV, in-flight I/O completes (I/O held by a fault rule's method=timeout completes
+ * with -ECANCELED, as a reset would release it). Until the removal finishes the name stays
+ * taken: nb_bdev_create of it is -EEXIST, look-ups fail, both saying it is being removed. `cb` (may be NULL) runs once every descriptor is
  * closed and every channel put: on the calling thread if it is one, else on the thread that
  * finishes the removal. -ENODEV if there is no such bdev. */
 int nb_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
 
 /* Changes the block count (null: any; malloc: up to its created size) and sends
- * NB_BDEV_EVENT_RESIZE to every descriptor. */
+ * NB_BDEV_EVENT_RESIZE to every descriptor. -EINVAL name NULL or a bad count, -ENODEV no such
+ * bdev or one being removed. */
 int nb_bdev_resize(const char *name, uint64_t num_blocks);
 
 /* Look-up by name or UUID; NULL if none. Iteration in creation order. */
@@ -415,7 +426,10 @@ typedef void (*nb_bdev_event_cb)(int type, struct nb_bdev *bdev, void *ctx);
 int nb_bdev_open_ext(const char *name, int write, nb_bdev_event_cb event_cb, void *ctx,
 		     struct nb_bdev_desc **desc);
 
-/* Closes a descriptor (put its channels first). -EBADF if already closed. */
+/* Closes a descriptor. As in SPDK (spdk_bdev_close), channels got through it are not refused:
+ * they belong to the bdev and the thread, not to the descriptor, stay valid until put with
+ * nb_put_io_channel (before or after the close), and a removal of the bdev finishes once they
+ * are. I/O naming the closed descriptor is -EBADF. -EBADF if already closed. */
 int nb_bdev_close(struct nb_bdev_desc *desc);
 
 struct nb_bdev *nb_bdev_desc_get_bdev(struct nb_bdev_desc *desc);
@@ -425,7 +439,10 @@ struct nb_bdev *nb_bdev_desc_get_bdev(struct nb_bdev_desc *desc);
 int nb_bdev_claim(struct nb_bdev_desc *desc, const char *owner);
 int nb_bdev_release_claim(struct nb_bdev_desc *desc);
 
-/* The calling thread's channel for the descriptor's bdev (put it with nb_put_io_channel). */
+/* The calling thread's channel for the descriptor's bdev (put it with nb_put_io_channel).
+ * NULL on failure, with the cause in nb_last_error(): uring and aio bdevs set up one ring or
+ * AIO context per thread, and a refusal names its errno and the limit to raise (EMFILE:
+ * ulimit -n / RLIMIT_NOFILE; aio: fs.aio-max-nr, each thread's context taking 2,064 events). */
 struct nb_io_channel *nb_bdev_get_io_channel(struct nb_bdev_desc *desc);
 
 /* Completion: status 0 or a negative errno; runs on the submitting thread. */
@@ -485,7 +502,10 @@ int nb_bdev_submit_batch(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
 			 const struct nb_bdev_io_request *reqs, int count);
 
 /* Waiting for a free I/O after -ENOMEM: cb_fn(cb_arg) runs on this thread once one is free.
- * The entry is the caller's and must stay valid until then. */
+ * The entry is the caller's and must stay valid until then; it is queued once at a time:
+ * queueing it again before its callback ran is -EBUSY (it may be queued again from inside
+ * the callback). -EINVAL while the thread has free I/Os (submit instead), -EBADF for a
+ * channel whose last reference was put. */
 struct nb_bdev_io_wait_entry {
 	struct nb_bdev *bdev;
 	nb_msg_fn cb_fn;
@@ -572,8 +592,8 @@ int nb_bdev_get_media_events(struct nb_bdev_desc *desc, struct nb_bdev_media_eve
  * no I/O with it); without count a rule fires without limit. every=N fires on every Nth match.
  * status fails the I/O; status-nvme fails it with that NVMe status (nb_bdev_io_get_nvme_status);
  * data (op=read, stage=compl) corrupts what the read returns; delay-US holds it that long;
- * timeout holds it until a reset (completes -ECANCELED) or a descriptor timeout with abort
- * (-ETIMEDOUT). The first rule of a bdev that fires decides. A rule at stage=compl acts after
+ * timeout holds it until a reset or the bdev's removal (completes -ECANCELED) or a descriptor
+ * timeout with abort (-ETIMEDOUT). The first rule of a bdev that fires decides. A rule at stage=compl acts after
  * the device: a write failed there has still been written. Returns the rule id (> 0). */
 int nb_fault_inject(const char *uri);
 

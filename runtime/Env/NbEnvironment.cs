@@ -43,8 +43,9 @@ internal static class NbEnvironment
     }
 
     /// <summary>Whether the environment could end now: 0, or why not (not initialized,
-    /// mempools still alive, DMA buffers still allocated). What runs on top of it (reactors, threads, bdevs) is the layers
-    /// above's to check first: front ends end the core through Bdev.BdevLayer.Fini.</summary>
+    /// mempools still alive, DMA buffers still allocated). What runs on top of it (reactors,
+    /// threads, bdevs) is the layers above's to check first: front ends end the core through
+    /// Bdev.BdevLayer.Fini.</summary>
     public static int CheckIdle()
     {
         lock (s_lock)
