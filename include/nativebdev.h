@@ -13,8 +13,13 @@
  *    matching *_opts_init(opts, sizeof(*opts)) first.
  *
  * Signals: the .NET runtime inside the library installs handlers for SIGSEGV, SIGFPE and
- * SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection) and ignores SIGPIPE.
- * Hosts must not use SIGRTMIN. The library must not be dlclose()d (it is linked -z nodelete).
+ * SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection) on the first call.
+ * Hosts must not use SIGRTMIN. SIGPIPE is never changed: the runtime's start-up would set it
+ * to SIG_IGN, and the library answers that request without acting on it, so a handler the
+ * host installed stays installed and programs the host starts inherit the host's own
+ * disposition (SIG_DFL unless the host changed it). The library writes to no socket or pipe
+ * of its own; its log goes to the host's stderr (or nb_log_set_callback).
+ * The library must not be dlclose()d (it is linked -z nodelete).
  */
 #ifndef NATIVEBDEV_H
 #define NATIVEBDEV_H
@@ -100,8 +105,16 @@ int nb_env_opts_init(struct nb_env_opts *opts, size_t opts_size);
  * be reserved (for example NB_HUGEPAGES_ON without reserved hugepages). */
 int nb_env_init(const struct nb_env_opts *opts);
 
-/* Releases the environment. -EBUSY while reactors run or threads or mempools are alive;
- * -EINVAL if not initialized. nb_env_init may be called again afterwards. */
+/* Releases the environment. Refused, with nothing released and nb_last_error() naming what
+ * is left (checked in this order):
+ *   -EINVAL  not initialized;
+ *   -EBUSY   bdevs still exist (destroy them first);
+ *   -EBUSY   reactors are running (nb_reactors_stop first);
+ *   -EBUSY   threads are alive (exit and destroy them first);
+ *   -EBUSY   mempools are alive (free them first);
+ *   -EBUSY   DMA buffers are still allocated, with their count and bytes (nb_dma_free them
+ *            first: the memory stays mapped while the host may still use it).
+ * nb_env_init may be called again afterwards. */
 int nb_env_fini(void);
 
 struct nb_env_info {
@@ -128,7 +141,8 @@ int nb_env_get_info(struct nb_env_info *info);
 void *nb_dma_malloc(size_t size, size_t align, uint64_t *iova);
 void *nb_dma_zmalloc(size_t size, size_t align, uint64_t *iova);
 
-/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else. */
+/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else (including
+ * any pointer before nb_env_init or after nb_env_fini: there are no DMA buffers then). */
 int nb_dma_free(void *buf);
 
 /* The device address (IOVA) of `buf`, which must lie in the DMA pool, else NB_VTOPHYS_ERROR.
@@ -155,7 +169,10 @@ void *nb_mempool_get(struct nb_mempool *mp);
 /* Returns an element. -EINVAL if it does not belong to this pool. */
 int nb_mempool_put(struct nb_mempool *mp, void *ele);
 
-/* All `count` elements or none (-ENOMEM). */
+/* All `count` elements or none: -ENOMEM when fewer are free now (retry after puts),
+ * -EINVAL when `count` is more than the pool holds (it could never succeed) or ele_arr is
+ * NULL. put_bulk puts all or none (-EINVAL: an element of another pool or one already in the
+ * pool, and nothing is put). */
 int nb_mempool_get_bulk(struct nb_mempool *mp, void **ele_arr, size_t count);
 int nb_mempool_put_bulk(struct nb_mempool *mp, void **ele_arr, size_t count);
 
@@ -259,7 +276,7 @@ int nb_io_device_unregister(void *io_device, nb_io_device_unregister_cb unregist
 struct nb_io_channel *nb_get_io_channel(void *io_device);
 
 /* Drops a reference, on the channel's own thread. The channel is destroyed by a message
- * once the count reaches zero. */
+ * once the count reaches zero; from the last put on, I/O on it is refused (-EBADF). */
 int nb_put_io_channel(struct nb_io_channel *ch);
 
 /* The channel's context buffer (ctx_size bytes), or NULL. */
@@ -299,9 +316,12 @@ int nb_reactor_get_cores(uint32_t *cores, int max);
  * A bdev is created from a URI, opened into a descriptor, and used through a per-thread io
  * channel. I/O calls return 0 when the I/O was accepted (its callback will run, exactly once,
  * on the submitting thread from a later poll) or a negative errno when it was not (the
- * callback will not run): -EINVAL bad range, length or buffer, -EBADF write on a read-only
- * descriptor or a stale handle, -ENOTSUP type not supported, -ENODEV bdev being removed,
- * -ENOMEM no free I/O on the channel (see nb_bdev_queue_io_wait).
+ * callback will not run): -EINVAL bad range, length or buffer, -EFAULT a buffer or iovec in
+ * the first 64 KiB of the address space (never mapped: NULL plus an offset; other invalid
+ * addresses are not detected, as in SPDK), -EBADF write on a read-only descriptor, a closed
+ * descriptor, a stale handle or a channel whose last reference was put, -ENOTSUP type not
+ * supported, -ENODEV bdev being removed, -ENOMEM no free I/O on the channel (see
+ * nb_bdev_queue_io_wait).
  * The struct nb_bdev_io passed to a callback is valid only during that callback; there is
  * no free call. Submitting again from inside a callback is allowed.
  * ------------------------------------------------------------------------------------- */
@@ -351,13 +371,16 @@ int nb_bdev_create(const char *uri, char *name, size_t name_len);
 typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
 
 /* Removes a bdev: every open descriptor gets NB_BDEV_EVENT_REMOVE, new opens and new I/O fail
- * with -ENODEV, in-flight I/O completes. `cb` (may be NULL) runs once every descriptor is
+ * with -ENODEV, in-flight I/O completes (I/O held by a fault rule's method=timeout completes
+ * with -ECANCELED, as a reset would release it). Until the removal finishes the name stays
+ * taken: nb_bdev_create of it is -EEXIST, look-ups fail, both saying it is being removed. `cb` (may be NULL) runs once every descriptor is
  * closed and every channel put: on the calling thread if it is one, else on the thread that
  * finishes the removal. -ENODEV if there is no such bdev. */
 int nb_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
 
 /* Changes the block count (null: any; malloc: up to its created size) and sends
- * NB_BDEV_EVENT_RESIZE to every descriptor. */
+ * NB_BDEV_EVENT_RESIZE to every descriptor. -EINVAL name NULL or a bad count, -ENODEV no such
+ * bdev or one being removed. */
 int nb_bdev_resize(const char *name, uint64_t num_blocks);
 
 /* Look-up by name or UUID; NULL if none. Iteration in creation order. */
@@ -397,11 +420,16 @@ int nb_bdev_get_info(struct nb_bdev *bdev, struct nb_bdev_info *info);
 typedef void (*nb_bdev_event_cb)(int type, struct nb_bdev *bdev, void *ctx);
 
 /* Opens a bdev by name or UUID; `write` non-zero for read-write. Call from a thread. `event_cb`
- * is required. -ENODEV no such bdev, -EPERM writing to a claimed bdev. */
+ * is required. -ENODEV no such bdev (or being removed), -EPERM `write` on a claimed bdev or on
+ * one that takes no writes (uring/aio readonly=1, or a virtual bdev on such a base: open these
+ * with write 0; their writes would otherwise all fail). */
 int nb_bdev_open_ext(const char *name, int write, nb_bdev_event_cb event_cb, void *ctx,
 		     struct nb_bdev_desc **desc);
 
-/* Closes a descriptor (put its channels first). -EBADF if already closed. */
+/* Closes a descriptor. As in SPDK (spdk_bdev_close), channels got through it are not refused:
+ * they belong to the bdev and the thread, not to the descriptor, stay valid until put with
+ * nb_put_io_channel (before or after the close), and a removal of the bdev finishes once they
+ * are. I/O naming the closed descriptor is -EBADF. -EBADF if already closed. */
 int nb_bdev_close(struct nb_bdev_desc *desc);
 
 struct nb_bdev *nb_bdev_desc_get_bdev(struct nb_bdev_desc *desc);
@@ -411,7 +439,10 @@ struct nb_bdev *nb_bdev_desc_get_bdev(struct nb_bdev_desc *desc);
 int nb_bdev_claim(struct nb_bdev_desc *desc, const char *owner);
 int nb_bdev_release_claim(struct nb_bdev_desc *desc);
 
-/* The calling thread's channel for the descriptor's bdev (put it with nb_put_io_channel). */
+/* The calling thread's channel for the descriptor's bdev (put it with nb_put_io_channel).
+ * NULL on failure, with the cause in nb_last_error(): uring and aio bdevs set up one ring or
+ * AIO context per thread, and a refusal names its errno and the limit to raise (EMFILE:
+ * ulimit -n / RLIMIT_NOFILE; aio: fs.aio-max-nr, each thread's context taking 2,064 events). */
 struct nb_io_channel *nb_bdev_get_io_channel(struct nb_bdev_desc *desc);
 
 /* Completion: status 0 or a negative errno; runs on the submitting thread. */
@@ -471,7 +502,10 @@ int nb_bdev_submit_batch(struct nb_bdev_desc *desc, struct nb_io_channel *ch,
 			 const struct nb_bdev_io_request *reqs, int count);
 
 /* Waiting for a free I/O after -ENOMEM: cb_fn(cb_arg) runs on this thread once one is free.
- * The entry is the caller's and must stay valid until then. */
+ * The entry is the caller's and must stay valid until then; it is queued once at a time:
+ * queueing it again before its callback ran is -EBUSY (it may be queued again from inside
+ * the callback). -EINVAL while the thread has free I/Os (submit instead), -EBADF for a
+ * channel whose last reference was put. */
 struct nb_bdev_io_wait_entry {
 	struct nb_bdev *bdev;
 	nb_msg_fn cb_fn;
@@ -553,10 +587,13 @@ int nb_bdev_get_media_events(struct nb_bdev_desc *desc, struct nb_bdev_media_eve
  *                &offset=BLK&num_blk=N                          only I/O touching this range
  *                &begin_at=MS&end_at=MS                         active window from now
  *                &count=N&every=N&probability=P                 how many, which, how likely
+ * num_blk 0 (the default) means "to the end"; offset + num_blk must stay below 2^64 (-EINVAL).
+ * count is the number of firings, at least 1 (count=0 is -EINVAL: SPDK's error bdev would fail
+ * no I/O with it); without count a rule fires without limit. every=N fires on every Nth match.
  * status fails the I/O; status-nvme fails it with that NVMe status (nb_bdev_io_get_nvme_status);
  * data (op=read, stage=compl) corrupts what the read returns; delay-US holds it that long;
- * timeout holds it until a reset (completes -ECANCELED) or a descriptor timeout with abort
- * (-ETIMEDOUT). The first rule of a bdev that fires decides. A rule at stage=compl acts after
+ * timeout holds it until a reset or the bdev's removal (completes -ECANCELED) or a descriptor
+ * timeout with abort (-ETIMEDOUT). The first rule of a bdev that fires decides. A rule at stage=compl acts after
  * the device: a write failed there has still been written. Returns the rule id (> 0). */
 int nb_fault_inject(const char *uri);
 

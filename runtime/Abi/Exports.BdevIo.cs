@@ -411,7 +411,11 @@ internal static unsafe class BdevIoExports
         {
             return LastError.Set(Errno.EINVAL, "io channel, bdev and entry->bdev do not match");
         }
-        return bc.QueueIoWait(entry->CbFn, entry->CbArg);
+        if (c.RefCount <= 0)
+        {
+            return IoChannel.Unreferenced();
+        }
+        return bc.QueueIoWait((nint)entry, entry->CbFn, entry->CbArg);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_nvme_status", CallConvs = [typeof(CallConvCdecl)])]

@@ -91,8 +91,11 @@ internal static unsafe class BdevLifecycleExports
             {
                 return rc;
             }
-            Bdev.Bdev? b = n == null ? null : BdevRegistry.Find(n);
-            return b == null ? LastError.Set(Errno.ENODEV, $"no bdev named '{n}'") : b.Resize(numBlocks);
+            if (n == null)
+            {
+                return Guard.Null("name");
+            }
+            return (rc = BdevRegistry.FindLive(n, out Bdev.Bdev? b)) != 0 ? rc : b!.Resize(numBlocks);
         }
         catch (Exception e)
         {

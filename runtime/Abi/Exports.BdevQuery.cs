@@ -29,13 +29,7 @@ internal static unsafe class BdevQueryExports
                 Guard.Null("name");
                 return 0;
             }
-            Bdev.Bdev? b = BdevRegistry.Find(n);
-            if (b == null)
-            {
-                LastError.Set(Errno.ENODEV, $"no bdev named '{n}'");
-                return 0;
-            }
-            return b.Handle;
+            return BdevRegistry.FindLive(n, out Bdev.Bdev? b) != 0 ? 0 : b!.Handle;
         }
         catch (Exception e)
         {

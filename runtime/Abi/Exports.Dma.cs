@@ -94,7 +94,10 @@ internal static unsafe class DmaExports
             return 0;
         }
         DmaPool? dma = NbEnvironment.Dma;
-        return dma == null ? NbEnvironment.NotInitialized() : dma.Free(buf);
+        // Without an environment no pointer is a DMA buffer: the header's -EINVAL for
+        // "anything else", not the -EPERM of calls that need an environment.
+        return dma != null ? dma.Free(buf) : LastError.Set(Errno.EINVAL,
+            $"0x{(nint)buf:x} is not a DMA buffer: the environment is not initialized, so there are none");
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nb_vtophys", CallConvs = [typeof(CallConvCdecl)])]

@@ -71,11 +71,15 @@ internal sealed unsafe class BdevChannel
         _bdevThread = (BdevThread)_threadChannel!.State!;
         _pool = _bdevThread.Pool;
         _self = GCHandle.Alloc(this);
+        int said = LastError.Sequence;
         _module = Bdev.CreateChannel(this);
         if (_module == null)
         {
             Release();
-            return -Errno.ENOMEM;
+            // The module's own errno and message (EMFILE for a ring, EAGAIN for aio-max-nr),
+            // not a blanket -ENOMEM that hides the cause.
+            return LastError.Sequence != said && LastError.Errno > 0 ? -LastError.Errno
+                : LastError.Set(Errno.ENOMEM, $"bdev '{Bdev.Name}' ({Bdev.ModuleName}) could not set up an io channel");
         }
         if (_module.NeedsPoller)
         {
@@ -451,9 +455,11 @@ internal sealed unsafe class BdevChannel
         {
             n += _faults.ProgressDelayed(now);
         }
-        if (_faults.HasStuck && System.Threading.Volatile.Read(ref Bdev.PendingResets) != 0)
+        if (_faults.HasStuck && (System.Threading.Volatile.Read(ref Bdev.PendingResets) != 0 || Bdev.Removing))
         {
-            // A reset releases what the fault rules hold, as SPDK's reset aborts queued I/O.
+            // A reset releases what the fault rules hold, as SPDK's reset aborts queued I/O;
+            // so does removal: a reset is refused then (-ENODEV), and a host that drains its
+            // in-flight I/O before putting its channel would otherwise wait forever.
             n += _faults.ReleaseStuck(-Errno.ECANCELED, abortedOnly: false);
         }
         return n;
@@ -462,10 +468,11 @@ internal sealed unsafe class BdevChannel
     // ---------------------------------------------------------------- io wait
 
     /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.
-    /// Only the channel's own thread may queue (the wait list is the thread's).</summary>
-    public int QueueIoWait(nint fn, nint arg)
+    /// Only the channel's own thread may queue (the wait list is the thread's); an entry
+    /// already queued is refused (-EBUSY).</summary>
+    public int QueueIoWait(nint entry, nint fn, nint arg)
     {
         int rc = IoChannel.CheckOwner();
-        return rc != 0 ? rc : _pool.QueueIoWait(fn, arg);
+        return rc != 0 ? rc : _pool.QueueIoWait(entry, fn, arg);
     }
 }

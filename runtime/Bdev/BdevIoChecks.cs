@@ -50,6 +50,10 @@ internal static unsafe class BdevIoChecks
         {
             return IoChannel.NotOwned();
         }
+        if (channel.RefCount <= 0)
+        {
+            return IoChannel.Unreferenced();
+        }
         bdevChannel = bc;
         return 0;
     }
@@ -76,8 +80,9 @@ internal static unsafe class BdevIoChecks
         {
             return OutOfRange(bdev, offsetBlocks, numBlocks);
         }
-        // The common case inline: one buffer, no alignment requirement.
-        if (type <= BdevIoType.Write && (buf == null || bdev.RequiredAlignment != 1))
+        // The common case inline: one buffer, no alignment requirement. A buffer below
+        // NeverMapped (NULL too) goes to the full check, at the cost of the NULL test.
+        if (type <= BdevIoType.Write && ((nuint)buf < NeverMapped || bdev.RequiredAlignment != 1))
         {
             return Buffers(bdev, iovs, iovCount, buf, numBlocks * bdev.BlockSize);
         }
@@ -126,9 +131,21 @@ internal static unsafe class BdevIoChecks
     private static int OutOfRange(Bdev bdev, ulong offset, ulong num) => LastError.Set(Errno.EINVAL,
         $"blocks {offset}+{num} are outside bdev '{bdev.Name}' ({bdev.BlockCount} blocks) or the length is zero");
 
+    /// <summary>Linux never maps the first 64 KiB (vm.mmap_min_addr's default): a buffer there is
+    /// NULL plus an offset, and copying into it would fault inside the library.</summary>
+    private const nuint NeverMapped = 65536;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int BadAddress(string what, void* p) => LastError.Set(Errno.EFAULT,
+        $"{what} address 0x{(nuint)p:x} is in the first 64 KiB of the address space, which is never mapped");
+
     private static int Buffers(Bdev bdev, Iovec* iovs, int iovCount, void* buf, ulong bytes)
     {
         uint alignMask = bdev.RequiredAlignment - 1;
+        if (buf != null && (nuint)buf < NeverMapped)
+        {
+            return BadAddress("buffer", buf);
+        }
         if (buf != null)
         {
             if (((nuint)buf & alignMask) != 0)
@@ -150,12 +167,20 @@ internal static unsafe class BdevIoChecks
         {
             return LastError.Set(Errno.EINVAL, "iovcnt must be 1 .. 1024");
         }
+        if ((nuint)iovs < NeverMapped)
+        {
+            return BadAddress("iovec array", iovs);
+        }
         ulong sum = 0;
         for (int i = 0; i < iovCount; i++)
         {
             if (iovs[i].Base == null && iovs[i].Length != 0)
             {
                 return LastError.Set(Errno.EINVAL, "an iovec has a NULL base");
+            }
+            if (iovs[i].Base != null && (nuint)iovs[i].Base < NeverMapped)
+            {
+                return BadAddress($"iovec {i} base", iovs[i].Base);
             }
             if (((nuint)iovs[i].Base & alignMask) != 0)
             {

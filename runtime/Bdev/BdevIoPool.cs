@@ -30,7 +30,10 @@ internal sealed unsafe class BdevIoPool
     // can still resubmit from a full pool.
     private const int Reserve = 4;
     private int _callbackDepth;
-    private readonly Queue<(nint Fn, nint Arg)> _waiters = new(64);
+    private readonly Queue<(nint Entry, nint Fn, nint Arg)> _waiters = new(64);
+    // The entries queued now: SPDK links the caller's entry into its list, so queueing one
+    // twice corrupts it; here the second is refused (-EBUSY) instead of running twice.
+    private readonly HashSet<nint> _waiting = new();
 
     public BdevIoPool(LightweightThread thread)
     {
@@ -107,14 +110,20 @@ internal sealed unsafe class BdevIoPool
 
     // ---------------------------------------------------------------- io wait
 
-    /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.</summary>
-    public int QueueIoWait(nint fn, nint arg)
+    /// <summary>spdk_bdev_queue_io_wait: fn(arg) runs on this thread once an I/O is free.
+    /// <paramref name="entry"/> (the caller's, non-zero) may be queued once at a time.</summary>
+    public int QueueIoWait(nint entry, nint fn, nint arg)
     {
         if (FreeCount > 0)
         {
             return LastError.Set(Errno.EINVAL, "the thread has free I/Os: submit instead of waiting");
         }
-        _waiters.Enqueue((fn, arg));
+        if (!_waiting.Add(entry))
+        {
+            return LastError.Set(Errno.EBUSY,
+                $"io wait entry 0x{entry:x} is already queued (its callback runs once; queue it again from there)");
+        }
+        _waiters.Enqueue((entry, fn, arg));
         return 0;
     }
 
@@ -124,7 +133,8 @@ internal sealed unsafe class BdevIoPool
         int n = System.Math.Min(_waiters.Count, FreeCount);
         for (int i = 0; i < n && FreeCount > 0; i++)
         {
-            (nint fn, nint arg) = _waiters.Dequeue();
+            (nint entry, nint fn, nint arg) = _waiters.Dequeue();
+            _waiting.Remove(entry);
             ((delegate* unmanaged[Cdecl]<void*, void>)fn)((void*)arg);
         }
     }

@@ -19,9 +19,15 @@ internal static unsafe class BdevRegistry
     {
         lock (s_lock)
         {
-            if (FindLocked(bdev.Name) != null)
+            Bdev? same = FindLocked(bdev.Name);
+            if (same != null)
             {
-                return LastError.Set(Errno.EEXIST, $"a bdev named '{bdev.Name}' already exists");
+                // Look-ups no longer see a bdev being removed; its name is still taken until the
+                // removal completes (SPDK keeps it registered until unregister finishes).
+                return LastError.Set(Errno.EEXIST, same.Removing
+                    ? $"bdev '{bdev.Name}' is still being removed: its name is free once nb_bdev_destroy's " +
+                      "callback has run"
+                    : $"a bdev named '{bdev.Name}' already exists");
             }
             foreach (Bdev b in s_bdevs)
             {
@@ -81,6 +87,31 @@ internal static unsafe class BdevRegistry
         }
     }
 
+    /// <summary>By name or UUID, for a control call: 0, or -ENODEV saying whether there is no
+    /// such bdev or it is being removed.</summary>
+    public static int FindLive(string name, out Bdev? bdev)
+    {
+        lock (s_lock)
+        {
+            return FindLiveLocked(name, out bdev);
+        }
+    }
+
+    private static int FindLiveLocked(string name, out Bdev? bdev)
+    {
+        bdev = FindLocked(name);
+        if (bdev == null)
+        {
+            return LastError.Set(Errno.ENODEV, $"no bdev named '{name}'");
+        }
+        if (bdev.Removing)
+        {
+            bdev = null;
+            return LastError.Set(Errno.ENODEV, $"bdev '{name}' is being removed");
+        }
+        return 0;
+    }
+
     public static Bdev[] Snapshot()
     {
         lock (s_lock)
@@ -113,19 +144,26 @@ internal static unsafe class BdevRegistry
         }
         lock (s_lock)
         {
-            Bdev? b = FindLocked(name);
-            if (b == null || b.Removing)
+            int rc = FindLiveLocked(name, out Bdev? b);
+            if (rc != 0)
             {
-                return LastError.Set(Errno.ENODEV, $"no bdev named '{name}'");
+                return rc;
             }
-            if (write && b.ClaimedBy != null)
+            if (write && b!.ClaimedBy != null)
             {
                 return LastError.Set(Errno.EPERM,
                     $"bdev '{b.Name}' is claimed by '{b.ClaimOwner}': it cannot be opened for writing");
             }
-            desc = new BdevDesc(b, write, thread, nativeCb, nativeCtx, managedCb);
+            // A bdev that takes no writes (readonly=1, or a virtual bdev on one) has no writable
+            // descriptor: refused here, as for a claim, rather than accepted and failing each write.
+            if (write && !b!.IoTypeSupported(BdevIoType.Write))
+            {
+                return LastError.Set(Errno.EPERM,
+                    $"bdev '{b.Name}' is read-only (it takes no writes): open it with write=0");
+            }
+            desc = new BdevDesc(b!, write, thread, nativeCb, nativeCtx, managedCb);
             desc.Handle = Handles.Allocate(desc);
-            b.Descriptors.Add(desc);
+            b!.Descriptors.Add(desc);
         }
         return 0;
     }

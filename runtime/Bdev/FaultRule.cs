@@ -112,6 +112,18 @@ internal sealed class FaultRule
         {
             return LastError.Set(Interop.Errno.EINVAL, $"probability='{p}' must be a number from 0 to 1");
         }
+        if (num != 0 && offset + num < offset)
+        {
+            return LastError.Set(Interop.Errno.EINVAL,
+                $"offset {offset} + num_blk {num} reaches 2^64 blocks: the range would match no I/O");
+        }
+        // SPDK's error bdev fails `num` I/Os and none when num is 0; unlimited here is an
+        // absent count. A count=0 firing forever would surprise an SPDK user: refuse it.
+        if (uri.Has("count") && count == 0)
+        {
+            return LastError.Set(Interop.Errno.EINVAL,
+                "count=0 would fire no I/O: give count=N with N >= 1, or leave count out for no limit");
+        }
         if (uri.Has("end_at") && end <= begin)
         {
             return LastError.Set(Interop.Errno.EINVAL, $"end_at {end} ms must come after begin_at {begin} ms");

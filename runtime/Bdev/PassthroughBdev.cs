@@ -67,7 +67,10 @@ internal sealed unsafe class PassthroughBdev : Bdev
         return 0;
     }
 
-    public int OpenBase() => BdevRegistry.Open(_base.Name, write: true, null, null, OnBaseEvent, out _baseDesc);
+    /// <summary>Writable unless the base takes no writes (then this bdev takes none either:
+    /// <see cref="IoTypeSupported"/> is the base's).</summary>
+    public int OpenBase() => BdevRegistry.Open(_base.Name, write: _base.IoTypeSupported(BdevIoType.Write), null, null,
+        OnBaseEvent, out _baseDesc);
 
     public void CloseBase()
     {

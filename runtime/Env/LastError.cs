@@ -12,16 +12,28 @@ internal static unsafe class LastError
     private const int BufferSize = 1024;
 
     [ThreadStatic] private static string? t_message;
+    [ThreadStatic] private static int t_errno;
+    [ThreadStatic] private static int t_sequence;
     [ThreadStatic] private static byte* t_buffer;
     [ThreadStatic] private static string? t_encoded;
 
     public static string Message => t_message ?? "";
+
+    /// <summary>The errno of the last <see cref="Set"/> on this thread.</summary>
+    public static int Errno => t_errno;
+
+    /// <summary>Counts <see cref="Set"/> calls on this thread: a caller that reads it before
+    /// calling something that reports failure without an errno (a module's channel factory
+    /// returning null) learns afterwards whether that something said why.</summary>
+    public static int Sequence => t_sequence;
 
     /// <summary>Records the message and returns <c>-errno</c>, so callers can write
     /// <c>return LastError.Set(Errno.EINVAL, "...")</c>.</summary>
     public static int Set(int errno, string message)
     {
         t_message = message;
+        t_errno = errno;
+        t_sequence++;
         return -errno;
     }
 

@@ -42,9 +42,10 @@ internal static class NbEnvironment
         }
     }
 
-    /// <summary>Whether the environment could end now: 0, or why not (not initialized, or
-    /// mempools still alive). What runs on top of it (reactors, threads, bdevs) is the layers
-    /// above's to check first: front ends end the core through Bdev.BdevLayer.Fini.</summary>
+    /// <summary>Whether the environment could end now: 0, or why not (not initialized,
+    /// mempools still alive, DMA buffers still allocated). What runs on top of it (reactors,
+    /// threads, bdevs) is the layers above's to check first: front ends end the core through
+    /// Bdev.BdevLayer.Fini.</summary>
     public static int CheckIdle()
     {
         lock (s_lock)
@@ -64,11 +65,19 @@ internal static class NbEnvironment
         {
             return LastError.Set(Errno.EBUSY, $"{mempools} mempools are still alive (free them first)");
         }
+        // Unmapping buffers the host still holds would turn its next access into SIGSEGV:
+        // refuse, as for bdevs and threads (SPDK's env keeps memory mapped while it is in use).
+        int buffers = s_dma.AllocationCount;
+        if (buffers > 0)
+        {
+            return LastError.Set(Errno.EBUSY,
+                $"{buffers} DMA buffers ({s_dma.UsedSize} bytes) are still allocated (nb_dma_free them first)");
+        }
         return 0;
     }
 
-    /// <summary>Tears the environment down (refused as <see cref="CheckIdle"/> says); DMA
-    /// buffers the host did not free are reported and unmapped.</summary>
+    /// <summary>Tears the environment down (refused as <see cref="CheckIdle"/> says, also
+    /// while DMA buffers are allocated).</summary>
     public static int Fini()
     {
         lock (s_lock)
@@ -78,12 +87,7 @@ internal static class NbEnvironment
             {
                 return rc;
             }
-            int leaked = s_dma!.AllocationCount;
-            if (leaked > 0)
-            {
-                Log.Warn($"nb_env_fini: {leaked} DMA buffers were not freed; their memory is unmapped now");
-            }
-            s_dma.Dispose();
+            s_dma!.Dispose();
             s_dma = null;
             s_options = null;
             return 0;

@@ -58,6 +58,7 @@ internal sealed unsafe class IoChannel
             ch.Context = NativeMemory.AlignedAlloc((nuint)device.ContextSize, 64);
             NativeMemory.Clear(ch.Context, (nuint)device.ContextSize);
         }
+        int said = LastError.Sequence;
         int rc = device.CreateChannel(ch);
         if (rc != 0)
         {
@@ -65,13 +66,29 @@ internal sealed unsafe class IoChannel
             {
                 NativeMemory.AlignedFree(ch.Context);
             }
-            return rc < 0 ? LastError.Set(-rc, $"io device '{device.Name}' refused a channel ({rc})") : -Errno.EIO;
+            return Refused(device, rc, LastError.Sequence != said);
         }
         ch.Handle = Handles.Allocate(ch);
         thread.Channels.Add(device, ch);
         device.AddChannel(ch);
         channel = ch;
         return 0;
+    }
+
+    /// <summary>A device's refusal as the caller sees it: the device's own errno and message
+    /// when it gave one (a ring's EMFILE, aio's aio-max-nr), else its return value named.</summary>
+    private static int Refused(IoDevice device, int rc, bool deviceSaidWhy)
+    {
+        if (rc > 0)
+        {
+            return LastError.Set(Errno.EIO, $"io device '{device.Name}' refused a channel (create returned {rc})");
+        }
+        if (deviceSaidWhy && LastError.Errno == -rc)
+        {
+            return rc;
+        }
+        return LastError.Set(-rc, $"io device '{device.Name}' refused a channel: its create callback returned " +
+            $"{rc} ({Libc.StrError(-rc)})");
     }
 
     /// <summary>The owner-thread rule for a channel: its state (a bdev channel's I/O pool and
@@ -91,6 +108,13 @@ internal sealed unsafe class IoChannel
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static int NotOwned() =>
         LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+
+    /// <summary>The refusal of a channel whose last reference was put: its handle lives until
+    /// the destroy message runs, but nothing may be submitted to it any more (its I/O would
+    /// complete on a channel being torn down). Out of line: only called when it fails.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static int Unreferenced() => LastError.Set(Errno.EBADF,
+        "io channel was put (no reference left): get it again with nb_bdev_get_io_channel");
 
     /// <summary>The owner-thread rule as a result: 0, or the refusal.</summary>
     public int CheckOwner() => IsOwnedByCurrentThread ? 0 : NotOwned();

@@ -78,6 +78,13 @@ static void test_uri_errors(void)
 	CHECK_ERR(nb_fault_inject("inject://F0?probability=2"), -EINVAL);
 	CHECK_ERR(nb_fault_inject("inject://F0?every=0"), -EINVAL);
 	CHECK_ERR(nb_fault_inject("inject://F0?begin_at=10&end_at=5"), -EINVAL);
+	/* A range past 2^64 blocks would match nothing; count=0 would (in SPDK's error bdev)
+	 * fire on no I/O, so it is refused rather than read as "no limit". */
+	CHECK_ERR(nb_fault_inject("inject://F0?offset=18446744073709551615&num_blk=2"), -EINVAL);
+	CHECK(strstr(nb_last_error(), "2^64") != NULL);
+	CHECK_ERR(nb_fault_inject("inject://F0?offset=1&num_blk=18446744073709551615"), -EINVAL);
+	CHECK_ERR(nb_fault_inject("inject://F0?count=0"), -EINVAL);
+	CHECK(strstr(nb_last_error(), "count") != NULL);
 	CHECK_ERR(nb_fault_inject("inject://F0?colour=red"), -EINVAL);
 	CHECK(strstr(nb_last_error(), "colour") != NULL);
 	CHECK_EQ(nb_fault_list(NULL, 0), 0);

@@ -119,6 +119,33 @@ static void test_errors(void)
 		unlink("/dev/shm/nb_test_direct.img");
 	}
 
+	/* readonly=1: no writable descriptor (-EPERM at open, not a write failing later), on the
+	 * bdev itself and on a virtual bdev built on it; read-only opens and reads work. */
+	path_in_dir(path, sizeof(path), "ro_open.img");
+	make_file(path, 1 << 20, 0644);
+	CHECK_EQ(nb_bdev_create(uri(path, "readonly=1&name=ro_open"), name, sizeof(name)), 0);
+	struct nb_bdev_desc *rod = NULL;
+	CHECK_ERR(nb_bdev_open_ext("ro_open", 1, on_event, NULL, &rod), -EPERM);
+	CHECK(strstr(nb_last_error(), "read-only") != NULL);
+	CHECK(rod == NULL);
+	CHECK_EQ(nb_bdev_create("loopback:///ro_open?name=ro_loop", name, sizeof(name)), 0);
+	CHECK_ERR(nb_bdev_open_ext("ro_loop", 1, on_event, NULL, &rod), -EPERM);
+	CHECK_EQ(nb_bdev_open_ext("ro_loop", 0, on_event, NULL, &rod), 0);
+	struct nb_io_channel *roch = nb_bdev_get_io_channel(rod);
+	CHECK(roch != NULL);
+	uint8_t *rob = nb_dma_zmalloc(4096, 4096, NULL);
+	CHECK_EQ(run(rod, roch, NB_BDEV_IO_TYPE_READ, rob, 0, 8), 0);
+	CHECK_ERR(nb_bdev_write_blocks(rod, roch, rob, 0, 8, on_io, NULL), -ENOTSUP); /* the bdev takes none */
+	nb_dma_free(rob);
+	CHECK_EQ(nb_put_io_channel(roch), 0);
+	nb_thread_poll(g_t, 0, 0);
+	CHECK_EQ(nb_bdev_close(rod), 0);
+	CHECK_EQ(nb_bdev_destroy("ro_loop", NULL, NULL), 0);
+	nb_thread_poll(g_t, 0, 0);
+	CHECK_EQ(nb_bdev_destroy("ro_open", NULL, NULL), 0);
+	nb_thread_poll(g_t, 0, 0);
+	unlink(path);
+
 	/* Permission denied and a read-only file, as an unprivileged user (in a child). */
 	path_in_dir(path, sizeof(path), "readonly.img");
 	make_file(path, 1 << 20, 0444);

@@ -39,8 +39,9 @@ internal sealed unsafe class AioGroup : IPerThreadState
         {
             int e = Libc.LastErrno;
             return LastError.Set(e, e == Errno.EAGAIN
-                ? $"io_setup refused {_events} events (the machine's AIO events are used up): raise " +
-                  "/proc/sys/fs/aio-max-nr (one context per thread that drives aio bdevs)"
+                ? $"io_setup refused {_events} events (EAGAIN: the machine's AIO events are used up, " +
+                  $"fs.aio-nr {ReadSysctl("aio-nr")} of fs.aio-max-nr {ReadSysctl("aio-max-nr")}): each thread " +
+                  $"that drives aio bdevs takes one context of {_events} events; raise /proc/sys/fs/aio-max-nr"
                 : $"io_setup failed: {Libc.StrError(e)}");
         }
         _ctx = ctx;
@@ -48,6 +49,18 @@ internal sealed unsafe class AioGroup : IPerThreadState
         _eventBuffer = (AioAbi.IoEvent*)NativeMemory.Alloc((nuint)_events, (nuint)sizeof(AioAbi.IoEvent));
         return _thread.RegisterPoller("aio_group", 0, (nint)(delegate*<object?, int>)&PollThunk, 0, this,
             managed: true, out _poller);
+    }
+
+    private static string ReadSysctl(string name)
+    {
+        try
+        {
+            return System.IO.File.ReadAllText("/proc/sys/fs/" + name).Trim();
+        }
+        catch (Exception)
+        {
+            return "?";
+        }
     }
 
     /// <summary>Queues a filled iocb; the next poll submits it.</summary>

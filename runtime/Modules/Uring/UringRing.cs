@@ -53,9 +53,20 @@ internal sealed unsafe class UringRing : IDisposable
         if (fd < 0)
         {
             int e = Libc.LastErrno;
-            return LastError.Set(e, e == Errno.EPERM || e == Errno.ENOSYS
-                ? $"io_uring is not available ({Libc.StrError(e)}; see sysctl kernel.io_uring_disabled)"
-                : $"io_uring_setup failed: {Libc.StrError(e)}");
+            return LastError.Set(e, e switch
+            {
+                Errno.EPERM or Errno.ENOSYS =>
+                    $"io_uring is not available ({Libc.StrError(e)}; see sysctl kernel.io_uring_disabled)",
+                // Each thread driving uring bdevs holds one ring: one file descriptor.
+                Errno.EMFILE => "io_uring_setup failed: the process has no file descriptor left (EMFILE; each " +
+                                "thread with uring bdevs holds a ring fd): raise the open-file limit (ulimit -n, " +
+                                "RLIMIT_NOFILE)",
+                Errno.ENFILE => "io_uring_setup failed: the system has no file descriptor left (ENFILE): raise " +
+                                "/proc/sys/fs/file-max",
+                Errno.ENOMEM => "io_uring_setup failed: no memory for the rings (ENOMEM; rings count against " +
+                                "locked memory on older kernels): raise ulimit -l (RLIMIT_MEMLOCK)",
+                _ => $"io_uring_setup failed: {Libc.StrError(e)}",
+            });
         }
         Fd = fd;
         Features = p.Features;
