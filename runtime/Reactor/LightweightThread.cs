@@ -25,8 +25,8 @@ internal sealed unsafe class LightweightThread
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
-    /// <summary>The exit grace period (nb_thread_exit); tests shorten it.</summary>
-    internal static long ExitTimeoutTicks = ExitTimeoutSeconds * Ticks.Hz;
+    /// <summary>This thread's exit grace period (nb_thread_exit: 5 s); tests shorten it.</summary>
+    internal long ExitTimeoutTicks = ExitTimeoutSeconds * Ticks.Hz;
 
     // What the owner (_owner, a kernel thread id) is doing with the thread.
     private const int OwnerNone = 0;
