@@ -183,6 +183,15 @@ int64_t nb_mempool_count(const struct nb_mempool *mp);
  * Lightweight threads and messages (SPDK's spdk_thread)
  * ------------------------------------------------------------------------------------- */
 
+/* A thread has one owner at a time, and the library enforces it: the reactor running it, or
+ * the OS thread polling it (nb_thread_poll) or binding it (nb_set_thread). Calls that act as
+ * the thread (pollers, io channels, I/O) work only on its owner; elsewhere they fail with the
+ * errno each documents, and nb_last_error() names the thread's owner and the calling OS thread
+ * (by kernel thread id, gettid()).
+ *
+ * The library's own messages (bdev events, nb_for_each_thread and nb_for_each_channel steps,
+ * channel destruction, deferred completions) go through a control queue of their own that a
+ * full message ring never refuses: none is lost to a thread busy with nb_thread_send_msg. */
 struct nb_thread;
 
 typedef void (*nb_msg_fn)(void *ctx);
@@ -193,33 +202,45 @@ typedef void (*nb_msg_fn)(void *ctx);
 struct nb_thread *nb_thread_create(const char *name, const char *cpumask);
 
 /* Asks the thread to exit; any OS thread. It finishes in a later poll once its messages are
- * drained, its pollers unregistered and its io channels put (after 5 s it is forced, with an
- * error logged). -EALREADY if already asked. */
+ * drained, its pollers unregistered and its io channels put. After 5 s it is forced, with an
+ * error logged: each io channel it still holds is destroyed there, on the thread (its destroy
+ * callback runs, so a device or bdev waiting for it can finish; its handle becomes stale), the
+ * messages that causes run, and its pollers are dropped. -EALREADY if already asked. */
 int nb_thread_exit(struct nb_thread *thread);
 
 /* 1 if the thread has exited, 0 if not, or a negative errno. */
 int nb_thread_is_exited(struct nb_thread *thread);
 
-/* Frees an exited thread; its handle becomes stale. -EBUSY if it has not exited. */
+/* Frees an exited thread; its handle becomes stale. -EBUSY if it has not exited, if called from
+ * inside its own poll, or if another OS thread has it bound (nb_set_thread). Every message
+ * nb_thread_send_msg accepted (returned 0) has run when this returns: a sender racing it either
+ * gets -EIO or sees its message run. */
 int nb_thread_destroy(struct nb_thread *thread);
 
 /* Host-driven mode: runs up to `max_msgs` messages (0 = default batch of 32), then the
  * thread's pollers. `now` is nb_get_ticks() or 0. Returns the work done (0 = idle), or
- * -EBUSY if a reactor or another OS thread is polling this thread. */
+ * -EBUSY if a reactor runs the thread, another OS thread polls it or has it bound
+ * (nb_set_thread), or the call comes from inside a poll of the same thread (polls do not
+ * nest). The OS thread that bound the thread may poll it. */
 int nb_thread_poll(struct nb_thread *thread, uint32_t max_msgs, uint64_t now);
 
 /* The thread being polled on this OS thread, else the one set with nb_set_thread, else NULL. */
 struct nb_thread *nb_get_current_thread(void);
 
 /* Binds this OS thread to `thread` outside of polls (NULL unbinds), so that calls needing a
- * current thread (pollers, io channels) work from the host's own code. */
+ * current thread (pollers, io channels) work from the host's own code. The binding makes this
+ * OS thread the thread's owner until it binds another thread or NULL: -EBUSY while a reactor
+ * runs (or is about to run) the thread or another OS thread polls or has bound it, and -EBUSY
+ * when called from inside a poll. A refused call leaves the current binding as it was. A
+ * thread bound when reactors start is adopted by its reactor once it is unbound. */
 int nb_set_thread(struct nb_thread *thread);
 
 /* Copies the thread's name into buf (NUL-terminated, truncated to len). Returns its length. */
 int nb_thread_get_name(struct nb_thread *thread, char *buf, size_t len);
 
 /* Queues fn(ctx) to run on `thread`. Never runs it inline; any OS thread. -ENOMEM when the
- * thread's ring (16384 messages) is full, -EIO if the thread has exited. */
+ * thread's ring (16384 messages) is full, -EIO if the thread has exited. A message accepted
+ * (0) runs: in a later poll, or at the latest in nb_thread_destroy. */
 int nb_thread_send_msg(struct nb_thread *thread, nb_msg_fn fn, void *ctx);
 
 /* Runs fn(ctx) on every thread in turn, then cpl(ctx) on the calling thread. Must be called
@@ -272,7 +293,9 @@ int nb_io_device_register(void *io_device, nb_io_channel_create_cb create_cb,
 int nb_io_device_unregister(void *io_device, nb_io_device_unregister_cb unregister_cb);
 
 /* The current thread's channel for io_device, created on first use, reference counted.
- * NULL on failure. */
+ * NULL on failure, with the reason in nb_last_error(). Called for io_device from inside that
+ * device's own create_cb on the same thread, it fails (the channel does not exist yet; the
+ * message says so) and the channel being created is not affected. */
 struct nb_io_channel *nb_get_io_channel(void *io_device);
 
 /* Drops a reference, on the channel's own thread. The channel is destroyed by a message

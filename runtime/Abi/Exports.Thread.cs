@@ -156,16 +156,10 @@ internal static unsafe class ThreadExports
         {
             if (thread == 0)
             {
-                LightweightThread.Bind(null);
-                return 0;
+                return LightweightThread.Bind(null);
             }
             LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
-            if (t == null)
-            {
-                return rc;
-            }
-            LightweightThread.Bind(t);
-            return 0;
+            return t == null ? rc : LightweightThread.Bind(t);
         }
         catch (Exception e)
         {

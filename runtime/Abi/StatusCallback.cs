@@ -29,7 +29,7 @@ internal static unsafe class StatusCallback
                 return;
             }
             var call = new DeferredCall(cb, ctx, status);
-            if (origin.Send(&DeferredCall.Run, call) != 0)
+            if (origin.SendControl(&DeferredCall.Run, call) != 0)
             {
                 DeferredCall.Run(call, 0);
             }

@@ -48,7 +48,7 @@ internal static unsafe class BdevIoChecks
         }
         if (!channel.IsOwnedByCurrentThread)
         {
-            return IoChannel.NotOwned();
+            return IoChannel.NotOwned(channel);
         }
         if (channel.RefCount <= 0)
         {

@@ -304,7 +304,7 @@ internal static unsafe class BdevRegistry
 
     private static void SendEvent(BdevDesc d, BdevEventType type)
     {
-        if (d.Thread.Send(&DeliverEvent, d, (nint)type) != 0)
+        if (d.Thread.SendControl(&DeliverEvent, d, (nint)type) != 0)
         {
             Log.Error($"bdev '{d.Bdev.Name}': event {type} could not be delivered to thread '{d.Thread.Name}'");
         }

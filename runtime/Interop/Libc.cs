@@ -67,6 +67,11 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial nint pwrite(int fd, void* buf, nuint count, long offset);
 
+    /// <summary>The calling OS thread's kernel id (what a C host's gettid() returns): how the
+    /// owner of a lightweight thread is named in messages.</summary>
+    [LibraryImport(Lib)]
+    public static partial int gettid();
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int sched_setaffinity(int pid, nuint cpusetsize, ulong* mask);
 

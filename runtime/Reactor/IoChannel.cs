@@ -21,6 +21,10 @@ internal sealed unsafe class IoChannel
     /// <summary>Per-thread state of a managed io_device.</summary>
     public object? State;
     private bool _destroyScheduled;
+    /// <summary>The order in which the thread's channels finished being created.</summary>
+    internal long Sequence;
+    /// <summary>True while the device's create callback runs for this channel.</summary>
+    private bool _creating;
 
     private IoChannel(IoDevice device, LightweightThread thread)
     {
@@ -40,6 +44,11 @@ internal sealed unsafe class IoChannel
         }
         if (thread.Channels.TryGetValue(device, out IoChannel? ch))
         {
+            if (ch._creating)
+            {
+                return LastError.Set(Errno.EDEADLK, $"io device '{device.Name}': a channel was asked for from " +
+                    $"inside its own create callback on thread '{thread.Name}' (the channel does not exist yet)");
+            }
             ch.RefCount++;
             channel = ch;
             return 0;
@@ -52,14 +61,29 @@ internal sealed unsafe class IoChannel
         {
             return LastError.Set(Errno.EINVAL, $"thread '{thread.Name}' is exiting and takes no new io channels");
         }
-        ch = new IoChannel(device, thread) { RefCount = 1 };
+        ch = new IoChannel(device, thread) { RefCount = 1, _creating = true };
         if (device.ContextSize > 0)
         {
             ch.Context = NativeMemory.AlignedAlloc((nuint)device.ContextSize, 64);
             NativeMemory.Clear(ch.Context, (nuint)device.ContextSize);
         }
+        // In the thread's table while it is created, so that a get of the same device from
+        // inside the create callback is refused rather than creating a second channel.
+        thread.Channels.Add(device, ch);
         int said = LastError.Sequence;
-        int rc = device.CreateChannel(ch);
+        int rc;
+        try
+        {
+            rc = device.CreateChannel(ch);
+        }
+        finally
+        {
+            ch._creating = false;
+            if (thread.Channels.TryGetValue(device, out IoChannel? at) && at == ch)
+            {
+                thread.Channels.Remove(device);
+            }
+        }
         if (rc != 0)
         {
             if (ch.Context != null)
@@ -69,6 +93,7 @@ internal sealed unsafe class IoChannel
             return Refused(device, rc, LastError.Sequence != said);
         }
         ch.Handle = Handles.Allocate(ch);
+        ch.Sequence = ++thread.ChannelsMade;
         thread.Channels.Add(device, ch);
         device.AddChannel(ch);
         channel = ch;
@@ -106,8 +131,9 @@ internal sealed unsafe class IoChannel
     /// <summary>The refusal when <see cref="IsOwnedByCurrentThread"/> is false (out of line:
     /// the I/O path only calls it when it fails).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static int NotOwned() =>
-        LastError.Set(Errno.EINVAL, "io channel is used from a thread that does not own it");
+    public static int NotOwned(IoChannel channel) =>
+        LastError.Set(Errno.EINVAL, $"io channel of '{channel.Device.Name}' is used from a thread that does not " +
+            $"own it ({channel.Thread.OwnerHint()})");
 
     /// <summary>The refusal of a channel whose last reference was put: its handle lives until
     /// the destroy message runs, but nothing may be submitted to it any more (its I/O would
@@ -117,7 +143,7 @@ internal sealed unsafe class IoChannel
         "io channel was put (no reference left): get it again with nb_bdev_get_io_channel");
 
     /// <summary>The owner-thread rule as a result: 0, or the refusal.</summary>
-    public int CheckOwner() => IsOwnedByCurrentThread ? 0 : NotOwned();
+    public int CheckOwner() => IsOwnedByCurrentThread ? 0 : NotOwned(this);
 
     /// <summary>spdk_put_io_channel: drop one reference, on the channel's own thread.</summary>
     public int Put()
@@ -125,7 +151,7 @@ internal sealed unsafe class IoChannel
         if (!Thread.IsCurrent)
         {
             return LastError.Set(Errno.EINVAL,
-                $"io channel of '{Device.Name}' belongs to thread '{Thread.Name}' and must be put there");
+                $"io channel of '{Device.Name}' must be put on its own thread ({Thread.OwnerHint()})");
         }
         if (RefCount <= 0)
         {
@@ -134,7 +160,7 @@ internal sealed unsafe class IoChannel
         if (--RefCount == 0 && !_destroyScheduled)
         {
             _destroyScheduled = true;
-            int rc = Thread.Send(&DestroyIfUnused, this);
+            int rc = Thread.SendControl(&DestroyIfUnused, this);
             if (rc != 0)
             {
                 _destroyScheduled = false;
@@ -142,6 +168,14 @@ internal sealed unsafe class IoChannel
             }
         }
         return 0;
+    }
+
+    /// <summary>A forced exit (<see cref="LightweightThread"/>): the references never put are
+    /// dropped and the channel destroyed now, on its thread; its handle becomes stale.</summary>
+    internal void ForceRelease()
+    {
+        RefCount = 0;
+        DestroyIfUnused(this, 0);
     }
 
     private static void DestroyIfUnused(object? o, nint _)

@@ -137,7 +137,7 @@ internal abstract class IoDevice
             RunUnregistered(this, 0);
             return;
         }
-        if (_unregisterThread.Send(&RunUnregistered, this) != 0)
+        if (_unregisterThread.SendControl(&RunUnregistered, this) != 0)
         {
             Log.Error($"io device '{Name}': unregister callback could not be delivered to thread '" +
                       $"{_unregisterThread.Name}'");
@@ -195,13 +195,13 @@ internal abstract class IoDevice
                     _index++;
                     continue;
                 }
-                if (ch.Thread.Send(&Visit, this) == 0)
+                if (ch.Thread.SendControl(&Visit, this) == 0)
                 {
                     return;
                 }
                 _index++; // its thread is gone: so is the channel
             }
-            if (_origin.Send(&Finish, this) != 0)
+            if (_origin.SendControl(&Finish, this) != 0)
             {
                 Log.Error("for_each_channel: completion could not be delivered to the originating thread");
             }

@@ -15,6 +15,7 @@ internal sealed unsafe class Reactor
 {
     public readonly int Core;
     private readonly List<LightweightThread> _threads = new();
+    private readonly List<LightweightThread> _waiting = new(); // placed here, owned by the host for now
     private readonly MpmcQueue<LightweightThread> _incoming = new(1024);
     private readonly ManualResetEventSlim _wake = new(false, 0);
     private readonly long _spinTicks;
@@ -22,6 +23,7 @@ internal sealed unsafe class Reactor
     private volatile bool _stop;
     private int _sleeping;
     private int _startStatus;
+    private int _osThread; // kernel thread id: the owner word of every thread this reactor runs
     private readonly ManualResetEventSlim _started = new(false);
 
     public int ThreadCount;
@@ -91,11 +93,12 @@ internal sealed unsafe class Reactor
             _started.Set();
             return;
         }
+        _osThread = LightweightThread.OsThreadId;
         _started.Set();
         long lastBusy = Ticks.Now;
         while (!_stop)
         {
-            if (!_incoming.IsEmpty)
+            if (!_incoming.IsEmpty || _waiting.Count > 0)
             {
                 Adopt();
             }
@@ -118,6 +121,11 @@ internal sealed unsafe class Reactor
                 {
                     Log.Error($"reactor {Core}: thread '{t.Name}' threw during poll: {e}");
                 }
+                if (t.IsExited) // let go at once: nb_thread_destroy waits for it
+                {
+                    _threads.RemoveAt(i--);
+                    Release(t);
+                }
             }
             Iterations++;
             if (busy > 0)
@@ -135,26 +143,42 @@ internal sealed unsafe class Reactor
         {
             Release(t);
         }
+        foreach (LightweightThread t in _waiting)
+        {
+            t.Reactor = null;
+        }
         while (_incoming.TryDequeue(out LightweightThread t))
         {
             t.Reactor = null;
         }
         _threads.Clear();
+        _waiting.Clear();
         ThreadCount = 0;
     }
 
-    /// <summary>Takes new threads. The reactor holds each one's poll claim for as long as it
-    /// runs it, so its loop needs no atomic per thread per iteration; a host that was in
-    /// the middle of polling the thread finishes first.</summary>
+    /// <summary>Takes new threads. The reactor holds each one's claim for as long as it runs
+    /// it, so its loop needs no atomic per thread per iteration. A thread the host is polling
+    /// or has bound (nb_set_thread) waits, without blocking the reactor's other threads, until
+    /// the host lets go; one destroyed meanwhile is dropped.</summary>
     private void Adopt()
     {
         while (_incoming.TryDequeue(out LightweightThread t))
         {
-            while (!t.TryEnterPoll())
+            _waiting.Add(t);
+        }
+        for (int i = 0; i < _waiting.Count; i++)
+        {
+            LightweightThread t = _waiting[i];
+            if (t.IsDestroyed)
             {
-                Thread.Yield();
+                _waiting.RemoveAt(i--);
+                Interlocked.Decrement(ref ThreadCount);
             }
-            _threads.Add(t);
+            else if (t.TryClaimForReactor(_osThread))
+            {
+                _waiting.RemoveAt(i--);
+                _threads.Add(t);
+            }
         }
     }
 
@@ -162,7 +186,7 @@ internal sealed unsafe class Reactor
     {
         t.Reactor = null;
         Interlocked.Decrement(ref ThreadCount);
-        t.ExitPoll();
+        t.ReleaseReactorClaim(_osThread);
     }
 
     private void Sleep(long now)
@@ -181,7 +205,7 @@ internal sealed unsafe class Reactor
         // An active poller may have work no message announces (a completion ring filling),
         // so it is looked at again within 1 ms; a thread of timers and messages only
         // sleeps until the next timer, at most 100 ms.
-        long cap = Ticks.Hz / (active ? 1000 : 10);
+        long cap = Ticks.Hz / (active || _waiting.Count > 0 ? 1000 : 10);
         timeout = Math.Min(timeout, cap);
         int ms = (int)(timeout * 1000 / Ticks.Hz);
         if (ms <= 0)

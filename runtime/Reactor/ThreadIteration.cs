@@ -37,13 +37,13 @@ internal sealed unsafe class ThreadIteration
     {
         while (_index < _threads.Length)
         {
-            if (_threads[_index].Send(&Visit, this) == 0)
+            if (_threads[_index].SendControl(&Visit, this) == 0)
             {
                 return;
             }
             _index++; // exited meanwhile: skip it
         }
-        if (_origin.Send(&Finish, this) != 0)
+        if (_origin.SendControl(&Finish, this) != 0)
         {
             Log.Error("for_each_thread: completion could not be delivered to the originating thread");
         }

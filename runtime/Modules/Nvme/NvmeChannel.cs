@@ -126,7 +126,7 @@ internal sealed unsafe class NvmeChannel : BdevModuleChannel
         io->NvmeSct = (ushort)cpl.Sct;
         io->NvmeSc = (ushort)cpl.Sc;
         io->Status = status;
-        if (_channel.Thread.Send(&CompleteOnThread, this, (nint)io) != 0)
+        if (_channel.Thread.SendControl(&CompleteOnThread, this, (nint)io) != 0)
         {
             Log.Error($"bdev '{_bdev.Name}': admin completion lost: thread '{_channel.Thread.Name}' takes no messages");
         }

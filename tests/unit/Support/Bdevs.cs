@@ -88,15 +88,17 @@ internal static class Bdevs
     /// previous binding (which may be a thread being polled, when called from a callback).</summary>
     public static T Bound<T>(LightweightThread t, Func<T> action)
     {
-        LightweightThread? previous = LightweightThread.Current;
-        LightweightThread.Bind(t);
+        if (t.Enter(out bool claimed, out int previous) != 0)
+        {
+            throw new InvalidOperationException(LastError.Message);
+        }
         try
         {
             return action();
         }
         finally
         {
-            LightweightThread.Bind(previous);
+            t.Leave(claimed, previous);
         }
     }
 }
@@ -191,8 +193,10 @@ internal sealed unsafe class BdevSession
     /// <paramref name="log"/> under <paramref name="tag"/>. Returns Submit's rc.</summary>
     public int Submit(BdevIoType type, nint buf, ulong offset, ulong blocks, IoLog log, nint tag)
     {
-        LightweightThread? previous = LightweightThread.Current;
-        LightweightThread.Bind(Thread);
+        if (Thread.Enter(out bool claimed, out int previous) != 0)
+        {
+            throw new InvalidOperationException(LastError.Message);
+        }
         try
         {
             nint arg = IoTickets.Arg(Handler, log, tag);
@@ -201,15 +205,17 @@ internal sealed unsafe class BdevSession
         }
         finally
         {
-            LightweightThread.Bind(previous);
+            Thread.Leave(claimed, previous);
         }
     }
 
     /// <summary>Starts a vectored I/O; <paramref name="iovs"/> must stay alive until it completes.</summary>
     public int SubmitV(BdevIoType type, IovArray iovs, ulong offset, ulong blocks, IoLog log, nint tag)
     {
-        LightweightThread? previous = LightweightThread.Current;
-        LightweightThread.Bind(Thread);
+        if (Thread.Enter(out bool claimed, out int previous) != 0)
+        {
+            throw new InvalidOperationException(LastError.Message);
+        }
         try
         {
             nint arg = IoTickets.Arg(Handler, log, tag);
@@ -218,7 +224,7 @@ internal sealed unsafe class BdevSession
         }
         finally
         {
-            LightweightThread.Bind(previous);
+            Thread.Leave(claimed, previous);
         }
     }
 

@@ -51,6 +51,9 @@ internal static unsafe class Messages
     /// <summary>Runs <paramref name="action"/> on <paramref name="t"/>, during its poll.</summary>
     public static int Run(LightweightThread t, Action action) => t.Send(&OnRun, action, 0);
 
+    /// <summary>As <see cref="Record"/>, on the thread's control queue.</summary>
+    public static int RecordControl(LightweightThread t, Recorder r, nint arg) => t.SendControl(&OnRecord, r, arg);
+
     private static void OnRecord(object? ctx, nint arg)
     {
         var r = (Recorder)ctx!;
