@@ -90,6 +90,11 @@ struct nb_env_opts {
 	int32_t log_level;          /* enum nb_log_level; default NOTICE */
 	int32_t reactor_spin_us;    /* idle reactors poll this long, then sleep until woken;
 	                               0 sleeps at once, -1 never sleeps; default 1000 */
+	uint32_t thread_msg_ring_size; /* messages each thread's ring holds (nb_thread_send_msg),
+	                                  for threads created after init: a power of two from 64
+	                                  to 1048576; default 16384. The ring's memory (40 bytes a
+	                                  message) is taken in chunks as messages arrive, not at
+	                                  nb_thread_create, and freed with the thread */
 };
 
 /* Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it. */
@@ -101,7 +106,9 @@ int nb_env_opts_init(struct nb_env_opts *opts, size_t opts_size);
 int nb_env_init(const struct nb_env_opts *opts);
 
 /* Releases the environment. -EBUSY while reactors run or threads or mempools are alive;
- * -EINVAL if not initialized. nb_env_init may be called again afterwards. */
+ * -EINVAL if not initialized. nb_env_init may be called again afterwards. The DMA pool is
+ * unmapped and the memory of destroyed threads, bdevs and channels is collected and given back
+ * to the OS (a full collection of the runtime's heap, a few milliseconds). */
 int nb_env_fini(void);
 
 struct nb_env_info {
@@ -128,7 +135,10 @@ int nb_env_get_info(struct nb_env_info *info);
 void *nb_dma_malloc(size_t size, size_t align, uint64_t *iova);
 void *nb_dma_zmalloc(size_t size, size_t align, uint64_t *iova);
 
-/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else. */
+/* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else. Free space
+ * coalesces: neighbouring free blocks merge, and the regions the pool grew by (beyond
+ * dma_pool_size) are unmapped once they hold nothing (one of at most 16 MiB stays for reuse),
+ * so after everything is freed any allocation that fits a fresh pool fits again. */
 int nb_dma_free(void *buf);
 
 /* The device address (IOVA) of `buf`, which must lie in the DMA pool, else NB_VTOPHYS_ERROR.
@@ -172,7 +182,8 @@ typedef void (*nb_msg_fn)(void *ctx);
 
 /* Creates a thread. `cpumask` ("0x3" or "[0,2]") limits the reactors that may run it; NULL
  * means any. While reactors run, the thread is placed on one; otherwise the host drives it
- * with nb_thread_poll(). NULL on failure. */
+ * with nb_thread_poll(). NULL on failure. An idle thread costs a few KiB; its message ring
+ * grows to its size as messages queue up and is freed by nb_thread_destroy. */
 struct nb_thread *nb_thread_create(const char *name, const char *cpumask);
 
 /* Asks the thread to exit; any OS thread. It finishes in a later poll once its messages are
@@ -202,7 +213,8 @@ int nb_set_thread(struct nb_thread *thread);
 int nb_thread_get_name(struct nb_thread *thread, char *buf, size_t len);
 
 /* Queues fn(ctx) to run on `thread`. Never runs it inline; any OS thread. -ENOMEM when the
- * thread's ring (16384 messages) is full, -EIO if the thread has exited. */
+ * thread's ring (nb_env_opts.thread_msg_ring_size, default 16384 messages) is full, -EIO if
+ * the thread has exited. */
 int nb_thread_send_msg(struct nb_thread *thread, nb_msg_fn fn, void *ctx);
 
 /* Runs fn(ctx) on every thread in turn, then cpl(ctx) on the calling thread. Must be called

@@ -15,7 +15,9 @@ namespace NativeBdev.Reactor;
 /// thread polling it, so none of it needs a lock.</summary>
 internal sealed unsafe class LightweightThread
 {
-    public const int DefaultMessageCapacity = 16384;
+    public const int DefaultMessageCapacity = EnvOptions.DefaultThreadMessageRingSize;
+    public const int MinMessageCapacity = 64;
+    public const int MaxMessageCapacity = 1 << 20;
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
@@ -77,7 +79,7 @@ internal sealed unsafe class LightweightThread
         CpuMask = mask;
         Index = index;
         Slot = ContextIndex.NewSlot(index);
-        _messages = new MpmcQueue<Message>(capacity);
+        _messages = new MpmcQueue<Message>(capacity, lazy: true); // memory as messages arrive
     }
 
     /// <summary>The thread being polled on this OS thread, else the one bound with
@@ -118,10 +120,15 @@ internal sealed unsafe class LightweightThread
     public int PendingMessages => _messages.Count;
     public int PollerCount => _active.Count + _timed.Count;
 
-    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread,
-        int capacity = DefaultMessageCapacity)
+    /// <param name="capacity">messages the ring holds (a power of two); 0 takes the
+    /// environment's option (nb_env_opts.thread_msg_ring_size), else the default</param>
+    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread, int capacity = 0)
     {
         thread = null;
+        if (capacity <= 0)
+        {
+            capacity = NbEnvironment.Options?.ThreadMessageRingSize ?? DefaultMessageCapacity;
+        }
         int index = ThreadRegistry.ReserveIndex();
         if (index < 0)
         {
