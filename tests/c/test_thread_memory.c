@@ -86,7 +86,7 @@ static void idle_threads(void)
 
 /* Each cycle's rings (200 x 2000 messages, 16 MiB) are garbage once its threads are destroyed:
  * the first two cycles set the runtime heap's working level, later ones must not rise above it
- * (before the rings were taken on demand and returned, each cycle added 110 MiB for good). */
+ * (with rings of 640 KiB allocated whole at create, 20 cycles ended 1.3 GiB above the start). */
 static void create_destroy_cycles(void)
 {
 	static struct nb_thread *t[CYCLE_THREADS];

@@ -150,12 +150,12 @@ public class DmaPoolTests
         string message = big == 0 ? LastError.Message : "";
         int bigFree = Dma.Free(pool, big);
 
+        await Assert.That(message).IsEqualTo("");
+        await Assert.That(big).IsNotEqualTo(0);
         await Assert.That(blocks).DoesNotContain(0);
         await Assert.That(full).IsEqualTo(256 * MiB);
         await Assert.That(frees).IsEqualTo(0);
         await Assert.That(afterFrees).IsEqualTo(32 * MiB); // the first region and one kept for reuse
-        await Assert.That(message).IsEqualTo("");
-        await Assert.That(big).IsNotEqualTo(0);
         await Assert.That(bigFree).IsEqualTo(0);
         await Assert.That(pool.TotalSize).IsEqualTo(32 * MiB); // the 66 MiB region went back at its free
     }
