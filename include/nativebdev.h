@@ -92,9 +92,10 @@ struct nb_env_opts {
 	                               0 sleeps at once, -1 never sleeps; default 1000 */
 	uint32_t thread_msg_ring_size; /* messages each thread's ring holds (nb_thread_send_msg),
 	                                  for threads created after init: a power of two from 64
-	                                  to 1048576; default 16384. The ring's memory (40 bytes a
-	                                  message) is taken in chunks as messages arrive, not at
-	                                  nb_thread_create, and freed with the thread */
+	                                  to 1048576; default (and 0) 16384. The ring's memory,
+	                                  40 bytes a message, is taken in chunks as messages
+	                                  arrive, not at nb_thread_create, and is freed with the
+	                                  thread */
 };
 
 /* Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it. */

@@ -138,7 +138,7 @@ internal static unsafe class EnvExports
             return LastError.Set(Errno.EINVAL, $"opts->reactor_spin_us {o.ReactorSpinUs} must be -1 or more");
         }
         options.ReactorSpinMicroseconds = o.ReactorSpinUs;
-        uint ring = o.ThreadMsgRingSize;
+        uint ring = o.ThreadMsgRingSize == 0 ? LightweightThread.DefaultMessageCapacity : o.ThreadMsgRingSize;
         if (ring < LightweightThread.MinMessageCapacity || ring > LightweightThread.MaxMessageCapacity ||
             (ring & (ring - 1)) != 0)
         {

@@ -118,6 +118,9 @@ static void ring_size_option(void)
 	CHECK_ERR(nb_env_init(&opts), -EINVAL);
 	opts.thread_msg_ring_size = 8; /* too small */
 	CHECK_ERR(nb_env_init(&opts), -EINVAL);
+	opts.thread_msg_ring_size = 0; /* the default */
+	CHECK_EQ(nb_env_init(&opts), 0);
+	CHECK_EQ(nb_env_fini(), 0);
 	opts.thread_msg_ring_size = 256;
 	CHECK_EQ(nb_env_init(&opts), 0);
 	struct nb_thread *t = nb_thread_create("small", NULL);
