@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using NativeBdev.Bdev;
 using NativeBdev.Interop;
 using NativeBdev.Tests.Support;
@@ -68,6 +69,36 @@ public class BdevRegistryTests
         await Assert.That(bGone).IsTrue();
         await Assert.That(fromGone).IsNull();
         await Assert.That(destroyedRest).IsTrue();
+    }
+
+    [Test]
+    public async Task Destroyed_bdevs_are_unreachable()
+    {
+        // The registry's list, indexes and handle let go: what a destroyed bdev held is
+        // garbage for the runtime's heap (reused, and returned to the OS at nb_env_fini).
+        WeakReference[] bdevs = CreateAndDestroy(100);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        int alive = bdevs.Count(w => w.IsAlive);
+
+        await Assert.That(alive).IsEqualTo(0);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference[] CreateAndDestroy(int n)
+    {
+        var refs = new WeakReference[n];
+        for (int i = 0; i < n; i++)
+        {
+            string name = Bdevs.Null("gone");
+            refs[i] = new WeakReference(Bdevs.Find(name));
+            if (!Bdevs.DestroyAndWait(name))
+            {
+                throw new InvalidOperationException($"bdev '{name}' was not destroyed");
+            }
+        }
+        return refs;
     }
 
     private static List<BlockDevice> Walk()
