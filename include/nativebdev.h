@@ -95,6 +95,12 @@ struct nb_env_opts {
 	int32_t log_level;          /* enum nb_log_level; default NOTICE */
 	int32_t reactor_spin_us;    /* idle reactors poll this long, then sleep until woken;
 	                               0 sleeps at once, -1 never sleeps; default 1000 */
+	uint32_t thread_msg_ring_size; /* messages each thread's ring holds (nb_thread_send_msg),
+	                                  for threads created after init: a power of two from 64
+	                                  to 1048576; default (and 0) 16384. The ring's memory,
+	                                  40 bytes a message, is taken in chunks as messages
+	                                  arrive, not at nb_thread_create, and is freed with the
+	                                  thread */
 };
 
 /* Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it. */
@@ -114,7 +120,9 @@ int nb_env_init(const struct nb_env_opts *opts);
  *   -EBUSY   mempools are alive (free them first);
  *   -EBUSY   DMA buffers are still allocated, with their count and bytes (nb_dma_free them
  *            first: the memory stays mapped while the host may still use it).
- * nb_env_init may be called again afterwards. */
+ * nb_env_init may be called again afterwards. On success the DMA pool is unmapped and the memory
+ * of destroyed threads, bdevs and channels is collected and given back to the OS (a full
+ * collection of the runtime's heap, a few milliseconds). */
 int nb_env_fini(void);
 
 struct nb_env_info {
@@ -142,7 +150,10 @@ void *nb_dma_malloc(size_t size, size_t align, uint64_t *iova);
 void *nb_dma_zmalloc(size_t size, size_t align, uint64_t *iova);
 
 /* Frees a buffer from nb_dma_malloc. NULL is a no-op. -EINVAL for anything else (including
- * any pointer before nb_env_init or after nb_env_fini: there are no DMA buffers then). */
+ * any pointer before nb_env_init or after nb_env_fini: there are no DMA buffers then). Free
+ * space coalesces: neighbouring free blocks merge, and the regions the pool grew by (beyond
+ * dma_pool_size) are unmapped once they hold nothing (one of at most 16 MiB stays for reuse),
+ * so after everything is freed any allocation that fits a fresh pool fits again. */
 int nb_dma_free(void *buf);
 
 /* The device address (IOVA) of `buf`, which must lie in the DMA pool, else NB_VTOPHYS_ERROR.
@@ -198,7 +209,8 @@ typedef void (*nb_msg_fn)(void *ctx);
 
 /* Creates a thread. `cpumask` ("0x3" or "[0,2]") limits the reactors that may run it; NULL
  * means any. While reactors run, the thread is placed on one; otherwise the host drives it
- * with nb_thread_poll(). NULL on failure. */
+ * with nb_thread_poll(). NULL on failure. An idle thread costs a few KiB; its message ring
+ * grows to its size as messages queue up and is freed by nb_thread_destroy. */
 struct nb_thread *nb_thread_create(const char *name, const char *cpumask);
 
 /* Asks the thread to exit; any OS thread. It finishes in a later poll once its messages are
@@ -239,8 +251,9 @@ int nb_set_thread(struct nb_thread *thread);
 int nb_thread_get_name(struct nb_thread *thread, char *buf, size_t len);
 
 /* Queues fn(ctx) to run on `thread`. Never runs it inline; any OS thread. -ENOMEM when the
- * thread's ring (16384 messages) is full, -EIO if the thread has exited. A message accepted
- * (0) runs: in a later poll, or at the latest in nb_thread_destroy. */
+ * thread's ring (nb_env_opts.thread_msg_ring_size, default 16384 messages) is full, -EIO if
+ * the thread has exited. A message accepted (0) runs: in a later poll, or at the latest in
+ * nb_thread_destroy. */
 int nb_thread_send_msg(struct nb_thread *thread, nb_msg_fn fn, void *ctx);
 
 /* Runs fn(ctx) on every thread in turn, then cpl(ctx) on the calling thread. Must be called
@@ -406,7 +419,9 @@ int nb_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
  * bdev or one being removed. */
 int nb_bdev_resize(const char *name, uint64_t num_blocks);
 
-/* Look-up by name or UUID; NULL if none. Iteration in creation order. */
+/* Look-up by name or UUID; NULL if none. Iteration in creation order, skipping bdevs being
+ * destroyed; each call is O(1) (a walk over 10,000 bdevs takes well under 10 ms). NULL after
+ * the last bdev, and for a `prev` whose destruction has finished (its handle is stale). */
 struct nb_bdev *nb_bdev_get_by_name(const char *name);
 struct nb_bdev *nb_bdev_first(void);
 struct nb_bdev *nb_bdev_next(struct nb_bdev *prev);

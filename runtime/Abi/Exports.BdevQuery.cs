@@ -46,8 +46,7 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
-            Bdev.Bdev[] all = BdevRegistry.Snapshot();
-            return all.Length > 0 ? all[0].Handle : 0;
+            return BdevRegistry.First()?.Handle ?? 0;
         }
         catch (Exception e)
         {
@@ -69,9 +68,7 @@ internal static unsafe class BdevQueryExports
             {
                 return 0;
             }
-            Bdev.Bdev[] all = BdevRegistry.Snapshot();
-            int i = Array.IndexOf(all, p);
-            return i >= 0 && i + 1 < all.Length ? all[i + 1].Handle : 0;
+            return BdevRegistry.Next(p)?.Handle ?? 0;
         }
         catch (Exception e)
         {

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
+using NativeBdev.Reactor;
 
 namespace NativeBdev.Abi;
 
@@ -53,6 +54,7 @@ internal static unsafe class EnvExports
         IovaMode = 0,
         LogLevel = (int)Env.LogLevel.Notice,
         ReactorSpinUs = 1000,
+        ThreadMsgRingSize = LightweightThread.DefaultMessageCapacity,
     };
 
     [UnmanagedCallersOnly(EntryPoint = "nb_env_init", CallConvs = [typeof(CallConvCdecl)])]
@@ -136,6 +138,15 @@ internal static unsafe class EnvExports
             return LastError.Set(Errno.EINVAL, $"opts->reactor_spin_us {o.ReactorSpinUs} must be -1 or more");
         }
         options.ReactorSpinMicroseconds = o.ReactorSpinUs;
+        uint ring = o.ThreadMsgRingSize == 0 ? LightweightThread.DefaultMessageCapacity : o.ThreadMsgRingSize;
+        if (ring < LightweightThread.MinMessageCapacity || ring > LightweightThread.MaxMessageCapacity ||
+            (ring & (ring - 1)) != 0)
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"opts->thread_msg_ring_size {ring} must be a power of two from " +
+                $"{LightweightThread.MinMessageCapacity} to {LightweightThread.MaxMessageCapacity}");
+        }
+        options.ThreadMessageRingSize = (int)ring;
         return BdevLayer.Init(options, (Env.LogLevel)o.LogLevel);
     }
 

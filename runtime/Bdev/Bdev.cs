@@ -44,6 +44,8 @@ internal abstract unsafe class Bdev
     internal BdevIoDevice IoDevice { get; private set; } = null!;
     internal readonly List<BdevDesc> Descriptors = new();
     internal BdevDesc? ClaimedBy;
+    /// <summary>This bdev's place in the registry's creation-order list while registered.</summary>
+    internal LinkedListNode<Bdev>? RegistryNode;
     internal string? ClaimOwner;
     internal readonly bool[] Supported = new bool[(int)BdevIoType.Count];
     internal readonly BdevStats RetiredStats = new(); // from channels already destroyed

@@ -1,3 +1,4 @@
+using System;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 using NativeBdev.Reactor;
@@ -55,7 +56,15 @@ internal static class BdevLayer
                 }
                 BdevModules.Fini();
             }
-            return NbEnvironment.Fini();
+            int fini = NbEnvironment.Fini();
+            if (fini == 0)
+            {
+                // What the environment's objects held is garbage now: collect it and give the
+                // GC's free memory back to the OS, so a host that finishes the library gets
+                // its memory back (a few ms; fini is not a hot path).
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            }
+            return fini;
         }
     }
 

@@ -7,11 +7,16 @@ using NativeBdev.Reactor;
 namespace NativeBdev.Bdev;
 
 /// <summary>All registered bdevs by name, and the control paths on them: register, open,
-/// close, claim, destroy, events. One lock; never on the I/O path.</summary>
+/// close, claim, destroy, events. One lock; never on the I/O path. Bdevs are kept in creation
+/// order in a linked list (each bdev holds its node, so removal and nb_bdev_next are O(1)) and
+/// indexed by name and by UUID: with a list searched linearly, 10,000 bdevs took 250 us each
+/// to create and 3.7 s to walk (tests/c/test_bdev_scale.c).</summary>
 internal static unsafe class BdevRegistry
 {
     private static readonly object s_lock = new();
-    private static readonly List<Bdev> s_bdevs = new();
+    private static readonly LinkedList<Bdev> s_bdevs = new();
+    private static readonly Dictionary<string, Bdev> s_byName = new(StringComparer.Ordinal);
+    private static readonly Dictionary<Guid, Bdev> s_byUuid = new();
 
     public const int MaxNameLength = 255;
 
@@ -29,15 +34,19 @@ internal static unsafe class BdevRegistry
                       "callback has run"
                     : $"a bdev named '{bdev.Name}' already exists");
             }
-            foreach (Bdev b in s_bdevs)
+            if (s_byUuid.TryGetValue(bdev.Uuid, out Bdev? same))
             {
-                if (b.Uuid == bdev.Uuid)
-                {
-                    return LastError.Set(Errno.EEXIST, $"bdev '{b.Name}' already has UUID {bdev.Uuid}");
-                }
+                return LastError.Set(Errno.EEXIST, $"bdev '{same.Name}' already has UUID {bdev.Uuid}");
+            }
+            // A look-up string names one bdev: no bdev is named like another's UUID.
+            if (s_byName.TryGetValue(bdev.Uuid.ToString(), out same))
+            {
+                return LastError.Set(Errno.EEXIST, $"bdev '{same.Name}' is named like UUID {bdev.Uuid}");
             }
             bdev.Registered(Handles.Allocate(bdev));
-            s_bdevs.Add(bdev);
+            bdev.RegistryNode = s_bdevs.AddLast(bdev);
+            s_byName.Add(bdev.Name, bdev);
+            s_byUuid.Add(bdev.Uuid, bdev);
         }
         Log.Info($"bdev '{bdev.Name}' registered: {bdev.ModuleName}, {bdev.BlockCount} x {bdev.BlockSize} B");
         BdevModules.Examine(bdev);
@@ -67,14 +76,15 @@ internal static unsafe class BdevRegistry
 
     private static Bdev? FindLocked(string name)
     {
-        foreach (Bdev b in s_bdevs)
+        if (s_byName.TryGetValue(name, out Bdev? b))
         {
-            if (b.Name == name || b.Uuid.ToString() == name)
-            {
-                return b;
-            }
+            return b;
         }
-        return null;
+        // A UUID as Guid.ToString writes it (lower case, hyphens), as the list compared it.
+        return name.Length == 36 && Guid.TryParseExact(name, "D", out Guid uuid) &&
+               s_byUuid.TryGetValue(uuid, out b) && b.Uuid.ToString() == name
+            ? b
+            : null;
     }
 
     /// <summary>By name or UUID string; bdevs being removed are not found.</summary>
@@ -116,8 +126,45 @@ internal static unsafe class BdevRegistry
     {
         lock (s_lock)
         {
-            return s_bdevs.FindAll(b => !b.Removing).ToArray();
+            var all = new List<Bdev>(s_bdevs.Count);
+            foreach (Bdev b in s_bdevs)
+            {
+                if (!b.Removing)
+                {
+                    all.Add(b);
+                }
+            }
+            return all.ToArray();
         }
+    }
+
+    /// <summary>The oldest bdev not being removed (nb_bdev_first), or null.</summary>
+    public static Bdev? First()
+    {
+        lock (s_lock)
+        {
+            return NextLive(s_bdevs.First);
+        }
+    }
+
+    /// <summary>The next bdev after <paramref name="prev"/> in creation order that is not being
+    /// removed (nb_bdev_next), or null; also from a bdev being removed, until it is unregistered.</summary>
+    public static Bdev? Next(Bdev prev)
+    {
+        lock (s_lock)
+        {
+            LinkedListNode<Bdev>? node = prev.RegistryNode;
+            return node == null ? null : NextLive(node.Next);
+        }
+    }
+
+    private static Bdev? NextLive(LinkedListNode<Bdev>? node)
+    {
+        while (node != null && node.Value.Removing)
+        {
+            node = node.Next;
+        }
+        return node?.Value;
     }
 
     public static int Count
@@ -282,7 +329,13 @@ internal static unsafe class BdevRegistry
     {
         lock (s_lock)
         {
-            s_bdevs.Remove(b);
+            if (b.RegistryNode != null)
+            {
+                s_bdevs.Remove(b.RegistryNode);
+                b.RegistryNode = null;
+                s_byName.Remove(b.Name);
+                s_byUuid.Remove(b.Uuid);
+            }
         }
         Handles.Release(b.Handle);
         b.IoDevice.Unregister(b.Finished);

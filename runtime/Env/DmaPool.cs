@@ -7,7 +7,16 @@ namespace NativeBdev.Env;
 /// <summary>The DMA memory of the environment: a few large regions reserved at init
 /// (hugepages when reserved, else pinned 4 KiB pages) from which spdk_dma_malloc-style
 /// allocations are carved. Grows by whole regions when exhausted, up to a limit. Thread-safe
-/// (one lock): allocation is a set-up path, not an I/O path.</summary>
+/// (one lock): allocation is a set-up path, not an I/O path.
+///
+/// Free space coalesces within a region (<see cref="DmaRegion.Free"/>), and across regions by
+/// giving back grown regions that hold nothing: a region that empties is unmapped unless it is
+/// the only empty one and no bigger than a growth step (kept, so an allocation that comes and
+/// goes at the edge does not map and unmap each time), and an allocation that finds no room
+/// and no headroom under the limit first unmaps every empty grown region, then maps one region
+/// big enough. Without this, 256 x 1 MiB allocated and freed under a 256 MiB limit left sixteen
+/// empty 16 MiB regions and a 64 MiB allocation failed. The first region, reserved at init,
+/// stays.</summary>
 internal sealed unsafe class DmaPool : IDisposable
 {
     public const long DefaultRegionSize = 16L << 20;
@@ -21,6 +30,10 @@ internal sealed unsafe class DmaPool : IDisposable
     /// <summary>Called (under the pool's lock) for every new region, so a VFIO container can
     /// map it; a non-zero return refuses the region.</summary>
     public Func<DmaRegion, int>? RegionAdded;
+
+    /// <summary>Called (under the pool's lock) for every region before it is unmapped, so a
+    /// VFIO container can unmap it from the IOMMU.</summary>
+    public Action<DmaRegion>? RegionRemoved;
 
     public IovaMode IovaMode { get; private set; }
 
@@ -199,13 +212,13 @@ internal sealed unsafe class DmaPool : IDisposable
             }
             if (p == null)
             {
-                long total = 0;
-                foreach (var r in _regions)
+                long total = TotalLocked();
+                long want = GrowthFor(size, align, total);
+                if (total + want > _maxSize && ReleaseEmptyRegionsLocked(keepOne: false))
                 {
-                    total += r.Size;
+                    total = TotalLocked();
+                    want = GrowthFor(size, align, total);
                 }
-                long want = Math.Max(Math.Min(_growSize, _maxSize - total),
-                    DmaRegion.AlignUp(size + align, DmaRegion.HugePageSize));
                 if (total + want > _maxSize)
                 {
                     LastError.Set(Errno.ENOMEM,
@@ -231,6 +244,50 @@ internal sealed unsafe class DmaPool : IDisposable
         return p;
     }
 
+    private long TotalLocked()
+    {
+        long total = 0;
+        foreach (var r in _regions)
+        {
+            total += r.Size;
+        }
+        return total;
+    }
+
+    /// <summary>The size of the region to map for an allocation that fits nowhere: a growth
+    /// step (or what is left under the limit), or more if the allocation needs more.</summary>
+    private long GrowthFor(long size, long align, long total) =>
+        Math.Max(Math.Min(_growSize, _maxSize - total), DmaRegion.AlignUp(size + align, DmaRegion.HugePageSize));
+
+    /// <summary>Unmaps grown regions (not the first) that hold no allocation. With
+    /// <paramref name="keepOne"/>, one of at most a growth step stays mapped. True if any went.</summary>
+    private bool ReleaseEmptyRegionsLocked(bool keepOne)
+    {
+        bool released = false;
+        for (int i = _regions.Count - 1; i >= 1; i--)
+        {
+            DmaRegion r = _regions[i];
+            if (r.AllocationCount != 0)
+            {
+                continue;
+            }
+            if (keepOne && r.Size <= _growSize)
+            {
+                keepOne = false;
+                continue;
+            }
+            RegionRemoved?.Invoke(r);
+            r.Unmap();
+            _regions.RemoveAt(i);
+            released = true;
+        }
+        if (released)
+        {
+            _snapshot = _regions.ToArray();
+        }
+        return released;
+    }
+
     public int Free(void* p)
     {
         if (p == null)
@@ -239,13 +296,21 @@ internal sealed unsafe class DmaPool : IDisposable
         }
         lock (_lock)
         {
-            foreach (var r in _regions)
+            for (int i = 0; i < _regions.Count; i++)
             {
+                DmaRegion r = _regions[i];
                 if (r.Contains(p))
                 {
-                    return r.Free(p) ? 0 : LastError.Set(Errno.EINVAL,
-                        $"0x{(nint)p:x}" +
-                        $" is inside the DMA pool but is not the start of a live allocation (double free?)");
+                    if (!r.Free(p))
+                    {
+                        return LastError.Set(Errno.EINVAL, $"0x{(nint)p:x}" +
+                            $" is inside the DMA pool but is not the start of a live allocation (double free?)");
+                    }
+                    if (i > 0 && r.AllocationCount == 0)
+                    {
+                        ReleaseEmptyRegionsLocked(keepOne: true);
+                    }
+                    return 0;
                 }
             }
         }
@@ -370,6 +435,7 @@ internal sealed unsafe class DmaPool : IDisposable
             _disposed = true;
             foreach (var r in _regions)
             {
+                RegionRemoved?.Invoke(r);
                 r.Unmap();
             }
             _regions.Clear();

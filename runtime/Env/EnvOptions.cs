@@ -11,4 +11,9 @@ internal sealed class EnvOptions
     public int HugePages = -1;
     public IovaMode IovaMode = IovaMode.Va;
     public long ReactorSpinMicroseconds = 1000;
+    /// <summary>Messages a thread's ring holds (a power of two); its memory is taken as messages
+    /// arrive.</summary>
+    public int ThreadMessageRingSize = DefaultThreadMessageRingSize;
+
+    public const int DefaultThreadMessageRingSize = 16384;
 }

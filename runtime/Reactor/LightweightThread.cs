@@ -21,7 +21,9 @@ namespace NativeBdev.Reactor;
 /// (<see cref="IsCurrent"/>: pollers, io channels, I/O) is an ownership check.</remarks>
 internal sealed unsafe class LightweightThread
 {
-    public const int DefaultMessageCapacity = 16384;
+    public const int DefaultMessageCapacity = EnvOptions.DefaultThreadMessageRingSize;
+    public const int MinMessageCapacity = 64;
+    public const int MaxMessageCapacity = 1 << 20;
     public const int DefaultMessageBatch = 32;
     private const long ExitTimeoutSeconds = 5;
 
@@ -113,7 +115,7 @@ internal sealed unsafe class LightweightThread
         CpuMask = mask;
         Index = index;
         Slot = ContextIndex.NewSlot(index);
-        _messages = new MpmcQueue<Message>(capacity);
+        _messages = new MpmcQueue<Message>(capacity, lazy: true); // memory as messages arrive
     }
 
     /// <summary>The thread being polled on this OS thread, else the one bound with
@@ -156,10 +158,15 @@ internal sealed unsafe class LightweightThread
     public bool IsDestroyed => _destroyed;
     public int PollerCount => _active.Count + _timed.Count;
 
-    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread,
-        int capacity = DefaultMessageCapacity)
+    /// <param name="capacity">messages the ring holds (a power of two); 0 takes the
+    /// environment's option (nb_env_opts.thread_msg_ring_size), else the default</param>
+    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread, int capacity = 0)
     {
         thread = null;
+        if (capacity <= 0)
+        {
+            capacity = NbEnvironment.Options?.ThreadMessageRingSize ?? DefaultMessageCapacity;
+        }
         int index = ThreadRegistry.ReserveIndex();
         if (index < 0)
         {

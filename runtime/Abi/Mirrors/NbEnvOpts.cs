@@ -15,4 +15,5 @@ internal unsafe struct NbEnvOpts
     public int IovaMode;
     public int LogLevel;
     public int ReactorSpinUs;
+    public uint ThreadMsgRingSize;
 }

@@ -155,6 +155,7 @@ internal static unsafe class VfioContainer
             }
         }
         pool.RegionAdded = r => { lock (s_lock) { return s_fd < 0 ? 0 : Map(r); } };
+        pool.RegionRemoved = r => { lock (s_lock) { Unmap(r); } };
         return 0;
     }
 
@@ -185,13 +186,27 @@ internal static unsafe class VfioContainer
     {
         foreach (DmaRegion r in s_mapped)
         {
-            var unmap = new VfioAbi.DmaUnmap
-            {
-                Argsz = (uint)sizeof(VfioAbi.DmaUnmap), Iova = (ulong)r.Base, Size = (ulong)r.Size,
-            };
-            Libc.ioctl(s_fd, VfioAbi.VFIO_IOMMU_UNMAP_DMA, &unmap);
+            UnmapFromIommu(r);
         }
         s_mapped.Clear();
+    }
+
+    /// <summary>A region the DMA pool gives back (it holds no allocation) leaves the IOMMU first.</summary>
+    private static void Unmap(DmaRegion r)
+    {
+        if (s_fd >= 0 && s_mapped.Remove(r))
+        {
+            UnmapFromIommu(r);
+        }
+    }
+
+    private static void UnmapFromIommu(DmaRegion r)
+    {
+        var unmap = new VfioAbi.DmaUnmap
+        {
+            Argsz = (uint)sizeof(VfioAbi.DmaUnmap), Iova = (ulong)r.Base, Size = (ulong)r.Size,
+        };
+        Libc.ioctl(s_fd, VfioAbi.VFIO_IOMMU_UNMAP_DMA, &unmap);
     }
 
     private static void CloseContainerIfUnused()
@@ -204,6 +219,7 @@ internal static unsafe class VfioContainer
         if (NbEnvironment.Dma is { } pool)
         {
             pool.RegionAdded = null;
+            pool.RegionRemoved = null;
         }
         Libc.close(s_fd);
         s_fd = -1;

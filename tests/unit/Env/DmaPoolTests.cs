@@ -132,6 +132,61 @@ public class DmaPoolTests
     }
 
     [Test]
+    public async Task Freed_regions_coalesce_for_an_allocation_larger_than_any_of_them()
+    {
+        // 256 x 1 MiB fill a 256 MiB pool (sixteen 16 MiB regions). Once they are all freed, the
+        // empty grown regions are given back and a 64 MiB allocation fits, as in a fresh pool;
+        // before, it failed with "DMA pool exhausted".
+        using DmaPool pool = Dma.Create(16 * MiB, 256 * MiB);
+        var blocks = new List<nint>();
+        for (int i = 0; i < 256; i++)
+        {
+            blocks.Add(Dma.Alloc(pool, MiB));
+        }
+        long full = pool.TotalSize;
+        int frees = blocks.Sum(p => Dma.Free(pool, p));
+        long afterFrees = pool.TotalSize;
+        nint big = Dma.Alloc(pool, 64 * MiB);
+        string message = big == 0 ? LastError.Message : "";
+        int bigFree = Dma.Free(pool, big);
+
+        await Assert.That(message).IsEqualTo("");
+        await Assert.That(big).IsNotEqualTo(0);
+        await Assert.That(blocks).DoesNotContain(0);
+        await Assert.That(full).IsEqualTo(256 * MiB);
+        await Assert.That(frees).IsEqualTo(0);
+        await Assert.That(afterFrees).IsEqualTo(32 * MiB); // the first region and one kept for reuse
+        await Assert.That(bigFree).IsEqualTo(0);
+        await Assert.That(pool.TotalSize).IsEqualTo(32 * MiB); // the 66 MiB region went back at its free
+    }
+
+    [Test]
+    public async Task Empty_region_kept_for_reuse_is_given_back_when_a_larger_allocation_needs_the_room()
+    {
+        using DmaPool pool = Dma.Create(16 * MiB, 48 * MiB);
+        nint first = Dma.Alloc(pool, 16 * MiB); // fills the first region
+        nint second = Dma.Alloc(pool, 8 * MiB); // maps a 16 MiB region
+        int regionsWithTwo = pool.Regions().Length;
+        Dma.Free(pool, second); // the only empty grown region: kept
+        int regionsKept = pool.Regions().Length;
+        nint again = Dma.Alloc(pool, 8 * MiB); // reuses it, nothing mapped
+        int regionsReused = pool.Regions().Length;
+        Dma.Free(pool, again);
+        nint big = Dma.Alloc(pool, 30 * MiB); // 16 + 16 + 32 > 48: the kept region must go first
+        string message = big == 0 ? LastError.Message : "";
+
+        await Assert.That(first).IsNotEqualTo(0);
+        await Assert.That(regionsWithTwo).IsEqualTo(2);
+        await Assert.That(regionsKept).IsEqualTo(2);
+        await Assert.That(again).IsEqualTo(second);
+        await Assert.That(regionsReused).IsEqualTo(2);
+        await Assert.That(message).IsEqualTo("");
+        await Assert.That(big).IsNotEqualTo(0);
+        await Assert.That(pool.TotalSize).IsEqualTo(48 * MiB);
+        await Assert.That(pool.Regions().Length).IsEqualTo(2);
+    }
+
+    [Test]
     public async Task Allocation_beyond_the_maximum_fails_with_ENOMEM_and_a_message()
     {
         using DmaPool pool = Dma.Create(1 * MiB, 32 * MiB);

@@ -28,6 +28,50 @@ public class MpmcQueueTests
     }
 
     [Test]
+    public async Task Lazy_queue_takes_memory_as_items_arrive_and_keeps_its_exact_capacity()
+    {
+        // A thread's message ring: 16384 cells in 64 chunks of 256, none allocated at create.
+        var q = new MpmcQueue<long>(16384, lazy: true);
+        int atCreate = q.AllocatedCells;
+        bool emptyAtCreate = q.IsEmpty && !q.TryDequeueSingle(out _) && !q.TryDequeue(out _);
+        q.TryEnqueue(-1);
+        int afterOne = q.AllocatedCells;
+        q.TryDequeueSingle(out _);
+        int accepted = 0;
+        while (q.TryEnqueue(accepted))
+        {
+            accepted++;
+        }
+        int full = q.AllocatedCells;
+        long order = 0;
+        bool inOrder = true;
+        for (int lap = 0; lap < 3; lap++) // around the ring again, across every chunk boundary
+        {
+            for (int i = 0; i < accepted; i++)
+            {
+                inOrder &= q.TryDequeue(out long v) && v == order++ && q.TryEnqueue(order + accepted - 1);
+            }
+        }
+
+        await Assert.That(atCreate).IsEqualTo(0);
+        await Assert.That(emptyAtCreate).IsTrue();
+        await Assert.That(afterOne).IsEqualTo(256);
+        await Assert.That(accepted).IsEqualTo(16384);
+        await Assert.That(full).IsEqualTo(16384);
+        await Assert.That(inOrder).IsTrue();
+        await Assert.That(q.Count).IsEqualTo(16384);
+    }
+
+    [Test]
+    public async Task Eager_queue_allocates_every_cell_at_construction()
+    {
+        var q = new MpmcQueue<nint>(1 << 16);
+
+        await Assert.That(q.AllocatedCells).IsEqualTo(1 << 16);
+        await Assert.That(q.IsEmpty).IsTrue();
+    }
+
+    [Test]
     public async Task Slots_are_reused_after_wrapping_around()
     {
         var q = new MpmcQueue<long>(2);
@@ -46,10 +90,12 @@ public class MpmcQueueTests
 
     [Test]
     [NotInParallel(Keys.Threads)]
-    public async Task Four_producers_one_consumer_deliver_everything_once_in_order()
+    [Arguments(false)]
+    [Arguments(true)] // producers race to allocate the chunks
+    public async Task Four_producers_one_consumer_deliver_everything_once_in_order(bool lazy)
     {
         const int producers = 4, perProducer = 200_000;
-        var q = new MpmcQueue<long>(1024);
+        var q = new MpmcQueue<long>(1024, lazy);
         long[] next = new long[producers];
         long errors = 0, received = 0;
         var consumer = new Thread(() =>
