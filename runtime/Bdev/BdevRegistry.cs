@@ -34,7 +34,7 @@ internal static unsafe class BdevRegistry
                       "callback has run"
                     : $"a bdev named '{bdev.Name}' already exists");
             }
-            if (s_byUuid.TryGetValue(bdev.Uuid, out Bdev? same))
+            if (s_byUuid.TryGetValue(bdev.Uuid, out same))
             {
                 return LastError.Set(Errno.EEXIST, $"bdev '{same.Name}' already has UUID {bdev.Uuid}");
             }
