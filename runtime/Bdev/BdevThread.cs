@@ -145,13 +145,8 @@ internal sealed unsafe class BdevThread : IPerThreadState
     /// <summary>Nothing queued for a while, no slow work, no descriptor timeouts anywhere: sleep until
     /// <see cref="Defer"/>, <see cref="MarkBusy"/> or <see cref="WakeAllForTimeouts"/>. The
     /// count is read again after the poller sleeps, so a timeout set meanwhile is not missed.</summary>
-    private void SleepIfIdle(int work)
+    private void SleepIfIdle()
     {
-        if (work != 0)
-        {
-            _idlePolls = 0;
-            return;
-        }
         if (++_idlePolls < IdlePollsToSleep || !_done.IsEmpty || _busyCount != 0 ||
             System.Threading.Volatile.Read(ref Bdev.AnyTimeoutDescriptors) != 0)
         {
@@ -224,7 +219,14 @@ internal sealed unsafe class BdevThread : IPerThreadState
         {
             work += PollTimeouts();
         }
-        SleepIfIdle(work);
+        if (work != 0)
+        {
+            _idlePolls = 0;
+        }
+        else
+        {
+            SleepIfIdle();
+        }
         return work;
     }
 
