@@ -409,9 +409,12 @@ typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
 /* Removes a bdev: every open descriptor gets NB_BDEV_EVENT_REMOVE, new opens and new I/O fail
  * with -ENODEV, in-flight I/O completes (I/O held by a fault rule's method=timeout completes
  * with -ECANCELED, as a reset would release it). Until the removal finishes the name stays
- * taken: nb_bdev_create of it is -EEXIST, look-ups fail, both saying it is being removed. `cb` (may be NULL) runs once every descriptor is
- * closed and every channel put: on the calling thread if it is one, else on the thread that
- * finishes the removal. -ENODEV if there is no such bdev. */
+ * taken: nb_bdev_create of it is -EEXIST, look-ups fail, both saying it is being removed.
+ * `cb` (may be NULL) runs once every descriptor is closed and every channel put: on the
+ * calling thread if it is one, else on the thread that finishes the removal. A descriptor
+ * whose opening thread has exited without closing it gets no event (no thread is left to run
+ * it): the removal closes it on that thread's behalf, with a warning, and completes.
+ * -ENODEV if there is no such bdev. */
 int nb_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
 
 /* Changes the block count (null: any; malloc: up to its created size) and sends

@@ -357,10 +357,21 @@ internal static unsafe class BdevRegistry
 
     private static void SendEvent(BdevDesc d, BdevEventType type)
     {
-        if (d.Thread.SendControl(&DeliverEvent, d, (nint)type) != 0)
+        if (d.Thread.SendControl(&DeliverEvent, d, (nint)type) == 0)
         {
-            Log.Error($"bdev '{d.Bdev.Name}': event {type} could not be delivered to thread '{d.Thread.Name}'");
+            return;
         }
+        // Only an exited thread refuses a control message: nothing there will ever close the
+        // descriptor, so a removal would wait for it forever. Close it on the thread's behalf
+        // (its channels went with the thread) so that the removal completes.
+        if (type == BdevEventType.Remove && !d.Closed)
+        {
+            Log.Warn($"bdev '{d.Bdev.Name}': descriptor opened on thread '{d.Thread.Name}', which exited " +
+                     "without closing it, closed on its behalf so that the removal completes");
+            Close(d);
+            return;
+        }
+        Log.Warn($"bdev '{d.Bdev.Name}': event {type} not delivered: thread '{d.Thread.Name}' has exited");
     }
 
     private static void DeliverEvent(object? o, nint type) => ((BdevDesc)o!).Deliver((BdevEventType)type);

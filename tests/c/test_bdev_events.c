@@ -111,6 +111,30 @@ static void test_remove(struct opener *o)
 	nb_dma_free(buf);
 }
 
+/* A descriptor whose opening thread exited without closing it: nothing can ever close it
+ * there, so the removal closes it on the thread's behalf and completes. */
+static void test_remove_after_opener_exited(struct opener *o)
+{
+	char name[64];
+	CHECK_EQ(nb_bdev_create("null:///Orphaned?num_blocks=64", name, sizeof(name)), 0);
+	struct nb_thread *gone = nb_thread_create("gone", NULL);
+	CHECK(gone != NULL);
+	struct opener orphan = { .thread = gone };
+	CHECK_EQ(nb_set_thread(gone), 0);
+	CHECK_EQ(nb_bdev_open_ext("Orphaned", 0, on_event, &orphan, &orphan.desc), 0);
+	CHECK_EQ(nb_set_thread(NULL), 0);
+	CHECK_EQ(nb_thread_exit(gone), 0);
+	POLL_UNTIL(gone, nb_thread_is_exited(gone) == 1);
+	int destroyed = 0;
+	CHECK_EQ(nb_set_thread(o[0].thread), 0);
+	CHECK_EQ(nb_bdev_destroy("Orphaned", on_destroyed, &destroyed), 0);
+	CHECK_EQ(nb_set_thread(NULL), 0);
+	poll_all(o, 1, 10);
+	CHECK_EQ(destroyed, 1);
+	CHECK_EQ(orphan.events[NB_BDEV_EVENT_REMOVE], 0); /* its thread is gone: no callback ran */
+	CHECK_EQ(nb_thread_destroy(gone), 0);
+}
+
 static void test_resize_and_media(struct opener *o)
 {
 	char name[64];
@@ -215,6 +239,7 @@ int main(void)
 	o[0].thread = nb_thread_create("t0", NULL);
 	o[1].thread = nb_thread_create("t1", NULL);
 	test_remove(o);
+	test_remove_after_opener_exited(o);
 	memset(o[0].events, 0, sizeof(o[0].events));
 	memset(o[1].events, 0, sizeof(o[1].events));
 	test_resize_and_media(o);
