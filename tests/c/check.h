@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "nativebdev.h"
 
 static int check_count;
@@ -60,6 +61,17 @@ static int check_count;
 			nb_thread_poll((t), 0, 0);                                            \
 		CHECK(cond);                                                                  \
 	} while (0)
+
+/* The process's resident memory in KiB (/proc/self/statm): the memory tests' measure. */
+static inline long nb_test_resident_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	CHECK(f != NULL);
+	CHECK(fscanf(f, "%ld %ld", &pages, &resident) == 2);
+	fclose(f);
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
 
 static inline int nb_test_env_init(void)
 {

@@ -12,16 +12,6 @@
 #define BDEVS 10000
 #define SLICE 1000
 
-static long resident_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	CHECK(f != NULL);
-	CHECK(fscanf(f, "%ld %ld", &pages, &resident) == 2);
-	fclose(f);
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static double now_us(void)
 {
 	struct timespec ts;
@@ -94,7 +84,7 @@ int main(void)
 	struct nb_env_info info = { .info_size = sizeof(info) };
 	CHECK_EQ(nb_env_get_info(&info), 0);
 	long dma_kib = (long)(info.dma_pool_size >> 10);
-	long start_kib = resident_kib();
+	long start_kib = nb_test_resident_kib();
 	struct nb_thread *t = nb_thread_create("scale", NULL);
 	CHECK(t != NULL);
 	CHECK_EQ(nb_set_thread(t), 0);
@@ -103,20 +93,20 @@ int main(void)
 	create_all(2 * SLICE, &first_us, &last_us);
 	destroy_all(t, 2 * SLICE);
 
-	long before = resident_kib();
+	long before = nb_test_resident_kib();
 	double start = now_us();
 	create_all(BDEVS, &first_us, &last_us);
 	double create_us = (now_us() - start) / BDEVS;
-	long created = resident_kib();
+	long created = nb_test_resident_kib();
 	double walk_us = walk();
 	destroy_all(t, BDEVS);
-	long after = resident_kib();
+	long after = nb_test_resident_kib();
 	long highest = after;
 	for (int round = 0; round < 2; round++) {
 		double f, l;
 		create_all(BDEVS, &f, &l);
 		destroy_all(t, BDEVS);
-		long now = resident_kib();
+		long now = nb_test_resident_kib();
 		if (now > highest)
 			highest = now;
 	}
@@ -134,9 +124,9 @@ int main(void)
 	CHECK_EQ(nb_thread_exit(t), 0);
 	POLL_UNTIL(t, nb_thread_is_exited(t) == 1);
 	CHECK_EQ(nb_thread_destroy(t), 0);
-	long before_fini = resident_kib();
+	long before_fini = nb_test_resident_kib();
 	CHECK_EQ(nb_env_fini(), 0);
-	long after_fini = resident_kib();
+	long after_fini = nb_test_resident_kib();
 	printf("nb_env_fini: %+ld KiB resident (DMA pool %ld KiB), %+ld KiB against the start\n",
 	       after_fini - before_fini, dma_kib, after_fini - start_kib + dma_kib);
 	CHECK(after_fini - start_kib + dma_kib < 8 * 1024);

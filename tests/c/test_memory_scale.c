@@ -13,16 +13,6 @@
 #define FILE_BDEVS 100
 #define THREADS 2
 
-static long resident_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	CHECK(f != NULL);
-	CHECK(fscanf(f, "%ld %ld", &pages, &resident) == 2);
-	fclose(f);
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void on_event(int type, struct nb_bdev *bdev, void *ctx)
 {
 	(void)type;
@@ -77,7 +67,7 @@ int main(int argc, char **argv)
 	for (int phase = 0; phase < 2; phase++) {
 		int first = n, count = phase == 0 ? 2 : BDEVS + FILE_BDEVS - 2;
 		if (phase == 1)
-			before_bdevs = resident_kib();
+			before_bdevs = nb_test_resident_kib();
 		for (int k = 0; k < count; k++, n++) {
 			char uri[4200];
 			if (n % 10 == 1) /* every tenth a uring bdev over the same file */
@@ -87,10 +77,10 @@ int main(int argc, char **argv)
 			CHECK_EQ(nb_bdev_create(uri, names[n], sizeof(names[n])), 0);
 		}
 		if (phase == 1)
-			after_bdevs = resident_kib();
+			after_bdevs = nb_test_resident_kib();
 		for (int k = first; k < n; k++)
 			CHECK_EQ(nb_bdev_open_ext(names[k], 1, on_event, NULL, &desc[k]), 0);
-		long before_channels = resident_kib();
+		long before_channels = nb_test_resident_kib();
 		for (int i = 0; i < THREADS; i++) {
 			CHECK_EQ(nb_set_thread(t[i]), 0);
 			for (int k = first; k < n; k++) {
@@ -99,7 +89,7 @@ int main(int argc, char **argv)
 			}
 		}
 		poll_all(t, 4);
-		long after_channels = resident_kib();
+		long after_channels = nb_test_resident_kib();
 		if (phase == 1) {
 			long bdev_kib = after_bdevs - before_bdevs;
 			long channel_kib = after_channels - before_channels;

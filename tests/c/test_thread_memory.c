@@ -14,16 +14,6 @@
 #define CYCLES 20
 #define BURST 2000
 
-static long resident_kib(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	CHECK(f != NULL);
-	CHECK(fscanf(f, "%ld %ld", &pages, &resident) == 2);
-	fclose(f);
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static long ran;
 static void count_msg(void *ctx)
 {
@@ -73,11 +63,11 @@ static void idle_threads(void)
 	nb_thread_poll(t[0], 0, 0);
 	destroy_all(t, 1);
 
-	long before = resident_kib();
+	long before = nb_test_resident_kib();
 	create_all(t, IDLE_THREADS);
 	for (int i = 0; i < IDLE_THREADS; i++)
 		nb_thread_poll(t[i], 0, 0);
-	long after = resident_kib();
+	long after = nb_test_resident_kib();
 	double per_thread = (double)(after - before) / IDLE_THREADS;
 	printf("%d idle threads: %ld KiB resident (%.1f KiB each)\n", IDLE_THREADS, after - before, per_thread);
 	CHECK(per_thread < 64.0);
@@ -90,13 +80,13 @@ static void idle_threads(void)
 static void create_destroy_cycles(void)
 {
 	static struct nb_thread *t[CYCLE_THREADS];
-	long start = resident_kib();
+	long start = nb_test_resident_kib();
 	cycle(t);
 	cycle(t);
-	long level = resident_kib(), highest = level;
+	long level = nb_test_resident_kib(), highest = level;
 	for (int c = 2; c < CYCLES; c++) {
 		cycle(t);
-		long now = resident_kib();
+		long now = nb_test_resident_kib();
 		if (now > highest)
 			highest = now;
 	}
@@ -146,13 +136,13 @@ int main(void)
 	struct nb_env_info info = { .info_size = sizeof(info) };
 	CHECK_EQ(nb_env_get_info(&info), 0);
 	long dma_kib = (long)(info.dma_pool_size >> 10);
-	long start = resident_kib();
+	long start = nb_test_resident_kib();
 	idle_threads();
 	create_destroy_cycles();
 	/* nb_env_fini unmaps the DMA pool and gives the runtime heap's free memory back. */
-	long before_fini = resident_kib();
+	long before_fini = nb_test_resident_kib();
 	CHECK_EQ(nb_env_fini(), 0);
-	long after_fini = resident_kib();
+	long after_fini = nb_test_resident_kib();
 	printf("nb_env_fini: %+ld KiB resident (DMA pool %ld KiB), %+ld KiB against the start\n",
 	       after_fini - before_fini, dma_kib, after_fini - start + dma_kib);
 	CHECK(after_fini - start + dma_kib < 8 * 1024);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <unistd.h>
 #include "check.h"
+#include "send_race.h"
 
 #define CHECK_MSG(needle)                                                                     \
 	do {                                                                                  \
@@ -22,11 +23,6 @@
 static void noop(void *ctx)
 {
 	(void)ctx;
-}
-
-static void count_msg(void *ctx)
-{
-	atomic_fetch_add((atomic_long *)ctx, 1);
 }
 
 /* ---- 1. set_thread, pollers and polls against the thread's owner -------------------- */
@@ -170,7 +166,7 @@ static void test_reactor_thread_has_one_owner(void)
 	CHECK_EQ(nb_poller_unregister(&p), 0);
 	CHECK_EQ(nb_set_thread(NULL), 0);
 	atomic_long ran = 0;
-	CHECK_EQ(nb_thread_send_msg(pre, count_msg, &ran), 0);
+	CHECK_EQ(nb_thread_send_msg(pre, send_race_count, &ran), 0);
 	end = nb_get_ticks() + 5 * nb_get_ticks_hz();
 	while (atomic_load(&ran) == 0 && nb_get_ticks() < end)
 		usleep(1000);
@@ -189,53 +185,9 @@ static void test_reactor_thread_has_one_owner(void)
 
 /* ---- 2. a message accepted runs, even when it races exit and destroy ---------------- */
 
-#define SENDERS 3
-
-struct race {
-	struct nb_thread *target;
-	atomic_long accepted;
-	atomic_long ran;
-	atomic_int go;
-};
-
-static void *sender(void *arg)
-{
-	struct race *r = arg;
-	while (!atomic_load(&r->go))
-		;
-	for (;;) {
-		int rc = nb_thread_send_msg(r->target, count_msg, &r->ran);
-		if (rc == 0)
-			atomic_fetch_add(&r->accepted, 1);
-		else if (rc != -ENOMEM)
-			break; /* exited (-EIO) or destroyed (-EBADF) */
-	}
-	return NULL;
-}
-
 static void test_send_races_exit_and_destroy(void)
 {
-	long lost = 0, rounds = 0;
-	uint64_t end = nb_get_ticks() + nb_get_ticks_hz() * 3 / 2;
-	while (nb_get_ticks() < end) {
-		struct race r = { .target = nb_thread_create("target", NULL) };
-		CHECK(r.target != NULL);
-		pthread_t pt[SENDERS];
-		for (int i = 0; i < SENDERS; i++)
-			CHECK_EQ(pthread_create(&pt[i], NULL, sender, &r), 0);
-		atomic_store(&r.go, 1);
-		for (int i = 0; i < 20; i++)
-			nb_thread_poll(r.target, 0, 0);
-		CHECK_EQ(nb_thread_exit(r.target), 0);
-		POLL_UNTIL(r.target, nb_thread_is_exited(r.target) == 1);
-		CHECK_EQ(nb_thread_destroy(r.target), 0);
-		for (int i = 0; i < SENDERS; i++)
-			pthread_join(pt[i], NULL);
-		lost += atomic_load(&r.accepted) - atomic_load(&r.ran);
-		rounds++;
-	}
-	printf("send vs exit/destroy: %ld rounds, %ld accepted messages never ran\n", rounds, lost);
-	CHECK_EQ(lost, 0);
+	CHECK_EQ(send_race_run(nb_get_ticks() + nb_get_ticks_hz() * 3 / 2, 0), 0);
 }
 
 /* ---- 3. control messages and a full ring --------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 #include "check.h"
+#include "send_race.h"
 
 static uint64_t deadline_ms(int ms)
 {
@@ -19,11 +20,6 @@ static uint64_t deadline_ms(int ms)
 static void noop(void *ctx)
 {
 	(void)ctx;
-}
-
-static void count_msg(void *ctx)
-{
-	atomic_fetch_add((atomic_long *)ctx, 1);
 }
 
 static void destroy_thread(struct nb_thread *t)
@@ -45,52 +41,9 @@ static void check_not_internal(int rc)
 
 /* ---- senders against exit and destroy ------------------------------------------------ */
 
-#define SENDERS 3
-
-struct race {
-	struct nb_thread *target;
-	atomic_long accepted, ran;
-	atomic_int go;
-};
-
-static void *sender(void *arg)
-{
-	struct race *r = arg;
-	while (!atomic_load(&r->go))
-		;
-	for (;;) {
-		int rc = nb_thread_send_msg(r->target, count_msg, &r->ran);
-		if (rc == 0)
-			atomic_fetch_add(&r->accepted, 1);
-		else if (rc != -ENOMEM)
-			break;
-	}
-	return NULL;
-}
-
 static void race_send_exit_destroy(int ms)
 {
-	long rounds = 0, lost = 0;
-	uint64_t end = deadline_ms(ms);
-	while (nb_get_ticks() < end) {
-		struct race r = { .target = nb_thread_create("race", NULL) };
-		CHECK(r.target != NULL);
-		pthread_t pt[SENDERS];
-		for (int i = 0; i < SENDERS; i++)
-			CHECK_EQ(pthread_create(&pt[i], NULL, sender, &r), 0);
-		atomic_store(&r.go, 1);
-		for (int i = 0; i < 10 + (int)(rounds % 20); i++)
-			nb_thread_poll(r.target, 0, 0);
-		CHECK_EQ(nb_thread_exit(r.target), 0);
-		POLL_UNTIL(r.target, nb_thread_is_exited(r.target) == 1);
-		CHECK_EQ(nb_thread_destroy(r.target), 0);
-		for (int i = 0; i < SENDERS; i++)
-			pthread_join(pt[i], NULL);
-		lost += atomic_load(&r.accepted) - atomic_load(&r.ran);
-		rounds++;
-	}
-	printf("send vs exit/destroy: %ld rounds, %ld accepted messages lost\n", rounds, lost);
-	CHECK_EQ(lost, 0);
+	CHECK_EQ(send_race_run(deadline_ms(ms), 1), 0);
 }
 
 /* ---- events and iterations against full rings ----------------------------------------- */
