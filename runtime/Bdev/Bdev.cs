@@ -163,6 +163,7 @@ internal abstract unsafe class Bdev
             cb(0);
         }
         _destroyCallbacks.Clear();
+        BdevRegistry.ReturnMemoryWhenEmptied();
     }
 
     /// <summary>Resizes and tells every descriptor (SPDK_BDEV_EVENT_RESIZE). Shrinking

@@ -325,6 +325,22 @@ internal static unsafe class BdevRegistry
         return 0;
     }
 
+    private static int s_removedSinceCollection;
+
+    /// <summary>After many bdevs went and none is left, what they held is garbage: one full
+    /// compacting collection gives it back to the OS (a few milliseconds, at a moment when no
+    /// bdev exists whose I/O it could stall). Not after every destroy: a host that creates and
+    /// destroys one bdev at a time never pays it.</summary>
+    internal static void ReturnMemoryWhenEmptied()
+    {
+        if (System.Threading.Interlocked.Increment(ref s_removedSinceCollection) < 256 || Count != 0)
+        {
+            return;
+        }
+        System.Threading.Volatile.Write(ref s_removedSinceCollection, 0);
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+
     private static void Unregister(Bdev b)
     {
         lock (s_lock)
