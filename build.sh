@@ -18,6 +18,7 @@ need_packages() {
   [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
   command -v fio >/dev/null || missing+=(fio)
   command -v bc >/dev/null || missing+=(bc)
+  command -v xz >/dev/null || missing+=(xz-utils) # the tests read SPDK's lvol store fixtures
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v losetup >/dev/null || missing+=(mount)
   command -v clang-14 >/dev/null || missing+=(clang-14)
