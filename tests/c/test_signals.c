@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include "check.h"
 
@@ -126,6 +127,18 @@ int main(void)
 	CHECK_EQ(st.num_read_ops, reads);
 	CHECK(st.read_latency_ticks > 0);
 	CHECK(st.read_latency_ticks <= host_read_ticks);
+
+	/* ... and its rate is right: 200 ms of CLOCK_MONOTONIC within 1%. */
+	struct timespec m0, m1;
+	clock_gettime(CLOCK_MONOTONIC, &m0);
+	uint64_t k0 = nb_get_ticks();
+	usleep(200000);
+	uint64_t k1 = nb_get_ticks();
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	double mono_s = (double)(m1.tv_sec - m0.tv_sec) + (double)(m1.tv_nsec - m0.tv_nsec) / 1e9;
+	double ratio = (double)(k1 - k0) / (double)hz / mono_s;
+	printf("nb_get_ticks_hz %llu, ticks/monotonic %.4f\n", (unsigned long long)hz, ratio);
+	CHECK(ratio > 0.99 && ratio < 1.01);
 
 	CHECK_EQ(nb_dma_free(buf), 0);
 	CHECK_EQ(nb_put_io_channel(ch), 0);
