@@ -4,8 +4,11 @@
  * (NULL, 0 or NB_VTOPHYS_ERROR where the function returns those) and nb_last_error() says
  * why; the clock (C, outside the runtime) still works. Each call in the child runs under
  * alarm(): a hang kills the child with SIGALRM, which the parent reports. The parent keeps
- * working afterwards, reactors running and host-driven I/O both. */
+ * working afterwards, reactors running and host-driven I/O both. Forks are taken by the
+ * thread driving the library and by one that never called it; a child forked before the
+ * first call into the library uses it normally. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -101,14 +104,45 @@ static void child(void)
 	_exit(0);
 }
 
-static void fork_and_check(void)
+/* A child forked before the first call into the library: nothing of the runtime existed, and
+ * the child may use the library as a fresh process would. */
+static void fresh_child(void)
+{
+	alarm(20);
+	CHILD_CHECK(nb_test_env_init() == 0);
+	struct nb_thread *t = nb_thread_create("fresh", NULL);
+	CHILD_CHECK(t != NULL);
+	CHILD_CHECK(nb_thread_exit(t) == 0);
+	for (int i = 0; i < 1000 && nb_thread_is_exited(t) != 1; i++)
+		nb_thread_poll(t, 0, 0);
+	CHILD_CHECK(nb_thread_destroy(t) == 0);
+	CHILD_CHECK(nb_env_fini() == 0);
+	_exit(0);
+}
+
+static void wait_child(pid_t pid);
+
+static void fork_and_check(void (*in_child)(void))
 {
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
-		child();
+		in_child();
+	wait_child(pid);
+}
+
+/* The fork is taken by an OS thread that never called into the library. */
+static void *forking_thread(void *arg)
+{
+	(void)arg;
+	fork_and_check(child);
+	return NULL;
+}
+
+static void wait_child(pid_t pid)
+{
 	int status = 0;
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	if (WIFSIGNALED(status))
@@ -120,6 +154,7 @@ static void fork_and_check(void)
 
 int main(void)
 {
+	fork_and_check(fresh_child);
 	CHECK_EQ(nb_test_env_init(), 0);
 	g_t = nb_thread_create("forker", NULL);
 	CHECK(g_t != NULL);
@@ -134,12 +169,16 @@ int main(void)
 	io_roundtrip();
 
 	/* Host-driven: a fork in the middle of the host's own polling. */
-	fork_and_check();
+	fork_and_check(child);
+	io_roundtrip();
+	pthread_t forker;
+	CHECK_EQ(pthread_create(&forker, NULL, forking_thread, NULL), 0);
+	CHECK_EQ(pthread_join(forker, NULL), 0);
 	io_roundtrip();
 
 	/* With reactors running (their OS threads are what the child lacks). */
 	CHECK_EQ(nb_reactors_start("0x1"), 0);
-	fork_and_check();
+	fork_and_check(child);
 	CHECK_EQ(nb_reactor_count(), 1);
 	CHECK_EQ(nb_reactors_stop(), 0);
 	io_roundtrip();
