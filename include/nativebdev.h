@@ -11,14 +11,52 @@
  *    nb_thread_poll() (host-driven mode) or a reactor (managed mode).
  *  - Options structs begin with their own size so the ABI can grow: fill them with the
  *    matching *_opts_init(opts, sizeof(*opts)) first.
+ *  - -ECHILD (NULL, 0 or NB_VTOPHYS_ERROR for the functions returning those) from every
+ *    function in the child of a fork(): see "fork()" below.
  *
- * Signals: the .NET runtime inside the library installs handlers for SIGSEGV, SIGFPE and
- * SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection) on the first call.
- * Hosts must not use SIGRTMIN. SIGPIPE is never changed: the runtime's start-up would set it
- * to SIG_IGN, and the library answers that request without acting on it, so a handler the
- * host installed stays installed and programs the host starts inherit the host's own
- * disposition (SIG_DFL unless the host changed it). The library writes to no socket or pipe
- * of its own; its log goes to the host's stderr (or nb_log_set_callback).
+ * fork(): the library does not survive fork(). Once any function has been called, the
+ * process holds the .NET runtime and its threads (garbage collection, finalizer, reactors);
+ * a fork()ed child has only the thread that forked, and a collection or a wait for a reactor
+ * in it would never end. So in such a child every function fails at once, without hanging:
+ * -ECHILD, or NULL, 0 or NB_VTOPHYS_ERROR where the function returns a pointer, a size or an
+ * address, and nb_last_error() says the library does not survive fork. The only exceptions
+ * are nb_get_ticks and nb_get_ticks_hz, which keep working. The child must exec() a new
+ * program (fork + exec, posix_spawn and system() are fine) or use the library in a process
+ * of its own started that way. The parent is not affected. A child forked before the first
+ * call into the library may use it as a fresh process would. The child finds out from a
+ * pthread_atfork handler, so a raw clone() system call is not detected. One case remains
+ * that no check can answer: a fork() taken while another thread of the parent has the
+ * runtime stopped for a garbage collection leaves a child whose first call into the library
+ * waits for a collection that will never end; a host that must fork while other threads use
+ * the library should fork from a process of its own (or posix_spawn) instead.
+ *
+ * Signals: nb_get_ticks and nb_get_ticks_hz are async-signal-safe (they are plain C and
+ * never enter the runtime) and may be called from a signal handler, whatever the signal
+ * interrupted. No other function is async-signal-safe: calling one from a handler that
+ * interrupted the library aborts the process (the runtime refuses to be re-entered), and
+ * calling one from a handler that interrupted anything else may deadlock. A host that wants
+ * to act on a signal (the "dump the statistics on SIGUSR1" pattern) sets a flag in the
+ * handler and acts on it in its own loop, or reads the signal from a signalfd:
+ *
+ *     static volatile sig_atomic_t dump_requested;
+ *     static void on_usr1(int sig) { (void)sig; dump_requested = 1; }
+ *     ...
+ *     for (;;) {                       // the host's poll loop
+ *             nb_thread_poll(t, 0, nb_get_ticks());
+ *             if (dump_requested) {
+ *                     dump_requested = 0;
+ *                     nb_bdev_get_io_stat(bdev, &stat);   // outside the handler: fine
+ *             }
+ *     }
+ *
+ * (or: block SIGUSR1 with pthread_sigmask, read it from signalfd(-1, &set, SFD_CLOEXEC) in
+ * the loop, with poll() or a read made non-blocking.) The runtime installs handlers for
+ * SIGSEGV, SIGFPE and SIGRTMIN (it uses SIGRTMIN to suspend threads for garbage collection)
+ * on the first call. Hosts must not use SIGRTMIN. SIGPIPE is never changed: the runtime's
+ * start-up would set it to SIG_IGN, and the library answers that request without acting on
+ * it, so a handler the host installed stays installed and programs the host starts inherit
+ * the host's own disposition (SIG_DFL unless the host changed it). The library writes to no
+ * socket or pipe of its own; its log goes to the host's stderr (or nb_log_set_callback).
  * The library must not be dlclose()d (it is linked -z nodelete).
  */
 #ifndef NATIVEBDEV_H
@@ -37,14 +75,16 @@ extern "C" {
 #define NB_VERSION_STRING "0.1.0"
 
 /* ---------------------------------------------------------------------------------------
- * Version, errors, logging (callable at any time, from any thread, without nb_env_init)
+ * Version, errors, logging (callable at any time, from any thread, without nb_env_init;
+ * not from a signal handler, except the clock)
  * ------------------------------------------------------------------------------------- */
 
-/* The library's version, "MAJOR.MINOR.PATCH". */
+/* The library's version, "MAJOR.MINOR.PATCH" (NULL in a fork()ed child). */
 const char *nb_version(void);
 
 /* What went wrong in the last failing call made on this OS thread: a NUL-terminated string
- * owned by the library, valid until the next call on the same thread. Never NULL. */
+ * owned by the library, valid until the next call on the same thread. Never NULL. In a
+ * fork()ed child, always the constant message saying the library does not survive fork. */
 const char *nb_last_error(void);
 
 enum nb_log_level {
@@ -65,7 +105,11 @@ int nb_log_get_level(void);
 /* Sends log messages to `fn` instead of stderr; NULL restores stderr. */
 int nb_log_set_callback(nb_log_fn fn, void *ctx);
 
-/* The runtime's monotonic clock (spdk_get_ticks / spdk_get_ticks_hz). */
+/* The runtime's monotonic clock (spdk_get_ticks / spdk_get_ticks_hz): the CPU's time-stamp
+ * counter where the kernel reports it constant and non-stop (its rate measured when the
+ * library is loaded), else CLOCK_MONOTONIC in nanoseconds. The statistics' latencies and
+ * nb_thread_poll's `now` are in the same ticks. Async-signal-safe, the only functions that
+ * are: callable from a signal handler, before any other call, and in a fork()ed child. */
 uint64_t nb_get_ticks(void);
 uint64_t nb_get_ticks_hz(void);
 

@@ -6,7 +6,8 @@ using NativeBdev.Interop;
 
 namespace NativeBdev.Abi;
 
-/// <summary>Version, last error, logging and the clock: callable before nb_env_init.</summary>
+/// <summary>Version, last error and logging: callable before nb_env_init. The clock,
+/// nb_get_ticks and nb_get_ticks_hz, is C (runtime/Native/ticks.c).</summary>
 internal static unsafe class BaseExports
 {
     public const string Version = "0.1.0";
@@ -20,6 +21,10 @@ internal static unsafe class BaseExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return null;
+            }
             return VersionUtf8();
         }
         catch (Exception e)
@@ -52,6 +57,10 @@ internal static unsafe class BaseExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Message;
+            }
             return LastErrorUtf8();
         }
         catch
@@ -71,6 +80,10 @@ internal static unsafe class BaseExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SetLevel(level);
         }
         catch (Exception e)
@@ -98,6 +111,10 @@ internal static unsafe class BaseExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return (int)Log.Level;
         }
         catch (Exception e)
@@ -115,44 +132,16 @@ internal static unsafe class BaseExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Log.SetCallback(fn, ctx);
             return 0;
         }
         catch (Exception e)
         {
             return Guard.Fail(e);
-        }
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_get_ticks", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbGetTicks() => NbGetTicksGuarded();
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong NbGetTicksGuarded()
-    {
-        try
-        {
-            return (ulong)Ticks.Now;
-        }
-        catch
-        {
-            return 0;
-        }
-    }
-
-    [UnmanagedCallersOnly(EntryPoint = "nb_get_ticks_hz", CallConvs = [typeof(CallConvCdecl)])]
-    public static ulong NbGetTicksHz() => NbGetTicksHzGuarded();
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong NbGetTicksHzGuarded()
-    {
-        try
-        {
-            return (ulong)Ticks.Hz;
-        }
-        catch
-        {
-            return 0;
         }
     }
 }

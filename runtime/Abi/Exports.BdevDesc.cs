@@ -21,6 +21,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Open(name, write, cb, ctx, desc);
         }
         catch (Exception e)
@@ -68,6 +72,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
             return d == null ? rc : BdevRegistry.Close(d);
         }
@@ -85,6 +93,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out _)?.Bdev.Handle ?? 0;
         }
         catch (Exception e)
@@ -102,6 +114,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
             if (d == null)
             {
@@ -124,6 +140,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
             return d == null ? rc : BdevRegistry.ReleaseClaim(d);
         }
@@ -141,6 +161,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out _);
             if (d == null)
             {
@@ -166,6 +190,10 @@ internal static unsafe class BdevDescExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
             if (d == null)
             {

@@ -19,6 +19,10 @@ internal static unsafe class BdevEventExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
             return b == null ? rc : BdevRegistry.NotifyMediaManagement(b, offset, blocks);
         }
@@ -37,6 +41,10 @@ internal static unsafe class BdevEventExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             BdevDesc? d = Guard.Resolve<BdevDesc>(desc, HandleType.BdevDesc, out int rc);
             if (d == null)
             {

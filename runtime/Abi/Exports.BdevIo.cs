@@ -69,6 +69,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Read, null, 0, buf, off, num, cb, arg);
         }
         catch (Exception e)
@@ -86,6 +90,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.Read, null, 0, buf, off, len, cb, arg);
         }
         catch (Exception e)
@@ -100,6 +108,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, num, cb, arg);
         }
         catch (Exception e)
@@ -118,6 +130,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.Read, iov, iovcnt, null, off, len, cb, arg);
         }
         catch (Exception e)
@@ -132,6 +148,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Write, null, 0, buf, off, num, cb, arg);
         }
         catch (Exception e)
@@ -149,6 +169,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.Write, null, 0, buf, off, len, cb, arg);
         }
         catch (Exception e)
@@ -163,6 +187,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, num, cb, arg);
         }
         catch (Exception e)
@@ -181,6 +209,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.Write, iov, iovcnt, null, off, len, cb, arg);
         }
         catch (Exception e)
@@ -198,6 +230,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, num, cb, arg);
         }
         catch (Exception e)
@@ -215,6 +251,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.WriteZeroes, null, 0, null, off, len, cb, arg);
         }
         catch (Exception e)
@@ -232,6 +272,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Unmap, null, 0, null, off, num, cb, arg);
         }
         catch (Exception e)
@@ -249,6 +293,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.Unmap, null, 0, null, off, len, cb, arg);
         }
         catch (Exception e)
@@ -266,6 +314,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Flush, null, 0, null, off, num, cb, arg);
         }
         catch (Exception e)
@@ -283,6 +335,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return SubmitBytes(desc, ch, BdevIoType.Flush, null, 0, null, off, len, cb, arg);
         }
         catch (Exception e)
@@ -299,6 +355,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Submit(desc, ch, BdevIoType.Reset, null, 0, null, 0, 0, cb, arg);
         }
         catch (Exception e)
@@ -316,6 +376,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Batch(desc, ch, reqs, count);
         }
         catch (Exception e)
@@ -382,6 +446,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return IoWait(bdev, ch, entry);
         }
         catch (Exception e)
@@ -427,6 +495,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             if (!BdevIoRegistry.InCallback(io))
             {
                 return LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback");
@@ -460,6 +532,10 @@ internal static unsafe class BdevIoExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return !BdevIoRegistry.InCallback(io)
                 ? LastError.Set(Errno.EINVAL, "not a bdev_io inside its completion callback")
                 : (int)io->Type;

@@ -18,6 +18,10 @@ internal static unsafe class BdevLifecycleExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Create(uri, name, nameLen);
         }
         catch (Exception e)
@@ -55,6 +59,10 @@ internal static unsafe class BdevLifecycleExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Destroy(name, cb, ctx);
         }
         catch (Exception e)
@@ -86,6 +94,10 @@ internal static unsafe class BdevLifecycleExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             string? n = Guard.String(name, "name", out int rc);
             if (rc != 0)
             {

@@ -19,6 +19,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             string? n = Guard.String(name, "name", out int rc);
             if (rc != 0)
             {
@@ -46,6 +50,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return BdevRegistry.First()?.Handle ?? 0;
         }
         catch (Exception e)
@@ -63,6 +71,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             Bdev.Bdev? p = Guard.Resolve<Bdev.Bdev>(prev, HandleType.Bdev, out _);
             if (p == null)
             {
@@ -85,6 +97,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return null;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out _);
             return b == null ? null : b.NameUtf8;
         }
@@ -103,6 +119,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out _)?.BlockSize ?? 0;
         }
         catch (Exception e)
@@ -120,6 +140,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out _)?.BlockCount ?? 0;
         }
         catch (Exception e)
@@ -137,6 +161,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
             if (b == null)
             {
@@ -158,6 +186,10 @@ internal static unsafe class BdevQueryExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return GetInfo(bdev, info);
         }
         catch (Exception e)

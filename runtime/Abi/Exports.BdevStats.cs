@@ -20,6 +20,10 @@ internal static unsafe class BdevStatsExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
             return b == null ? rc : FillStat(BdevStatistics.Of(b), stat);
         }
@@ -37,6 +41,10 @@ internal static unsafe class BdevStatsExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out int rc);
             if (c == null)
             {
@@ -98,6 +106,10 @@ internal static unsafe class BdevStatsExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Percentiles(bdev, ch, pcts, ticks, count);
         }
         catch (Exception e)
@@ -139,6 +151,10 @@ internal static unsafe class BdevStatsExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
             if (b == null)
             {

@@ -21,6 +21,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Register(ioDevice, create, destroy, ctxSize, name);
         }
         catch (Exception e)
@@ -65,6 +69,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Unregister(ioDevice, done);
         }
         catch (Exception e)
@@ -98,6 +106,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return GetChannel(ioDevice);
         }
         catch (Exception e)
@@ -132,6 +144,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out int rc);
             return c == null ? rc : c.Put();
         }
@@ -149,6 +165,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return null;
+            }
             IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out _);
             return c == null ? null : c.Context;
         }
@@ -167,6 +187,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             IoChannel? c = Guard.Resolve<IoChannel>(ch, HandleType.IoChannel, out _);
             return c == null ? 0 : c.Thread.Handle;
         }
@@ -187,6 +211,10 @@ internal static unsafe class ChannelExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return ForEachChannel(ioDevice, fn, ctx, cpl);
         }
         catch (Exception e)

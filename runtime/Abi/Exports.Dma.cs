@@ -17,6 +17,10 @@ internal static unsafe class DmaExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return null;
+            }
             return DmaAlloc(size, align, iova, zero: false);
         }
         catch (Exception e)
@@ -34,6 +38,10 @@ internal static unsafe class DmaExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return null;
+            }
             return DmaAlloc(size, align, iova, zero: true);
         }
         catch (Exception e)
@@ -78,6 +86,10 @@ internal static unsafe class DmaExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return DmaFree(buf);
         }
         catch (Exception e)
@@ -108,6 +120,10 @@ internal static unsafe class DmaExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ulong.MaxValue;
+            }
             return Vtophys(buf, size);
         }
         catch (Exception e)

@@ -19,6 +19,10 @@ internal static unsafe class EnvExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return OptsInit(opts, size);
         }
         catch (Exception e)
@@ -65,6 +69,10 @@ internal static unsafe class EnvExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Init(opts);
         }
         catch (Exception e)
@@ -158,6 +166,10 @@ internal static unsafe class EnvExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return BdevLayer.Fini();
         }
         catch (Exception e)
@@ -174,6 +186,10 @@ internal static unsafe class EnvExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return GetInfo(info);
         }
         catch (Exception e)

@@ -18,6 +18,10 @@ internal static unsafe class FaultExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             string? u = Guard.String(uri, "uri", out int rc);
             if (rc != 0)
             {
@@ -39,6 +43,10 @@ internal static unsafe class FaultExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return FaultRegistry.Remove(id);
         }
         catch (Exception e)
@@ -55,6 +63,10 @@ internal static unsafe class FaultExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             string? n = Guard.String(name, "bdev_name", out int rc);
             return rc != 0 ? rc : FaultRegistry.Clear(n);
         }
@@ -72,6 +84,10 @@ internal static unsafe class FaultExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return List(rules, max);
         }
         catch (Exception e)
@@ -114,6 +130,10 @@ internal static unsafe class FaultExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             string? n = Guard.String(name, "name", out int rc);
             if (rc != 0)
             {

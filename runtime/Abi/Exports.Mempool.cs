@@ -17,6 +17,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return Create(name, count, eleSize, cacheSize);
         }
         catch (Exception e)
@@ -54,6 +58,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Mempool? pool = Guard.Resolve<Mempool>(mp, HandleType.Mempool, out int rc);
             return pool == null ? rc : pool.Free();
         }
@@ -71,6 +79,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return null;
+            }
             Mempool? pool = HandleTable.Get<Mempool>(mp, HandleType.Mempool);
             if (pool == null)
             {
@@ -99,6 +111,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Mempool? pool = HandleTable.Get<Mempool>(mp, HandleType.Mempool);
             if (pool == null)
             {
@@ -124,6 +140,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return GetBulk(mp, arr, count);
         }
         catch (Exception e)
@@ -155,6 +175,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return PutBulk(mp, arr, count);
         }
         catch (Exception e)
@@ -186,6 +210,10 @@ internal static unsafe class MempoolExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Mempool? pool = Guard.Resolve<Mempool>(mp, HandleType.Mempool, out int rc);
             return pool == null ? rc : pool.Available;
         }

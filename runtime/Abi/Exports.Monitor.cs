@@ -19,6 +19,10 @@ internal static unsafe class MonitorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return DeviceMonitor.Configure(maxErrors, windowMs);
         }
         catch (Exception e)
@@ -35,6 +39,10 @@ internal static unsafe class MonitorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
             if (b == null)
             {
@@ -74,6 +82,10 @@ internal static unsafe class MonitorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Bdev.Bdev? b = Guard.Resolve<Bdev.Bdev>(bdev, HandleType.Bdev, out int rc);
             return b == null ? rc : DeviceMonitor.Clear(b);
         }

@@ -39,6 +39,10 @@ internal static unsafe class NvmeExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Passthru(desc, ch, BdevIoType.NvmeAdmin, cmd, buf, nbytes, cb, arg);
         }
         catch (Exception e)
@@ -56,6 +60,10 @@ internal static unsafe class NvmeExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Passthru(desc, ch, BdevIoType.NvmeIo, cmd, buf, nbytes, cb, arg);
         }
         catch (Exception e)
@@ -72,6 +80,10 @@ internal static unsafe class NvmeExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return ProbeCore(infos, max);
         }
         catch (Exception e)
@@ -136,6 +148,10 @@ internal static unsafe class NvmeExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return GetInfoCore(name, info);
         }
         catch (Exception e)
@@ -188,6 +204,10 @@ internal static unsafe class NvmeExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             int rc = FindNvmeBdev(name, out INvmeNamespaceBdev? b);
             return rc != 0 ? rc : b!.ResetController("nb_nvme_ctrlr_reset");
         }

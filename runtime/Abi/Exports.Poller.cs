@@ -19,6 +19,10 @@ internal static unsafe class PollerExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return RegisterPoller(fn, ctx, periodUs);
         }
         catch (Exception e)
@@ -57,6 +61,10 @@ internal static unsafe class PollerExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             if (poller == null)
             {
                 return Guard.Null("poller");
@@ -87,6 +95,10 @@ internal static unsafe class PollerExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Poller? p = Guard.Resolve<Poller>(poller, HandleType.Poller, out int rc);
             return p == null ? rc : p.Thread.SetPollerPaused(p, true);
         }
@@ -104,6 +116,10 @@ internal static unsafe class PollerExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             Poller? p = Guard.Resolve<Poller>(poller, HandleType.Poller, out int rc);
             return p == null ? rc : p.Thread.SetPollerPaused(p, false);
         }

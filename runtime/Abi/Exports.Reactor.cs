@@ -16,6 +16,10 @@ internal static unsafe class ReactorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Start(coreMask);
         }
         catch (Exception e)
@@ -53,6 +57,10 @@ internal static unsafe class ReactorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return ReactorSet.Stop();
         }
         catch (Exception e)
@@ -69,6 +77,10 @@ internal static unsafe class ReactorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return ReactorSet.Reactors.Length;
         }
         catch (Exception e)
@@ -85,6 +97,10 @@ internal static unsafe class ReactorExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             if (cores == null)
             {
                 return Guard.Null("cores");

@@ -18,6 +18,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return Create(name, cpumask);
         }
         catch (Exception e)
@@ -61,6 +65,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
             return t == null ? rc : t.RequestExit();
         }
@@ -78,6 +86,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
             return t == null ? rc : t.IsExited ? 1 : 0;
         }
@@ -95,6 +107,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
             return t == null ? rc : t.Destroy();
         }
@@ -110,6 +126,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return Poll(thread, maxMsgs, now);
         }
         catch (Exception e)
@@ -137,6 +157,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return 0;
+            }
             return LightweightThread.Current?.Handle ?? 0;
         }
         catch (Exception e)
@@ -154,6 +178,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             if (thread == 0)
             {
                 return LightweightThread.Bind(null);
@@ -175,6 +203,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             LightweightThread? t = Guard.Resolve<LightweightThread>(thread, HandleType.Thread, out int rc);
             return t == null ? rc : Guard.CopyOut(t.Name, buf, len);
         }
@@ -193,6 +225,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             LightweightThread? t = HandleTable.Get<LightweightThread>(thread, HandleType.Thread);
             if (t == null)
             {
@@ -220,6 +256,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return ForEachThread(fn, ctx, cpl);
         }
         catch (Exception e)
@@ -256,6 +296,10 @@ internal static unsafe class ThreadExports
     {
         try
         {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
             return ThreadRegistry.Count;
         }
         catch (Exception e)

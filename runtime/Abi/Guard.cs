@@ -17,6 +17,8 @@ namespace NativeBdev.Abi;
 /// check on return and aborts the process (TOOLCHAIN pitfall A). Any export can be the first
 /// call, so none keeps anything in its own frame. The few exports called once per I/O hold the
 /// catch-all themselves instead (<see cref="HotPathExportAttribute"/>), under the same rule.
+/// Either way the try opens with the fork check, <c>if (ForkGuard.InChild) return ...;</c>
+/// (<see cref="ForkGuard"/>): in a fork()ed child nothing else may run.
 /// tests/unit/Abi/ExportShapeTests.cs checks the shape in the IL; tests/c/first_call.py calls
 /// every export first in a fresh process.</remarks>
 internal static unsafe class Guard

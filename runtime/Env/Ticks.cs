@@ -10,17 +10,42 @@ namespace NativeBdev.Env;
 /// Stopwatch.GetTimestamp goes through clock_gettime and costs 32 ns here against 12 ns for
 /// RDTSC, and the I/O path reads the clock per I/O. .NET has no RDTSC intrinsic, so a
 /// ten-byte thunk is written to an executable page once and called without a GC transition.
-/// Where that is not possible (no invariant TSC, W^X policy), Stopwatch is used.</summary>
+/// Where that is not possible (no invariant TSC, W^X policy), Stopwatch is used.
+/// In the library the choice and the calibration are made by runtime/Native/ticks.c when the
+/// .so is loaded, and taken from there: nb_get_ticks and nb_get_ticks_hz are C functions (so a
+/// signal handler may call them without entering the runtime), and the I/O stamps must be
+/// the same clock. The thunk and the calibration below are what the unit tests (JIT, no C
+/// half) run.</summary>
 internal static unsafe class Ticks
 {
-    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<long> s_rdtsc = CreateRdtsc();
-    private static readonly long s_hz = s_rdtsc != null ? Calibrate() : Stopwatch.Frequency;
+    private static readonly long s_nativeHz = NativeClock(out s_rdtsc);
+    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<long> s_rdtsc;
+    private static readonly long s_hz = s_nativeHz != 0 ? s_nativeHz
+        : s_rdtsc != null ? Calibrate() : Stopwatch.Frequency;
 
     public static long Now => s_rdtsc != null ? s_rdtsc() : Stopwatch.GetTimestamp();
     public static long Hz => s_hz;
     public static bool UsesTsc => s_rdtsc != null;
     public static long FromMicroseconds(long us) => (long)((Int128)us * s_hz / 1_000_000);
     public static double ToMicroseconds(long ticks) => ticks * 1_000_000.0 / s_hz;
+
+    /// <summary>The clock ticks.c chose (its rdtsc function, or null for CLOCK_MONOTONIC
+    /// nanoseconds, which is Stopwatch's) and its frequency; 0 under JIT, with a clock of
+    /// this class's own.</summary>
+    private static long NativeClock(out delegate* unmanaged[Cdecl, SuppressGCTransition]<long> rdtsc)
+    {
+        try
+        {
+            ulong hz;
+            rdtsc = (delegate* unmanaged[Cdecl, SuppressGCTransition]<long>)NbNative.Clock(&hz);
+            return (long)hz;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            rdtsc = CreateRdtsc();
+            return 0;
+        }
+    }
 
     private static delegate* unmanaged[Cdecl, SuppressGCTransition]<long> CreateRdtsc()
     {

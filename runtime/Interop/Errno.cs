@@ -12,6 +12,7 @@ internal static class Errno
     public const int ENXIO = 6;
     public const int E2BIG = 7;
     public const int EBADF = 9;
+    public const int ECHILD = 10;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EACCES = 13;

@@ -46,7 +46,7 @@ internal static class ExportShape
         }
         if (export.IsDefined(typeof(HotPathExportAttribute)))
         {
-            return GuardedInPlace(export, body, il);
+            return GuardedInPlace(export, body, il) ?? ForkCheckFirst(export, export);
         }
         if (body.ExceptionHandlingClauses.Count > 0)
         {
@@ -65,7 +65,27 @@ internal static class ExportShape
         {
             return $"calls {callee.Name}, which is not [MethodImpl(MethodImplOptions.NoInlining)]";
         }
-        return CatchAllFirst(callee);
+        return CatchAllFirst(callee) ?? ForkCheckFirst(export, callee);
+    }
+
+    /// <summary>A named export (an entry point the host calls) opens its try with the fork
+    /// check, <c>if (ForkGuard.InChild) return ...;</c>, before anything else can run: in a
+    /// fork()ed child any other work may wait forever (runtime/Abi/ForkGuard.cs).</summary>
+    private static string? ForkCheckFirst(MethodInfo export, MethodBase guarded)
+    {
+        if (export.GetCustomAttribute<UnmanagedCallersOnlyAttribute>()?.EntryPoint == null)
+        {
+            return null;
+        }
+        MethodBody body = guarded.GetMethodBody()!;
+        List<Instruction> il = Decode(body.GetILAsByteArray()!);
+        ExceptionHandlingClause first = body.ExceptionHandlingClauses.OrderBy(c => c.TryOffset).First();
+        Instruction opening = il.SkipWhile(i => i.At < first.TryOffset).First(i => i.Op != OpCodes.Nop);
+        MethodBase? called = opening.Op == OpCodes.Call ? guarded.Module.ResolveMethod((int)opening.Operand) : null;
+        bool checks = called != null && called.DeclaringType == typeof(ForkGuard) &&
+                      called.Name == "get_" + nameof(ForkGuard.InChild);
+        return checks ? null
+            : $"{guarded.Name} does not open its try with the fork check (if (ForkGuard.InChild) return ...;)";
     }
 
     /// <summary>ldarg 0 .. n-1 (nops allowed: Debug builds), one call, ret.</summary>

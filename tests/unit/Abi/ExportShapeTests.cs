@@ -44,6 +44,9 @@ public class ExportShapeTests
     [Arguments(nameof(Samples.HotWithoutCatch), "not one try")]
     [Arguments(nameof(Samples.HotWorkOutsideTry), "not one try")]
     [Arguments(nameof(Samples.HotNarrowCatch), "not one try")]
+    [Arguments(nameof(Samples.NamedForkChecked), null)]
+    [Arguments(nameof(Samples.NamedUnchecked), "fork check")]
+    [Arguments(nameof(Samples.HotNamedUnchecked), "fork check")]
     public async Task The_check_rejects_each_deviation(string sample, string? expected)
     {
         MethodInfo m = typeof(Samples).GetMethod(sample, BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -183,6 +186,43 @@ public class ExportShapeTests
                 return checked(a + b);
             }
             catch (OverflowException e)
+            {
+                return Guard.Fail(e);
+            }
+        }
+
+        [UnmanagedCallersOnly(EntryPoint = "sample_fork_checked")]
+        internal static int NamedForkChecked(int a, int b) => ForkCheckedGuarded(a, b);
+
+        [UnmanagedCallersOnly(EntryPoint = "sample_unchecked")]
+        internal static int NamedUnchecked(int a, int b) => Guarded(a, b);
+
+        [UnmanagedCallersOnly(EntryPoint = "sample_hot_unchecked")]
+        [HotPathExport]
+        internal static int HotNamedUnchecked(int a, int b)
+        {
+            try
+            {
+                return checked(a + b);
+            }
+            catch (Exception e)
+            {
+                return Guard.Fail(e);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static int ForkCheckedGuarded(int a, int b)
+        {
+            try
+            {
+                if (ForkGuard.InChild)
+                {
+                    return ForkGuard.Refused;
+                }
+                return checked(a + b);
+            }
+            catch (Exception e)
             {
                 return Guard.Fail(e);
             }
