@@ -605,7 +605,11 @@ int nb_bdev_io_get_nvme_status(struct nb_bdev_io *bdev_io, uint32_t *cdw0, int *
 /* Inside a completion callback: the I/O's type, or a negative errno. */
 int nb_bdev_io_get_type(struct nb_bdev_io *bdev_io);
 
-/* Statistics (SPDK's spdk_bdev_io_stat), in ticks of nb_get_ticks_hz(). */
+/* Statistics (SPDK's spdk_bdev_io_stat), in ticks of nb_get_ticks_hz(). An I/O's latency runs
+ * from its submission to its completion. To spare a clock read per I/O, stamps taken inside a
+ * thread's poll share one clock read until the step does work: a busy poller or a message
+ * refreshes it, and a message's first stamp reads the clock, so host work done in a message
+ * before it submits (allocating, pinning memory) is not counted as the I/O's latency. */
 struct nb_bdev_io_stat {
 	size_t stat_size;                /* set by the caller: sizeof(struct nb_bdev_io_stat) */
 	uint64_t bytes_read;

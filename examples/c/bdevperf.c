@@ -167,6 +167,16 @@ static int submit(struct slot *s)
 	}
 }
 
+static void free_slots(struct job *j)
+{
+	for (int i = 0; j->slots && i < g_opt.depth; i++) {
+		nb_dma_free(j->slots[i].buf);
+		nb_dma_free(j->slots[i].rbuf);
+	}
+	free(j->slots);
+	j->slots = NULL;
+}
+
 static void job_finish(struct job *j)
 {
 	j->end_ticks = nb_get_ticks();
@@ -176,11 +186,7 @@ static void job_finish(struct job *j)
 	nb_bdev_get_latency_percentiles(nb_bdev_desc_get_bdev(j->desc), j->ch, g_pcts, j->pct_ticks, 5);
 	if (j->reset_poller)
 		nb_poller_unregister(&j->reset_poller);
-	for (int i = 0; i < g_opt.depth; i++) {
-		nb_dma_free(j->slots[i].buf);
-		nb_dma_free(j->slots[i].rbuf);
-	}
-	free(j->slots);
+	free_slots(j);
 	nb_put_io_channel(j->ch);
 	nb_bdev_close(j->desc);
 	atomic_store(&j->finished, 1);
@@ -274,6 +280,26 @@ static void on_event(int type, struct nb_bdev *bdev, void *ctx)
 	(void)j;
 }
 
+/* Runs on the main thread before the job's thread starts, as SPDK's bdevperf_construct_job
+ * allocates its tasks: a buffer allocation that grows the DMA pool maps and pins the new
+ * region (64 MiB: 24-170 ms here), which must not stall the reactor the job runs on. */
+static int alloc_slots(struct job *j)
+{
+	j->slots = calloc(g_opt.depth, sizeof(struct slot));
+	if (!j->slots)
+		return -ENOMEM;
+	for (int i = 0; i < g_opt.depth; i++) {
+		struct slot *s = &j->slots[i];
+		s->job = j;
+		s->buf = nb_dma_zmalloc(g_opt.io_size, 4096, NULL);
+		if (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET)
+			s->rbuf = nb_dma_zmalloc(g_opt.io_size, 4096, NULL);
+		if (!s->buf || ((g_opt.workload == W_VERIFY || g_opt.workload == W_RESET) && !s->rbuf))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Runs on the job's thread. */
 static void job_start(void *arg)
 {
@@ -281,6 +307,7 @@ static void job_start(void *arg)
 	int rc = nb_bdev_open_ext(j->bdev, is_write(g_opt.workload), on_event, j, &j->desc);
 	if (rc != 0) {
 		fprintf(stderr, "bdevperf: cannot open %s: %s\n", j->bdev, nb_last_error());
+		free_slots(j);
 		j->setup_rc = rc;
 		atomic_store(&j->finished, 1);
 		return;
@@ -288,20 +315,6 @@ static void job_start(void *arg)
 	j->ch = nb_bdev_get_io_channel(j->desc);
 	if (g_opt.timeout_s > 0)
 		nb_bdev_set_timeout(j->desc, (uint64_t)(g_opt.timeout_s * 1e6), 1, on_timeout, j);
-	j->slots = calloc(g_opt.depth, sizeof(struct slot));
-	for (int i = 0; i < g_opt.depth; i++) {
-		struct slot *s = &j->slots[i];
-		s->job = j;
-		s->buf = nb_dma_zmalloc(g_opt.io_size, 4096, NULL);
-		if (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET)
-			s->rbuf = nb_dma_zmalloc(g_opt.io_size, 4096, NULL);
-		if (!s->buf || ((g_opt.workload == W_VERIFY || g_opt.workload == W_RESET) && !s->rbuf)) {
-			fprintf(stderr, "bdevperf: cannot allocate buffers: %s\n", nb_last_error());
-			j->setup_rc = -ENOMEM;
-			atomic_store(&j->finished, 1);
-			return;
-		}
-	}
 	if (g_opt.workload == W_RESET)
 		j->reset_poller = nb_poller_register(reset_tick, j, 1000000);
 	j->start_ticks = nb_get_ticks();
@@ -574,6 +587,9 @@ int main(int argc, char **argv)
 		}
 	}
 
+	for (int i = 0; i < g_njobs; i++)
+		if (alloc_slots(&g_jobs[i]) != 0)
+			return die("cannot allocate buffers");
 	printf("Running I/O for %d seconds...\n", g_opt.seconds);
 	fflush(stdout);
 	for (int i = 0; i < g_njobs; i++) {

@@ -79,7 +79,8 @@ internal sealed unsafe class LightweightThread
     internal volatile Reactor? Reactor;
 
     /// <summary>The clock as of the start of the current poll step. A step that did work
-    /// (a message, a busy poller) marks it stale and the next reader refreshes it, so the
+    /// (a message, a busy poller) marks it stale and the next reader refreshes it, as does
+    /// the start of each message (host code of unbounded length), so the
     /// I/O path stamps submissions and completions without a clock read per I/O, and a poll
     /// that only spins reads the clock once.</summary>
     public long PollTicks;
@@ -516,6 +517,10 @@ internal sealed unsafe class LightweightThread
         }
         while (work < maxMessages && _messages.TryDequeueSingle(out Message m))
         {
+            // A message is host code of any length (bdevperf's job_start maps and pins its
+            // buffers, 24-170 ms, then submits its first I/Os): its first stamp reads the clock,
+            // or an I/O it submits counts the step's earlier work as its own latency.
+            _ticksStale = true;
             m.Invoke();
             work++;
         }
@@ -571,6 +576,7 @@ internal sealed unsafe class LightweightThread
         while (done < max && _control.TryDequeue(out Message m))
         {
             Interlocked.Decrement(ref _controlCount);
+            _ticksStale = true; // host code, as a data message (PollOnce)
             m.Invoke();
             done++;
         }

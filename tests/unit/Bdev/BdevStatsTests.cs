@@ -121,6 +121,53 @@ public class BdevStatsTests
         await Assert.That(p100 - read.MaxLatencyTicks).IsLessThanOrEqualTo(read.MaxLatencyTicks / 16);
     }
 
+    private sealed class SlowMessage
+    {
+        public required BdevSession Session;
+        public required DmaBuffer Buffer;
+        public required IoLog Log;
+        public long SpinTicks;
+    }
+
+    private static void SpinThenSubmit(object? context, nint arg)
+    {
+        var m = (SlowMessage)context!;
+        long until = Ticks.Now + m.SpinTicks;
+        while (Ticks.Now < until)
+        {
+        }
+        m.Session.Submit(BdevIoType.Read, m.Buffer.Pointer, 0, 1, m.Log, 1);
+    }
+
+    /// <summary>Issue 15's latency tail: bdevperf's job_start message pinned its buffers
+    /// (24-170 ms) and then submitted its first I/Os, which were stamped with the poll step's
+    /// start and so reported that whole time as their latency (bdevperf's max).</summary>
+    [Test]
+    public async Task An_io_submitted_late_in_a_message_does_not_count_the_message_s_earlier_work()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("stats-slow-msg");
+        ScriptedBdev bdev = ScriptedBdev.Register("stats-slow-msg");
+        BdevSession s = BdevSession.Open(t, bdev.Name);
+        using var buf = new DmaBuffer(512);
+        var log = new IoLog();
+        var m = new SlowMessage { Session = s, Buffer = buf, Log = log, SpinTicks = Ticks.FromMicroseconds(30_000) };
+
+        int rc = Send(t, m);
+        bool done = ThreadHost.PollUntil(() => log.Count == 1, t);
+        OpStats read = s.Channel.Stats.Ops[(int)BdevIoType.Read];
+        s.Close();
+        Bdevs.DestroyAndWait(bdev.Name, t);
+
+        await Assert.That(rc).IsEqualTo(0);
+        await Assert.That(done).IsTrue();
+        await Assert.That(read.Ops).IsEqualTo(1UL);
+        // Submitted after the 30 ms spin, completed on the next poll: well under 30 ms.
+        await Assert.That((long)read.MaxLatencyTicks).IsLessThan(Ticks.FromMicroseconds(15_000));
+    }
+
+    private static unsafe int Send(LightweightThread t, SlowMessage m) => t.Send(&SpinThenSubmit, m);
+
     // ---------------------------------------------------------------- histogram
 
     private static IEnumerable<ulong> Samples()
