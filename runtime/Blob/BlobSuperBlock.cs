@@ -117,6 +117,11 @@ internal sealed class BlobSuperBlock
         {
             Fail("the metadata region is empty (md_len 0)");
         }
+        ulong pagesPerCluster = ClusterSize / BlobFormat.PageSize;
+        if (((ulong)MdStart + MdLength + pagesPerCluster - 1) / pagesPerCluster > TotalClusters)
+        {
+            Fail($"the metadata (pages 0..{(ulong)MdStart + MdLength}) needs more than the store's {TotalClusters} clusters");
+        }
     }
 
     private static void CheckRegion(string what, uint start, uint length, ulong pages)
