@@ -19,7 +19,8 @@ internal sealed class BlobBitMask
 
     public long Bits { get; }
 
-    public bool this[long index] => index >= 0 && index < Bits && (_words[index >> 6] & (1UL << (int)(index & 63))) != 0;
+    public bool this[long index] =>
+        index >= 0 && index < Bits && (_words[index >> 6] & (1UL << (int)(index & 63))) != 0;
 
     public void Set(long index)
     {

@@ -54,12 +54,24 @@ internal sealed class BlobDescriptorParser(ulong totalClusters, BlobBitMask? use
             ReadOnlySpan<byte> body = area.Slice(start, (int)length);
             switch (type)
             {
-                case BlobFormat.DescFlags: Flags(body, where); break;
-                case BlobFormat.DescExtentRle: ExtentRle(body, where); break;
-                case BlobFormat.DescExtentTable: ExtentTable(body, where); break;
-                case BlobFormat.DescExtentPage: ExtentPage(body, where); break;
-                case BlobFormat.DescXattr: Xattr(body, where, _xattrs); break;
-                case BlobFormat.DescXattrInternal: Xattr(body, where, _internal); break;
+                case BlobFormat.DescFlags:
+                    Flags(body, where);
+                    break;
+                case BlobFormat.DescExtentRle:
+                    ExtentRle(body, where);
+                    break;
+                case BlobFormat.DescExtentTable:
+                    ExtentTable(body, where);
+                    break;
+                case BlobFormat.DescExtentPage:
+                    ExtentPage(body, where);
+                    break;
+                case BlobFormat.DescXattr:
+                    Xattr(body, where, _xattrs);
+                    break;
+                case BlobFormat.DescXattrInternal:
+                    Xattr(body, where, _internal);
+                    break;
                 default:
                     if (replay && type != BlobFormat.DescPadding)
                     {
@@ -213,7 +225,8 @@ internal sealed class BlobDescriptorParser(ulong totalClusters, BlobBitMask? use
             Fail(where, $"XATTR of length {body.Length} holds a {nameLength}-byte name and a {valueLength}-byte value");
         }
         string name = Encoding.UTF8.GetString(body.Slice(4, nameLength));
-        into.TryAdd(name, body.Slice(4 + nameLength, valueLength).ToArray()); // the first wins, as spdk_blob_get_xattr_value
+        // A repeated name: the first wins, as spdk_blob_get_xattr_value finds it.
+        into.TryAdd(name, body.Slice(4 + nameLength, valueLength).ToArray());
     }
 
     private void AddCluster(ulong index, string where)
@@ -244,5 +257,6 @@ internal sealed class BlobDescriptorParser(ulong totalClusters, BlobBitMask? use
         }
     }
 
-    private static void Fail(string where, string message) => throw new BlobFormatError(-Errno.EILSEQ, where + ": " + message);
+    private static void Fail(string where, string message) =>
+        throw new BlobFormatError(-Errno.EILSEQ, where + ": " + message);
 }

@@ -15,7 +15,8 @@ namespace NativeBdev.Blob;
 /// error rather than a hang or an assertion.</summary>
 internal static class BlobReplay
 {
-    public static (BlobBitMask Pages, BlobBitMask Clusters, BlobBitMask Ids) Run(IBlobDevice device, BlobSuperBlock super)
+    public static (BlobBitMask Pages, BlobBitMask Clusters, BlobBitMask Ids) Run(
+        IBlobDevice device, BlobSuperBlock super)
     {
         var pages = new BlobBitMask(super.MdLength);
         var ids = new BlobBitMask(super.MdLength);

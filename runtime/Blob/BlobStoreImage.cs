@@ -72,7 +72,8 @@ internal sealed class BlobStoreImage
         var page = new byte[BlobFormat.PageSize];
         if (!device.TryRead(0, page))
         {
-            throw new BlobFormatError(-Errno.EILSEQ, $"the device ({device.Length} bytes) is too small for a super block");
+            throw new BlobFormatError(-Errno.EILSEQ,
+                $"the device ({device.Length} bytes) is too small for a super block");
         }
         BlobSuperBlock super = BlobSuperBlock.Parse(page, device.Length);
         long total = (long)super.TotalClusters;
@@ -122,7 +123,8 @@ internal sealed class BlobStoreImage
     {
         if (index >= super.MdLength)
         {
-            throw new BlobFormatError(-Errno.EILSEQ, $"metadata page {index} is past the region ({super.MdLength} pages)");
+            throw new BlobFormatError(-Errno.EILSEQ,
+                $"metadata page {index} is past the region ({super.MdLength} pages)");
         }
         if (!device.TryRead(((long)super.MdStart + index) * BlobFormat.PageSize, page))
         {

@@ -120,7 +120,8 @@ internal sealed class BlobSuperBlock
         ulong pagesPerCluster = ClusterSize / BlobFormat.PageSize;
         if (((ulong)MdStart + MdLength + pagesPerCluster - 1) / pagesPerCluster > TotalClusters)
         {
-            Fail($"the metadata (pages 0..{(ulong)MdStart + MdLength}) needs more than the store's {TotalClusters} clusters");
+            Fail($"the metadata (pages 0..{(ulong)MdStart + MdLength}) needs more than the store's " +
+                $"{TotalClusters} clusters");
         }
     }
 

@@ -18,7 +18,8 @@ public class LvolStoreDirtyTests
         await Assert.That(dirty.Store.Super.Clean).IsFalse();
         await Assert.That(dirty.Store.Replayed).IsTrue();
         await Assert.That(dirty.Name).IsEqualTo("lvsA");
-        await Assert.That(dirty.Lvols.Select(l => l.Name).Order()).IsEquivalentTo(clean.Lvols.Select(l => l.Name).Order());
+        await Assert.That(dirty.Lvols.Select(l => l.Name).Order())
+            .IsEquivalentTo(clean.Lvols.Select(l => l.Name).Order());
         foreach (LvolImage lv in dirty.Lvols.Where(l => l.Name != "clone1"))
         {
             LvolImage before = clean.Lvols.First(l => l.Name == lv.Name);
@@ -34,8 +35,10 @@ public class LvolStoreDirtyTests
     {
         LvolStoreImage dirty = LvsFixtures.Load("lvsA-dirty.img");
         LvolStoreImage clean = LvsFixtures.Load("lvsA.img");
-        byte[] now = LvsFixtures.ReadVolume(dirty, dirty.Lvols.First(l => l.Name == "clone1"), LvsFixtures.Image("lvsA-dirty.img"));
-        byte[] old = LvsFixtures.ReadVolume(clean, clean.Lvols.First(l => l.Name == "clone1"), LvsFixtures.Image("lvsA.img"));
+        byte[] now = LvsFixtures.ReadVolume(dirty, dirty.Lvols.First(l => l.Name == "clone1"),
+            LvsFixtures.Image("lvsA-dirty.img"));
+        byte[] old = LvsFixtures.ReadVolume(clean, clean.Lvols.First(l => l.Name == "clone1"),
+            LvsFixtures.Image("lvsA.img"));
         byte[] written = LvsFixtures.Pattern("vol_thin", 9, 8 << 20);
         int fresh = 0, neither = 0;
         for (int off = 0; off < written.Length; off += 4096)

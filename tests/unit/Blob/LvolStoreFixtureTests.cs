@@ -20,12 +20,15 @@ public class LvolStoreFixtureTests
         }
     }
 
+    private static JsonDocument Json(string file) =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(LvsFixtures.Dir, file)));
+
     [Test]
     [MethodDataSource(nameof(CleanImages))]
     public async Task The_store_reads_as_spdk_reported_it(string store)
     {
         LvolStoreImage lvs = LvsFixtures.Load(store + ".img");
-        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(LvsFixtures.Dir, store + ".lvstores.json")));
+        using JsonDocument json = Json(store + ".lvstores.json");
         JsonElement e = json.RootElement[0];
         await Assert.That(lvs.Store.Replayed).IsFalse();
         await Assert.That(lvs.Store.Super.Clean).IsTrue();
@@ -34,7 +37,8 @@ public class LvolStoreFixtureTests
         await Assert.That(lvs.Uuid).IsEqualTo(e.GetProperty("uuid").GetString());
         await Assert.That((long)lvs.Store.Super.ClusterSize).IsEqualTo(e.GetProperty("cluster_size").GetInt64());
         await Assert.That((long)lvs.Store.Super.IoUnitSize).IsEqualTo(e.GetProperty("block_size").GetInt64());
-        await Assert.That((long)lvs.Store.Super.TotalDataClusters).IsEqualTo(e.GetProperty("total_data_clusters").GetInt64());
+        await Assert.That((long)lvs.Store.Super.TotalDataClusters)
+            .IsEqualTo(e.GetProperty("total_data_clusters").GetInt64());
         await Assert.That(lvs.Store.FreeClusters).IsEqualTo(e.GetProperty("free_clusters").GetInt64());
     }
 
@@ -43,7 +47,7 @@ public class LvolStoreFixtureTests
     public async Task Each_volume_reads_as_spdk_reported_it(string store)
     {
         LvolStoreImage lvs = LvsFixtures.Load(store + ".img");
-        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(LvsFixtures.Dir, store + ".lvols.json")));
+        using JsonDocument json = Json(store + ".lvols.json");
         Dictionary<(string, string), long> sizes = LvsFixtures.ManifestSizesMiB();
         await Assert.That(lvs.Lvols.Count).IsEqualTo(json.RootElement.GetArrayLength());
         foreach (JsonElement e in json.RootElement.EnumerateArray())

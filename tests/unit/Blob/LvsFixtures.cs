@@ -26,7 +26,8 @@ internal static class LvsFixtures
                 string tmp = Path.Combine(Path.GetTempPath(), $"nb-lvs-{Environment.ProcessId}-{image}");
                 try
                 {
-                    var psi = new ProcessStartInfo("sh", ["-c", "xz -dc \"$0\" > \"$1\"", Path.Combine(Dir, image + ".xz"), tmp])
+                    string xz = Path.Combine(Dir, image + ".xz");
+                    var psi = new ProcessStartInfo("sh", ["-c", "xz -dc \"$0\" > \"$1\"", xz, tmp])
                     {
                         UseShellExecute = false,
                     };
