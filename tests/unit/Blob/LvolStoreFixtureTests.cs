@@ -60,6 +60,7 @@ public class LvolStoreFixtureTests
             await Assert.That(lv.IsSnapshot).IsEqualTo(e.GetProperty("is_snapshot").GetBoolean());
             await Assert.That(lv.IsClone).IsEqualTo(e.GetProperty("is_clone").GetBoolean());
             await Assert.That(lv.IsReadOnly).IsEqualTo(lv.IsSnapshot); // a snapshot is made read-only
+            await Assert.That(lv.Blob.UsesExtentTable).IsTrue(); // SPDK v25.09's lvols use extent tables
             await Assert.That(lv.Blob.AllocatedClusters).IsEqualTo(e.GetProperty("num_allocated_clusters").GetInt64());
             await Assert.That((long)lv.SizeBytes).IsEqualTo(sizes[(store + ".img", name)] << 20);
         }
