@@ -1,0 +1,77 @@
+using System;
+using System.Buffers.Binary;
+using System.Numerics;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Blob;
+
+/// <summary>A bit array: one of the super block's masks (used metadata pages, used clusters, used
+/// blob ids), or one rebuilt by replaying the metadata of a store that was not closed cleanly.</summary>
+internal sealed class BlobBitMask
+{
+    private readonly ulong[] _words;
+
+    public BlobBitMask(long bits)
+    {
+        Bits = bits;
+        _words = new ulong[(bits + 63) / 64];
+    }
+
+    public long Bits { get; }
+
+    public bool this[long index] =>
+        index >= 0 && index < Bits && (_words[index >> 6] & (1UL << (int)(index & 63))) != 0;
+
+    public void Set(long index)
+    {
+        if (index >= 0 && index < Bits)
+        {
+            _words[index >> 6] |= 1UL << (int)(index & 63);
+        }
+    }
+
+    public long CountSet()
+    {
+        long n = 0;
+        foreach (ulong w in _words)
+        {
+            n += BitOperations.PopCount(w);
+        }
+        return n;
+    }
+
+    /// <summary>Reads a mask region (<paramref name="region"/>: its pages, whole): the type byte must be
+    /// <paramref name="type"/> and the length in bits must fit the region; bits past
+    /// <paramref name="keepBits"/> are dropped (SPDK shrinks a cluster mask left long by a failed grow).</summary>
+    public static BlobBitMask Parse(ReadOnlySpan<byte> region, byte type, string what, long minBits, long keepBits)
+    {
+        if (region.Length < BlobFormat.MaskHeader)
+        {
+            throw new BlobFormatError(-Errno.EILSEQ, $"{what} mask: the region is {region.Length} bytes");
+        }
+        if (region[0] != type)
+        {
+            throw new BlobFormatError(-Errno.EILSEQ, $"{what} mask: type {region[0]}, expected {type}");
+        }
+        long length = BinaryPrimitives.ReadUInt32LittleEndian(region[1..]);
+        long room = (long)(region.Length - BlobFormat.MaskHeader) * 8;
+        if (length > room)
+        {
+            throw new BlobFormatError(-Errno.EILSEQ, $"{what} mask: {length} bits do not fit its {room}-bit region");
+        }
+        if (length < minBits)
+        {
+            throw new BlobFormatError(-Errno.EILSEQ, $"{what} mask: {length} bits, the store needs {minBits}");
+        }
+        var mask = new BlobBitMask(Math.Min(length, keepBits));
+        ReadOnlySpan<byte> bits = region[BlobFormat.MaskHeader..];
+        for (long i = 0; i < mask.Bits; i++)
+        {
+            if ((bits[(int)(i >> 3)] & (1 << (int)(i & 7))) != 0)
+            {
+                mask.Set(i);
+            }
+        }
+        return mask;
+    }
+}
