@@ -1,9 +1,5 @@
 namespace NativeBdev.Rpc;
 
-/// <summary>A method's handler: validated parameters in, exactly one reply through the call
-/// (now, or later from a completion callback).</summary>
-internal delegate void RpcHandler(RpcCall call, RpcParams args);
-
 /// <summary>One entry of the method table: SPDK's name, the parameters it declares (checked
 /// before the handler runs, so a handler never sees a missing required parameter or a wrong
 /// type) and the handler.</summary>

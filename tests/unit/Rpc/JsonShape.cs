@@ -74,5 +74,6 @@ internal static class JsonShape
         return theirs[0];
     }
 
-    private static JsonValueKind Kind(JsonElement e) => e.ValueKind == JsonValueKind.False ? JsonValueKind.True : e.ValueKind;
+    private static JsonValueKind Kind(JsonElement e) =>
+        e.ValueKind == JsonValueKind.False ? JsonValueKind.True : e.ValueKind;
 }

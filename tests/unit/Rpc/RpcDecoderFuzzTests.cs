@@ -41,11 +41,21 @@ public class RpcDecoderFuzzTests
             int at = r.Next(b.Count);
             switch (r.Next(5))
             {
-                case 0: b[at] = (byte)r.Next(256); break;
-                case 1: b.RemoveAt(at); break;
-                case 2: b.Insert(at, (byte)interesting[r.Next(interesting.Length)]); break;
-                case 3: b.InsertRange(at, b.GetRange(at, Math.Min(r.Next(64), b.Count - at))); break;
-                default: b[at] = (byte)interesting[r.Next(interesting.Length)]; break;
+                case 0:
+                    b[at] = (byte)r.Next(256);
+                    break;
+                case 1:
+                    b.RemoveAt(at);
+                    break;
+                case 2:
+                    b.Insert(at, (byte)interesting[r.Next(interesting.Length)]);
+                    break;
+                case 3:
+                    b.InsertRange(at, b.GetRange(at, Math.Min(r.Next(64), b.Count - at)));
+                    break;
+                default:
+                    b[at] = (byte)interesting[r.Next(interesting.Length)];
+                    break;
             }
         }
         return b.ToArray();

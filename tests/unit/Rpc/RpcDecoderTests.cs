@@ -9,7 +9,8 @@ public class RpcDecoderTests
 {
     private const string A = "{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"a\",\n  \"id\": 1\n}";
     private const string B = "{\"jsonrpc\":\"2.0\",\"method\":\"b\",\"params\":{\"s\":\"}{][\\\"\\\\\"},\"id\":\"x\"}";
-    private const string Batch = "[{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"id\":1},\n {\"jsonrpc\":\"2.0\",\"method\":\"b\"}]";
+    private const string Batch =
+        "[{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"id\":1},\n {\"jsonrpc\":\"2.0\",\"method\":\"b\"}]";
 
     [Test]
     public async Task Several_values_in_one_buffer_come_out_in_order()

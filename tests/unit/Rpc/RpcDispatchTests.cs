@@ -11,7 +11,8 @@ public class RpcDispatchTests
     private static RpcServer Echo()
     {
         var s = new RpcServer();
-        s.Register(new RpcMethod("echo", [RpcParam.Req("n", RpcParamKind.UInt32), RpcParam.Opt("s", RpcParamKind.String)],
+        s.Register(new RpcMethod("echo",
+            [RpcParam.Req("n", RpcParamKind.UInt32), RpcParam.Opt("s", RpcParamKind.String)],
             (call, args) => call.Result(w => w.WriteNumberValue(args.UInt32("n")))));
         s.Register(new RpcMethod("throws", [], (_, _) => throw new InvalidOperationException("boom")));
         s.Register(new RpcMethod("fails", [], (call, _) => call.Errno(-19)));
@@ -131,7 +132,8 @@ public class RpcDispatchTests
     {
         var c = new RpcTestClient(Echo());
         List<string> lines = c.Send("{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"n\":1},\"id\":1}" +
-                                    "{\"jsonrpc\" \"2.0\"}{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"n\":1},\"id\":2}",
+                                    "{\"jsonrpc\" \"2.0\"}" +
+                                    "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"n\":1},\"id\":2}",
                                     expected: 2);
         int again = c.Connection.Receive("{}"u8);
         await Assert.That(lines.Count).IsEqualTo(2);

@@ -12,7 +12,8 @@ namespace NativeBdev.Tests.Rpc;
 public class RpcFixtureReplayTests
 {
     /// <summary>The fixture's bdevs, deleted before and after the replay.</summary>
-    private static readonly string[] s_fixtureBdevs = ["Malloc0", "Malloc1", "Malloc2", "Malloc3", "Malloc4", "Null0", "Null1"];
+    private static readonly string[] s_fixtureBdevs =
+        ["Malloc0", "Malloc1", "Malloc2", "Malloc3", "Malloc4", "Null0", "Null1"];
 
     private static string Dir => Path.Combine(Fixtures.Directory(), "rpc");
 
