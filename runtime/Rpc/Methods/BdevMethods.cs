@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using NativeBdev.Bdev;
 using NativeBdev.Interop;
 using static NativeBdev.Rpc.RpcParam;
@@ -35,7 +36,10 @@ internal static class BdevMethods
             return;
         }
         ulong timeoutMs = args.UInt64("timeout");
-        long deadline = Environment.TickCount64 + (long)Math.Min(timeoutMs, (ulong)int.MaxValue);
+        // Stopwatch, not TickCount64: the latter is the coarse clock (4 ms steps) and would
+        // answer a few milliseconds before the timeout the caller gave.
+        long deadline = Stopwatch.GetTimestamp() +
+            (long)Math.Min(timeoutMs, (ulong)int.MaxValue) * Stopwatch.Frequency / 1000;
         server.Defer(() =>
         {
             BlockDevice? b = Lookup(name);
@@ -49,7 +53,7 @@ internal static class BdevMethods
                 });
                 return true;
             }
-            if (Environment.TickCount64 >= deadline)
+            if (Stopwatch.GetTimestamp() >= deadline)
             {
                 call.Errno(-Errno.ENODEV);
                 return true;

@@ -44,8 +44,10 @@ public class RpcFixtureReplayTests
             compared++;
             CheckOne(problems, n, method, req.RootElement, ours, spdk.RootElement);
         }
-        DeleteFixtureBdevs(client);
+        List<string> left = DeleteFixtureBdevs(client);
         await Assert.That(problems).IsEmpty();
+        // The replay created Malloc0-4, Null0 and Null1 and deleted Null1 (065).
+        await Assert.That(string.Join(",", left)).IsEqualTo("Malloc0,Malloc1,Malloc2,Malloc3,Malloc4,Null0");
         await Assert.That(compared).IsGreaterThanOrEqualTo(20);
         await Assert.That(notFound).IsGreaterThanOrEqualTo(20);
     }
@@ -104,12 +106,19 @@ public class RpcFixtureReplayTests
         }
     }
 
-    private static void DeleteFixtureBdevs(RpcTestClient client)
+    /// <summary>Deletes the fixture's bdevs; returns those that existed.</summary>
+    private static List<string> DeleteFixtureBdevs(RpcTestClient client)
     {
+        var deleted = new List<string>();
         foreach (string b in s_fixtureBdevs)
         {
             string method = b.StartsWith("Malloc") ? "bdev_malloc_delete" : "bdev_null_delete";
-            client.Call(method, "{\"name\":\"" + b + "\"}");
+            if (client.Call(method, "{\"name\":\"" + b + "\"}").TryGetProperty("result", out JsonElement r) &&
+                r.GetBoolean())
+            {
+                deleted.Add(b);
+            }
         }
+        return deleted;
     }
 }
