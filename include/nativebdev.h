@@ -24,11 +24,9 @@
  * program (fork + exec, posix_spawn and system() are fine) or use the library in a process
  * of its own started that way. The parent is not affected. A child forked before the first
  * call into the library may use it as a fresh process would. The child finds out from a
- * pthread_atfork handler, so a raw clone() system call is not detected. One case remains
- * that no check can answer: a fork() taken while another thread of the parent has the
- * runtime stopped for a garbage collection leaves a child whose first call into the library
- * waits for a collection that will never end; a host that must fork while other threads use
- * the library should fork from a process of its own (or posix_spawn) instead.
+ * pthread_atfork handler, so a raw clone() system call is not detected. The refusal happens
+ * before the runtime is entered, so it holds even for a fork() taken while another thread of
+ * the parent had the runtime stopped for a garbage collection.
  *
  * Signals: nb_get_ticks and nb_get_ticks_hz are async-signal-safe (they are plain C and
  * never enter the runtime) and may be called from a signal handler, whatever the signal

@@ -13,7 +13,7 @@ internal static unsafe class BaseExports
     public const string Version = "0.1.0";
     private static byte* s_version;
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_version", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_version", CallConvs = [typeof(CallConvCdecl)])]
     public static byte* NbVersion() => NbVersionGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -49,7 +49,7 @@ internal static unsafe class BaseExports
         return s_version;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_last_error", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_last_error", CallConvs = [typeof(CallConvCdecl)])]
     public static byte* NbLastError() => NbLastErrorGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -72,7 +72,7 @@ internal static unsafe class BaseExports
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static byte* LastErrorUtf8() => LastError.Utf8();
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_log_set_level", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_log_set_level", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbLogSetLevel(int level) => NbLogSetLevelGuarded(level);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -103,7 +103,7 @@ internal static unsafe class BaseExports
         return 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_log_get_level", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_log_get_level", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbLogGetLevel() => NbLogGetLevelGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -123,7 +123,7 @@ internal static unsafe class BaseExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_log_set_callback", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_log_set_callback", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbLogSetCallback(delegate* unmanaged[Cdecl]<int, byte*, void*, void> fn, void* ctx)
         => NbLogSetCallbackGuarded(fn, ctx);
 

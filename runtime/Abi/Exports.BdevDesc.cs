@@ -11,7 +11,7 @@ namespace NativeBdev.Abi;
 /// <summary>Descriptors: open and close, the bdev behind one, claims, the io channel, timeouts.</summary>
 internal static unsafe class BdevDescExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_open_ext", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_open_ext", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevOpenExt(byte* name, int write, delegate* unmanaged[Cdecl]<int, nint, void*, void> cb,
         void* ctx, nint* desc) => NbBdevOpenExtGuarded(name, write, cb, ctx, desc);
 
@@ -64,7 +64,7 @@ internal static unsafe class BdevDescExports
         return rc;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_close", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_close", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevClose(nint desc) => NbBdevCloseGuarded(desc);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -85,7 +85,7 @@ internal static unsafe class BdevDescExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_desc_get_bdev", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_desc_get_bdev", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbBdevDescGetBdev(nint desc) => NbBdevDescGetBdevGuarded(desc);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -106,7 +106,7 @@ internal static unsafe class BdevDescExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_claim", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_claim", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevClaim(nint desc, byte* owner) => NbBdevClaimGuarded(desc, owner);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -132,7 +132,7 @@ internal static unsafe class BdevDescExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_release_claim", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_release_claim", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevReleaseClaim(nint desc) => NbBdevReleaseClaimGuarded(desc);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -153,7 +153,7 @@ internal static unsafe class BdevDescExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbBdevGetIoChannel(nint desc) => NbBdevGetIoChannelGuarded(desc);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -179,7 +179,7 @@ internal static unsafe class BdevDescExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_set_timeout", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_set_timeout", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevSetTimeout(nint desc, ulong timeoutUs, int abort,
         delegate* unmanaged[Cdecl]<void*, BdevIo*, void> cb, void* ctx)
         => NbBdevSetTimeoutGuarded(desc, timeoutUs, abort, cb, ctx);

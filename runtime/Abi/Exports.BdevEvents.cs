@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>Media-management events: raised by a host or backend, read by descriptors.</summary>
 internal static unsafe class BdevEventExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_notify_media_management", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_notify_media_management", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevNotifyMediaManagement(nint bdev, ulong offset, ulong blocks)
         => NbBdevNotifyMediaManagementGuarded(bdev, offset, blocks);
 
@@ -32,7 +32,7 @@ internal static unsafe class BdevEventExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_media_events", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_media_events", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetMediaEvents(nint desc, NbBdevMediaEvent* events, nuint max)
         => NbBdevGetMediaEventsGuarded(desc, events, max);
 

@@ -63,7 +63,7 @@ internal static unsafe class BdevIoExports
         return Submit(desc, ch, type, iov, iovcnt, buf, offset / bs, nbytes / bs, cb, arg);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_read_blocks", CallConvs = [typeof(CallConvCdecl)])]
     [HotPathExport]
     public static int ReadBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
@@ -81,7 +81,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_read", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_read", CallConvs = [typeof(CallConvCdecl)])]
     public static int Read(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
         => ReadGuarded(desc, ch, buf, off, len, cb, arg);
 
@@ -102,7 +102,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_readv_blocks", CallConvs = [typeof(CallConvCdecl)])]
     [HotPathExport]
     public static int ReadvBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
     {
@@ -120,7 +120,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_readv", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_readv", CallConvs = [typeof(CallConvCdecl)])]
     public static int Readv(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb, void* arg)
         => ReadvGuarded(desc, ch, iov, iovcnt, off, len, cb, arg);
 
@@ -142,7 +142,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_write_blocks", CallConvs = [typeof(CallConvCdecl)])]
     [HotPathExport]
     public static int WriteBlocks(nint desc, nint ch, void* buf, ulong off, ulong num, nint cb, void* arg)
     {
@@ -160,7 +160,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_write", CallConvs = [typeof(CallConvCdecl)])]
     public static int Write(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
         => WriteGuarded(desc, ch, buf, off, len, cb, arg);
 
@@ -181,7 +181,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_writev_blocks", CallConvs = [typeof(CallConvCdecl)])]
     [HotPathExport]
     public static int WritevBlocks(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong num, nint cb, void* arg)
     {
@@ -199,7 +199,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_writev", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_writev", CallConvs = [typeof(CallConvCdecl)])]
     public static int Writev(nint desc, nint ch, Iovec* iov, int iovcnt, ulong off, ulong len, nint cb, void* arg)
         => WritevGuarded(desc, ch, iov, iovcnt, off, len, cb, arg);
 
@@ -221,7 +221,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_write_zeroes_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int WriteZeroesBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
         => WriteZeroesBlocksGuarded(desc, ch, off, num, cb, arg);
 
@@ -242,7 +242,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_write_zeroes", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_write_zeroes", CallConvs = [typeof(CallConvCdecl)])]
     public static int WriteZeroes(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
         => WriteZeroesGuarded(desc, ch, off, len, cb, arg);
 
@@ -263,7 +263,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_unmap_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int UnmapBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
         => UnmapBlocksGuarded(desc, ch, off, num, cb, arg);
 
@@ -284,7 +284,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_unmap", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_unmap", CallConvs = [typeof(CallConvCdecl)])]
     public static int Unmap(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
         => UnmapGuarded(desc, ch, off, len, cb, arg);
 
@@ -305,7 +305,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_flush_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static int FlushBlocks(nint desc, nint ch, ulong off, ulong num, nint cb, void* arg)
         => FlushBlocksGuarded(desc, ch, off, num, cb, arg);
 
@@ -326,7 +326,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_flush", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_flush", CallConvs = [typeof(CallConvCdecl)])]
     public static int Flush(nint desc, nint ch, ulong off, ulong len, nint cb, void* arg)
         => FlushGuarded(desc, ch, off, len, cb, arg);
 
@@ -347,7 +347,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_reset", CallConvs = [typeof(CallConvCdecl)])]
     public static int Reset(nint desc, nint ch, nint cb, void* arg) => ResetGuarded(desc, ch, cb, arg);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -367,7 +367,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_submit_batch", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_submit_batch", CallConvs = [typeof(CallConvCdecl)])]
     public static int SubmitBatch(nint desc, nint ch, NbBdevIoRequest* reqs, int count)
         => SubmitBatchGuarded(desc, ch, reqs, count);
 
@@ -438,7 +438,7 @@ internal static unsafe class BdevIoExports
         return count;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_queue_io_wait", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_queue_io_wait", CallConvs = [typeof(CallConvCdecl)])]
     public static int QueueIoWait(nint bdev, nint ch, NbBdevIoWaitEntry* entry) => QueueIoWaitGuarded(bdev, ch, entry);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -486,7 +486,7 @@ internal static unsafe class BdevIoExports
         return bc.QueueIoWait((nint)entry, entry->CbFn, entry->CbArg);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_nvme_status", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_io_get_nvme_status", CallConvs = [typeof(CallConvCdecl)])]
     public static int GetNvmeStatus(BdevIo* io, uint* cdw0, int* sct, int* sc)
         => GetNvmeStatusGuarded(io, cdw0, sct, sc);
 
@@ -524,7 +524,7 @@ internal static unsafe class BdevIoExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_get_type", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_io_get_type", CallConvs = [typeof(CallConvCdecl)])]
     public static int GetType(BdevIo* io) => GetTypeGuarded(io);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

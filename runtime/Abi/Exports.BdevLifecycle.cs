@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>Creating, destroying and resizing bdevs.</summary>
 internal static unsafe class BdevLifecycleExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_create", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_create", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevCreate(byte* uri, byte* name, nuint nameLen) => NbBdevCreateGuarded(uri, name, nameLen);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -50,7 +50,7 @@ internal static unsafe class BdevLifecycleExports
         return 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_destroy", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_destroy", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevDestroy(byte* name, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
         => NbBdevDestroyGuarded(name, cb, ctx);
 
@@ -86,7 +86,7 @@ internal static unsafe class BdevLifecycleExports
         return BdevRegistry.Destroy(n, StatusCallback.OnCallingThread((nint)cb, (nint)ctx));
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_resize", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_resize", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevResize(byte* name, ulong numBlocks) => NbBdevResizeGuarded(name, numBlocks);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -11,7 +11,7 @@ namespace NativeBdev.Abi;
 /// types, the whole nb_bdev_info.</summary>
 internal static unsafe class BdevQueryExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_by_name", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_by_name", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbBdevGetByName(byte* name) => NbBdevGetByNameGuarded(name);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -42,7 +42,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_first", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_first", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbBdevFirst() => NbBdevFirstGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -63,7 +63,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_next", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_next", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbBdevNext(nint prev) => NbBdevNextGuarded(prev);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -89,7 +89,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_name", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_name", CallConvs = [typeof(CallConvCdecl)])]
     public static byte* NbBdevGetName(nint bdev) => NbBdevGetNameGuarded(bdev);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -111,7 +111,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_block_size", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_block_size", CallConvs = [typeof(CallConvCdecl)])]
     public static uint NbBdevGetBlockSize(nint bdev) => NbBdevGetBlockSizeGuarded(bdev);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -132,7 +132,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_num_blocks", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_num_blocks", CallConvs = [typeof(CallConvCdecl)])]
     public static ulong NbBdevGetNumBlocks(nint bdev) => NbBdevGetNumBlocksGuarded(bdev);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -153,7 +153,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_io_type_supported", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_io_type_supported", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevIoTypeSupported(nint bdev, int type) => NbBdevIoTypeSupportedGuarded(bdev, type);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -178,7 +178,7 @@ internal static unsafe class BdevQueryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_info", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_info", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetInfo(nint bdev, NbBdevInfo* info) => NbBdevGetInfoGuarded(bdev, info);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -12,7 +12,7 @@ namespace NativeBdev.Abi;
 /// latency percentiles, reset.</summary>
 internal static unsafe class BdevStatsExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetIoStat(nint bdev, NbBdevIoStat* stat) => NbBdevGetIoStatGuarded(bdev, stat);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -33,7 +33,7 @@ internal static unsafe class BdevStatsExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_channel_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_channel_get_io_stat", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevChannelGetIoStat(nint ch, NbBdevIoStat* stat) => NbBdevChannelGetIoStatGuarded(ch, stat);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -97,7 +97,7 @@ internal static unsafe class BdevStatsExports
         return 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_latency_percentiles", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_latency_percentiles", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetLatencyPercentiles(nint bdev, nint ch, double* pcts, ulong* ticks, int count)
         => NbBdevGetLatencyPercentilesGuarded(bdev, ch, pcts, ticks, count);
 
@@ -142,7 +142,7 @@ internal static unsafe class BdevStatsExports
         return BdevStatistics.Percentiles(b, c, new ReadOnlySpan<double>(pcts, count), new Span<ulong>(ticks, count));
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_reset_io_stat", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_reset_io_stat", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevResetIoStat(nint bdev, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
         => NbBdevResetIoStatGuarded(bdev, cb, ctx);
 

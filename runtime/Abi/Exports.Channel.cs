@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>io devices and io channels.</summary>
 internal static unsafe class ChannelExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_io_device_register", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_io_device_register", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbIoDeviceRegister(void* ioDevice, delegate* unmanaged[Cdecl]<void*, void*, int> create,
         delegate* unmanaged[Cdecl]<void*, void*, void> destroy, uint ctxSize, byte* name)
         => NbIoDeviceRegisterGuarded(ioDevice, create, destroy, ctxSize, name);
@@ -60,7 +60,7 @@ internal static unsafe class ChannelExports
             create, destroy));
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_io_device_unregister", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_io_device_unregister", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbIoDeviceUnregister(void* ioDevice, delegate* unmanaged[Cdecl]<void*, void> done)
         => NbIoDeviceUnregisterGuarded(ioDevice, done);
 
@@ -98,7 +98,7 @@ internal static unsafe class ChannelExports
         return d.Unregister(fn == 0 ? null : () => ((delegate* unmanaged[Cdecl]<void*, void>)fn)((void*)key));
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_get_io_channel", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbGetIoChannel(void* ioDevice) => NbGetIoChannelGuarded(ioDevice);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -136,7 +136,7 @@ internal static unsafe class ChannelExports
         return IoChannel.Get(d, out IoChannel? ch) == 0 ? ch!.Handle : 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_put_io_channel", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_put_io_channel", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbPutIoChannel(nint ch) => NbPutIoChannelGuarded(ch);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -157,7 +157,7 @@ internal static unsafe class ChannelExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_io_channel_get_ctx", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_io_channel_get_ctx", CallConvs = [typeof(CallConvCdecl)])]
     public static void* NbIoChannelGetCtx(nint ch) => NbIoChannelGetCtxGuarded(ch);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -179,7 +179,7 @@ internal static unsafe class ChannelExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_io_channel_get_thread", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_io_channel_get_thread", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbIoChannelGetThread(nint ch) => NbIoChannelGetThreadGuarded(ch);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -201,7 +201,7 @@ internal static unsafe class ChannelExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_for_each_channel", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_for_each_channel", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbForEachChannel(void* ioDevice, delegate* unmanaged[Cdecl]<nint, void*, int> fn, void* ctx,
         delegate* unmanaged[Cdecl]<void*, int, void> cpl) => NbForEachChannelGuarded(ioDevice, fn, ctx, cpl);
 

@@ -9,7 +9,7 @@ namespace NativeBdev.Abi;
 /// <summary>DMA memory: allocation from the pool, free, address translation.</summary>
 internal static unsafe class DmaExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_dma_malloc", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_dma_malloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* NbDmaMalloc(nuint size, nuint align, ulong* iova) => NbDmaMallocGuarded(size, align, iova);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -30,7 +30,7 @@ internal static unsafe class DmaExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_dma_zmalloc", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_dma_zmalloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* NbDmaZmalloc(nuint size, nuint align, ulong* iova) => NbDmaZmallocGuarded(size, align, iova);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -78,7 +78,7 @@ internal static unsafe class DmaExports
         return p;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_dma_free", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_dma_free", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbDmaFree(void* buf) => NbDmaFreeGuarded(buf);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -112,7 +112,7 @@ internal static unsafe class DmaExports
             $"0x{(nint)buf:x} is not a DMA buffer: the environment is not initialized, so there are none");
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_vtophys", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_vtophys", CallConvs = [typeof(CallConvCdecl)])]
     public static ulong NbVtophys(void* buf, ulong* size) => NbVtophysGuarded(buf, size);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -11,7 +11,7 @@ namespace NativeBdev.Abi;
 /// <summary>The environment: options, init (<see cref="BdevLayer.Init"/>), fini, information.</summary>
 internal static unsafe class EnvExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_env_opts_init", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_env_opts_init", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbEnvOptsInit(NbEnvOpts* opts, nuint size) => NbEnvOptsInitGuarded(opts, size);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -61,7 +61,7 @@ internal static unsafe class EnvExports
         ThreadMsgRingSize = LightweightThread.DefaultMessageCapacity,
     };
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_env_init", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_env_init", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbEnvInit(NbEnvOpts* opts) => NbEnvInitGuarded(opts);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -158,7 +158,7 @@ internal static unsafe class EnvExports
         return BdevLayer.Init(options, (Env.LogLevel)o.LogLevel);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_env_fini", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_env_fini", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbEnvFini() => NbEnvFiniGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -178,7 +178,7 @@ internal static unsafe class EnvExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_env_get_info", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_env_get_info", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbEnvGetInfo(NbEnvInfo* info) => NbEnvGetInfoGuarded(info);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>Fault injection: inject:// rules on any bdev, and the error bdev's injections.</summary>
 internal static unsafe class FaultExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_fault_inject", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_fault_inject", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbFaultInject(byte* uri) => NbFaultInjectGuarded(uri);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -35,7 +35,7 @@ internal static unsafe class FaultExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_fault_remove", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_fault_remove", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbFaultRemove(int id) => NbFaultRemoveGuarded(id);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -55,7 +55,7 @@ internal static unsafe class FaultExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_fault_clear", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_fault_clear", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbFaultClear(byte* name) => NbFaultClearGuarded(name);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -76,7 +76,7 @@ internal static unsafe class FaultExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_fault_list", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_fault_list", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbFaultList(NbFaultRuleInfo* rules, int max) => NbFaultListGuarded(rules, max);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -121,7 +121,7 @@ internal static unsafe class FaultExports
         return all.Length;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_error_inject", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_error_inject", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevErrorInject(byte* name, int ioType, int errorType, uint count)
         => NbBdevErrorInjectGuarded(name, ioType, errorType, count);
 

@@ -8,7 +8,7 @@ namespace NativeBdev.Abi;
 
 internal static unsafe class MempoolExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_create", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_create", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbMempoolCreate(byte* name, nuint count, nuint eleSize, nuint cacheSize)
         => NbMempoolCreateGuarded(name, count, eleSize, cacheSize);
 
@@ -50,7 +50,7 @@ internal static unsafe class MempoolExports
         return Mempool.Create(dma, n, c, s, k, out Mempool? pool) == 0 ? pool!.Handle : 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_free", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_free", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbMempoolFree(nint mp) => NbMempoolFreeGuarded(mp);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -71,7 +71,7 @@ internal static unsafe class MempoolExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_get", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_get", CallConvs = [typeof(CallConvCdecl)])]
     public static void* NbMempoolGet(nint mp) => NbMempoolGetGuarded(mp);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -103,7 +103,7 @@ internal static unsafe class MempoolExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_put", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbMempoolPut(nint mp, void* ele) => NbMempoolPutGuarded(mp, ele);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -132,7 +132,7 @@ internal static unsafe class MempoolExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_get_bulk", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_get_bulk", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbMempoolGetBulk(nint mp, void** arr, nuint count) => NbMempoolGetBulkGuarded(mp, arr, count);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -167,7 +167,7 @@ internal static unsafe class MempoolExports
         return pool.GetBulk(arr, count);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_put_bulk", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_put_bulk", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbMempoolPutBulk(nint mp, void** arr, nuint count) => NbMempoolPutBulkGuarded(mp, arr, count);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -202,7 +202,7 @@ internal static unsafe class MempoolExports
         return pool.PutBulk(arr, count);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_mempool_count", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_mempool_count", CallConvs = [typeof(CallConvCdecl)])]
     public static long NbMempoolCount(nint mp) => NbMempoolCountGuarded(mp);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

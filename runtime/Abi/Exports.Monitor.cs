@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>The device monitor's exports.</summary>
 internal static unsafe class MonitorExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_device_monitor_configure", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_device_monitor_configure", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbDeviceMonitorConfigure(uint maxErrors, uint windowMs)
         => NbDeviceMonitorConfigureGuarded(maxErrors, windowMs);
 
@@ -31,7 +31,7 @@ internal static unsafe class MonitorExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_get_health", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_get_health", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevGetHealth(nint bdev, NbBdevHealth* health) => NbBdevGetHealthGuarded(bdev, health);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -74,7 +74,7 @@ internal static unsafe class MonitorExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_clear_failed", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_clear_failed", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevClearFailed(nint bdev) => NbBdevClearFailedGuarded(bdev);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -30,7 +30,7 @@ internal static unsafe class NvmeExports
         return bc!.SubmitPassthru(d!, type, cmd, buf, nbytes, cb, (nint)arg);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_admin_passthru", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_nvme_admin_passthru", CallConvs = [typeof(CallConvCdecl)])]
     public static int AdminPassthru(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
         => AdminPassthruGuarded(desc, ch, cmd, buf, nbytes, cb, arg);
 
@@ -51,7 +51,7 @@ internal static unsafe class NvmeExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_bdev_nvme_io_passthru", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_nvme_io_passthru", CallConvs = [typeof(CallConvCdecl)])]
     public static int IoPassthru(nint desc, nint ch, byte* cmd, void* buf, nuint nbytes, nint cb, void* arg)
         => IoPassthruGuarded(desc, ch, cmd, buf, nbytes, cb, arg);
 
@@ -72,7 +72,7 @@ internal static unsafe class NvmeExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_nvme_probe", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nvme_probe", CallConvs = [typeof(CallConvCdecl)])]
     public static int Probe(NbNvmeProbeInfo* infos, int max) => ProbeGuarded(infos, max);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -140,7 +140,7 @@ internal static unsafe class NvmeExports
             : 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_get_info", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nvme_ctrlr_get_info", CallConvs = [typeof(CallConvCdecl)])]
     public static int GetInfo(byte* name, NbNvmeCtrlrInfo* info) => GetInfoGuarded(name, info);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -196,7 +196,7 @@ internal static unsafe class NvmeExports
         return 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_nvme_ctrlr_reset", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nvme_ctrlr_reset", CallConvs = [typeof(CallConvCdecl)])]
     public static int Reset(byte* name) => ResetGuarded(name);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>Pollers on the current thread.</summary>
 internal static unsafe class PollerExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_register", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_poller_register", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbPollerRegister(delegate* unmanaged[Cdecl]<void*, int> fn, void* ctx, ulong periodUs)
         => NbPollerRegisterGuarded(fn, ctx, periodUs);
 
@@ -53,7 +53,7 @@ internal static unsafe class PollerExports
             : 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_unregister", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_poller_unregister", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbPollerUnregister(nint* poller) => NbPollerUnregisterGuarded(poller);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -87,7 +87,7 @@ internal static unsafe class PollerExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_pause", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_poller_pause", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbPollerPause(nint poller) => NbPollerPauseGuarded(poller);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -108,7 +108,7 @@ internal static unsafe class PollerExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_poller_resume", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_poller_resume", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbPollerResume(nint poller) => NbPollerResumeGuarded(poller);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -8,7 +8,7 @@ namespace NativeBdev.Abi;
 
 internal static unsafe class ReactorExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_reactors_start", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_reactors_start", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbReactorsStart(byte* coreMask) => NbReactorsStartGuarded(coreMask);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -49,7 +49,7 @@ internal static unsafe class ReactorExports
         return ReactorSet.Start(cores, options.ReactorSpinMicroseconds);
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_reactors_stop", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_reactors_stop", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbReactorsStop() => NbReactorsStopGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -69,7 +69,7 @@ internal static unsafe class ReactorExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_reactor_count", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_reactor_count", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbReactorCount() => NbReactorCountGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -89,7 +89,7 @@ internal static unsafe class ReactorExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_reactor_get_cores", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_reactor_get_cores", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbReactorGetCores(uint* cores, int max) => NbReactorGetCoresGuarded(cores, max);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

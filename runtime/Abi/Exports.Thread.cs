@@ -10,7 +10,7 @@ namespace NativeBdev.Abi;
 /// <summary>Threads and messages.</summary>
 internal static unsafe class ThreadExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_create", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_create", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbThreadCreate(byte* name, byte* cpumask) => NbThreadCreateGuarded(name, cpumask);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -57,7 +57,7 @@ internal static unsafe class ThreadExports
         return LightweightThread.Create(n, mask, out LightweightThread? t) == 0 ? t!.Handle : 0;
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_exit", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_exit", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadExit(nint thread) => NbThreadExitGuarded(thread);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -78,7 +78,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_is_exited", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_is_exited", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadIsExited(nint thread) => NbThreadIsExitedGuarded(thread);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -99,7 +99,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_destroy", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_destroy", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadDestroy(nint thread) => NbThreadDestroyGuarded(thread);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -120,7 +120,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_poll", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_poll", CallConvs = [typeof(CallConvCdecl)])]
     [HotPathExport]
     public static int NbThreadPoll(nint thread, uint maxMsgs, ulong now)
     {
@@ -149,7 +149,7 @@ internal static unsafe class ThreadExports
         return t.HostPoll((int)Math.Min(maxMsgs, int.MaxValue), (long)Math.Min(now, long.MaxValue));
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_get_current_thread", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_get_current_thread", CallConvs = [typeof(CallConvCdecl)])]
     public static nint NbGetCurrentThread() => NbGetCurrentThreadGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -170,7 +170,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_set_thread", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_set_thread", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbSetThread(nint thread) => NbSetThreadGuarded(thread);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -195,7 +195,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_get_name", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_get_name", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadGetName(nint thread, byte* buf, nuint len) => NbThreadGetNameGuarded(thread, buf, len);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -216,7 +216,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_send_msg", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_send_msg", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadSendMsg(nint thread, delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx)
         => NbThreadSendMsgGuarded(thread, fn, ctx);
 
@@ -246,7 +246,7 @@ internal static unsafe class ThreadExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_for_each_thread", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_for_each_thread", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbForEachThread(delegate* unmanaged[Cdecl]<void*, void> fn, void* ctx,
         delegate* unmanaged[Cdecl]<void*, void> cpl) => NbForEachThreadGuarded(fn, ctx, cpl);
 
@@ -288,7 +288,7 @@ internal static unsafe class ThreadExports
             });
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "nb_thread_count", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "nbm_thread_count", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbThreadCount() => NbThreadCountGuarded();
 
     [MethodImpl(MethodImplOptions.NoInlining)]

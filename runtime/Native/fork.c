@@ -11,14 +11,28 @@
  * fork() child handler must be. Each export reads the flag first: one load and a branch. */
 #include <pthread.h>
 #include <stddef.h>
+#include "entry.h"
 
 static int *volatile nb_fork_flag;
+
+/* Read by every exported function (entry.c) before it enters the runtime: a child forked while
+ * another thread of the parent had the runtime stopped for a collection would wait forever at
+ * that entry, before any managed check could run. */
+__attribute__((visibility("hidden"))) volatile int nb_forked;
+
+/* The same words as ForkGuard.Message. */
+__attribute__((visibility("hidden"))) const char nb_fork_message[] =
+	"this process is the fork() child of a process that used libnativebdev, and the library does not "
+	"survive fork (its runtime's other threads are gone): every call fails with -ECHILD; exec a new "
+	"program or use the library in a process of its own";
 
 static void nb_fork_child(void)
 {
 	int *p = nb_fork_flag;
-	if (p != NULL)
+	if (p != NULL) {
 		*p = 1;
+		nb_forked = 1;
+	}
 }
 
 __attribute__((constructor)) static void nb_fork_init(void)

@@ -9,6 +9,7 @@
  * first call into the library uses it normally. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -152,6 +153,41 @@ static void wait_child(pid_t pid)
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
+/* Forks taken while another OS thread makes the runtime collect garbage again and again (each
+ * failed look-up allocates its message): a child forked during a collection inherits the
+ * runtime stopped for it, and only an entry point that refuses before entering the runtime
+ * (runtime/Native/entry.c) keeps it from waiting forever. */
+static atomic_int g_stop_allocating;
+
+static void *allocating_thread(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&g_stop_allocating))
+		nb_bdev_get_by_name("no-such-bdev-with-a-long-name-to-make-the-message-allocate-more");
+	return NULL;
+}
+
+static void quick_child(void)
+{
+	alarm(5);
+	CHILD_CHECK(nb_bdev_get_by_name("Fork0") == NULL);
+	CHILD_CHECK(strstr(nb_last_error(), "fork") != NULL);
+	CHILD_CHECK(nb_bdev_create("null:///InChild?num_blocks=8", NULL, 0) == -ECHILD);
+	alarm(0);
+	_exit(0);
+}
+
+static void fork_during_collections(void)
+{
+	pthread_t allocator;
+	atomic_store(&g_stop_allocating, 0);
+	CHECK_EQ(pthread_create(&allocator, NULL, allocating_thread, NULL), 0);
+	for (int i = 0; i < 300; i++)
+		fork_and_check(quick_child);
+	atomic_store(&g_stop_allocating, 1);
+	CHECK_EQ(pthread_join(allocator, NULL), 0);
+}
+
 int main(void)
 {
 	fork_and_check(fresh_child);
@@ -175,6 +211,8 @@ int main(void)
 	CHECK_EQ(pthread_create(&forker, NULL, forking_thread, NULL), 0);
 	CHECK_EQ(pthread_join(forker, NULL), 0);
 	io_roundtrip();
+
+	fork_during_collections();
 
 	/* With reactors running (their OS threads are what the child lacks). */
 	CHECK_EQ(nb_reactors_start("0x1"), 0);
