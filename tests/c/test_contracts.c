@@ -274,6 +274,59 @@ static void test_channel_refusal_cause(void)
 	unlink(path);
 }
 
+/* aio: each thread driving aio bdevs takes one AIO context, and the machine's fs.aio-max-nr
+ * bounds them (65536 events by default: about 31 threads of 2064 events). The thread that
+ * finds none left is refused with the cause and the knob, not "(-12)". */
+#define AIO_THREADS_MAX 600
+static void test_aio_refusal_cause(void)
+{
+	char path[] = "/tmp/nb_contracts_aio_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	char uri[128];
+	snprintf(uri, sizeof(uri), "aio://%s?direct=0&name=A6", path);
+	CHECK_EQ(nb_bdev_create(uri, NULL, 0), 0);
+	struct nb_bdev_desc *d;
+	CHECK_EQ(nb_bdev_open_ext("A6", 0, on_event, NULL, &d), 0);
+	static struct nb_thread *t[AIO_THREADS_MAX];
+	static struct nb_io_channel *ch[AIO_THREADS_MAX];
+	int n = 0, refused = 0;
+	while (n < AIO_THREADS_MAX && !refused) {
+		char name[32];
+		snprintf(name, sizeof(name), "aio%d", n);
+		t[n] = nb_thread_create(name, NULL);
+		CHECK(t[n] != NULL);
+		CHECK_EQ(nb_set_thread(t[n]), 0);
+		ch[n] = nb_bdev_get_io_channel(d);
+		if (ch[n] == NULL) {
+			refused = 1;
+			printf("aio channel %d refused: %s\n", n, nb_last_error());
+			CHECK(strstr(nb_last_error(), "aio-max-nr") != NULL);
+			CHECK(strstr(nb_last_error(), "EAGAIN") != NULL);
+			CHECK(strstr(nb_last_error(), "(-12)") == NULL);
+		}
+		CHECK_EQ(nb_set_thread(NULL), 0);
+		n++;
+	}
+	if (!refused)
+		printf("%d aio channels fit (fs.aio-max-nr is large here): refusal not reached\n", n);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ(nb_set_thread(t[i]), 0);
+		if (ch[i] != NULL)
+			CHECK_EQ(nb_put_io_channel(ch[i]), 0);
+		CHECK_EQ(nb_set_thread(NULL), 0);
+		CHECK_EQ(nb_thread_exit(t[i]), 0);
+		POLL_UNTIL(t[i], nb_thread_is_exited(t[i]) == 1);
+		CHECK_EQ(nb_thread_destroy(t[i]), 0);
+	}
+	CHECK_EQ(nb_set_thread(g_t), 0);
+	CHECK_EQ(nb_bdev_close(d), 0);
+	destroy("A6");
+	unlink(path);
+}
+
 static void host_handler(int sig)
 {
 	(void)sig;
@@ -333,6 +386,7 @@ int main(int argc, char **argv)
 	RUN(test_names);
 	RUN(test_timeout_rule_on_removal);
 	RUN(test_channel_refusal_cause);
+	RUN(test_aio_refusal_cause);
 	CHECK(nb_bdev_first() == NULL);
 	CHECK_EQ(nb_set_thread(NULL), 0);
 	CHECK_EQ(nb_thread_exit(g_t), 0);
