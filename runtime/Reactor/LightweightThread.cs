@@ -225,7 +225,7 @@ internal sealed unsafe class LightweightThread
         }
         if (old != null && old != thread)
         {
-            old.ReleaseClaim(me);
+            old.ReleaseClaim();
         }
         t_bound = thread;
         ContextIndex.CurrentSlot = thread?.Slot ?? 0;
@@ -246,7 +246,7 @@ internal sealed unsafe class LightweightThread
         _ownerKind = OwnerBound;
         if (Reactor != null) // placed on a reactor meanwhile: it adopts the thread once free
         {
-            ReleaseClaim(me);
+            ReleaseClaim();
             return LastError.Set(Errno.EBUSY, $"thread '{Name}' {DescribeOwner()}; it cannot also be bound " +
                 $"with nb_set_thread (this is OS thread {me})");
         }
@@ -272,9 +272,12 @@ internal sealed unsafe class LightweightThread
         return true;
     }
 
-    private void ReleaseClaim(int me)
+    // No thread id argument: reading it costs a thread-local access per poll, and only the
+    // invariant (compiled out of release builds) needs it.
+    private void ReleaseClaim()
     {
-        Invariant.Assert(Volatile.Read(ref _owner) == me, "a thread's claim released by an OS thread not holding it");
+        Invariant.Assert(Volatile.Read(ref _owner) == OsThreadId,
+            "a thread's claim released by an OS thread not holding it");
         _ownerKind = OwnerNone;
         Volatile.Write(ref _owner, 0);
         Reactor?.NotifyMessage(); // a reactor waiting to adopt it
@@ -368,7 +371,7 @@ internal sealed unsafe class LightweightThread
         return true;
     }
 
-    internal void ExitPoll() => ReleaseClaim(OsThreadId);
+    internal void ExitPoll() => ReleaseClaim();
 
     /// <summary>Acts for this thread from the calling OS thread for a while, without changing
     /// its binding: claims it unless this OS thread owns it already (<paramref name="claimed"/>
@@ -398,7 +401,7 @@ internal sealed unsafe class LightweightThread
         ContextIndex.CurrentSlot = previousSlot;
         if (claimed)
         {
-            ReleaseClaim(OsThreadId);
+            ReleaseClaim();
         }
     }
 
