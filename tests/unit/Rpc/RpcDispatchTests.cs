@@ -6,6 +6,7 @@ namespace NativeBdev.Tests.Rpc;
 
 /// <summary>Request checks, error codes and messages as SPDK's lib/jsonrpc sends them, batch
 /// requests and notifications.</summary>
+[NotInParallel(Keys.Threads)] // one test creates a bdev: process-wide counts elsewhere must not see it
 public class RpcDispatchTests
 {
     private static RpcServer Echo()
