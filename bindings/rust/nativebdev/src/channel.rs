@@ -19,8 +19,11 @@ use crate::error::{Error, Result};
 /// neither `Send` nor `Sync`: the header's rule that a channel is used only on its own thread.
 /// Put (nb_put_io_channel) on drop; I/O already submitted still completes.
 pub struct IoChannel<'d> {
-    desc: &'d Descriptor,
+    desc: *mut sys::nb_bdev_desc,
     raw: NonNull<sys::nb_io_channel>,
+    /// A completion's view of the channel is not the owner: it does not put it.
+    owned: bool,
+    _desc: PhantomData<&'d Descriptor>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -45,11 +48,14 @@ impl<'d> IoChannel<'d> {
     /// # Safety
     /// `raw` is a channel got through `desc` on the calling thread.
     pub(crate) unsafe fn from_raw(desc: &'d Descriptor, raw: NonNull<sys::nb_io_channel>) -> Self {
-        IoChannel { desc, raw, _not_send: PhantomData }
+        IoChannel { desc: desc.as_raw(), raw, owned: true, _desc: PhantomData, _not_send: PhantomData }
     }
 
-    pub fn descriptor(&self) -> &'d Descriptor {
-        self.desc
+    /// The channel an I/O was submitted on, as its completion sees it: the same handles,
+    /// not owned. If the owner has been put or the descriptor closed since, the library
+    /// refuses I/O through it (-EBADF), as for any stale handle.
+    fn view(desc: *mut sys::nb_bdev_desc, ch: *mut sys::nb_io_channel) -> IoChannel<'static> {
+        IoChannel { desc, raw: unsafe { NonNull::new_unchecked(ch) }, owned: false, _desc: PhantomData, _not_send: PhantomData }
     }
 
     /// The raw handle, for calls this crate does not wrap.
@@ -57,12 +63,12 @@ impl<'d> IoChannel<'d> {
         self.raw.as_ptr()
     }
 
-    /// Reads `buf.len()` bytes at byte `offset` into `buf`; `done(buf, result)` runs on this
-    /// thread once it completes. Closures capturing up to 32 bytes are kept in the buffer's
+    /// Reads `buf.len()` bytes at byte `offset` into `buf`; `done(channel, buf, result)` runs
+    /// on this thread once it completes, inside its poll; it may submit again on `channel`. Closures capturing up to 32 bytes are kept in the buffer's
     /// own state: no allocation per I/O.
     pub fn read<F>(&self, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
     where
-        F: FnOnce(DmaBuf, Result<()>) + 'static,
+        F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
     {
         self.submit_with(sys::nb_bdev_read, "nb_bdev_read", buf, offset, done)
     }
@@ -70,7 +76,7 @@ impl<'d> IoChannel<'d> {
     /// Writes `buf` at byte `offset`; as [`IoChannel::read`].
     pub fn write<F>(&self, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
     where
-        F: FnOnce(DmaBuf, Result<()>) + 'static,
+        F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
     {
         self.submit_with(sys::nb_bdev_write, "nb_bdev_write", buf, offset, done)
     }
@@ -89,48 +95,52 @@ impl<'d> IoChannel<'d> {
     /// Unmaps `len` bytes at `offset`; `done(result)` on completion.
     pub fn unmap<F: FnOnce(Result<()>) + 'static>(&self, offset: u64, len: u64, done: F) -> Result<()> {
         self.op_with("nb_bdev_unmap", done, |cb, arg| unsafe {
-            sys::nb_bdev_unmap(self.desc.as_raw(), self.raw.as_ptr(), offset, len, cb, arg)
+            sys::nb_bdev_unmap(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
         })
     }
 
     pub fn flush<F: FnOnce(Result<()>) + 'static>(&self, offset: u64, len: u64, done: F) -> Result<()> {
         self.op_with("nb_bdev_flush", done, |cb, arg| unsafe {
-            sys::nb_bdev_flush(self.desc.as_raw(), self.raw.as_ptr(), offset, len, cb, arg)
+            sys::nb_bdev_flush(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
         })
     }
 
     /// Completes once no I/O submitted before it is outstanding on any channel of the bdev.
     pub fn reset<F: FnOnce(Result<()>) + 'static>(&self, done: F) -> Result<()> {
         self.op_with("nb_bdev_reset", done, |cb, arg| unsafe {
-            sys::nb_bdev_reset(self.desc.as_raw(), self.raw.as_ptr(), cb, arg)
+            sys::nb_bdev_reset(self.desc, self.raw.as_ptr(), cb, arg)
         })
     }
 
     pub fn unmap_async(&self, offset: u64, len: u64) -> OpIo<'_> {
         self.op_future("nb_bdev_unmap", |cb, arg| unsafe {
-            sys::nb_bdev_unmap(self.desc.as_raw(), self.raw.as_ptr(), offset, len, cb, arg)
+            sys::nb_bdev_unmap(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
         })
     }
 
     pub fn flush_async(&self, offset: u64, len: u64) -> OpIo<'_> {
         self.op_future("nb_bdev_flush", |cb, arg| unsafe {
-            sys::nb_bdev_flush(self.desc.as_raw(), self.raw.as_ptr(), offset, len, cb, arg)
+            sys::nb_bdev_flush(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
         })
     }
 
     pub fn reset_async(&self) -> OpIo<'_> {
-        self.op_future("nb_bdev_reset", |cb, arg| unsafe { sys::nb_bdev_reset(self.desc.as_raw(), self.raw.as_ptr(), cb, arg) })
+        self.op_future("nb_bdev_reset", |cb, arg| unsafe { sys::nb_bdev_reset(self.desc, self.raw.as_ptr(), cb, arg) })
     }
 
     fn submit_with<F>(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
     where
-        F: FnOnce(DmaBuf, Result<()>) + 'static,
+        F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
     {
         let (ptr, len) = (buf.as_ptr() as *mut c_void, buf.len() as u64);
         let inner = buf.into_inner();
+        unsafe {
+            inner.as_ref().desc.set(self.desc);
+            inner.as_ref().ch.set(self.raw.as_ptr());
+        }
         // The closure goes into the buffer's state, boxed only if it does not fit there.
         unsafe { store_closure(inner, done) };
-        let rc = unsafe { io(self.desc.as_raw(), self.raw.as_ptr(), ptr, offset, len, Some(complete_with::<F>), inner.as_ptr() as *mut c_void) };
+        let rc = unsafe { io(self.desc, self.raw.as_ptr(), ptr, offset, len, Some(complete_with::<F>), inner.as_ptr() as *mut c_void) };
         if rc != 0 {
             let error = Error::last(op, rc);
             drop(unsafe { take_closure::<F>(inner) });
@@ -144,7 +154,7 @@ impl<'d> IoChannel<'d> {
         let inner = buf.into_inner();
         let state = unsafe { inner.as_ref() };
         state.stage.set(Stage::Pending);
-        let rc = unsafe { io(self.desc.as_raw(), self.raw.as_ptr(), ptr, offset, len, Some(complete_future), inner.as_ptr() as *mut c_void) };
+        let rc = unsafe { io(self.desc, self.raw.as_ptr(), ptr, offset, len, Some(complete_future), inner.as_ptr() as *mut c_void) };
         let refused = if rc != 0 {
             state.stage.set(Stage::Idle);
             Some(Error::last(op, rc))
@@ -184,6 +194,9 @@ impl<'d> IoChannel<'d> {
 
 impl Drop for IoChannel<'_> {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         unsafe { sys::nb_put_io_channel(self.raw.as_ptr()) };
     }
 }
@@ -210,11 +223,12 @@ unsafe fn take_closure<F>(inner: NonNull<BufInner>) -> F {
     }
 }
 
-extern "C" fn complete_with<F: FnOnce(DmaBuf, Result<()>)>(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {
+extern "C" fn complete_with<F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>)>(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {
     let inner = unsafe { NonNull::new_unchecked(arg as *mut BufInner) };
     let f = unsafe { take_closure::<F>(inner) };
+    let (desc, ch) = unsafe { (inner.as_ref().desc.get(), inner.as_ref().ch.get()) };
     let buf = unsafe { DmaBuf::from_inner(inner) };
-    crate::no_unwind(move || f(buf, Error::status(status)));
+    crate::no_unwind(move || f(&IoChannel::view(desc, ch), buf, Error::status(status)));
 }
 
 extern "C" fn complete_future(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {

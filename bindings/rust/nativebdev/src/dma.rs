@@ -37,6 +37,10 @@ pub(crate) struct BufInner {
     pub(crate) status: Cell<i32>,
     pub(crate) waker: Cell<Option<Waker>>,
     pub(crate) closure: UnsafeCell<MaybeUninit<[usize; INLINE_WORDS]>>,
+    /// The descriptor and channel of the I/O holding the buffer, for the completion's view
+    /// of the channel (resubmitting from inside the callback).
+    pub(crate) desc: Cell<*mut sys::nb_bdev_desc>,
+    pub(crate) ch: Cell<*mut sys::nb_io_channel>,
 }
 
 /// An aligned DMA buffer. `Deref<Target = [u8]>` and `DerefMut` give its bytes.
@@ -76,6 +80,8 @@ impl DmaBuf {
             status: Cell::new(0),
             waker: Cell::new(None),
             closure: UnsafeCell::new(MaybeUninit::uninit()),
+            desc: Cell::new(std::ptr::null_mut()),
+            ch: Cell::new(std::ptr::null_mut()),
         });
         Ok(DmaBuf { inner: NonNull::from(Box::leak(inner)) })
     }

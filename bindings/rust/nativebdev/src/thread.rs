@@ -3,11 +3,10 @@
 use std::ffi::c_void;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 
 use nativebdev_sys as sys;
 
@@ -77,35 +76,54 @@ impl Thread {
         Ok(())
     }
 
-    /// Runs `fut` to completion on this OS thread: polls the future whenever it was woken
-    /// and the thread in between (the I/O futures of this crate are woken by their
-    /// completions, which run in the thread's poll).
+    /// Runs `fut` to completion on this OS thread, which must have entered the thread
+    /// ([`Thread::enter`]): see [`Thread::run`].
     pub fn block_on<F: Future>(&self, fut: F) -> Result<F::Output> {
-        let flag = Arc::new(WakeFlag(AtomicBool::new(true)));
-        let waker = Waker::from(flag.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut fut = pin!(fut);
-        loop {
-            if flag.0.swap(false, Ordering::Acquire) {
-                if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-                    return Ok(out);
-                }
-            }
-            self.poll()?;
+        let mut out = None;
+        {
+            let mut tasks = LocalExecutor::new();
+            let out = &mut out;
+            tasks.spawn(async move { *out = Some(fut.await) });
+            self.run(&mut tasks)?;
         }
+        Ok(out.expect("the executor ran the task to its end"))
     }
 
-    /// Runs every task of `tasks` to completion (see [`LocalExecutor`]).
+    /// Runs every task of `tasks` to completion. The tasks are polled by a poller of the
+    /// thread, that is inside the thread's poll like the completions that wake them, so
+    /// their submissions share the poll's clock read and owner check, as a C callback's
+    /// would. This OS thread must have entered the thread ([`Thread::enter`]).
     pub fn run(&self, tasks: &mut LocalExecutor<'_>) -> Result<()> {
-        while !tasks.tasks.is_empty() {
-            tasks.poll_woken();
-            if tasks.tasks.is_empty() {
+        if unsafe { sys::nb_get_current_thread() } != self.raw.as_ptr() {
+            return Err(Error::Call {
+                op: "Thread::run",
+                errno: 22,
+                message: "the calling OS thread has not entered this thread (Thread::enter)".into(),
+            });
+        }
+        // From here on the executor is reached through this pointer only (the poller's too).
+        let tasks: *mut LocalExecutor<'_> = tasks;
+        let mut poller = unsafe { sys::nb_poller_register(Some(poll_tasks), tasks as *mut c_void, 0) };
+        if poller.is_null() {
+            return Err(Error::last("nb_poller_register", -1));
+        }
+        let mut result = Ok(());
+        while !unsafe { (*tasks).tasks.is_empty() } {
+            if let Err(e) = self.poll() {
+                result = Err(e);
                 break;
             }
-            self.poll()?;
         }
-        Ok(())
+        unsafe { sys::nb_poller_unregister(&mut poller) };
+        result
     }
+}
+
+extern "C" fn poll_tasks(ctx: *mut c_void) -> i32 {
+    // The executor outlives the poller: Thread::run unregisters it before returning.
+    let tasks = unsafe { &mut *(ctx as *mut LocalExecutor<'_>) };
+    let busy = crate::no_unwind(|| tasks.poll_woken());
+    if busy { sys::NB_POLLER_BUSY as i32 } else { sys::NB_POLLER_IDLE as i32 }
 }
 
 impl Drop for Thread {
@@ -174,11 +192,14 @@ impl<'a> LocalExecutor<'a> {
         self.tasks.is_empty()
     }
 
-    fn poll_woken(&mut self) {
+    /// Polls the tasks whose waker fired; true if there was one.
+    fn poll_woken(&mut self) -> bool {
+        let mut busy = false;
         let mut i = 0;
         while i < self.tasks.len() {
             let task = &mut self.tasks[i];
             if task.flag.0.swap(false, Ordering::Acquire) {
+                busy = true;
                 let mut cx = Context::from_waker(&task.waker);
                 if task.fut.as_mut().poll(&mut cx).is_ready() {
                     self.tasks.swap_remove(i);
@@ -187,6 +208,7 @@ impl<'a> LocalExecutor<'a> {
             }
             i += 1;
         }
+        busy
     }
 }
 
