@@ -26,6 +26,36 @@
 //! Ownership carries the header's rules: a channel borrows its descriptor and is neither
 //! `Send` nor `Sync`; an I/O takes its buffer by value and gives it back on completion, so
 //! the buffer is neither read, written nor freed while the device may be using it.
+//! These do not compile: a channel kept past its descriptor,
+//!
+//! ```compile_fail
+//! # use nativebdev::Descriptor;
+//! let ch = {
+//!     let desc = Descriptor::open("Malloc0", true, |_| {}).unwrap();
+//!     desc.io_channel().unwrap()
+//! };
+//! ```
+//!
+//! a channel sent to another OS thread,
+//!
+//! ```compile_fail
+//! # use nativebdev::Descriptor;
+//! let desc = Descriptor::open("Malloc0", true, |_| {}).unwrap();
+//! let ch = desc.io_channel().unwrap();
+//! std::thread::spawn(move || drop(ch));
+//! ```
+//!
+//! and a buffer touched while an I/O holds it:
+//!
+//! ```compile_fail
+//! # use nativebdev::{Descriptor, DmaBuf};
+//! let desc = Descriptor::open("Malloc0", true, |_| {}).unwrap();
+//! let ch = desc.io_channel().unwrap();
+//! let mut buf = DmaBuf::zeroed(512, 0).unwrap();
+//! let io = ch.write_async(buf, 0);
+//! buf[0] = 1;
+//! ```
+//!
 //! Closures given as callbacks and messages never unwind into the library: a panic in one
 //! aborts the process with its message.
 
