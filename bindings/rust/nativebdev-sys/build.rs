@@ -10,7 +10,12 @@ fn main() {
         None => PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("../../../build"),
     };
     let lib_dir = build.join("nativebdev");
+    // NB_BUILD is taken as given (absolute, as build.sh passes it); the default is relative
+    // to this crate.
     let lib_dir = lib_dir.canonicalize().unwrap_or(lib_dir);
+    if !lib_dir.join("libnativebdev.so").exists() {
+        println!("cargo:warning=no libnativebdev.so in {} (run ./build.sh build, or set NB_BUILD to the build directory)", lib_dir.display());
+    }
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     println!("cargo:rustc-link-lib=dylib=nativebdev");
     // `links` metadata for dependents: nativebdev's build.rs sets the rpath from it.

@@ -58,6 +58,11 @@ impl<'d> IoChannel<'d> {
         IoChannel { desc, raw: unsafe { NonNull::new_unchecked(ch) }, owned: false, _desc: PhantomData, _not_send: PhantomData }
     }
 
+    /// The raw handle of the descriptor the channel was got through.
+    pub fn descriptor_raw(&self) -> *mut sys::nb_bdev_desc {
+        self.desc
+    }
+
     /// The raw handle, for calls this crate does not wrap.
     pub fn as_raw(&self) -> *mut sys::nb_io_channel {
         self.raw.as_ptr()
@@ -66,6 +71,7 @@ impl<'d> IoChannel<'d> {
     /// Reads `buf.len()` bytes at byte `offset` into `buf`; `done(channel, buf, result)` runs
     /// on this thread once it completes, inside its poll; it may submit again on `channel`. Closures capturing up to 32 bytes are kept in the buffer's
     /// own state: no allocation per I/O.
+    #[inline]
     pub fn read<F>(&self, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
     where
         F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
@@ -74,6 +80,7 @@ impl<'d> IoChannel<'d> {
     }
 
     /// Writes `buf` at byte `offset`; as [`IoChannel::read`].
+    #[inline]
     pub fn write<F>(&self, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
     where
         F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
@@ -84,10 +91,12 @@ impl<'d> IoChannel<'d> {
     /// The read as a future: submitted now, resolved by the completion with the buffer and
     /// the result. Dropping the future before then does not cancel the I/O: the buffer is
     /// freed when it completes.
+    #[inline]
     pub fn read_async(&self, buf: DmaBuf, offset: u64) -> BufIo<'_> {
         self.submit_future(sys::nb_bdev_read, "nb_bdev_read", buf, offset)
     }
 
+    #[inline]
     pub fn write_async(&self, buf: DmaBuf, offset: u64) -> BufIo<'_> {
         self.submit_future(sys::nb_bdev_write, "nb_bdev_write", buf, offset)
     }
@@ -128,6 +137,7 @@ impl<'d> IoChannel<'d> {
         self.op_future("nb_bdev_reset", |cb, arg| unsafe { sys::nb_bdev_reset(self.desc, self.raw.as_ptr(), cb, arg) })
     }
 
+    #[inline]
     fn submit_with<F>(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
     where
         F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
@@ -149,6 +159,7 @@ impl<'d> IoChannel<'d> {
         Ok(())
     }
 
+    #[inline]
     fn submit_future(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64) -> BufIo<'_> {
         let (ptr, len) = (buf.as_ptr() as *mut c_void, buf.len() as u64);
         let inner = buf.into_inner();
@@ -205,6 +216,7 @@ const fn fits_inline<F>() -> bool {
     size_of::<F>() <= INLINE_WORDS * size_of::<usize>() && align_of::<F>() <= align_of::<usize>()
 }
 
+#[inline(always)]
 unsafe fn store_closure<F>(inner: NonNull<BufInner>, f: F) {
     let slot = (*inner.as_ptr()).closure.get() as *mut u8;
     if fits_inline::<F>() {
@@ -214,6 +226,7 @@ unsafe fn store_closure<F>(inner: NonNull<BufInner>, f: F) {
     }
 }
 
+#[inline(always)]
 unsafe fn take_closure<F>(inner: NonNull<BufInner>) -> F {
     let slot = (*inner.as_ptr()).closure.get() as *mut u8;
     if fits_inline::<F>() {

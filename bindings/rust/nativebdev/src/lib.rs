@@ -75,6 +75,7 @@ pub use nativebdev_sys as sys;
 pub use thread::{Entered, LocalExecutor, Thread};
 
 /// Runs `f`, aborting on a panic: nothing may unwind through the library's frames.
+#[inline(always)]
 pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
