@@ -68,7 +68,7 @@ fn main() {
     match run(&o) {
         Ok((ios, failed, elapsed)) => {
             let iops = ios as f64 / elapsed.as_secs_f64();
-            println!("depth {} size {} mode {}: {} I/Os in {:.2} s, {} failed", o.depth, o.size, if o.raw { "raw" } else if o.run_async { "async" } else { "callback" }, ios, elapsed.as_secs_f64(), failed);
+            println!("depth {} size {} mode {}: I/Os {} in {:.2} s, {} failed", o.depth, o.size, if o.raw { "raw" } else if o.run_async { "async" } else { "callback" }, ios, elapsed.as_secs_f64(), failed);
             println!("IOPS: {iops:.2}");
             if failed > 0 {
                 std::process::exit(1);
