@@ -152,9 +152,7 @@ impl<'d> IoChannel<'d> {
         unsafe { store_closure(inner, done) };
         let rc = unsafe { io(self.desc, self.raw.as_ptr(), ptr, offset, len, Some(complete_with::<F>), inner.as_ptr() as *mut c_void) };
         if rc != 0 {
-            let error = Error::last(op, rc);
-            drop(unsafe { take_closure::<F>(inner) });
-            return Err(Refused { error, buf: unsafe { DmaBuf::from_inner(inner) } });
+            return Err(unsafe { refused::<F>(op, rc, inner) });
         }
         Ok(())
     }
@@ -214,6 +212,16 @@ impl Drop for IoChannel<'_> {
 
 const fn fits_inline<F>() -> bool {
     size_of::<F>() <= INLINE_WORDS * size_of::<usize>() && align_of::<F>() <= align_of::<usize>()
+}
+
+/// The refusal of a submission: the closure dropped, the buffer back to the caller. Out of
+/// line: the submission path stays short.
+#[cold]
+#[inline(never)]
+unsafe fn refused<F>(op: &'static str, rc: i32, inner: NonNull<BufInner>) -> Refused {
+    let error = Error::last(op, rc);
+    drop(take_closure::<F>(inner));
+    Refused { error, buf: DmaBuf::from_inner(inner) }
 }
 
 #[inline(always)]

@@ -33,6 +33,7 @@ impl Error {
         if rc < 0 { Err(Error::last(op, rc)) } else { Ok(rc) }
     }
 
+    #[inline(always)]
     pub(crate) fn status(status: i32) -> Result<()> {
         if status == 0 { Ok(()) } else { Err(Error::Io { errno: -status }) }
     }
