@@ -99,6 +99,9 @@ internal static unsafe partial class Libc
     public static partial int fstat(int fd, Stat* st);
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial int lstat(byte* path, Stat* st);
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int ioctl(int fd, ulong request, void* arg);
 
     [LibraryImport(Lib, SetLastError = true)]
@@ -120,6 +123,7 @@ internal static unsafe partial class Libc
     public const uint S_IFREG = 0x8000;
     public const uint S_IFBLK = 0x6000;
     public const uint S_IFDIR = 0x4000;
+    public const uint S_IFSOCK = 0xC000;
 
     /// <summary>struct stat on x86_64 (144 bytes), the fields used here.</summary>
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 144)]
