@@ -45,7 +45,8 @@ KEYWORDS = {"abstract", "base", "checked", "class", "const", "decimal", "delegat
             "explicit", "extern", "fixed", "implicit", "in", "internal", "is", "lock", "namespace",
             "new", "object", "operator", "out", "override", "params", "private", "protected",
             "public", "readonly", "ref", "sealed", "stackalloc", "static", "string", "this",
-            "throw", "typeof", "unchecked", "unsafe", "using", "virtual", "volatile", "base"}
+            "throw", "typeof", "unchecked", "unsafe", "using", "virtual", "volatile", "as",
+            "foreach", "null", "true", "false", "void"}
 
 
 class Generator:
@@ -220,8 +221,12 @@ class Generator:
                     types += self.doc(k.raw_comment or self.comment_after(k), "    ")
                     types.append(f"    {k.spelling} = {k.enum_value},")
                 types.append("}")
-        for name in list(self.records):
-            types += self.record(name)
+        # Emitting a record may reach another (a field's type): until none is new.
+        emitted = set()
+        while len(emitted) < len(self.records):
+            for name in [n for n in self.records if n not in emitted]:
+                emitted.add(name)
+                types += self.record(name)
         out += types[1:] + [""]
         out.append("/// <summary>The functions and constants of include/nativebdev.h.</summary>")
         out.append(f"public static unsafe partial class {CLASS}")
