@@ -29,6 +29,10 @@ internal static unsafe partial class Libc
     public const int O_TRUNC = 0x200;
     public const int O_DIRECT = 0x4000;
     public const int O_CLOEXEC = 0x80000;
+    public const int MADV_WILLNEED = 3;
+    public const int MADV_HUGEPAGE = 14;
+    public const int MADV_NOHUGEPAGE = 15;
+    public const int SYS_write = 1;
     public static readonly nint MAP_FAILED = -1;
 
     [LibraryImport(Lib, SetLastError = true)]
