@@ -24,6 +24,10 @@ need_packages() {
   command -v losetup >/dev/null || missing+=(mount)
   command -v clang-14 >/dev/null || missing+=(clang-14)
   ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+  # The Rust bindings (bindings/rust): bindgen regenerates nativebdev-sys in their tests; cargo
+  # from rustup (~/.cargo/bin) if present, else Debian's.
+  command -v bindgen >/dev/null || missing+=(bindgen)
+  command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || missing+=(cargo)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "installing: ${missing[*]}"
@@ -57,6 +61,17 @@ c_tests() {
   return "${PIPESTATUS[0]}"
 }
 
+rust_tests() {
+  # The Rust bindings: cargo test (unit, integration against build/'s .so, the examples, the
+  # bindings regenerated from the header, doc tests) and cargo doc, offline (no registry
+  # crates), into build/cargo. Its "test result:" lines are counted by .ci/run.
+  (
+    export PATH="$PATH:$HOME/.cargo/bin" CARGO_NET_OFFLINE=true CARGO_TARGET_DIR="$BUILD/cargo" NB_BUILD="$BUILD"
+    cd "$ROOT/bindings/rust" && cargo test && cargo doc --no-deps
+  ) 2>&1 | tee "$BUILD/cargo.log"
+  return "${PIPESTATUS[0]}"
+}
+
 vm_tests() {
   # The guest tests (tests/vm/README.md): one QEMU guest runs every test tests/vm/tests.list
   # names against an emulated NVMe controller. Its VMTEST lines are counted by .ci/run.
@@ -73,6 +88,7 @@ case "${1:-build}" in
     rc=0
     unit_tests || rc=1
     c_tests || rc=1
+    rust_tests || rc=1
     vm_tests || rc=1
     exit $rc
     ;;

@@ -1,0 +1,374 @@
+//! I/O channels and I/O: read/write take a [`DmaBuf`] by value and give it back on
+//! completion; unmap/flush/reset carry no buffer. Each comes with a completion closure or as
+//! a future. Completions run on the channel's thread, inside its poll.
+use std::ffi::c_void;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+use nativebdev_sys as sys;
+
+use crate::bdev::Descriptor;
+use crate::dma::{BufInner, DmaBuf, Stage, INLINE_WORDS};
+use crate::error::{Error, Result};
+
+/// A thread's channel to a bdev. It borrows its [`Descriptor`] (it cannot outlive it) and is
+/// neither `Send` nor `Sync`: the header's rule that a channel is used only on its own thread.
+/// Put (nb_put_io_channel) on drop; I/O already submitted still completes.
+pub struct IoChannel<'d> {
+    desc: *mut sys::nb_bdev_desc,
+    raw: NonNull<sys::nb_io_channel>,
+    /// A completion's view of the channel is not the owner: it does not put it.
+    owned: bool,
+    _desc: PhantomData<&'d Descriptor>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// A submission the library refused: the error and the buffer, back to the caller.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: Error,
+    pub buf: DmaBuf,
+}
+
+type RawBufIo = unsafe extern "C" fn(
+    *mut sys::nb_bdev_desc,
+    *mut sys::nb_io_channel,
+    *mut c_void,
+    u64,
+    u64,
+    sys::nb_bdev_io_cb,
+    *mut c_void,
+) -> i32;
+
+impl<'d> IoChannel<'d> {
+    /// # Safety
+    /// `raw` is a channel got through `desc` on the calling thread.
+    pub(crate) unsafe fn from_raw(desc: &'d Descriptor, raw: NonNull<sys::nb_io_channel>) -> Self {
+        IoChannel { desc: desc.as_raw(), raw, owned: true, _desc: PhantomData, _not_send: PhantomData }
+    }
+
+    /// The channel an I/O was submitted on, as its completion sees it: the same handles,
+    /// not owned. If the owner has been put or the descriptor closed since, the library
+    /// refuses I/O through it (-EBADF), as for any stale handle.
+    fn view(desc: *mut sys::nb_bdev_desc, ch: *mut sys::nb_io_channel) -> IoChannel<'static> {
+        IoChannel { desc, raw: unsafe { NonNull::new_unchecked(ch) }, owned: false, _desc: PhantomData, _not_send: PhantomData }
+    }
+
+    /// The raw handle of the descriptor the channel was got through.
+    pub fn descriptor_raw(&self) -> *mut sys::nb_bdev_desc {
+        self.desc
+    }
+
+    /// The raw handle, for calls this crate does not wrap.
+    pub fn as_raw(&self) -> *mut sys::nb_io_channel {
+        self.raw.as_ptr()
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset` into `buf`; `done(channel, buf, result)` runs
+    /// on this thread once it completes, inside its poll; it may submit again on `channel`. Closures capturing up to 32 bytes are kept in the buffer's
+    /// own state: no allocation per I/O.
+    #[inline]
+    pub fn read<F>(&self, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
+    where
+        F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
+    {
+        self.submit_with(sys::nb_bdev_read, "nb_bdev_read", buf, offset, done)
+    }
+
+    /// Writes `buf` at byte `offset`; as [`IoChannel::read`].
+    #[inline]
+    pub fn write<F>(&self, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
+    where
+        F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
+    {
+        self.submit_with(sys::nb_bdev_write, "nb_bdev_write", buf, offset, done)
+    }
+
+    /// The read as a future: submitted now, resolved by the completion with the buffer and
+    /// the result. Dropping the future before then does not cancel the I/O: the buffer is
+    /// freed when it completes.
+    #[inline]
+    pub fn read_async(&self, buf: DmaBuf, offset: u64) -> BufIo<'_> {
+        self.submit_future(sys::nb_bdev_read, "nb_bdev_read", buf, offset)
+    }
+
+    #[inline]
+    pub fn write_async(&self, buf: DmaBuf, offset: u64) -> BufIo<'_> {
+        self.submit_future(sys::nb_bdev_write, "nb_bdev_write", buf, offset)
+    }
+
+    /// Unmaps `len` bytes at `offset`; `done(result)` on completion.
+    pub fn unmap<F: FnOnce(Result<()>) + 'static>(&self, offset: u64, len: u64, done: F) -> Result<()> {
+        self.op_with("nb_bdev_unmap", done, |cb, arg| unsafe {
+            sys::nb_bdev_unmap(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
+        })
+    }
+
+    pub fn flush<F: FnOnce(Result<()>) + 'static>(&self, offset: u64, len: u64, done: F) -> Result<()> {
+        self.op_with("nb_bdev_flush", done, |cb, arg| unsafe {
+            sys::nb_bdev_flush(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
+        })
+    }
+
+    /// Completes once no I/O submitted before it is outstanding on any channel of the bdev.
+    pub fn reset<F: FnOnce(Result<()>) + 'static>(&self, done: F) -> Result<()> {
+        self.op_with("nb_bdev_reset", done, |cb, arg| unsafe {
+            sys::nb_bdev_reset(self.desc, self.raw.as_ptr(), cb, arg)
+        })
+    }
+
+    pub fn unmap_async(&self, offset: u64, len: u64) -> OpIo<'_> {
+        self.op_future("nb_bdev_unmap", |cb, arg| unsafe {
+            sys::nb_bdev_unmap(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
+        })
+    }
+
+    pub fn flush_async(&self, offset: u64, len: u64) -> OpIo<'_> {
+        self.op_future("nb_bdev_flush", |cb, arg| unsafe {
+            sys::nb_bdev_flush(self.desc, self.raw.as_ptr(), offset, len, cb, arg)
+        })
+    }
+
+    pub fn reset_async(&self) -> OpIo<'_> {
+        self.op_future("nb_bdev_reset", |cb, arg| unsafe { sys::nb_bdev_reset(self.desc, self.raw.as_ptr(), cb, arg) })
+    }
+
+    #[inline]
+    fn submit_with<F>(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64, done: F) -> std::result::Result<(), Refused>
+    where
+        F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
+    {
+        let (ptr, len) = (buf.as_ptr() as *mut c_void, buf.len() as u64);
+        let inner = buf.into_inner();
+        unsafe {
+            inner.as_ref().desc.set(self.desc);
+            inner.as_ref().ch.set(self.raw.as_ptr());
+        }
+        // The closure goes into the buffer's state, boxed only if it does not fit there.
+        unsafe { store_closure(inner, done) };
+        let rc = unsafe { io(self.desc, self.raw.as_ptr(), ptr, offset, len, Some(complete_with::<F>), inner.as_ptr() as *mut c_void) };
+        if rc != 0 {
+            let error = Error::last(op, rc);
+            drop(unsafe { take_closure::<F>(inner) });
+            return Err(Refused { error, buf: unsafe { DmaBuf::from_inner(inner) } });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn submit_future(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64) -> BufIo<'_> {
+        let (ptr, len) = (buf.as_ptr() as *mut c_void, buf.len() as u64);
+        let inner = buf.into_inner();
+        let state = unsafe { inner.as_ref() };
+        state.stage.set(Stage::Pending);
+        let rc = unsafe { io(self.desc, self.raw.as_ptr(), ptr, offset, len, Some(complete_future), inner.as_ptr() as *mut c_void) };
+        let refused = if rc != 0 {
+            state.stage.set(Stage::Idle);
+            Some(Error::last(op, rc))
+        } else {
+            None
+        };
+        BufIo { inner: Some(inner), refused, _ch: PhantomData }
+    }
+
+    fn op_with<F: FnOnce(Result<()>) + 'static>(
+        &self,
+        op: &'static str,
+        done: F,
+        submit: impl FnOnce(sys::nb_bdev_io_cb, *mut c_void) -> i32,
+    ) -> Result<()> {
+        let arg = Box::into_raw(Box::new(done));
+        let rc = submit(Some(complete_op_with::<F>), arg as *mut c_void);
+        if rc != 0 {
+            let e = Error::last(op, rc);
+            drop(unsafe { Box::from_raw(arg) });
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn op_future(&self, op: &'static str, submit: impl FnOnce(sys::nb_bdev_io_cb, *mut c_void) -> i32) -> OpIo<'_> {
+        let state = Box::into_raw(Box::new(OpState { stage: std::cell::Cell::new(Stage::Pending), status: 0.into(), waker: None.into() }));
+        let rc = submit(Some(complete_op_future), state as *mut c_void);
+        if rc != 0 {
+            let e = Error::last(op, rc);
+            drop(unsafe { Box::from_raw(state) });
+            return OpIo { state: None, refused: Some(e), _ch: PhantomData };
+        }
+        OpIo { state: NonNull::new(state), refused: None, _ch: PhantomData }
+    }
+}
+
+impl Drop for IoChannel<'_> {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        unsafe { sys::nb_put_io_channel(self.raw.as_ptr()) };
+    }
+}
+
+const fn fits_inline<F>() -> bool {
+    size_of::<F>() <= INLINE_WORDS * size_of::<usize>() && align_of::<F>() <= align_of::<usize>()
+}
+
+#[inline(always)]
+unsafe fn store_closure<F>(inner: NonNull<BufInner>, f: F) {
+    let slot = (*inner.as_ptr()).closure.get() as *mut u8;
+    if fits_inline::<F>() {
+        (slot as *mut F).write(f);
+    } else {
+        (slot as *mut *mut F).write(Box::into_raw(Box::new(f)));
+    }
+}
+
+#[inline(always)]
+unsafe fn take_closure<F>(inner: NonNull<BufInner>) -> F {
+    let slot = (*inner.as_ptr()).closure.get() as *mut u8;
+    if fits_inline::<F>() {
+        (slot as *mut F).read()
+    } else {
+        *Box::from_raw((slot as *mut *mut F).read())
+    }
+}
+
+extern "C" fn complete_with<F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>)>(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {
+    let inner = unsafe { NonNull::new_unchecked(arg as *mut BufInner) };
+    let f = unsafe { take_closure::<F>(inner) };
+    let (desc, ch) = unsafe { (inner.as_ref().desc.get(), inner.as_ref().ch.get()) };
+    let buf = unsafe { DmaBuf::from_inner(inner) };
+    crate::no_unwind(move || f(&IoChannel::view(desc, ch), buf, Error::status(status)));
+}
+
+extern "C" fn complete_future(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {
+    let inner = unsafe { NonNull::new_unchecked(arg as *mut BufInner) };
+    let state = unsafe { inner.as_ref() };
+    state.status.set(status);
+    if state.stage.get() == Stage::Orphaned {
+        drop(unsafe { DmaBuf::from_inner(inner) });
+        return;
+    }
+    state.stage.set(Stage::Done);
+    if let Some(w) = state.waker.take() {
+        w.wake();
+    }
+}
+
+extern "C" fn complete_op_with<F: FnOnce(Result<()>)>(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {
+    let f = unsafe { Box::from_raw(arg as *mut F) };
+    crate::no_unwind(move || f(Error::status(status)));
+}
+
+extern "C" fn complete_op_future(_io: *mut sys::nb_bdev_io, status: i32, arg: *mut c_void) {
+    let state = unsafe { &*(arg as *const OpState) };
+    if state.stage.get() == Stage::Orphaned {
+        drop(unsafe { Box::from_raw(arg as *mut OpState) });
+        return;
+    }
+    state.status.set(status);
+    state.stage.set(Stage::Done);
+    if let Some(w) = state.waker.take() {
+        w.wake();
+    }
+}
+
+/// A read or write in flight ([`IoChannel::read_async`]). Resolves to the buffer and the
+/// result. It borrows the channel, so the channel outlives it.
+#[must_use = "the I/O runs anyway; the future gives the buffer back"]
+pub struct BufIo<'c> {
+    inner: Option<NonNull<BufInner>>,
+    refused: Option<Error>,
+    _ch: PhantomData<&'c IoChannel<'c>>,
+}
+
+impl Future for BufIo<'_> {
+    type Output = (DmaBuf, Result<()>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.inner.expect("BufIo polled after it completed");
+        if let Some(e) = self.refused.take() {
+            self.inner = None;
+            return Poll::Ready((unsafe { DmaBuf::from_inner(inner) }, Err(e)));
+        }
+        let state = unsafe { inner.as_ref() };
+        if state.stage.get() == Stage::Done {
+            state.stage.set(Stage::Idle);
+            self.inner = None;
+            let status = state.status.get();
+            return Poll::Ready((unsafe { DmaBuf::from_inner(inner) }, Error::status(status)));
+        }
+        let w = state.waker.take();
+        state.waker.set(Some(match w {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        }));
+        Poll::Pending
+    }
+}
+
+impl Drop for BufIo<'_> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            let state = unsafe { inner.as_ref() };
+            if state.stage.get() == Stage::Pending {
+                // Still with the library: its completion frees the buffer.
+                state.waker.take();
+                state.stage.set(Stage::Orphaned);
+            } else {
+                drop(unsafe { DmaBuf::from_inner(inner) });
+            }
+        }
+    }
+}
+
+struct OpState {
+    stage: std::cell::Cell<Stage>,
+    status: std::cell::Cell<i32>,
+    waker: std::cell::Cell<Option<std::task::Waker>>,
+}
+
+/// An unmap, flush or reset in flight ([`IoChannel::unmap_async`]).
+#[must_use = "the I/O runs anyway; the future gives its result"]
+pub struct OpIo<'c> {
+    state: Option<NonNull<OpState>>,
+    refused: Option<Error>,
+    _ch: PhantomData<&'c IoChannel<'c>>,
+}
+
+impl Future for OpIo<'_> {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(e) = self.refused.take() {
+            return Poll::Ready(Err(e));
+        }
+        let p = self.state.expect("OpIo polled after it completed");
+        let state = unsafe { p.as_ref() };
+        if state.stage.get() == Stage::Done {
+            let status = state.status.get();
+            self.state = None;
+            drop(unsafe { Box::from_raw(p.as_ptr()) });
+            return Poll::Ready(Error::status(status));
+        }
+        state.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+impl Drop for OpIo<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.state.take() {
+            let state = unsafe { p.as_ref() };
+            if state.stage.get() == Stage::Pending {
+                state.waker.take();
+                state.stage.set(Stage::Orphaned);
+            } else {
+                drop(unsafe { Box::from_raw(p.as_ptr()) });
+            }
+        }
+    }
+}
