@@ -1554,4 +1554,33 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_nvme_ctrlr_reset")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_nvme_ctrlr_reset(byte* bdev_name);
+
+    /// <summary>
+    /// Serves SPDK-compatible JSON-RPC 2.0 on `listen_addr` from the current thread: a Unix
+    /// socket path ("/path" or "unix:/path", created 0600; a stale socket file is replaced, one a
+    /// live process serves is refused with -EADDRINUSE), or "IP:PORT" / "[IPV6]:PORT" for TCP
+    /// (port 0 picks a free port). NULL means SPDK's default, "/var/tmp/spdk.sock". The listener,
+    /// every connection and every method run on this thread, which must keep polling (or sit on a
+    /// reactor). One server per process: -EALREADY if one runs. -EINVAL bad address or no current
+    /// thread, other -errno from socket, bind or listen.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_server_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_server_start(byte* listen_addr);
+
+    /// <summary>
+    /// The address the server listens on (the chosen port for port 0) into buf, NUL-terminated and
+    /// truncated to fit; returns its full length, as snprintf does, or -ENOENT if no server runs.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_server_get_addr")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_server_get_addr(byte* buf, nuint len);
+
+    /// <summary>
+    /// Stops listening, disconnects every client and removes the socket file. On the server's
+    /// thread: -EINVAL elsewhere, -ENOENT if none runs.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_server_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_server_stop();
 }
