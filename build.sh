@@ -16,6 +16,7 @@ need_packages() {
   [ -f /usr/include/linux/io_uring.h ] || missing+=(linux-libc-dev)
   command -v nm >/dev/null || missing+=(binutils)
   [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
+  command -v abidiff >/dev/null || missing+=(abigail-tools) # tests/abi/check_abi.py
   command -v fio >/dev/null || missing+=(fio)
   command -v bc >/dev/null || missing+=(bc)
   command -v xz >/dev/null || missing+=(xz-utils) # the tests read SPDK's lvol store fixtures

@@ -832,6 +832,27 @@ int nb_nvme_ctrlr_get_info(const char *bdev_name, struct nb_nvme_ctrlr_info *inf
  * brings it back, and nb_bdev_clear_failed re-admits the bdevs. */
 int nb_nvme_ctrlr_reset(const char *bdev_name);
 
+/* ---------------------------------------------------------------------------------------
+ * Management: the JSON-RPC server (SPDK's rpc.py speaks to it)
+ * ------------------------------------------------------------------------------------- */
+
+/* Serves SPDK-compatible JSON-RPC 2.0 on `listen_addr` from the current thread: a Unix
+ * socket path ("/path" or "unix:/path", created 0600; a stale socket file is replaced, one a
+ * live process serves is refused with -EADDRINUSE), or "IP:PORT" / "[IPV6]:PORT" for TCP
+ * (port 0 picks a free port). NULL means SPDK's default, "/var/tmp/spdk.sock". The listener,
+ * every connection and every method run on this thread, which must keep polling (or sit on a
+ * reactor). One server per process: -EALREADY if one runs. -EINVAL bad address or no current
+ * thread, other -errno from socket, bind or listen. */
+int nb_rpc_server_start(const char *listen_addr);
+
+/* The address the server listens on (the chosen port for port 0) into buf, NUL-terminated and
+ * truncated to fit; returns its full length, as snprintf does, or -ENOENT if no server runs. */
+int nb_rpc_server_get_addr(char *buf, size_t len);
+
+/* Stops listening, disconnects every client and removes the socket file. On the server's
+ * thread: -EINVAL elsewhere, -ENOENT if none runs. */
+int nb_rpc_server_stop(void);
+
 #ifdef __cplusplus
 }
 #endif

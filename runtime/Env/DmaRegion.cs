@@ -87,7 +87,7 @@ internal sealed unsafe class DmaRegion
         {
             // Not in physical-address mode: the kernel may migrate transparent hugepages,
             // which would invalidate the frame numbers read at creation.
-            Libc.madvise(q, (nuint)psize, 14 /* MADV_HUGEPAGE */);
+            Libc.madvise(q, (nuint)psize, Libc.MADV_HUGEPAGE);
         }
         // mlock faults every page in (what MAP_POPULATE would do) and keeps them resident.
         bool pinned = Libc.mlock(q, (nuint)psize) == 0;
@@ -95,7 +95,7 @@ internal sealed unsafe class DmaRegion
         {
             Log.Warn($"DMA memory ({psize >> 10} KiB) is not pinned: mlock failed ({Libc.StrError(Libc.LastErrno)}); " +
                      "raise RLIMIT_MEMLOCK for backends that hand buffers to devices");
-            Libc.madvise(q, (nuint)psize, 3 /* MADV_WILLNEED */);
+            Libc.madvise(q, (nuint)psize, Libc.MADV_WILLNEED);
         }
         region = new DmaRegion(q, psize, 4096, huge: false, pinned);
         return 0;
@@ -228,7 +228,7 @@ internal sealed unsafe class DmaRegion
         result = null;
         if (!HugePages)
         {
-            Libc.madvise(Base, (nuint)Size, 15 /* MADV_NOHUGEPAGE */);
+            Libc.madvise(Base, (nuint)Size, Libc.MADV_NOHUGEPAGE);
         }
         long pages = Size / PageSize;
         var phys = new long[pages];

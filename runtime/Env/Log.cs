@@ -67,7 +67,7 @@ internal static unsafe class Log
         fixed (byte* p = utf8)
         {
             // write(2) directly: Console would start its own machinery and buffer.
-            Interop.Libc.syscall(1 /* SYS_write */, 2, (nint)p, utf8.Length, 0, 0, 0);
+            Interop.Libc.syscall(Interop.Libc.SYS_write, 2, (nint)p, utf8.Length, 0, 0, 0);
         }
     }
 

@@ -42,8 +42,12 @@ internal static class Errno
     public const int EBADMSG = 74;
     public const int EOVERFLOW = 75;
     public const int EILSEQ = 84;
+    public const int ENOTSOCK = 88;
     public const int EOPNOTSUPP = 95;
     public const int ENOTSUP = 95;
+    public const int EAFNOSUPPORT = 97;
+    public const int EADDRINUSE = 98;
+    public const int EADDRNOTAVAIL = 99;
     public const int ECONNRESET = 104;
     public const int ENOBUFS = 105;
     public const int ENOTCONN = 107;

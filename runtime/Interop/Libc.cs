@@ -29,6 +29,10 @@ internal static unsafe partial class Libc
     public const int O_TRUNC = 0x200;
     public const int O_DIRECT = 0x4000;
     public const int O_CLOEXEC = 0x80000;
+    public const int MADV_WILLNEED = 3;
+    public const int MADV_HUGEPAGE = 14;
+    public const int MADV_NOHUGEPAGE = 15;
+    public const int SYS_write = 1;
     public static readonly nint MAP_FAILED = -1;
 
     [LibraryImport(Lib, SetLastError = true)]
@@ -99,6 +103,9 @@ internal static unsafe partial class Libc
     public static partial int fstat(int fd, Stat* st);
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial int lstat(byte* path, Stat* st);
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int ioctl(int fd, ulong request, void* arg);
 
     [LibraryImport(Lib, SetLastError = true)]
@@ -120,6 +127,7 @@ internal static unsafe partial class Libc
     public const uint S_IFREG = 0x8000;
     public const uint S_IFBLK = 0x6000;
     public const uint S_IFDIR = 0x4000;
+    public const uint S_IFSOCK = 0xC000;
 
     /// <summary>struct stat on x86_64 (144 bytes), the fields used here.</summary>
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 144)]

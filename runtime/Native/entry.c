@@ -821,3 +821,27 @@ int nb_nvme_ctrlr_reset(const char *bdev_name)
 		return -ECHILD;
 	return nbm_nvme_ctrlr_reset(bdev_name);
 }
+
+__attribute__((visibility("hidden"))) extern int nbm_rpc_server_start(const char *listen_addr);
+int nb_rpc_server_start(const char *listen_addr)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_server_start(listen_addr);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_rpc_server_get_addr(char *buf, size_t len);
+int nb_rpc_server_get_addr(char *buf, size_t len)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_server_get_addr(buf, len);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_rpc_server_stop(void);
+int nb_rpc_server_stop(void)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_server_stop();
+}

@@ -13,7 +13,12 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -152,6 +157,39 @@ static void structs(void)
 	S(iovec);
 	F(iovec, iov_base); F(iovec, iov_len);
 	end_struct();
+
+	S(sockaddr_in);
+	F(sockaddr_in, sin_family); F(sockaddr_in, sin_port); F(sockaddr_in, sin_addr);
+	F(sockaddr_in, sin_zero);
+	end_struct();
+
+	S(sockaddr_in6);
+	F(sockaddr_in6, sin6_family); F(sockaddr_in6, sin6_port); F(sockaddr_in6, sin6_flowinfo);
+	F(sockaddr_in6, sin6_addr); F(sockaddr_in6, sin6_scope_id);
+	end_struct();
+
+	S(sockaddr_un);
+	F(sockaddr_un, sun_family); F(sockaddr_un, sun_path);
+	end_struct();
+
+	S(msghdr);
+	F(msghdr, msg_name); F(msghdr, msg_namelen); F(msghdr, msg_iov); F(msghdr, msg_iovlen);
+	F(msghdr, msg_control); F(msghdr, msg_controllen); F(msghdr, msg_flags);
+	end_struct();
+
+	S(epoll_event);
+	F(epoll_event, events); F(epoll_event, data);
+	end_struct();
+}
+
+static void socket_constants(void)
+{
+	K(AF_UNIX); K(AF_INET); K(AF_INET6); K(SOCK_STREAM); K(SOCK_NONBLOCK); K(SOCK_CLOEXEC);
+	K(SOL_SOCKET); K(SO_REUSEADDR); K(SO_ERROR); K(SO_SNDBUF); K(SO_RCVBUF);
+	K(IPPROTO_TCP); K(IPPROTO_IPV6); K(IPV6_V6ONLY); K(TCP_NODELAY);
+	K(MSG_DONTWAIT); K(MSG_NOSIGNAL); K(SHUT_RDWR);
+	K(EPOLL_CLOEXEC); K(EPOLL_CTL_ADD); K(EPOLL_CTL_DEL); K(EPOLL_CTL_MOD);
+	K(EPOLLIN); K(EPOLLOUT); K(EPOLLERR); K(EPOLLHUP); K(EPOLLRDHUP);
 }
 
 static void io_uring_constants(void)
@@ -193,8 +231,9 @@ static void libc_constants(void)
 	K(MAP_SHARED); K(MAP_PRIVATE); K(MAP_FIXED); K(MAP_ANONYMOUS); K(MAP_NORESERVE);
 	K(MAP_POPULATE); K(MAP_HUGETLB); K(MFD_CLOEXEC); K(MFD_HUGETLB);
 	K(O_RDONLY); K(O_WRONLY); K(O_RDWR); K(O_CREAT); K(O_EXCL); K(O_TRUNC); K(O_DIRECT);
+	K(MADV_WILLNEED); K(MADV_HUGEPAGE); K(MADV_NOHUGEPAGE); K(SYS_write);
 	K(O_CLOEXEC); K(O_NONBLOCK); K(F_GETFL); K(F_SETFL); K(_SC_NPROCESSORS_ONLN);
-	K(BLKSSZGET); K(BLKGETSIZE64); K(S_IFMT); K(S_IFREG); K(S_IFBLK); K(S_IFDIR);
+	K(BLKSSZGET); K(BLKGETSIZE64); K(S_IFMT); K(S_IFREG); K(S_IFBLK); K(S_IFDIR); K(S_IFSOCK);
 }
 
 static void errno_constants(void)
@@ -204,7 +243,7 @@ static void errno_constants(void)
 	K(ENOTDIR); K(EISDIR); K(EINVAL); K(ENFILE); K(EMFILE); K(EFBIG); K(ENOSPC); K(ESPIPE);
 	K(EROFS); K(EPIPE); K(ERANGE); K(EDEADLK); K(ENAMETOOLONG); K(ENOSYS); K(ENOTEMPTY);
 	K(ENODATA); K(ETIME); K(EPROTO); K(EBADMSG); K(EOVERFLOW); K(EILSEQ); K(EOPNOTSUPP);
-	K(ENOTSUP); K(ECONNRESET); K(ENOBUFS); K(ENOTCONN); K(ESHUTDOWN); K(ETIMEDOUT);
+	K(ENOTSUP); K(ENOTSOCK); K(EAFNOSUPPORT); K(EADDRINUSE); K(EADDRNOTAVAIL); K(ECONNRESET); K(ENOBUFS); K(ENOTCONN); K(ESHUTDOWN); K(ETIMEDOUT);
 	K(ECONNREFUSED); K(EALREADY); K(EINPROGRESS); K(ECANCELED); K(EKEYREJECTED);
 }
 
@@ -217,6 +256,7 @@ int main(void)
 	io_uring_constants();
 	aio_vfio_constants();
 	libc_constants();
+	socket_constants();
 	errno_constants();
 	printf("\n}}\n");
 	return ferror(stdout) ? 1 : 0;

@@ -766,6 +766,11 @@ static void calls_without_env(const struct hset *h)
 	ERRW(nb_bdev_get_health(h->b, &health), "%s: nb_bdev_get_health(%p)", L, (void *)h->b);
 	ERRW(nb_bdev_get_health(h->b, NULL), "%s: nb_bdev_get_health(%p, NULL)", L, (void *)h->b);
 	ERRW(nb_bdev_clear_failed(h->b), "%s: nb_bdev_clear_failed(%p)", L, (void *)h->b);
+
+	/* the RPC server */
+	ERRW(nb_rpc_server_start(NULL), "%s: nb_rpc_server_start(NULL)", L);
+	RCW(nb_rpc_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_rpc_server_get_addr", L);
+	RCW(nb_rpc_server_stop(), -ENOENT, "%s: nb_rpc_server_stop", L);
 }
 
 /* =========================================================================================
@@ -2551,6 +2556,52 @@ static void g_nvme(const char *dir)
 }
 
 /* =========================================================================================
+ * Group: rpc — the RPC server's addresses, one server per process, stop on its own thread.
+ * ======================================================================================= */
+
+static void g_rpc(const char *dir)
+{
+	char path[256], addr[256];
+	setup_world();
+	NEED(nb_set_thread(W.t1) == 0);
+	static const char *const bad[] = {
+		"", "relative.sock", "unix:relative", "1.2.3.4:99999", "1.2.3.4", "example.com:80", "[::1]80",
+		"::1:80", "10.0.0.1:-1", "/nonexistent-dir/x/y.sock", "/proc/nb.sock",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ERRW(nb_rpc_server_start(bad[i]), "nb_rpc_server_start(\"%s\")", bad[i]);
+	ERR(nb_rpc_server_start(long_string(200, "/")));
+	ERR(nb_rpc_server_start(guarded(4097, '/')));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_rpc_server_start(bad_utf8[i]), "nb_rpc_server_start(bad UTF-8 #%zu)", i);
+	RC(nb_rpc_server_stop(), -ENOENT);
+
+	snprintf(path, sizeof(path), "%s/rpc.sock", dir);
+	OK(nb_rpc_server_start(path), 0);
+	RC(nb_rpc_server_start(path), -EALREADY);
+	RC(nb_rpc_server_start("127.0.0.1:0"), -EALREADY);
+	OK(nb_rpc_server_get_addr(addr, sizeof(addr)), (long long)strlen(path));
+	TRUE(strcmp(addr, path) == 0);
+	OK(nb_rpc_server_get_addr(NULL, 0), (long long)strlen(path));
+	OK(nb_rpc_server_get_addr(addr, 4), (long long)strlen(path)); /* truncated, as snprintf */
+	TRUE(strlen(addr) == 3);
+	struct stat st;
+	TRUE(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
+	NEED(nb_set_thread(W.t2) == 0);
+	RC(nb_rpc_server_stop(), -EINVAL); /* not its thread */
+	NEED(nb_set_thread(W.t1) == 0);
+	OK(nb_rpc_server_stop(), 0);
+	TRUE(stat(path, &st) != 0 && errno == ENOENT);
+	RC(nb_rpc_server_stop(), -ENOENT);
+
+	OK(nb_rpc_server_start("127.0.0.1:0"), 0);
+	TRUE(nb_rpc_server_get_addr(addr, sizeof(addr)) > 0 && strncmp(addr, "127.0.0.1:", 10) == 0 &&
+	     atoi(addr + 10) > 0);
+	OK(nb_rpc_server_stop(), 0);
+	teardown_world();
+}
+
+/* =========================================================================================
  * Driver
  * ======================================================================================= */
 
@@ -2589,6 +2640,7 @@ static const struct group groups[] = {
 	{ "null_resize_overflow", g_null_resize_overflow, 30, "nb_bdev_resize past 1 PiB: size_bytes wraps" },
 	{ "reset_io_stat_side_effect", g_reset_io_stat_side_effect, 30, "a refused nb_bdev_reset_io_stat zeroed stats" },
 	{ "nvme", g_nvme, 60, "" },
+	{ "rpc", g_rpc, 30, "" },
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 

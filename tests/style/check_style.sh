@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The C# style check, run by CTest (csharp_style) and so by ./build.sh test:
-#  1. `dotnet format --verify-no-changes` over the library, the TUnit tests and the NVMe
-#     callgrind benchmark (style.slnx beside this script: one workspace load for the three);
-#  2. no line of C# under runtime/, tests/ or bench/ longer than 120 columns
+#  1. `dotnet format --verify-no-changes` over the library, the TUnit tests, the NVMe
+#     callgrind benchmark, the C# bindings and their sample (style.slnx beside this script: one
+#     workspace load for them all);
+#  2. no line of C# under runtime/, tests/, bench/ or bindings/csharp/samples/ longer than 120 columns
 #     (.editorconfig's max_line_length, which dotnet format does not enforce).
 # dotnet format restores the projects itself, so this runs in a fresh clone. About 30 s.
 set -uo pipefail
@@ -18,9 +19,9 @@ fi
 
 cd "$ROOT" || exit 1
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  mapfile -d '' files < <(git ls-files -z -co --exclude-standard -- 'runtime/*.cs' 'tests/*.cs' 'bench/*.cs')
+  mapfile -d '' files < <(git ls-files -z -co --exclude-standard -- 'runtime/*.cs' 'tests/*.cs' 'bench/*.cs' 'bindings/csharp/samples/*.cs')
 else
-  mapfile -d '' files < <(find runtime tests bench -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' -print0)
+  mapfile -d '' files < <(find runtime tests bench bindings/csharp/samples -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' -print0)
 fi
 if [ ${#files[@]} -eq 0 ]; then
   echo "style: no C# files found under $ROOT" >&2

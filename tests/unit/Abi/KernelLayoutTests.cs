@@ -27,11 +27,17 @@ public class KernelLayoutTests
         new("vfio_iommu_type1_dma_unmap", typeof(VfioAbi.DmaUnmap)),
         new("stat", typeof(Libc.Stat), "st_"),
         new("iovec", typeof(Iovec), "iov_", ("iov_len", "Length")),
+        new("sockaddr_in", typeof(SocketAbi.SockaddrIn), "sin_"),
+        new("sockaddr_in6", typeof(SocketAbi.SockaddrIn6), "sin6_"),
+        new("sockaddr_un", typeof(SocketAbi.SockaddrUn), "sun_"),
+        new("msghdr", typeof(SocketAbi.Msghdr), "msg_", ("msg_namelen", "NameLength"),
+            ("msg_iovlen", "IovLength"), ("msg_controllen", "ControlLength")),
+        new("epoll_event", typeof(SocketAbi.EpollEvent)),
     ];
 
     /// <summary>The classes whose structs and constants mirror kernel or libc headers.</summary>
     private static readonly Type[] s_mirrorClasses =
-        [typeof(IoUringAbi), typeof(AioAbi), typeof(VfioAbi), typeof(Libc), typeof(Errno)];
+        [typeof(IoUringAbi), typeof(AioAbi), typeof(VfioAbi), typeof(Libc), typeof(SocketAbi), typeof(Errno)];
 
     /// <summary>C# mirrors no UAPI header declares, so nothing here can check them.</summary>
     private static readonly Dictionary<string, string> s_unchecked = new()

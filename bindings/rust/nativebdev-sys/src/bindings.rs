@@ -3151,3 +3151,16 @@ extern "C" {
 extern "C" {
     pub fn nb_nvme_ctrlr_reset(bdev_name: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn nb_rpc_server_start(listen_addr: *const ::std::os::raw::c_char)
+        -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_rpc_server_get_addr(
+        buf: *mut ::std::os::raw::c_char,
+        len: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_rpc_server_stop() -> ::std::os::raw::c_int;
+}
