@@ -853,6 +853,49 @@ int nb_rpc_server_get_addr(char *buf, size_t len);
  * thread: -EINVAL elsewhere, -ENOENT if none runs. */
 int nb_rpc_server_stop(void);
 
+/* ---------------------------------------------------------------------------------------
+ * Encryption: named keys and the crypto vbdev (SPDK's accel_crypto_key_* and bdev_crypto_*)
+ *
+ * A crypto bdev is created by URI and deleted with nb_bdev_destroy:
+ *   crypto:///NAME?base=BDEV&key_name=KEY            a key made by nb_crypto_key_create
+ *   crypto:///NAME?base=BDEV&cipher=AES_XTS&key=HEX&key2=HEX[&tweak_mode=plain64|spdk-sw]
+ *                                                    a key of its own, named NAME, destroyed
+ *                                                    with the bdev (Mayastor's form)
+ * Each base block is one data unit and its LBA the tweak. Writes are encrypted into the
+ * channel's bounce buffers (the host's buffer is never written); reads are decrypted in the
+ * host's buffer; write_zeroes writes encrypted zeroes; flush, reset and unmap pass through
+ * (a read after unmap returns the decryption of whatever the base returns: not zeroes).
+ * ------------------------------------------------------------------------------------- */
+
+/* Makes a named key (SPDK's accel_crypto_key_create). cipher "AES_XTS" (key and key2 of 16 or
+ * 32 bytes each, equal length, different) or "AES_CBC" (key of 16 or 32 bytes; key2 NULL or
+ * ""). key_hex/key2_hex: hexadecimal, two digits a byte. tweak_mode: "spdk-sw" (8 zero bytes
+ * then LE64(LBA): what SPDK's software accel module writes, so existing SPDK/Mayastor volumes
+ * read back) or "plain64" (LE64(LBA) then 8 zero bytes: dm-crypt's aes-xts-plain64 with
+ * sector_size = block size and iv_large_sectors); NULL or "" = "spdk-sw". The key is kept only
+ * as the cipher's expanded schedule, in locked memory left out of core dumps, zeroed when the
+ * key is destroyed; no message ever quotes it. -EINVAL naming the field (name, cipher, key,
+ * key2, tweak_mode), -EEXIST for a name in use. Any thread. */
+int nb_crypto_key_create(const char *name, const char *cipher, const char *key_hex,
+			 const char *key2_hex, const char *tweak_mode);
+
+/* Destroys a key. -ENOENT if there is none of that name, -EBUSY while a crypto bdev uses it
+ * (nb_last_error names them). A bdev's inline key goes with the bdev. Any thread. */
+int nb_crypto_key_destroy(const char *name);
+
+struct nb_crypto_key_info {
+	char name[NB_BDEV_NAME_MAX];
+	char cipher[16];          /* "AES_XTS" or "AES_CBC" */
+	char tweak_mode[16];      /* "spdk-sw" or "plain64" */
+	uint32_t key_bits;        /* of each key: 128 or 256 */
+	uint32_t user_count;      /* crypto bdevs using it */
+	char users[512];          /* their names, comma-separated (truncated to fit) */
+};
+
+/* Copies up to `max` keys, sorted by name, never their material; returns how many exist
+ * (may be more than `max`). keys may be NULL with max 0. */
+int nb_crypto_key_list(struct nb_crypto_key_info *keys, int max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,7 +45,7 @@ internal sealed class BdevUri
         if (sep <= 0)
         {
             return LastError.Set(Errno.EINVAL,
-                $"URI '{text}' has no scheme (expected scheme:///path, e.g. malloc:///m0?size_mb=64)");
+                $"URI '{Redacted(text)}' has no scheme (expected scheme:///path, e.g. malloc:///m0?size_mb=64)");
         }
         string scheme = text[..sep].ToLowerInvariant();
         foreach (char c in scheme)
@@ -68,7 +68,7 @@ internal sealed class BdevUri
         string path = slash < 0 ? "" : rest[slash..];
         if (!TryDecode(path, plusIsSpace: false, out string decodedPath))
         {
-            return LastError.Set(Errno.EINVAL, $"URI '{text}' has a bad percent-encoding in its path");
+            return LastError.Set(Errno.EINVAL, $"URI '{Redacted(text)}' has a bad percent-encoding in its path");
         }
         var ps = new List<(string, string)>();
         if (query.Length > 0)
@@ -84,11 +84,11 @@ internal sealed class BdevUri
                 string v = eq < 0 ? "" : pair[(eq + 1)..];
                 if (!TryDecode(k, plusIsSpace: true, out k) || !TryDecode(v, plusIsSpace: true, out v))
                 {
-                    return LastError.Set(Errno.EINVAL, $"URI '{text}' has a bad percent-encoding in its query");
+                    return LastError.Set(Errno.EINVAL, $"URI '{Redacted(text)}' has a bad percent-encoding in its query");
                 }
                 if (k.Length == 0)
                 {
-                    return LastError.Set(Errno.EINVAL, $"URI '{text}' has a parameter without a name");
+                    return LastError.Set(Errno.EINVAL, $"URI '{Redacted(text)}' has a parameter without a name");
                 }
                 foreach (var (existing, _) in ps)
                 {
@@ -102,6 +102,17 @@ internal sealed class BdevUri
         }
         uri = new BdevUri(text, scheme, host, decodedPath, ps);
         return 0;
+    }
+
+    /// <summary>The URI as messages may quote it: the values of key= and key2= (crypto://'s inline
+    /// key material) replaced by "***", so that no key reaches a log line or nb_last_error.</summary>
+    public static string Redacted(string text)
+    {
+        if (text.IndexOf("key", StringComparison.Ordinal) < 0)
+        {
+            return text;
+        }
+        return System.Text.RegularExpressions.Regex.Replace(text, "([?&](?:key|key2)=)[^&]*", "$1***");
     }
 
     /// <summary>Percent-decoding; '+' means a space only in the query (form encoding), never

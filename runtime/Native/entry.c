@@ -845,3 +845,27 @@ int nb_rpc_server_stop(void)
 		return -ECHILD;
 	return nbm_rpc_server_stop();
 }
+
+__attribute__((visibility("hidden"))) extern int nbm_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode);
+int nb_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_crypto_key_create(name, cipher, key_hex, key2_hex, tweak_mode);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_crypto_key_destroy(const char *name);
+int nb_crypto_key_destroy(const char *name)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_crypto_key_destroy(name);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_crypto_key_list(struct nb_crypto_key_info *keys, int max);
+int nb_crypto_key_list(struct nb_crypto_key_info *keys, int max)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_crypto_key_list(keys, max);
+}

@@ -2605,6 +2605,61 @@ static void g_rpc(const char *dir)
  * Driver
  * ======================================================================================= */
 
+/* =========================================================================================
+ * Group: crypto — named keys and crypto:// URIs with hostile arguments
+ * ======================================================================================= */
+
+#define HK1 "00112233445566778899aabbccddeeff"
+#define HK2 "ffeeddccbbaa99887766554433221100"
+
+static void g_crypto(const char *dir)
+{
+	(void)dir;
+	setup_world();
+	struct nb_crypto_key_info keys[2];
+	RC(nb_crypto_key_create(NULL, "AES_XTS", HK1, HK2, NULL), -EINVAL);
+	RC(nb_crypto_key_create("abi_k", NULL, HK1, HK2, NULL), -EINVAL);
+	RC(nb_crypto_key_create("abi_k", "AES_XTS", NULL, HK2, NULL), -EINVAL);
+	RC(nb_crypto_key_create("abi_k", "AES_XTS", HK1, NULL, NULL), -EINVAL);
+	RC(nb_crypto_key_create("abi_k", "AES_XTS", HK1, HK1, NULL), -EINVAL);
+	RC(nb_crypto_key_create("abi_k", "AES_XTS", HK1, HK2, "bogus"), -EINVAL);
+	RC(nb_crypto_key_create("", "AES_XTS", HK1, HK2, NULL), -EINVAL);
+	ERR(nb_crypto_key_create(long_string(5000, "k"), "AES_XTS", HK1, HK2, NULL));
+	ERR(nb_crypto_key_create("abi_k", "AES_XTS", guarded(4097, 'a'), HK2, NULL));
+	ERR(nb_crypto_key_create("abi_k", guarded(4097, 'A'), HK1, HK2, NULL));
+	for (size_t i = 0; i < N_BAD_UTF8; i++) {
+		ERRW(nb_crypto_key_create(bad_utf8[i], "AES_XTS", HK1, HK2, NULL), "key name bad UTF-8 #%zu", i);
+		ERRW(nb_crypto_key_create("abi_k", "AES_XTS", bad_utf8[i], HK2, NULL), "key hex bad UTF-8 #%zu", i);
+	}
+	OK(nb_crypto_key_list(NULL, 0), 0); /* nothing was made by any of that */
+	RC(nb_crypto_key_list(NULL, 1), -EINVAL);
+	RC(nb_crypto_key_list(keys, -1), -EINVAL);
+	OK(nb_crypto_key_create("abi_k", "AES_XTS", HK1, HK2, NULL), 0);
+	RC(nb_crypto_key_create("abi_k", "AES_XTS", HK1, HK2, NULL), -EEXIST);
+	OK(nb_crypto_key_list(keys, INT_MAX), 1);
+	TRUE(strcmp(keys[0].name, "abi_k") == 0 && keys[0].key_bits == 128 && keys[0].user_count == 0);
+	RC(nb_crypto_key_destroy(NULL), -EINVAL);
+	RC(nb_crypto_key_destroy("missing"), -ENOENT);
+	ERR(nb_crypto_key_destroy(guarded(4097, 'k')));
+	static const char *const bad[] = {
+		"crypto:///", "crypto:///c?", "crypto:///c?base=abi_m", "crypto:///c?key_name=abi_k",
+		"crypto:///c?base=missing&key_name=abi_k", "crypto:///c?base=abi_m&key_name=missing",
+		"crypto:///c?base=abi_m&key_name=abi_k&key=" HK1, "crypto:///c?base=abi_m&key=" HK1 "&key2=" HK1,
+		"crypto:///c?base=abi_m&key=zz&key2=" HK2, "crypto:///c?base=abi_m&cipher=X&key=" HK1 "&key2=" HK2,
+		"crypto:///c?base=abi_m&key_name=abi_k&x=1", "crypto://host/c?base=abi_m&key_name=abi_k",
+		"crypto:///c?base=abi_m&key=%zz",
+	};
+	char name[64];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ERRW(nb_bdev_create(bad[i], name, sizeof(name)), "nb_bdev_create(\"%s\")", bad[i]);
+	OK(nb_crypto_key_list(keys, 2), 1); /* no inline key left behind */
+	OK(nb_bdev_create("crypto:///abi_c?base=abi_m&key_name=abi_k", name, sizeof(name)), 0);
+	RC(nb_crypto_key_destroy("abi_k"), -EBUSY);
+	TRUE(strstr(nb_last_error(), "abi_c") != NULL);
+	OK(nb_crypto_key_list(keys, 2), 1);
+	TRUE(keys[0].user_count == 1 && strcmp(keys[0].users, "abi_c") == 0);
+}
+
 struct group {
 	const char *name;
 	void (*fn)(const char *dir);
@@ -2641,6 +2696,7 @@ static const struct group groups[] = {
 	{ "reset_io_stat_side_effect", g_reset_io_stat_side_effect, 30, "a refused nb_bdev_reset_io_stat zeroed stats" },
 	{ "nvme", g_nvme, 60, "" },
 	{ "rpc", g_rpc, 30, "" },
+	{ "crypto", g_crypto, 60, "" },
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 

@@ -24,6 +24,7 @@ public class HeaderLayoutTests
         new("nb_bdev_io_stat", typeof(NbBdevIoStat)),
         new("nb_bdev_media_event", typeof(NbBdevMediaEvent)),
         new("nb_fault_rule_info", typeof(NbFaultRuleInfo)),
+        new("nb_crypto_key_info", typeof(NbCryptoKeyInfo)),
         new("nb_bdev_health", typeof(NbBdevHealth)),
         new("nb_nvme_cmd", typeof(NvmeCommand), "",
             ("opc", "Opcode"), ("fuse_psdt", "Flags"), ("rsvd2", "Cdw2"), ("rsvd3", "Cdw3")),
