@@ -57,16 +57,26 @@ internal static unsafe class AesKeyExpansion
     private static void Expand128(Vector128<byte> k, Vector128<byte>* s)
     {
         s[0] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x01), 3); s[1] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x02), 3); s[2] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x04), 3); s[3] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x08), 3); s[4] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x10), 3); s[5] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x20), 3); s[6] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x40), 3); s[7] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x80), 3); s[8] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x1B), 3); s[9] = k;
-        k = Step(k, Aes.KeygenAssist(k, 0x36), 3); s[10] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x01), 3);
+        s[1] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x02), 3);
+        s[2] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x04), 3);
+        s[3] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x08), 3);
+        s[4] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x10), 3);
+        s[5] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x20), 3);
+        s[6] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x40), 3);
+        s[7] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x80), 3);
+        s[8] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x1B), 3);
+        s[9] = k;
+        k = Step(k, Aes.KeygenAssist(k, 0x36), 3);
+        s[10] = k;
     }
 
     // AES-256 alternates: the even round keys take RotWord+SubWord+Rcon of the odd one before
@@ -75,18 +85,31 @@ internal static unsafe class AesKeyExpansion
     {
         s[0] = a;
         s[1] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x01), 3); s[2] = a;
-        b = Step(b, Aes.KeygenAssist(a, 0x00), 2); s[3] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x02), 3); s[4] = a;
-        b = Step(b, Aes.KeygenAssist(a, 0x00), 2); s[5] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x04), 3); s[6] = a;
-        b = Step(b, Aes.KeygenAssist(a, 0x00), 2); s[7] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x08), 3); s[8] = a;
-        b = Step(b, Aes.KeygenAssist(a, 0x00), 2); s[9] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x10), 3); s[10] = a;
-        b = Step(b, Aes.KeygenAssist(a, 0x00), 2); s[11] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x20), 3); s[12] = a;
-        b = Step(b, Aes.KeygenAssist(a, 0x00), 2); s[13] = b;
-        a = Step(a, Aes.KeygenAssist(b, 0x40), 3); s[14] = a;
+        a = Step(a, Aes.KeygenAssist(b, 0x01), 3);
+        s[2] = a;
+        b = Step(b, Aes.KeygenAssist(a, 0x00), 2);
+        s[3] = b;
+        a = Step(a, Aes.KeygenAssist(b, 0x02), 3);
+        s[4] = a;
+        b = Step(b, Aes.KeygenAssist(a, 0x00), 2);
+        s[5] = b;
+        a = Step(a, Aes.KeygenAssist(b, 0x04), 3);
+        s[6] = a;
+        b = Step(b, Aes.KeygenAssist(a, 0x00), 2);
+        s[7] = b;
+        a = Step(a, Aes.KeygenAssist(b, 0x08), 3);
+        s[8] = a;
+        b = Step(b, Aes.KeygenAssist(a, 0x00), 2);
+        s[9] = b;
+        a = Step(a, Aes.KeygenAssist(b, 0x10), 3);
+        s[10] = a;
+        b = Step(b, Aes.KeygenAssist(a, 0x00), 2);
+        s[11] = b;
+        a = Step(a, Aes.KeygenAssist(b, 0x20), 3);
+        s[12] = a;
+        b = Step(b, Aes.KeygenAssist(a, 0x00), 2);
+        s[13] = b;
+        a = Step(a, Aes.KeygenAssist(b, 0x40), 3);
+        s[14] = a;
     }
 }

@@ -73,14 +73,22 @@ internal static unsafe class CbcAesNi
             }
             Vector128<byte> kl = k[rounds];
             byte* d = dst + off;
-            c0 = Aes.EncryptLast(c0, kl); Sse2.Store(d, c0);
-            c1 = Aes.EncryptLast(c1, kl); Sse2.Store(d + n, c1);
-            c2 = Aes.EncryptLast(c2, kl); Sse2.Store(d + 2 * n, c2);
-            c3 = Aes.EncryptLast(c3, kl); Sse2.Store(d + 3 * n, c3);
-            c4 = Aes.EncryptLast(c4, kl); Sse2.Store(d + 4 * n, c4);
-            c5 = Aes.EncryptLast(c5, kl); Sse2.Store(d + 5 * n, c5);
-            c6 = Aes.EncryptLast(c6, kl); Sse2.Store(d + 6 * n, c6);
-            c7 = Aes.EncryptLast(c7, kl); Sse2.Store(d + 7 * n, c7);
+            c0 = Aes.EncryptLast(c0, kl);
+            Sse2.Store(d, c0);
+            c1 = Aes.EncryptLast(c1, kl);
+            Sse2.Store(d + n, c1);
+            c2 = Aes.EncryptLast(c2, kl);
+            Sse2.Store(d + 2 * n, c2);
+            c3 = Aes.EncryptLast(c3, kl);
+            Sse2.Store(d + 3 * n, c3);
+            c4 = Aes.EncryptLast(c4, kl);
+            Sse2.Store(d + 4 * n, c4);
+            c5 = Aes.EncryptLast(c5, kl);
+            Sse2.Store(d + 5 * n, c5);
+            c6 = Aes.EncryptLast(c6, kl);
+            Sse2.Store(d + 6 * n, c6);
+            c7 = Aes.EncryptLast(c7, kl);
+            Sse2.Store(d + 7 * n, c7);
         }
     }
 

@@ -69,23 +69,21 @@ public class CipherKeyTests
             .IsEqualTo("eb4a427d1923ce3ff262735779a418f20a282df920147beabe421ee5319d0568");
     }
 
-    // NIST SP 800-38A F.2.1/F.2.2 (CBC-AES128) and F.2.5/F.2.6 (CBC-AES256): IV
-    // 000102..0f is the unit number 0x0f0e0d0c0b0a0908_0706050403020100 in the plain64 layout's
-    // first word... only when the second word is zero, so the vectors run through one 64-byte
-    // unit whose IV we build by hand: we check with unit = 0x0706050403020100 only the parts
-    // the layouts can express, and compare the whole chain with the oracle elsewhere.
+    // NIST SP 800-38A F.2.1 (CBC-AES128.Encrypt) and F.2.5 (CBC-AES256.Encrypt), decrypted back
+    // as F.2.2/F.2.6. The vectors' IV 000102..0f has no zero half, so the unit's IV is LE64 of its
+    // first 8 bytes (plain64) and the other half is XORed into the first plaintext block:
+    // E(P0 ^ IV) == E((P0 ^ (IV ^ IV')) ^ IV').
     [Test]
     [Arguments("2b7e151628aed2a6abf7158809cf4f3c",
-        "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b273bed6b8e3c1743b7116e69e222295163ff1caa1681fac09120eca307586e1a7")]
+        "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2" +
+        "73bed6b8e3c1743b7116e69e222295163ff1caa1681fac09120eca307586e1a7")]
     [Arguments("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
-        "f58c4c04d6e5f1ba779eabfb5f7bfbd69cfc4e967edb808d679f777bc6702c7d39f23369a9d9bacfa530e26304231461b2eb05e2c39be9fcda6c19078c6a9d1b")]
+        "f58c4c04d6e5f1ba779eabfb5f7bfbd69cfc4e967edb808d679f777bc6702c7d" +
+        "39f23369a9d9bacfa530e26304231461b2eb05e2c39be9fcda6c19078c6a9d1b")]
     public async Task Nist_sp800_38a_cbc(string keyHex, string cipherHex)
     {
         byte[] plain = Hex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51" +
                            "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710");
-        // SP 800-38A's IV 000102...0f: first 8 bytes LE64(0x0706050403020100), last 8 bytes
-        // 08..0f. Our IVs have a zero half, so XOR the difference into the first block instead:
-        // CBC's first block is E(P0 ^ IV), and P0 ^ IV == (P0 ^ IV ^ IV') ^ IV'.
         byte[] iv = Hex("000102030405060708090a0b0c0d0e0f");
         ulong unit = BitConverter.ToUInt64(iv, 0);
         byte[] adjusted = (byte[])plain.Clone();
@@ -159,7 +157,9 @@ public class CipherKeyTests
         string message)
     {
         byte[] key = Enumerable.Range(0xA0, keyBytes).Select(i => (byte)i).ToArray();
-        byte[] key2 = key2Bytes < 0 ? (byte[])key.Clone() : Enumerable.Range(1, key2Bytes).Select(i => (byte)i).ToArray();
+        byte[] key2 = key2Bytes < 0
+            ? (byte[])key.Clone()
+            : Enumerable.Range(1, key2Bytes).Select(i => (byte)i).ToArray();
         int rc = CipherKey.TryCreate(cipher, key, key2, out CipherKey? k, out string? error);
         await Assert.That(rc).IsEqualTo(-22);
         await Assert.That(k).IsNull();
