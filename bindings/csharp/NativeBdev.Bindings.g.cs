@@ -767,6 +767,43 @@ public unsafe struct nb_nvme_ctrlr_info
     public ulong resets;
 }
 
+[StructLayout(LayoutKind.Explicit, Size = 808)]
+public unsafe struct nb_crypto_key_info
+{
+    [FieldOffset(0)]
+    public fixed byte name[256];
+
+    /// <summary>
+    /// "AES_XTS" or "AES_CBC"
+    /// </summary>
+    [FieldOffset(256)]
+    public fixed byte cipher[16];
+
+    /// <summary>
+    /// "spdk-sw" or "plain64"
+    /// </summary>
+    [FieldOffset(272)]
+    public fixed byte tweak_mode[16];
+
+    /// <summary>
+    /// of each key: 128 or 256
+    /// </summary>
+    [FieldOffset(288)]
+    public uint key_bits;
+
+    /// <summary>
+    /// crypto bdevs using it
+    /// </summary>
+    [FieldOffset(292)]
+    public uint user_count;
+
+    /// <summary>
+    /// their names, comma-separated (truncated to fit)
+    /// </summary>
+    [FieldOffset(296)]
+    public fixed byte users[512];
+}
+
 /// <summary>The functions and constants of include/nativebdev.h.</summary>
 public static unsafe partial class Nb
 {
@@ -1583,4 +1620,35 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_rpc_server_stop")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_rpc_server_stop();
+
+    /// <summary>
+    /// Makes a named key (SPDK's accel_crypto_key_create). cipher "AES_XTS" (key and key2 of 16 or
+    /// 32 bytes each, equal length, different) or "AES_CBC" (key of 16 or 32 bytes; key2 NULL or
+    /// ""). key_hex/key2_hex: hexadecimal, two digits a byte. tweak_mode: "spdk-sw" (8 zero bytes
+    /// then LE64(LBA): what SPDK's software accel module writes, so existing SPDK/Mayastor volumes
+    /// read back) or "plain64" (LE64(LBA) then 8 zero bytes: dm-crypt's aes-xts-plain64 with
+    /// sector_size = block size and iv_large_sectors); NULL or "" = "spdk-sw". The key is kept only
+    /// as the cipher's expanded schedule, in locked memory left out of core dumps, zeroed when the
+    /// key is destroyed; no message ever quotes it. -EINVAL naming the field (name, cipher, key,
+    /// key2, tweak_mode), -EEXIST for a name in use. Any thread.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_crypto_key_create")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_crypto_key_create(byte* name, byte* cipher, byte* key_hex, byte* key2_hex, byte* tweak_mode);
+
+    /// <summary>
+    /// Destroys a key. -ENOENT if there is none of that name, -EBUSY while a crypto bdev uses it
+    /// (nb_last_error names them). A bdev's inline key goes with the bdev. Any thread.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_crypto_key_destroy")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_crypto_key_destroy(byte* name);
+
+    /// <summary>
+    /// Copies up to `max` keys, sorted by name, never their material; returns how many exist
+    /// (may be more than `max`). keys may be NULL with max 0.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_crypto_key_list")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_crypto_key_list(nb_crypto_key_info* keys, int max);
 }

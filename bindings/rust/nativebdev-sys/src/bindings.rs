@@ -3164,3 +3164,146 @@ extern "C" {
 extern "C" {
     pub fn nb_rpc_server_stop() -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn nb_crypto_key_create(
+        name: *const ::std::os::raw::c_char,
+        cipher: *const ::std::os::raw::c_char,
+        key_hex: *const ::std::os::raw::c_char,
+        key2_hex: *const ::std::os::raw::c_char,
+        tweak_mode: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_crypto_key_destroy(name: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nb_crypto_key_info {
+    pub name: [::std::os::raw::c_char; 256usize],
+    pub cipher: [::std::os::raw::c_char; 16usize],
+    pub tweak_mode: [::std::os::raw::c_char; 16usize],
+    pub key_bits: u32,
+    pub user_count: u32,
+    pub users: [::std::os::raw::c_char; 512usize],
+}
+#[test]
+fn bindgen_test_layout_nb_crypto_key_info() {
+    assert_eq!(
+        ::std::mem::size_of::<nb_crypto_key_info>(),
+        808usize,
+        concat!("Size of: ", stringify!(nb_crypto_key_info))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<nb_crypto_key_info>(),
+        4usize,
+        concat!("Alignment of ", stringify!(nb_crypto_key_info))
+    );
+    fn test_field_name() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_crypto_key_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).name) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_crypto_key_info),
+                "::",
+                stringify!(name)
+            )
+        );
+    }
+    test_field_name();
+    fn test_field_cipher() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_crypto_key_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).cipher) as usize - ptr as usize
+            },
+            256usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_crypto_key_info),
+                "::",
+                stringify!(cipher)
+            )
+        );
+    }
+    test_field_cipher();
+    fn test_field_tweak_mode() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_crypto_key_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).tweak_mode) as usize - ptr as usize
+            },
+            272usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_crypto_key_info),
+                "::",
+                stringify!(tweak_mode)
+            )
+        );
+    }
+    test_field_tweak_mode();
+    fn test_field_key_bits() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_crypto_key_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).key_bits) as usize - ptr as usize
+            },
+            288usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_crypto_key_info),
+                "::",
+                stringify!(key_bits)
+            )
+        );
+    }
+    test_field_key_bits();
+    fn test_field_user_count() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_crypto_key_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).user_count) as usize - ptr as usize
+            },
+            292usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_crypto_key_info),
+                "::",
+                stringify!(user_count)
+            )
+        );
+    }
+    test_field_user_count();
+    fn test_field_users() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_crypto_key_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).users) as usize - ptr as usize
+            },
+            296usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_crypto_key_info),
+                "::",
+                stringify!(users)
+            )
+        );
+    }
+    test_field_users();
+}
+extern "C" {
+    pub fn nb_crypto_key_list(
+        keys: *mut nb_crypto_key_info,
+        max: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
