@@ -84,7 +84,8 @@ internal sealed class BdevUri
                 string v = eq < 0 ? "" : pair[(eq + 1)..];
                 if (!TryDecode(k, plusIsSpace: true, out k) || !TryDecode(v, plusIsSpace: true, out v))
                 {
-                    return LastError.Set(Errno.EINVAL, $"URI '{Redacted(text)}' has a bad percent-encoding in its query");
+                    return LastError.Set(Errno.EINVAL,
+                        $"URI '{Redacted(text)}' has a bad percent-encoding in its query");
                 }
                 if (k.Length == 0)
                 {
