@@ -259,7 +259,7 @@ public class CryptoBdevTests
     [Arguments("crypto:///X?base=B&cipher=AES_XTS&key2=00", "key")]
     [Arguments("crypto:///X?base=B&cipher=AES_XTS&key=0011&key2=0022", "key:")]
     [Arguments("crypto:///X?base=B&cipher=DES&key=" + K128 + "&key2=" + K128b, "cipher 'DES'")]
-    [Arguments("crypto:///X?base=B&key=" + K128 + "&key2=" + K128 , "key2: equal")]
+    [Arguments("crypto:///X?base=B&key=" + K128 + "&key2=" + K128, "key2: equal")]
     [Arguments("crypto:///X?base=B&key=" + K128 + "&key2=" + K128b + "&tweak_mode=essiv", "tweak_mode")]
     [Arguments("crypto:///X?base=B&key_name=nope", "no crypto key named 'nope'")]
     [Arguments("crypto:///X?base=nobase&key_name=k", "no bdev named 'nobase'")]
