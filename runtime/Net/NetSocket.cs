@@ -248,7 +248,7 @@ internal sealed unsafe class NetSocket
     private static int ClearStaleUnixSocket(NetEndpoint endpoint)
     {
         Libc.Stat st;
-        byte[] z = System.Text.Encoding.UTF8.GetBytes(endpoint.UnixPath + "\0");
+        byte[] z = ZeroTerminated(endpoint.UnixPath!);
         int statRc;
         fixed (byte* p = z)
         {
@@ -292,9 +292,11 @@ internal sealed unsafe class NetSocket
         }
     }
 
+    private static byte[] ZeroTerminated(string path) => System.Text.Encoding.UTF8.GetBytes(path + "\0");
+
     internal static void Unlink(string path)
     {
-        byte[] z = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        byte[] z = ZeroTerminated(path);
         fixed (byte* p = z)
         {
             SocketAbi.unlink(p);
@@ -303,7 +305,7 @@ internal sealed unsafe class NetSocket
 
     private static void Chmod(string path, uint mode)
     {
-        byte[] z = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        byte[] z = ZeroTerminated(path);
         fixed (byte* p = z)
         {
             SocketAbi.chmod(p, mode);
