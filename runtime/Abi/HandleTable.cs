@@ -40,6 +40,25 @@ internal static class HandleTable
 
     public static int LiveCount => Volatile.Read(ref s_live);
 
+    /// <summary>How many live handles are of <paramref name="type"/>: a scan under the lock,
+    /// for leak checks that must not count what other tests hold meanwhile.</summary>
+    public static int LiveCountOf(HandleType type)
+    {
+        lock (s_lock)
+        {
+            int n = 0;
+            for (int i = 0; i < s_next; i++)
+            {
+                Entry? e = s_entries[i];
+                if (e != null && ((e.Handle >> IndexBits) & 0xff) == (ulong)type)
+                {
+                    n++;
+                }
+            }
+            return n;
+        }
+    }
+
     public static nint Allocate(HandleType type, object target)
     {
         Invariant.Assert(ExpectedClass(type, target), "handle type does not match the object's class");
