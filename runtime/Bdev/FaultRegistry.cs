@@ -49,6 +49,30 @@ internal static class FaultRegistry
         return rc != 0 ? rc : Add(rule!);
     }
 
+    /// <summary>Removes a module's own rules (<see cref="AddInternal"/>) of the bdev named
+    /// <paramref name="name"/>; returns how many.</summary>
+    public static int RemoveInternal(string name)
+    {
+        lock (s_lock)
+        {
+            Bdev? touched = null;
+            int n = s_rules.RemoveAll(r =>
+            {
+                bool match = r.Rule.Internal && r.Bdev.Name == name;
+                if (match)
+                {
+                    touched = r.Bdev;
+                }
+                return match;
+            });
+            if (touched != null)
+            {
+                Publish(touched);
+            }
+            return n;
+        }
+    }
+
     public static int Remove(int id)
     {
         lock (s_lock)

@@ -110,6 +110,13 @@ internal sealed unsafe class LightweightThread
     public long PollCount;
     public long BusyPolls;
 
+    /// <summary>Ticks from one poll to the next, counted as busy when the earlier poll did
+    /// work and as idle when it did not (SPDK's thread busy/idle): no clock read of their own,
+    /// and time a reactor sleeps between polls is idle.</summary>
+    public long BusyTicks, IdleTicks;
+    private long _lastPollStart;
+    private bool _lastPollBusy;
+
     private LightweightThread(string name, CpuSet? mask, int index, int capacity)
     {
         Name = name;
@@ -158,6 +165,24 @@ internal sealed unsafe class LightweightThread
     public int PendingControlMessages => Volatile.Read(ref _controlCount);
     public bool IsDestroyed => _destroyed;
     public int PollerCount => _active.Count + _timed.Count;
+
+    /// <summary>Running active, running timed and paused pollers (thread_get_stats); on the
+    /// thread itself, which alone changes the lists.</summary>
+    public (int Active, int Timed, int Paused) PollerCounts()
+    {
+        int active = 0, timed = 0, paused = 0;
+        foreach (Poller p in _active)
+        {
+            active += p.State == PollerState.Running ? 1 : 0;
+            paused += p.State == PollerState.Paused ? 1 : 0;
+        }
+        foreach (Poller p in _timed)
+        {
+            timed += p.State == PollerState.Running ? 1 : 0;
+            paused += p.State == PollerState.Paused ? 1 : 0;
+        }
+        return (active, timed, paused);
+    }
 
     /// <param name="capacity">messages the ring holds (a power of two); 0 takes the
     /// environment's option (nb_env_opts.thread_msg_ring_size), else the default</param>
@@ -509,6 +534,18 @@ internal sealed unsafe class LightweightThread
         InPoll = true;
         PollTicks = now;
         _ticksStale = false;
+        if (_lastPollStart != 0 && now > _lastPollStart)
+        {
+            if (_lastPollBusy)
+            {
+                BusyTicks += now - _lastPollStart;
+            }
+            else
+            {
+                IdleTicks += now - _lastPollStart;
+            }
+        }
+        _lastPollStart = now;
         int work = 0;
         if (maxMessages <= 0)
         {
@@ -569,6 +606,7 @@ internal sealed unsafe class LightweightThread
         {
             BusyPolls++;
         }
+        _lastPollBusy = work > 0;
         return work;
     }
 

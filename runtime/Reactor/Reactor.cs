@@ -39,6 +39,9 @@ internal sealed unsafe class Reactor
 
     public long SpinTicks => _spinTicks;
 
+    /// <summary>The kernel thread id of the reactor's OS thread (0 before it runs).</summary>
+    public int OsThread => Volatile.Read(ref _osThread);
+
     public int Start()
     {
         _os = new Thread(Run) { Name = $"reactor_{Core}", IsBackground = true };

@@ -35,14 +35,65 @@ internal sealed class ErrorModule : IBdevModule, IErrorBdevInjector
     int IErrorBdevInjector.Inject(string bdevName, int ioType, int errorType, uint count) =>
         Inject(bdevName, ioType, errorType, count);
 
+    int IErrorBdevInjector.InjectNvme(string bdevName, int ioType, uint count, uint sct, uint sc)
+    {
+        if (sct > 7 || sc > 0xff || (sct == 0 && sc == 0))
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"NVMe status sct {sct} sc {sc}: sct 0-7 and sc 0-255, not both 0 (that is success)");
+        }
+        return AddInjection(bdevName, ioType, $"method=status-nvme-{sct}-{sc}", count);
+    }
+
+    int IErrorBdevInjector.Clear(string bdevName)
+    {
+        if (Find(bdevName) == null)
+        {
+            return NoSuchErrorBdev(bdevName);
+        }
+        FaultRegistry.RemoveInternal(bdevName);
+        return 0;
+    }
+
+    private static int NoSuchErrorBdev(string name) =>
+        LastError.Set(Errno.ENODEV, $"no error bdev named '{name}' (create one with error:///BASE)");
+
+    private static Bdev.Bdev? Find(string name) =>
+        BdevRegistry.Find(name) is { ModuleName: "error" } b ? b : null;
+
     /// <summary>bdev_error_inject_error: the next <paramref name="count"/> I/Os of
     /// <paramref name="ioType"/> (0 = all) on the error bdev fail in the given way.</summary>
     public static int Inject(string name, int ioType, int errorType, uint count)
     {
-        Bdev.Bdev? b = BdevRegistry.Find(name);
-        if (b == null || b.ModuleName != "error")
+        if (Find(name) == null)
         {
-            return LastError.Set(Errno.ENODEV, $"no error bdev named '{name}' (create one with error:///BASE)");
+            return NoSuchErrorBdev(name);
+        }
+        string how = errorType switch
+        {
+            Failure => "method=status",
+            Pending => "method=timeout",
+            CorruptData => "stage=compl&method=data",
+            NoMemory => $"method=status&errno={Errno.ENOMEM}",
+            _ => "",
+        };
+        if (how.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"error_type {errorType} is not failure (1), pending (2), corrupt_data (3) or nomem (4)");
+        }
+        if (errorType == CorruptData && ioType != (int)BdevIoType.Read)
+        {
+            return LastError.Set(Errno.EINVAL, "corrupt_data applies to reads: pass io_type read");
+        }
+        return AddInjection(name, ioType, how, count);
+    }
+
+    private static int AddInjection(string name, int ioType, string how, uint count)
+    {
+        if (Find(name) == null)
+        {
+            return NoSuchErrorBdev(name);
         }
         string op = ioType switch
         {
@@ -62,23 +113,6 @@ internal sealed class ErrorModule : IBdevModule, IErrorBdevInjector
         if (count == 0)
         {
             return LastError.Set(Errno.EINVAL, "count must be at least 1");
-        }
-        string how = errorType switch
-        {
-            Failure => "method=status",
-            Pending => "method=timeout",
-            CorruptData => "stage=compl&method=data",
-            NoMemory => $"method=status&errno={Errno.ENOMEM}",
-            _ => "",
-        };
-        if (how.Length == 0)
-        {
-            return LastError.Set(Errno.EINVAL,
-                $"error_type {errorType} is not failure (1), pending (2), corrupt_data (3) or nomem (4)");
-        }
-        if (errorType == CorruptData && ioType != (int)BdevIoType.Read)
-        {
-            return LastError.Set(Errno.EINVAL, "corrupt_data applies to reads: pass io_type read");
         }
         int rc = FaultRegistry.AddInternal(
             $"inject://{Uri.EscapeDataString(name)}?op={op}&{how}&count={count}");

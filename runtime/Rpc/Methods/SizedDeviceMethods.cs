@@ -28,7 +28,7 @@ internal static class SizedDeviceMethods
         server.Register(new RpcMethod($"bdev_{module}_create", create,
             (call, args) => Create(call, args, module, namePrefix)));
         server.Register(new RpcMethod($"bdev_{module}_delete", [Req("name", RpcParamKind.String)],
-            (call, args) => Delete(call, args.String("name")!, module)));
+            (call, args) => BdevRpc.Delete(call, args.String("name")!, module)));
     }
 
     private static void Create(RpcCall call, RpcParams args, string module, string namePrefix)
@@ -57,14 +57,7 @@ internal static class SizedDeviceMethods
         {
             uri += "&uuid=" + uuid.ToString();
         }
-        int rc = BdevFactory.Create(uri, out string? created);
-        if (rc != 0)
-        {
-            Log.Info($"rpc: bdev_{module}_create '{name}': {LastError.Message}");
-            call.Errno(rc);
-            return;
-        }
-        call.Result(created!);
+        BdevRpc.Create(call, uri);
     }
 
     /// <summary>SPDK numbers unnamed malloc bdevs Malloc0, Malloc1, ...: the first free one.</summary>
@@ -77,31 +70,6 @@ internal static class SizedDeviceMethods
             {
                 return name;
             }
-        }
-    }
-
-    /// <summary>Only a bdev of this module: SPDK answers -ENODEV for a bdev of another.</summary>
-    private static void Delete(RpcCall call, string name, string module)
-    {
-        if (BdevRegistry.Find(name) is not { } b || b.ModuleName != module)
-        {
-            call.Errno(-Errno.ENODEV);
-            return;
-        }
-        int rc = BdevRegistry.Destroy(name, status =>
-        {
-            if (status == 0)
-            {
-                call.Result(true);
-            }
-            else
-            {
-                call.Errno(status < 0 ? status : -status);
-            }
-        });
-        if (rc != 0)
-        {
-            call.Errno(rc);
         }
     }
 }

@@ -11,9 +11,19 @@ namespace NativeBdev.Tests.Rpc;
 [NotInParallel(Keys.Threads)]
 public class RpcFixtureReplayTests
 {
-    /// <summary>The fixture's bdevs, deleted before and after the replay.</summary>
-    private static readonly string[] s_fixtureBdevs =
-        ["Malloc0", "Malloc1", "Malloc2", "Malloc3", "Malloc4", "Null0", "Null1"];
+    /// <summary>The fixture's bdevs and the methods that delete them, virtual ones before
+    /// their bases, deleted before and after the replay.</summary>
+    private static readonly (string Name, string Delete)[] s_fixtureBdevs =
+    [
+        ("PT0", "bdev_passthru_delete"), ("EE_Malloc1", "bdev_error_delete"), ("Delay0", "bdev_delay_delete"),
+        ("Aio0", "bdev_aio_delete"), ("Uring0", "bdev_uring_delete"),
+        ("Malloc0", "bdev_malloc_delete"), ("Malloc1", "bdev_malloc_delete"), ("Malloc2", "bdev_malloc_delete"),
+        ("Malloc3", "bdev_malloc_delete"), ("Malloc4", "bdev_malloc_delete"),
+        ("Null0", "bdev_null_delete"), ("Null1", "bdev_null_delete"),
+    ];
+
+    /// <summary>The files the recorded bdev_aio_create and bdev_uring_create open.</summary>
+    private const string FileDir = "/var/tmp/nbdev-fixture";
 
     private static string Dir => Path.Combine(Fixtures.Directory(), "rpc");
 
@@ -24,8 +34,15 @@ public class RpcFixtureReplayTests
     public async Task Every_recorded_request_gets_a_reply_shaped_like_spdk_tgts()
     {
         TestEnv.Ensure();
-        var client = new RpcTestClient();
+        using var host = new ThreadHost();
+        var client = new RpcTestClient(host.Create("fixture-replay"));
         DeleteFixtureBdevs(client);
+        Directory.CreateDirectory(FileDir);
+        foreach (string f in new[] { "aio.img", "uring.img" })
+        {
+            using FileStream fs = File.Create(Path.Combine(FileDir, f));
+            fs.SetLength(16 << 20);
+        }
         var problems = new List<string>();
         int compared = 0, notFound = 0;
         foreach (string n in Numbers())
@@ -45,9 +62,11 @@ public class RpcFixtureReplayTests
             CheckOne(problems, n, method, req.RootElement, ours, spdk.RootElement);
         }
         List<string> left = DeleteFixtureBdevs(client);
+        Directory.Delete(FileDir, true);
         await Assert.That(problems).IsEmpty();
-        // The replay created Malloc0-4, Null0 and Null1 and deleted Null1 (065).
-        await Assert.That(string.Join(",", left)).IsEqualTo("Malloc0,Malloc1,Malloc2,Malloc3,Malloc4,Null0");
+        // The replay created these and deleted Null1 (065).
+        await Assert.That(string.Join(",", left)).IsEqualTo(
+            "PT0,EE_Malloc1,Delay0,Aio0,Uring0,Malloc0,Malloc1,Malloc2,Malloc3,Malloc4,Null0");
         await Assert.That(compared).IsGreaterThanOrEqualTo(20);
         await Assert.That(notFound).IsGreaterThanOrEqualTo(20);
     }
@@ -110,9 +129,8 @@ public class RpcFixtureReplayTests
     private static List<string> DeleteFixtureBdevs(RpcTestClient client)
     {
         var deleted = new List<string>();
-        foreach (string b in s_fixtureBdevs)
+        foreach ((string b, string method) in s_fixtureBdevs)
         {
-            string method = b.StartsWith("Malloc") ? "bdev_malloc_delete" : "bdev_null_delete";
             if (client.Call(method, "{\"name\":\"" + b + "\"}").TryGetProperty("result", out JsonElement r) &&
                 r.GetBoolean())
             {

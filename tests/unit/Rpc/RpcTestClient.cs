@@ -11,17 +11,36 @@ internal sealed class RpcTestClient
     public readonly RpcServer Server;
     public readonly RpcConnection Connection;
 
-    public RpcTestClient(RpcServer? server = null, int maxRequestBytes = RpcDecoder.DefaultMaxRequestBytes)
+    /// <summary>The thread the calls run on (bound while a request is handed over, polled
+    /// while a reply is awaited), for methods that open bdevs or walk threads; null: none.</summary>
+    private readonly NativeBdev.Reactor.LightweightThread? _thread;
+
+    public RpcTestClient(RpcServer? server = null, int maxRequestBytes = RpcDecoder.DefaultMaxRequestBytes,
+        NativeBdev.Reactor.LightweightThread? thread = null)
     {
         Server = server ?? RpcServer.WithCoreMethods();
         Connection = new RpcConnection(Server, maxRequestBytes);
+        _thread = thread;
+    }
+
+    public RpcTestClient(NativeBdev.Reactor.LightweightThread thread)
+        : this(null, RpcDecoder.DefaultMaxRequestBytes, thread)
+    {
     }
 
     /// <summary>Sends <paramref name="text"/>; returns the reply lines that came within
     /// <paramref name="expected"/> replies or two seconds.</summary>
     public List<string> Send(string text, int expected = 1)
     {
-        Connection.Receive(Encoding.UTF8.GetBytes(text));
+        byte[] bytes = Encoding.UTF8.GetBytes(text);
+        if (_thread != null)
+        {
+            Support.ThreadHost.OnThread(_thread, () => Connection.Receive(bytes));
+        }
+        else
+        {
+            Connection.Receive(bytes);
+        }
         var lines = new List<string>();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         while (true)
@@ -31,8 +50,16 @@ internal sealed class RpcTestClient
             {
                 return lines;
             }
-            Server.Poll();
-            Thread.Sleep(1);
+            if (_thread != null)
+            {
+                Support.ThreadHost.OnThread(_thread, Server.Poll);
+                Support.ThreadHost.Poll(_thread);
+            }
+            else
+            {
+                Server.Poll();
+                Thread.Sleep(1);
+            }
         }
     }
 

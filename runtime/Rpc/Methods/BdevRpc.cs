@@ -1,0 +1,67 @@
+using System;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Rpc.Methods;
+
+/// <summary>What every bdev create and delete method does once it has its parameters: call
+/// the core's factory with the URI the C ABI would get, or destroy a bdev of the method's own
+/// module, and reply as SPDK's handlers do.</summary>
+internal static class BdevRpc
+{
+    /// <summary>Creates the bdev <paramref name="uri"/> names and replies with its name
+    /// (SPDK's create methods answer the name), or with the factory's errno.</summary>
+    public static void Create(RpcCall call, string uri)
+    {
+        int rc = BdevFactory.Create(uri, out string? created);
+        if (rc != 0)
+        {
+            Log.Info($"rpc: {call.Method}: {LastError.Message}");
+            call.Errno(rc);
+            return;
+        }
+        call.Result(created!);
+    }
+
+    /// <summary>Destroys <paramref name="name"/> if it is a bdev of <paramref name="module"/>
+    /// (SPDK answers -ENODEV for a bdev of another module) and replies true once it is gone.</summary>
+    public static void Delete(RpcCall call, string name, string module)
+    {
+        if (BdevRegistry.Find(name) is not { } b || b.ModuleName != module)
+        {
+            call.Errno(-Errno.ENODEV);
+            return;
+        }
+        int rc = BdevRegistry.Destroy(name, status =>
+        {
+            if (status == 0)
+            {
+                call.Result(true);
+            }
+            else
+            {
+                call.Errno(status < 0 ? status : -status);
+            }
+        });
+        if (rc != 0)
+        {
+            call.Errno(rc);
+        }
+    }
+
+    /// <summary>The reply of a call that answers true or an errno (the core's message logged).</summary>
+    public static void Status(RpcCall call, int rc)
+    {
+        if (rc != 0)
+        {
+            Log.Info($"rpc: {call.Method}: {LastError.Message}");
+            call.Errno(rc);
+            return;
+        }
+        call.Result(true);
+    }
+
+    /// <summary>A URI's query value.</summary>
+    public static string Q(string value) => Uri.EscapeDataString(value);
+}
