@@ -853,6 +853,25 @@ int nb_rpc_server_get_addr(char *buf, size_t len);
  * thread: -EINVAL elsewhere, -ENOENT if none runs. */
 int nb_rpc_server_stop(void);
 
+/* SPDK JSON config files ({"subsystems":[{"subsystem":"bdev","config":[{"method":...,
+ * "params":{...}}]}, ...]}, what spdk_tgt -c and rpc.py save_config/load_config use).
+ *
+ * nb_config_load reads `path` and calls each entry's RPC method in turn on the current thread,
+ * subsystems in SPDK's dependency order; it returns at once (0) and `cb(ctx, status)` runs on
+ * this thread, which must keep polling, when the load is over. A vbdev listed before its base
+ * (as SPDK saves them) waits for the base. SPDK's tuning methods without a counterpart here
+ * (iobuf_set_options, sock_impl_set_options, bdev_nvme_set_options, ...) are accepted and logged.
+ * A failing entry stops the load: everything it made is destroyed again, status is -EINVAL and
+ * nb_last_error() on that thread names the subsystem, entry, method and reason. Returns
+ * -EINVAL for NULL path, no current thread, or a file that is not such a config (nothing is
+ * called then), -errno when the file cannot be read.
+ *
+ * nb_config_save writes every subsystem's config in that format (what save_config writes) to
+ * `path`, through a temporary file renamed over it, so a reader never sees half a config. */
+typedef void (*nb_config_load_cb)(void *ctx, int status);
+int nb_config_load(const char *path, nb_config_load_cb cb, void *ctx);
+int nb_config_save(const char *path);
+
 /* ---------------------------------------------------------------------------------------
  * Encryption: named keys and the crypto vbdev (SPDK's accel_crypto_key_* and bdev_crypto_*)
  *

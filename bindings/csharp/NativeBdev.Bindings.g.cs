@@ -25,6 +25,22 @@ global using unsafe nb_bdev_io_cb = delegate* unmanaged[Cdecl]<NativeBdev.Bindin
 // `abort` non-zero, such I/O that the bdev layer still holds (queued, delayed or held by a
 // fault rule) is completed with -ETIMEDOUT. timeout_us 0 turns it off.
 global using unsafe nb_bdev_timeout_cb = delegate* unmanaged[Cdecl]<void*, NativeBdev.Bindings.nb_bdev_io*, void>;
+// SPDK JSON config files ({"subsystems":[{"subsystem":"bdev","config":[{"method":...,
+// "params":{...}}]}, ...]}, what spdk_tgt -c and rpc.py save_config/load_config use).
+//
+// nb_config_load reads `path` and calls each entry's RPC method in turn on the current thread,
+// subsystems in SPDK's dependency order; it returns at once (0) and `cb(ctx, status)` runs on
+// this thread, which must keep polling, when the load is over. A vbdev listed before its base
+// (as SPDK saves them) waits for the base. SPDK's tuning methods without a counterpart here
+// (iobuf_set_options, sock_impl_set_options, bdev_nvme_set_options, ...) are accepted and logged.
+// A failing entry stops the load: everything it made is destroyed again, status is -EINVAL and
+// nb_last_error() on that thread names the subsystem, entry, method and reason. Returns
+// -EINVAL for NULL path, no current thread, or a file that is not such a config (nothing is
+// called then), -errno when the file cannot be read.
+//
+// nb_config_save writes every subsystem's config in that format (what save_config writes) to
+// `path`, through a temporary file renamed over it, so a reader never sees half a config.
+global using unsafe nb_config_load_cb = delegate* unmanaged[Cdecl]<void*, int, void>;
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -1620,6 +1636,14 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_rpc_server_stop")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_rpc_server_stop();
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_config_load")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_config_load(byte* path, nb_config_load_cb cb, void* ctx);
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_config_save")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_config_save(byte* path);
 
     /// <summary>
     /// Makes a named key (SPDK's accel_crypto_key_create). cipher "AES_XTS" (key and key2 of 16 or

@@ -35,6 +35,12 @@ internal static unsafe partial class Libc
     public const int SYS_write = 1;
     public static readonly nint MAP_FAILED = -1;
 
+    /// <summary>x86-64 Linux signal numbers (asm-generic/signal.h).</summary>
+    public const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGKILL = 9, SIGUSR1 = 10, SIGTERM = 15;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int kill(int pid, int sig);
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
 

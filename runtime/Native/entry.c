@@ -846,6 +846,22 @@ int nb_rpc_server_stop(void)
 	return nbm_rpc_server_stop();
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_config_load(const char *path, nb_config_load_cb cb, void *ctx);
+int nb_config_load(const char *path, nb_config_load_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_config_load(path, cb, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_config_save(const char *path);
+int nb_config_save(const char *path)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_config_save(path);
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode);
 int nb_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode)
 {

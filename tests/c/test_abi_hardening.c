@@ -771,6 +771,8 @@ static void calls_without_env(const struct hset *h)
 	ERRW(nb_rpc_server_start(NULL), "%s: nb_rpc_server_start(NULL)", L);
 	RCW(nb_rpc_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_rpc_server_get_addr", L);
 	RCW(nb_rpc_server_stop(), -ENOENT, "%s: nb_rpc_server_stop", L);
+	ERRW(nb_config_load("/tmp/nb-none.json", NULL, NULL), "%s: nb_config_load", L);
+	ERRW(nb_config_save("/nonexistent-dir/x.json"), "%s: nb_config_save", L);
 }
 
 /* =========================================================================================
@@ -2602,6 +2604,101 @@ static void g_rpc(const char *dir)
 }
 
 /* =========================================================================================
+ * Group: config — SPDK JSON config files: bad paths and contents, a load that fails half-way,
+ * save and load round trip
+ * ======================================================================================= */
+
+static int g_config_status = 1, g_config_done;
+
+static void on_config_loaded(void *ctx, int status)
+{
+	(void)ctx;
+	g_config_status = status;
+	g_config_done++;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	NEED(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void g_config(const char *dir)
+{
+	char path[256], saved[256];
+	setup_world();
+	NEED(nb_set_thread(W.t1) == 0);
+	ERR(nb_config_load(NULL, on_config_loaded, NULL));
+	ERR(nb_config_save(NULL));
+	ERR(nb_config_load("/nonexistent-dir/cfg.json", on_config_loaded, NULL));
+	ERR(nb_config_save("/nonexistent-dir/cfg.json"));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_config_load(bad_utf8[i], on_config_loaded, NULL), "nb_config_load(bad UTF-8 #%zu)", i);
+	static const char *const not_configs[] = {
+		"", "not json", "[]", "{}", "{\"subsystems\":5}", "{\"subsystems\":[{\"config\":[]}]}",
+		"{\"subsystems\":[{\"subsystem\":\"martian\",\"config\":[]}]}",
+		"{\"subsystems\":[{\"subsystem\":\"bdev\",\"config\":[{\"params\":{}}]}]}",
+	};
+	snprintf(path, sizeof(path), "%s/bad.json", dir);
+	for (size_t i = 0; i < sizeof(not_configs) / sizeof(not_configs[0]); i++) {
+		write_file(path, not_configs[i]);
+		RCW(nb_config_load(path, on_config_loaded, NULL), -EINVAL, "nb_config_load(\"%s\")", not_configs[i]);
+	}
+	TRUE(g_config_done == 0);
+
+	/* The third entry fails: the first two are destroyed again and the message names it. */
+	snprintf(path, sizeof(path), "%s/half.json", dir);
+	write_file(path, "{\"subsystems\":[{\"subsystem\":\"bdev\",\"config\":["
+			 "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"cfg_m\",\"num_blocks\":64,"
+			 "\"block_size\":512}},"
+			 "{\"method\":\"bdev_null_create\",\"params\":{\"name\":\"cfg_n\",\"num_blocks\":64,"
+			 "\"block_size\":512}},"
+			 "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"cfg_bad\",\"num_blocks\":64,"
+			 "\"block_size\":3}}]}]}");
+	OK(nb_config_load(path, on_config_loaded, NULL), 0);
+	POLL_UNTIL(W.t1, g_config_done == 1);
+	TRUE(g_config_status == -EINVAL);
+	TRUE(strstr(nb_last_error(), "entry 2 (bdev_malloc_create)") != NULL);
+	POLL_UNTIL(W.t1, nb_bdev_get_by_name("cfg_m") == NULL && nb_bdev_get_by_name("cfg_n") == NULL);
+
+	/* A passthru listed before its base (as SPDK saves it), saved and loaded back. */
+	snprintf(path, sizeof(path), "%s/good.json", dir);
+	write_file(path, "{\"subsystems\":[{\"subsystem\":\"iobuf\",\"config\":[{\"method\":"
+			 "\"iobuf_set_options\",\"params\":{\"small_pool_count\":8192}}]},"
+			 "{\"subsystem\":\"bdev\",\"config\":["
+			 "{\"method\":\"bdev_passthru_create\",\"params\":{\"base_bdev_name\":\"cfg_m\","
+			 "\"name\":\"cfg_pt\"}},"
+			 "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"cfg_m\",\"num_blocks\":64,"
+			 "\"block_size\":512}},{\"method\":\"bdev_wait_for_examine\"}]}]}");
+	OK(nb_config_load(path, on_config_loaded, NULL), 0);
+	POLL_UNTIL(W.t1, g_config_done == 2);
+	TRUE(g_config_status == 0);
+	TRUE(nb_bdev_get_by_name("cfg_m") != NULL && nb_bdev_get_by_name("cfg_pt") != NULL);
+	snprintf(saved, sizeof(saved), "%s/saved.json", dir);
+	OK(nb_config_save(saved), 0);
+	char text[65536];
+	FILE *f = fopen(saved, "r");
+	NEED(f != NULL);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	TRUE(strstr(text, "\"subsystems\"") && strstr(text, "\"bdev_passthru_create\"") && strstr(text, "\"cfg_pt\""));
+	/* Loaded again while its bdevs exist, it fails on the first one, and the undo destroys
+	 * only what the load made: every bdev that was there before stays. */
+	OK(nb_config_load(saved, on_config_loaded, NULL), 0);
+	POLL_UNTIL(W.t1, g_config_done == 3);
+	TRUE(g_config_status == -EINVAL);
+	TRUE(strstr(nb_last_error(), "File exists") != NULL);
+	TRUE(nb_bdev_get_by_name("cfg_m") != NULL && nb_bdev_get_by_name("cfg_pt") != NULL);
+	TRUE(nb_bdev_get_by_name("abi_m") != NULL);
+	NEED(nb_bdev_destroy("cfg_m", NULL, NULL) == 0);
+	POLL_UNTIL(W.t1, nb_bdev_get_by_name("cfg_m") == NULL);
+	teardown_world();
+}
+
+/* =========================================================================================
  * Driver
  * ======================================================================================= */
 
@@ -2697,6 +2794,7 @@ static const struct group groups[] = {
 	{ "nvme", g_nvme, 60, "" },
 	{ "rpc", g_rpc, 30, "" },
 	{ "crypto", g_crypto, 60, "" },
+	{ "config", g_config, 60, "" },
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 

@@ -14,5 +14,6 @@ internal static class CoreMethods
         FileDeviceMethods.Register(server);
         VirtualBdevMethods.Register(server);
         CryptoMethods.Register(server);
+        NbdevMethods.Register(server);
     }
 }

@@ -11,9 +11,6 @@ namespace NativeBdev.Rpc.Methods;
 /// client side (it asks for the subsystems, then for each one's config).</summary>
 internal static class FrameworkMethods
 {
-    /// <summary>The subsystems this runtime has, in SPDK's framework_get_subsystems shape.</summary>
-    private static readonly string[] s_subsystems = ["bdev"];
-
     public static void Register(RpcServer server)
     {
         server.Register(new RpcMethod("rpc_get_methods",
@@ -51,11 +48,15 @@ internal static class FrameworkMethods
     private static void WriteSubsystems(Utf8JsonWriter w)
     {
         w.WriteStartArray();
-        foreach (string s in s_subsystems)
+        foreach (ConfigSubsystems.Subsystem s in ConfigSubsystems.Snapshot())
         {
             w.WriteStartObject();
-            w.WriteString("subsystem", s);
+            w.WriteString("subsystem", s.Name);
             w.WriteStartArray("depends_on");
+            foreach (string d in s.DependsOn)
+            {
+                w.WriteStringValue(d);
+            }
             w.WriteEndArray();
             w.WriteEndObject();
         }
@@ -65,11 +66,14 @@ internal static class FrameworkMethods
     private static void GetConfig(RpcCall call, RpcParams args)
     {
         string name = args.String("name")!;
-        if (Array.IndexOf(s_subsystems, name) < 0)
+        foreach (ConfigSubsystems.Subsystem s in ConfigSubsystems.Snapshot())
         {
-            call.Error(RpcError.InvalidParams, $"Subsystem '{name}' not found");
-            return;
+            if (s.Name == name)
+            {
+                call.Result(s.WriteConfig);
+                return;
+            }
         }
-        call.Result(BdevModules.WriteConfig);
+        call.Error(RpcError.InvalidParams, $"Subsystem '{name}' not found");
     }
 }

@@ -25,15 +25,27 @@ internal static class SizedDeviceMethods
             Opt("dif_type", RpcParamKind.UInt32), Opt("dif_is_head_of_md", RpcParamKind.Bool),
             Opt("dif_pi_format", RpcParamKind.UInt32),
         ];
+        if (module == "null")
+        {
+            // SPDK's null bdev takes the write and unmap hints its save_config writes (as 0).
+            create = [.. create, .. Array.ConvertAll(s_nullHints, h => Opt(h, RpcParamKind.UInt32))];
+        }
         server.Register(new RpcMethod($"bdev_{module}_create", create,
             (call, args) => Create(call, args, module, namePrefix)));
         server.Register(new RpcMethod($"bdev_{module}_delete", [Req("name", RpcParamKind.String)],
             (call, args) => BdevRpc.Delete(call, args.String("name")!, module)));
     }
 
+    private static readonly string[] s_nullHints =
+    [
+        "preferred_write_granularity", "preferred_write_alignment", "optimal_write_size",
+        "preferred_unmap_granularity", "preferred_unmap_alignment",
+    ];
+
     private static void Create(RpcCall call, RpcParams args, string module, string namePrefix)
     {
         uint blockSize = args.UInt32("block_size");
+        string? hint = module == "null" ? Array.Find(s_nullHints, h => args.UInt32(h) != 0) : null;
         string? unsupported =
             args.UInt32("md_size") != 0 ? "md_size" :
             args.Bool("md_interleave") ? "md_interleave" :
@@ -42,7 +54,7 @@ internal static class SizedDeviceMethods
             args.UInt32("dif_pi_format") != 0 ? "dif_pi_format" :
             args.UInt32("optimal_io_boundary") != 0 ? "optimal_io_boundary" :
             args.UInt32("physical_block_size", blockSize) is var p && p != 0 && p != blockSize
-                ? "physical_block_size" : null;
+                ? "physical_block_size" : hint;
         if (unsupported != null)
         {
             call.Error(RpcError.InvalidParams,

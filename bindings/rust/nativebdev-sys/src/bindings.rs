@@ -3164,6 +3164,19 @@ extern "C" {
 extern "C" {
     pub fn nb_rpc_server_stop() -> ::std::os::raw::c_int;
 }
+pub type nb_config_load_cb = ::std::option::Option<
+    unsafe extern "C" fn(ctx: *mut ::std::os::raw::c_void, status: ::std::os::raw::c_int),
+>;
+extern "C" {
+    pub fn nb_config_load(
+        path: *const ::std::os::raw::c_char,
+        cb: nb_config_load_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_config_save(path: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
+}
 extern "C" {
     pub fn nb_crypto_key_create(
         name: *const ::std::os::raw::c_char,
