@@ -853,6 +853,13 @@ int nb_rpc_server_get_addr(char *buf, size_t len);
  * thread: -EINVAL elsewhere, -ENOENT if none runs. */
 int nb_rpc_server_stop(void);
 
+/* spdk_tgt --wait-for-rpc: `cb(ctx)` runs once, on the server's thread, when a client calls
+ * framework_start_init (the host loads its config there); until then framework_wait_init
+ * replies only after it, and afterwards framework_start_init answers -EALREADY. A second call
+ * replaces the waiting callback. -EINVAL if cb is NULL. */
+typedef void (*nb_rpc_start_init_cb)(void *ctx);
+int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx);
+
 /* SPDK JSON config files ({"subsystems":[{"subsystem":"bdev","config":[{"method":...,
  * "params":{...}}]}, ...]}, what spdk_tgt -c and rpc.py save_config/load_config use).
  *

@@ -83,4 +83,31 @@ internal static unsafe class RpcExports
             return Guard.Fail(e);
         }
     }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_rpc_wait_for_start_init", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbRpcWaitForStartInit(delegate* unmanaged[Cdecl]<void*, void> cb, void* ctx) =>
+        NbRpcWaitForStartInitGuarded(cb, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbRpcWaitForStartInitGuarded(delegate* unmanaged[Cdecl]<void*, void> cb, void* ctx)
+    {
+        try
+        {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
+            if (cb == null)
+            {
+                return Guard.Null("cb");
+            }
+            nint f = (nint)cb, a = (nint)ctx;
+            RpcService.WaitForStartInit(() => ((delegate* unmanaged[Cdecl]<void*, void>)f)((void*)a));
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
 }

@@ -846,6 +846,14 @@ int nb_rpc_server_stop(void)
 	return nbm_rpc_server_stop();
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx);
+int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_wait_for_start_init(cb, ctx);
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_config_load(const char *path, nb_config_load_cb cb, void *ctx);
 int nb_config_load(const char *path, nb_config_load_cb cb, void *ctx)
 {

@@ -1,3 +1,4 @@
+using System;
 using NativeBdev.Env;
 using NativeBdev.Interop;
 
@@ -9,6 +10,41 @@ internal static class RpcService
 {
     private static readonly object s_lock = new();
     private static RpcSocketServer? s_server;
+    private static Action? s_startInit;
+
+    /// <summary>spdk_tgt --wait-for-rpc: the host's start-up step that framework_start_init
+    /// runs once (it loads the config); while it waits, framework_wait_init waits too.</summary>
+    public static void WaitForStartInit(Action startInit)
+    {
+        lock (s_lock)
+        {
+            s_startInit = startInit;
+        }
+    }
+
+    public static bool StartInitPending
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_startInit != null;
+            }
+        }
+    }
+
+    /// <summary>Runs the waiting start-up step; false if none waits (initialisation is over).</summary>
+    public static bool RunStartInit()
+    {
+        Action? step;
+        lock (s_lock)
+        {
+            step = s_startInit;
+            s_startInit = null;
+        }
+        step?.Invoke();
+        return step != null;
+    }
 
     public static RpcSocketServer? Current
     {

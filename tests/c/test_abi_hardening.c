@@ -772,6 +772,7 @@ static void calls_without_env(const struct hset *h)
 	RCW(nb_rpc_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_rpc_server_get_addr", L);
 	RCW(nb_rpc_server_stop(), -ENOENT, "%s: nb_rpc_server_stop", L);
 	ERRW(nb_config_load("/tmp/nb-none.json", NULL, NULL), "%s: nb_config_load", L);
+	ERRW(nb_rpc_wait_for_start_init(NULL, NULL), "%s: nb_rpc_wait_for_start_init(NULL)", L);
 	ERRW(nb_config_save("/nonexistent-dir/x.json"), "%s: nb_config_save", L);
 }
 

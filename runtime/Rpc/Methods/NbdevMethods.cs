@@ -10,7 +10,8 @@ namespace NativeBdev.Rpc.Methods;
 
 /// <summary>Our own methods, prefixed nbdev_ so that they never collide with SPDK's: a bdev
 /// from any URI (what nb_bdev_create takes), fault rules, and the device monitor's health;
-/// and SPDK's framework_wait_init and spdk_kill_instance, which a daemon's users script.</summary>
+/// and SPDK's framework_start_init, framework_wait_init and spdk_kill_instance, which a
+/// daemon's users script.</summary>
 internal static class NbdevMethods
 {
     public static void Register(RpcServer server)
@@ -55,9 +56,26 @@ internal static class NbdevMethods
             BlockDevice? b = BdevRegistry.Find(args.String("name")!);
             BdevRpc.Status(call, b == null ? -Errno.ENODEV : DeviceMonitor.Clear(b));
         }));
-        // Initialisation is over before any RPC is served here: there is no start-up phase
-        // to wait for (SPDK's --wait-for-rpc phase is our daemon's, before it loads a config).
-        server.Register(new RpcMethod("framework_wait_init", [], (call, _) => call.Result(true)));
+        // A host that waits for framework_start_init (nbdev_tgt --wait-for-rpc) registers its
+        // start-up step with nb_rpc_wait_for_start_init; otherwise initialisation is over.
+        server.Register(new RpcMethod("framework_start_init", [], (call, _) =>
+        {
+            if (!RpcService.RunStartInit())
+            {
+                call.Error(-Errno.EALREADY, "framework_start_init: initialisation is already over");
+                return;
+            }
+            call.Result(true);
+        }));
+        server.Register(new RpcMethod("framework_wait_init", [], (call, _) => server.Defer(() =>
+        {
+            if (RpcService.StartInitPending)
+            {
+                return false;
+            }
+            call.Result(true);
+            return true;
+        })));
         server.Register(new RpcMethod("spdk_kill_instance", [Req("sig_name", RpcParamKind.String)], Kill));
     }
 
