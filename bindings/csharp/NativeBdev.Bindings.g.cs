@@ -25,6 +25,11 @@ global using unsafe nb_bdev_io_cb = delegate* unmanaged[Cdecl]<NativeBdev.Bindin
 // `abort` non-zero, such I/O that the bdev layer still holds (queued, delayed or held by a
 // fault rule) is completed with -ETIMEDOUT. timeout_us 0 turns it off.
 global using unsafe nb_bdev_timeout_cb = delegate* unmanaged[Cdecl]<void*, NativeBdev.Bindings.nb_bdev_io*, void>;
+// spdk_tgt --wait-for-rpc: `cb(ctx)` runs once, on the server's thread, when a client calls
+// framework_start_init (the host loads its config there); until then framework_wait_init
+// replies only after it, and afterwards framework_start_init answers -EALREADY. A second call
+// replaces the waiting callback. -EINVAL if cb is NULL.
+global using unsafe nb_rpc_start_init_cb = delegate* unmanaged[Cdecl]<void*, void>;
 // SPDK JSON config files ({"subsystems":[{"subsystem":"bdev","config":[{"method":...,
 // "params":{...}}]}, ...]}, what spdk_tgt -c and rpc.py save_config/load_config use).
 //
@@ -1636,6 +1641,10 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_rpc_server_stop")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_rpc_server_stop();
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_wait_for_start_init")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void* ctx);
 
     [LibraryImport(LibraryName, EntryPoint = "nb_config_load")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]

@@ -3164,6 +3164,14 @@ extern "C" {
 extern "C" {
     pub fn nb_rpc_server_stop() -> ::std::os::raw::c_int;
 }
+pub type nb_rpc_start_init_cb =
+    ::std::option::Option<unsafe extern "C" fn(ctx: *mut ::std::os::raw::c_void)>;
+extern "C" {
+    pub fn nb_rpc_wait_for_start_init(
+        cb: nb_rpc_start_init_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
 pub type nb_config_load_cb = ::std::option::Option<
     unsafe extern "C" fn(ctx: *mut ::std::os::raw::c_void, status: ::std::os::raw::c_int),
 >;
