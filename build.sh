@@ -100,7 +100,7 @@ case "${1:-build}" in
   run)
     # The main job: bdevperf for a few seconds on a malloc bdev, on the embedded defaults.
     build
-    "$BUILD/examples/c/bdevperf" -q 32 -o 4096 -w randrw -M 70 -t "${RUN_SECONDS:-5}" -S \
+    "$BUILD/examples/c/bdevperf" -q 32 -o 4096 -w randrw -M 70 -t "${RUN_SECONDS:-5}" -S 1 \
       -b "malloc:///Malloc0?size_mb=64"
     ;;
   bench)

@@ -1,12 +1,20 @@
-/* bdevperf: SPDK's bdevperf, on libnativebdev. Same options, same summary table.
+/* bdevperf: SPDK's bdevperf, on libnativebdev. Same options with the same meaning, same
+ * summary table.
  *
- *   bdevperf -q DEPTH -o SIZE -w WORKLOAD -t SECONDS [-M READ%] [-m COREMASK] [-b URI]...
- *            [-S] [-l] [--json FILE|-]
+ *   bdevperf -q DEPTH -o SIZE -w WORKLOAD -t SECONDS [-M READ%] [-m COREMASK] [-c|--json CONFIG]
+ *            [-T BDEV]... [-C] [-f] [-k SECONDS [-X]] [-S PERIOD [-P N]] [-F THETA] [-U] [-l|-ll]
+ *            [-j JOBFILE]
+ *   extensions (SPDK has no such options): [-b URI]... [--fault inject://...]...
+ *            [--results-json FILE|-] [--hot-remove MS]
  *
  * Workloads: read randread write randwrite rw randrw verify unmap write_zeroes flush reset.
- * One job per core of the mask per bdev; each job runs on its own lightweight thread, pinned
- * to its core by a reactor, and covers its own slice of the bdev. Exit status is non-zero if
+ * The bdevs come from the SPDK JSON config (-c, loaded, never written) and from -b URIs; -T
+ * picks some, else every bdev no module has claimed. As in SPDK, one job per bdev, the jobs
+ * spread over the cores of the mask in turn; -C gives every core a job on every bdev. Each job
+ * runs on its own lightweight thread, pinned to its core by a reactor, and covers its own
+ * slice of the bdev. A job stops at its first failed I/O unless -f. Exit status is non-zero if
  * any I/O failed or a verify read did not match what was written. */
+#include <math.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -35,16 +43,29 @@ static struct {
 	const char *core_mask;
 	const char *uris[MAX_BDEVS];
 	int nuris;
+	const char *config;             /* -c/--json: an SPDK JSON config to load */
+	const char *jobfile;            /* -j: SPDK's fio-like job file */
+	int every_core;                 /* -C */
+	int continue_on_failure;        /* -f */
+	int abort_timeouts;             /* -X */
+	int period_s;                   /* -S PERIOD */
+	int ema_period;                 /* -P N */
+	double zipf_theta;              /* -F THETA */
+	int unique_writes;              /* -U */
 	const char *targets[MAX_BDEVS]; /* -T: only these bdevs get jobs */
 	int ntargets;
 	const char *faults[MAX_BDEVS];  /* -F: inject:// rules added after the bdevs exist */
 	int nfaults;
 	double timeout_s;               /* -k: per-I/O timeout; overdue I/O counts in TO/s */
 	int hot_remove_ms;              /* --hot-remove: destroy the bdevs this far into the run */
-	int progress;
-	int latency;
-	const char *json;
+	int latency;                    /* -l 1, -ll 2 */
+	const char *json;               /* --results-json */
 } g_opt = { .depth = 0, .io_size = 0, .workload = -1, .rwmix = -1, .seconds = 0, .core_mask = "0x1" };
+
+/* SPDK bdevperf's latency cut-offs, in percent. */
+#define NPCTS 15
+static const double g_pcts[NPCTS] = { 1, 10, 25, 50, 75, 90, 95, 98, 99, 99.5, 99.9, 99.99, 99.999, 99.9999,
+				      99.99999 };
 
 struct slot {
 	struct job *job;
@@ -65,6 +86,9 @@ struct job {
 	struct slot *slots;
 	uint64_t block_size, io_blocks, first_block, num_ios, next_seq;
 	uint64_t rng;
+	uint64_t unique;  /* -U: stamped into each write */
+	double zipf_zetan, zipf_eta, zipf_alpha, zipf_second; /* -F: Gray et al.'s constants */
+	int draining;     /* a failure stopped the job (no -f) */
 	uint64_t start_ticks, end_ticks;
 	_Atomic uint64_t completed;
 	_Atomic uint64_t failed;
@@ -75,14 +99,13 @@ struct job {
 	atomic_int finished;
 	/* results, read on the job's thread before its channel is put */
 	struct nb_bdev_io_stat stat;
-	uint64_t pct_ticks[5];
+	uint64_t pct_ticks[NPCTS];
 };
 
 static struct job g_jobs[MAX_JOBS];
 static int g_njobs;
 static atomic_int g_stop;
 static uint64_t g_hz;
-static const double g_pcts[5] = { 50, 90, 99, 99.9, 99.99 };
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -117,10 +140,36 @@ static inline void bump(_Atomic uint64_t *c)
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
+/* Gray et al., "Quickly generating billion-record synthetic databases" (SIGMOD 1994): the
+ * rank of a zipf-distributed draw over [0, n) from one uniform number, as SPDK's zipf does. */
+static void zipf_init(struct job *j)
+{
+	double theta = g_opt.zipf_theta, n = (double)j->num_ios, zeta2 = 1 + pow(0.5, theta);
+	j->zipf_zetan = 0;
+	for (uint64_t i = 1; i <= j->num_ios; i++)
+		j->zipf_zetan += 1.0 / pow((double)i, theta);
+	j->zipf_alpha = 1.0 / (1.0 - theta);
+	j->zipf_eta = (1.0 - pow(2.0 / n, 1.0 - theta)) / (1.0 - zeta2 / j->zipf_zetan);
+	j->zipf_second = zeta2;
+}
+
+static uint64_t zipf_next(struct job *j)
+{
+	double u = (double)(xorshift(&j->rng) >> 11) * (1.0 / 9007199254740992.0), uz = u * j->zipf_zetan;
+	if (uz < 1.0)
+		return 0;
+	if (uz < j->zipf_second)
+		return 1;
+	uint64_t r = (uint64_t)((double)j->num_ios * pow(j->zipf_eta * u - j->zipf_eta + 1.0, j->zipf_alpha));
+	return r < j->num_ios ? r : j->num_ios - 1;
+}
+
 static uint64_t next_offset(struct job *j, int random)
 {
 	uint64_t n;
-	if (random) {
+	if (random && g_opt.zipf_theta > 0) {
+		n = zipf_next(j);
+	} else if (random) {
 		/* Lemire's multiply-shift maps a 64-bit random number onto [0, num_ios) without a
 		 * 64-bit division (tens of cycles). */
 		n = (uint64_t)(((unsigned __int128)xorshift(&j->rng) * j->num_ios) >> 64);
@@ -130,6 +179,15 @@ static uint64_t next_offset(struct job *j, int random)
 			j->next_seq = 0;
 	}
 	return j->first_block + n * j->io_blocks;
+}
+
+/* -U: every block of every write differs from all others (a counter in its first 8 bytes). */
+static inline void stamp_unique(struct job *j, struct slot *s)
+{
+	if (!g_opt.unique_writes)
+		return;
+	for (uint64_t b = 0; b < j->io_blocks; b++)
+		memcpy(s->buf + b * j->block_size, &(uint64_t){ j->unique++ }, 8);
 }
 
 static int submit(struct slot *s)
@@ -152,11 +210,13 @@ static int submit(struct slot *s)
 		return nb_bdev_read_blocks(j->desc, j->ch, s->buf, s->offset, j->io_blocks, on_io, s);
 	case W_WRITE:
 	case W_RANDWRITE:
+		stamp_unique(j, s);
 		return nb_bdev_write_blocks(j->desc, j->ch, s->buf, s->offset, j->io_blocks, on_io, s);
 	case W_RW:
 	case W_RANDRW:
 		if ((int)(((xorshift(&j->rng) >> 32) * 100) >> 32) < g_opt.rwmix)
 			return nb_bdev_read_blocks(j->desc, j->ch, s->buf, s->offset, j->io_blocks, on_io, s);
+		stamp_unique(j, s);
 		return nb_bdev_write_blocks(j->desc, j->ch, s->buf, s->offset, j->io_blocks, on_io, s);
 	case W_UNMAP:
 		return nb_bdev_unmap_blocks(j->desc, j->ch, s->offset, j->io_blocks, on_io, s);
@@ -183,7 +243,7 @@ static void job_finish(struct job *j)
 	memset(&j->stat, 0, sizeof(j->stat));
 	j->stat.stat_size = sizeof(j->stat);
 	nb_bdev_channel_get_io_stat(j->ch, &j->stat);
-	nb_bdev_get_latency_percentiles(nb_bdev_desc_get_bdev(j->desc), j->ch, g_pcts, j->pct_ticks, 5);
+	nb_bdev_get_latency_percentiles(nb_bdev_desc_get_bdev(j->desc), j->ch, g_pcts, j->pct_ticks, NPCTS);
 	if (j->reset_poller)
 		nb_poller_unregister(&j->reset_poller);
 	free_slots(j);
@@ -192,11 +252,21 @@ static void job_finish(struct job *j)
 	atomic_store(&j->finished, 1);
 }
 
-static void verify(struct job *j, struct slot *s)
+/* SPDK's bdevperf ends a job at its first failure (its status is then "failed") unless -f. */
+static void stop_on_failure(struct job *j, int status)
+{
+	if (g_opt.continue_on_failure || j->draining)
+		return;
+	j->draining = 1;
+	fprintf(stderr, "bdevperf: %s: I/O failed (%d): stopping the job (-f continues after failures)\n", j->bdev,
+		status);
+}
+
+static int verify(struct job *j, struct slot *s)
 {
 	fill_pattern(j, s);
 	if (memcmp(s->buf, s->rbuf, g_opt.io_size) == 0)
-		return;
+		return 1;
 	uint64_t i = 0;
 	while (i < g_opt.io_size && s->buf[i] == s->rbuf[i])
 		i++;
@@ -206,6 +276,7 @@ static void verify(struct job *j, struct slot *s)
 			j->bdev, s->offset * j->block_size + i, s->offset, i, (unsigned char)s->buf[i],
 			(unsigned char)s->rbuf[i]);
 	bump(&j->failed);
+	return 0;
 }
 
 static void on_io(struct nb_bdev_io *io, int status, void *arg)
@@ -219,16 +290,18 @@ static void on_io(struct nb_bdev_io *io, int status, void *arg)
 	} else if (status != 0) {
 		bump(&j->failed);
 		s->reading = 0;
+		stop_on_failure(j, status);
 	} else if (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET) {
 		if (s->reading) {
-			verify(j, s);
+			if (!verify(j, s))
+				stop_on_failure(j, -EILSEQ);
 			bump(&j->completed);
 		}
 		s->reading = !s->reading;
 	} else {
 		bump(&j->completed);
 	}
-	if (atomic_load_explicit(&g_stop, memory_order_relaxed) && !s->reading) {
+	if ((j->draining || atomic_load_explicit(&g_stop, memory_order_relaxed)) && !s->reading) {
 		if (j->outstanding == 0)
 			job_finish(j);
 		return;
@@ -248,16 +321,18 @@ static void on_reset(struct nb_bdev_io *io, int status, void *arg)
 	(void)io;
 	struct job *j = arg;
 	j->outstanding--;
-	if (status != 0)
+	if (status != 0) {
 		bump(&j->failed);
-	if (atomic_load(&g_stop) && j->outstanding == 0)
+		stop_on_failure(j, status);
+	}
+	if ((j->draining || atomic_load(&g_stop)) && j->outstanding == 0)
 		job_finish(j);
 }
 
 static int reset_tick(void *arg)
 {
 	struct job *j = arg;
-	if (atomic_load(&g_stop))
+	if (atomic_load(&g_stop) || j->draining)
 		return NB_POLLER_IDLE;
 	if (nb_bdev_reset(j->desc, j->ch, on_reset, j) == 0)
 		j->outstanding++;
@@ -314,7 +389,7 @@ static void job_start(void *arg)
 	}
 	j->ch = nb_bdev_get_io_channel(j->desc);
 	if (g_opt.timeout_s > 0)
-		nb_bdev_set_timeout(j->desc, (uint64_t)(g_opt.timeout_s * 1e6), 1, on_timeout, j);
+		nb_bdev_set_timeout(j->desc, (uint64_t)(g_opt.timeout_s * 1e6), g_opt.abort_timeouts, on_timeout, j);
 	if (g_opt.workload == W_RESET)
 		j->reset_poller = nb_poller_register(reset_tick, j, 1000000);
 	j->start_ticks = nb_get_ticks();
@@ -329,16 +404,6 @@ static void job_start(void *arg)
 	}
 	if (j->outstanding == 0)
 		job_finish(j);
-}
-
-static int is_target(const char *name)
-{
-	if (g_opt.ntargets == 0)
-		return 1;
-	for (int i = 0; i < g_opt.ntargets; i++)
-		if (strcmp(g_opt.targets[i], name) == 0)
-			return 1;
-	return 0;
 }
 
 static uint64_t parse_size(const char *s)
@@ -356,40 +421,199 @@ static uint64_t parse_size(const char *s)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bdevperf -q DEPTH -o SIZE -w WORKLOAD -t SECONDS [options]\n"
+		"usage: bdevperf -q DEPTH -o SIZE -w WORKLOAD -t SECONDS [options]   (SPDK bdevperf's options)\n"
 		"  -q DEPTH      I/Os in flight per job\n"
-		"  -o SIZE       I/O size in bytes (k/m suffix allowed)\n"
+		"  -o SIZE       I/O size in bytes (k/m/g suffix allowed)\n"
 		"  -w WORKLOAD   read|randread|write|randwrite|rw|randrw|verify|unmap|write_zeroes|flush|reset\n"
 		"  -M PERCENT    read share for rw/randrw\n"
 		"  -t SECONDS    run time\n"
-		"  -m MASK       core mask (\"0x3\" or \"[0,2]\"): one job per core per bdev (default 0x1)\n"
-		"  -b URI        a bdev to create and test (repeatable); default malloc:///Malloc0?size_mb=128\n"
-		"  -T NAME       test only this bdev (repeatable); default: every bdev created\n"
-		"  -F URI        add a fault rule, inject://BDEV?... (repeatable; see nb_fault_inject)\n"
-		"  -k SECONDS    I/O timeout: overdue I/O is counted in TO/s and aborted where possible\n"
-		"  --hot-remove MS  destroy the bdevs MS milliseconds into the run (test aid)\n"
-		"  -S            print IOPS every second\n"
-		"  -l            print latency percentiles per job\n"
-		"  --json FILE   write results as JSON to FILE (- for stdout)\n");
+		"  -m MASK       core mask (\"0x3\" or \"[0,2]\"), default 0x1\n"
+		"  -c, --json CONFIG  load this SPDK JSON config (its bdevs are tested; the file is only read)\n"
+		"  -T BDEV       test only this bdev (repeatable); default: every bdev no module claimed\n"
+		"  -C            every core runs a job on every bdev (default: one job per bdev, cores in turn)\n"
+		"  -f            continue after failed I/O (default: a job stops at its first failure)\n"
+		"  -k SECONDS    I/O timeout: overdue I/O is counted in TO/s\n"
+		"  -X            abort timed-out I/O (with -k)\n"
+		"  -S PERIOD     print IOPS every PERIOD seconds;  -P N  as a moving average of N periods\n"
+		"  -F THETA      zipf distribution of random offsets\n"
+		"  -U            unique data in every block of every write\n"
+		"  -l, -ll       latency percentiles per job; -ll at every SPDK cut-off\n"
+		"  -j JOBFILE    SPDK's fio-like job file ([global] and one section per job)\n"
+		"  -H            accepted: buffers never need hugepages here\n"
+		" extensions, which SPDK's bdevperf does not have:\n"
+		"  -b URI        create a bdev from a URI (repeatable); without -b or -c:\n"
+		"                malloc:///Malloc0?size_mb=128\n"
+		"  --fault URI   add a fault rule, inject://BDEV?... (repeatable; see nb_fault_inject)\n"
+		"  --results-json FILE  write results as JSON to FILE (- for stdout)\n"
+		"  --hot-remove MS  destroy the bdevs MS milliseconds into the run\n");
 	exit(2);
+}
+
+/* -j: SPDK's job file. Every job section names a bdev (filename; several joined by ':' make a
+ * job each) and may set cpumask, offset and length (in blocks); bs, iodepth, rw and rwmixread
+ * come from [global] or the command line (which wins, as in SPDK) and are one value for the
+ * whole run here: a job section that sets them differently is refused. */
+#define MAX_SPECS 256
+static struct jobspec {
+	char bdev[NB_BDEV_NAME_MAX];
+	char cpumask[64];
+	uint64_t offset, length;
+} g_specs[MAX_SPECS];
+static int g_nspecs;
+
+static int parse_workload(const char *name)
+{
+	for (int i = 0; i < (int)(sizeof(workload_names) / sizeof(*workload_names)); i++)
+		if (strcmp(name, workload_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+struct jobfile_section {
+	int is_job;
+	char filename[1024];
+	char cpumask[64];
+	uint64_t offset, length;
+};
+
+static int add_specs(const struct jobfile_section *sec, const struct jobfile_section *global)
+{
+	const char *names = sec->filename[0] ? sec->filename : global->filename;
+	if (!names[0])
+		return -1;
+	char copy[1024];
+	snprintf(copy, sizeof(copy), "%s", names);
+	for (char *save, *b = strtok_r(copy, ":", &save); b; b = strtok_r(NULL, ":", &save)) {
+		if (g_nspecs == MAX_SPECS)
+			return -2;
+		struct jobspec *js = &g_specs[g_nspecs++];
+		snprintf(js->bdev, sizeof(js->bdev), "%s", b);
+		snprintf(js->cpumask, sizeof(js->cpumask), "%s", sec->cpumask[0] ? sec->cpumask : global->cpumask);
+		js->offset = sec->offset;
+		js->length = sec->length;
+	}
+	return 0;
+}
+
+/* bs, iodepth, rw, rwmixread: the command line's value stays; a job section may not differ. */
+static const char *set_run_value(const char *key, const char *val, int in_job)
+{
+	int have, differs;
+	if (strcmp(key, "bs") == 0) {
+		uint64_t v = parse_size(val);
+		if (!v)
+			return "bad bs";
+		have = g_opt.io_size != 0, differs = have && g_opt.io_size != v;
+		if (!have)
+			g_opt.io_size = v;
+	} else if (strcmp(key, "iodepth") == 0) {
+		int v = atoi(val);
+		have = g_opt.depth != 0, differs = have && g_opt.depth != v;
+		if (!have)
+			g_opt.depth = v;
+	} else if (strcmp(key, "rw") == 0) {
+		int w = parse_workload(val);
+		if (w < 0)
+			return "unknown rw";
+		have = g_opt.workload >= 0, differs = have && g_opt.workload != w;
+		if (!have)
+			g_opt.workload = w;
+	} else {
+		int v = atoi(val);
+		have = g_opt.rwmix >= 0, differs = have && g_opt.rwmix != v;
+		if (!have)
+			g_opt.rwmix = v;
+	}
+	return in_job && differs ? "bs, iodepth, rw and rwmixread are one value for every job here: "
+				   "set them in [global] or on the command line" : NULL;
+}
+
+static int read_jobfile(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	if (!f) {
+		fprintf(stderr, "bdevperf: -j %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	struct jobfile_section global = { 0 }, sec = { 0 };
+	struct jobfile_section *cur = NULL;
+	char line[1024];
+	const char *err = NULL;
+	int n = 0;
+	while (!err && fgets(line, sizeof(line), f)) {
+		n++;
+		char *p = line + strspn(line, " \t");
+		p[strcspn(p, "\r\n#;")] = 0;
+		if (!p[0])
+			continue;
+		if (p[0] == '[') {
+			char *end = strchr(p, ']');
+			if (!end) {
+				err = "a section header needs ']'";
+				break;
+			}
+			*end = 0;
+			if (cur == &sec && add_specs(&sec, &global) != 0)
+				err = "a job needs 'filename' (bdev names joined by ':'), and at most 256 jobs";
+			memset(&sec, 0, sizeof(sec));
+			cur = strcmp(p + 1, "global") == 0 ? &global : &sec;
+			continue;
+		}
+		char *eq = strchr(p, '=');
+		if (!eq || !cur) {
+			err = "expected KEY=VALUE inside a [section]";
+			break;
+		}
+		*eq = 0;
+		char *key = p, *val = eq + 1;
+		key[strcspn(key, " \t")] = 0;
+		val += strspn(val, " \t");
+		val[strcspn(val, " \t")] = 0;
+		if (strcmp(key, "filename") == 0) {
+			snprintf(cur->filename, sizeof(cur->filename), "%s", val);
+		} else if (strcmp(key, "cpumask") == 0) {
+			snprintf(cur->cpumask, sizeof(cur->cpumask), "%s", val);
+		} else if (strcmp(key, "offset") == 0 || strcmp(key, "length") == 0) {
+			char *e;
+			uint64_t v = strtoull(val, &e, 0);
+			if (*e || cur == &global)
+				err = "offset and length (in blocks) are numbers in a job section";
+			*(key[0] == 'o' ? &cur->offset : &cur->length) = v;
+		} else if (strcmp(key, "bs") == 0 || strcmp(key, "iodepth") == 0 || strcmp(key, "rw") == 0 ||
+			   strcmp(key, "rwmixread") == 0) {
+			err = set_run_value(key, val, cur == &sec);
+		} else {
+			err = "unknown key (filename, cpumask, bs, iodepth, rw, rwmixread, offset, length)";
+		}
+	}
+	fclose(f);
+	if (!err && cur == &sec && add_specs(&sec, &global) != 0)
+		err = "a job needs 'filename' (bdev names joined by ':'), and at most 256 jobs";
+	if (!err && g_nspecs == 0)
+		err = "no job section";
+	if (err) {
+		fprintf(stderr, "bdevperf: %s:%d: %s\n", file, n, err);
+		return 1;
+	}
+	printf("Using job config with %d jobs\n", g_nspecs);
+	return 0;
 }
 
 static void parse_args(int argc, char **argv)
 {
-	static struct option longopts[] = { { "json", required_argument, NULL, 'J' },
-					    { "hot-remove", required_argument, NULL, 'H' },
+	static struct option longopts[] = { { "json", required_argument, NULL, 'c' },
+					    { "results-json", required_argument, NULL, 'R' },
+					    { "fault", required_argument, NULL, 'I' },
+					    { "hot-remove", required_argument, NULL, 'Y' },
 					    { "help", no_argument, NULL, 'h' },
 					    { NULL, 0, NULL, 0 } };
 	int c;
-	while ((c = getopt_long(argc, argv, "q:o:w:M:t:m:b:T:F:k:Slh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "q:o:w:M:t:m:b:T:k:S:P:F:j:c:lCfXUHzZDEh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': g_opt.depth = atoi(optarg); break;
 		case 'o': g_opt.io_size = parse_size(optarg); break;
 		case 'w':
-			for (int i = 0; i < (int)(sizeof(workload_names) / sizeof(*workload_names)); i++)
-				if (strcmp(optarg, workload_names[i]) == 0)
-					g_opt.workload = i;
-			if (g_opt.workload < 0) {
+			if ((g_opt.workload = parse_workload(optarg)) < 0) {
 				fprintf(stderr, "bdevperf: unknown workload '%s'\n", optarg);
 				usage();
 			}
@@ -407,29 +631,68 @@ static void parse_args(int argc, char **argv)
 				usage();
 			g_opt.targets[g_opt.ntargets++] = optarg;
 			break;
-		case 'F':
+		case 'I':
 			if (g_opt.nfaults == MAX_BDEVS)
 				usage();
 			g_opt.faults[g_opt.nfaults++] = optarg;
 			break;
 		case 'k': g_opt.timeout_s = atof(optarg); break;
-		case 'H': g_opt.hot_remove_ms = atoi(optarg); break;
-		case 'S': g_opt.progress = 1; break;
-		case 'l': g_opt.latency = 1; break;
-		case 'J': g_opt.json = optarg; break;
+		case 'S':
+			if ((g_opt.period_s = atoi(optarg)) <= 0) {
+				fprintf(stderr, "bdevperf: -S takes a period in seconds\n");
+				usage();
+			}
+			break;
+		case 'P': g_opt.ema_period = atoi(optarg); break;
+		case 'F': {
+			char *end;
+			g_opt.zipf_theta = strtod(optarg, &end);
+			if (*end || optarg == end || g_opt.zipf_theta < 0 || g_opt.zipf_theta == 1.0) {
+				fprintf(stderr, "bdevperf: illegal zipf theta value %s (not negative, not 1)\n", optarg);
+				usage();
+			}
+			break;
+		}
+		case 'j': g_opt.jobfile = optarg; break;
+		case 'c': g_opt.config = optarg; break;
+		case 'l': g_opt.latency++; break;
+		case 'C': g_opt.every_core = 1; break;
+		case 'f': g_opt.continue_on_failure = 1; break;
+		case 'X': g_opt.abort_timeouts = 1; break;
+		case 'U': g_opt.unique_writes = 1; break;
+		case 'H': break;
+		case 'z': case 'Z': case 'D': case 'E':
+			fprintf(stderr, "bdevperf: -%c (SPDK's %s) is not supported by this bdevperf\n", c,
+				c == 'z' ? "wait for the perform_tests RPC" : c == 'Z' ? "zcopy API" :
+				c == 'D' ? "random map" : "per-core shared thread");
+			exit(2);
+		case 'Y': g_opt.hot_remove_ms = atoi(optarg); break;
+		case 'R': g_opt.json = optarg; break;
 		default: usage();
 		}
 	}
+	if (optind != argc) {
+		fprintf(stderr, "bdevperf: unexpected argument '%s'\n", argv[optind]);
+		usage();
+	}
+	if (g_opt.jobfile && read_jobfile(g_opt.jobfile) != 0)
+		exit(1);
 	if (g_opt.depth <= 0 || g_opt.depth > 4096 || g_opt.io_size == 0 || g_opt.workload < 0 ||
 	    g_opt.seconds <= 0) {
-		fprintf(stderr, "bdevperf: -q (1..4096), -o, -w and -t are required\n");
+		fprintf(stderr, "bdevperf: -q (1..4096), -o, -w and -t are required (-j: or bs, iodepth, rw)\n");
 		usage();
 	}
 	if ((g_opt.workload == W_RW || g_opt.workload == W_RANDRW) && (g_opt.rwmix < 0 || g_opt.rwmix > 100)) {
 		fprintf(stderr, "bdevperf: rw and randrw need -M 0..100\n");
 		usage();
 	}
-	if (g_opt.nuris == 0)
+	if (g_opt.ema_period > 0 && g_opt.period_s == 0) {
+		fprintf(stderr, "bdevperf: -P option must be specified with -S option\n");
+		exit(1);
+	}
+	if (g_opt.abort_timeouts && g_opt.timeout_s <= 0)
+		printf("Timeout must be set for abort option, Ignoring -X\n");
+	if (g_opt.nuris == 0 && !g_opt.config)
 		g_opt.uris[g_opt.nuris++] = "malloc:///Malloc0?size_mb=128";
 }
 
@@ -441,8 +704,11 @@ static double us(uint64_t ticks)
 static void print_results(void)
 {
 	FILE *js = NULL;
-	if (g_opt.json)
+	if (g_opt.json) {
 		js = strcmp(g_opt.json, "-") == 0 ? stdout : fopen(g_opt.json, "w");
+		if (!js)
+			fprintf(stderr, "bdevperf: --results-json %s: %s\n", g_opt.json, strerror(errno));
+	}
 	printf("%*sLatency(us)\n", 96, "");
 	printf("Device Information          : runtime(s)       IOPS      MiB/s     Fail/s     TO/s    Average        min        max\n");
 	double tiops = 0, tmib = 0, tfail = 0, tto = 0, tlat = 0, tmin = 0, tmax = 0;
@@ -464,10 +730,15 @@ static void print_results(void)
 		       1ull << j->core, workload_names[g_opt.workload], g_opt.depth, g_opt.io_size);
 		printf("\t %-20s:%11.2f %10.2f %10.2f %10.2f %8.2f %10.2f %10.2f %10.2f\n", j->bdev, rt, iops,
 		       mib, fail, to, avg, mn, mx);
-		if (g_opt.latency)
+		if (g_opt.latency == 1)
 			printf("\t Latency percentiles (us): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  p99.99 %.2f\n",
-			       us(j->pct_ticks[0]), us(j->pct_ticks[1]), us(j->pct_ticks[2]), us(j->pct_ticks[3]),
-			       us(j->pct_ticks[4]));
+			       us(j->pct_ticks[3]), us(j->pct_ticks[5]), us(j->pct_ticks[8]), us(j->pct_ticks[10]),
+			       us(j->pct_ticks[11]));
+		if (g_opt.latency >= 2) {
+			printf("\t Latency summary (us), at SPDK's -ll cut-offs:\n");
+			for (int k = 0; k < NPCTS; k++)
+				printf("\t %10.5f%% : %10.3fus\n", g_pcts[k], us(j->pct_ticks[k]));
+		}
 		tiops += iops;
 		tmib += mib;
 		tfail += fail;
@@ -478,12 +749,13 @@ static void print_results(void)
 		tmax = mx > tmax ? mx : tmax;
 		if (js)
 			fprintf(js,
-				"%s{\"job\":\"%s\",\"core_mask\":\"0x%llx\",\"workload\":\"%s\",\"status\":\"finished\","
+				"%s{\"job\":\"%s\",\"core_mask\":\"0x%llx\",\"workload\":\"%s\",\"status\":\"%s\","
 				"\"queue_depth\":%d,\"io_size\":%" PRIu64 ",\"runtime\":%.6f,\"iops\":%.2f,\"mibps\":%.2f,"
 				"\"io_failed\":%" PRIu64 ",\"io_timeout\":%" PRIu64 ",\"avg_latency_us\":%.3f,\"min_latency_us\":%.3f,"
 				"\"max_latency_us\":%.3f,\"p50_latency_us\":%.3f,\"p99_latency_us\":%.3f}",
-				i ? "," : "", j->bdev, 1ull << j->core, workload_names[g_opt.workload], g_opt.depth,
-				g_opt.io_size, rt, iops, mib, failed, tos, avg, mn, mx, us(j->pct_ticks[0]), us(j->pct_ticks[2]));
+				i ? "," : "", j->bdev, 1ull << j->core, workload_names[g_opt.workload],
+				j->draining ? "failed" : "finished", g_opt.depth,
+				g_opt.io_size, rt, iops, mib, failed, tos, avg, mn, mx, us(j->pct_ticks[3]), us(j->pct_ticks[8]));
 	}
 	printf("===================================================================================================================\n");
 	printf("Total                       : %10.2f %10.2f %10.2f %8.2f %10.2f %10.2f %10.2f\n", tiops, tmib, tfail,
@@ -508,6 +780,114 @@ static int die(const char *what)
 	return 1;
 }
 
+static void on_config_loaded(void *ctx, int status)
+{
+	*(int *)ctx = status;
+}
+
+/* The bdevs the jobs run on: -T's, else every bdev no module claimed (SPDK's leaves). */
+static int pick_bdevs(char names[][NB_BDEV_NAME_MAX])
+{
+	int n = 0;
+	if (g_opt.ntargets > 0) {
+		for (int i = 0; i < g_opt.ntargets; i++) {
+			if (!nb_bdev_get_by_name(g_opt.targets[i])) {
+				fprintf(stderr, "bdevperf: Unable to find bdev '%s'\n", g_opt.targets[i]);
+				return -1;
+			}
+			snprintf(names[n++], NB_BDEV_NAME_MAX, "%s", g_opt.targets[i]);
+		}
+		return n;
+	}
+	for (struct nb_bdev *b = nb_bdev_first(); b && n < MAX_BDEVS; b = nb_bdev_next(b)) {
+		struct nb_bdev_info info = { .info_size = sizeof(info) };
+		if (nb_bdev_get_info(b, &info) == 0 && !info.claimed)
+			snprintf(names[n++], NB_BDEV_NAME_MAX, "%s", info.name);
+	}
+	return n;
+}
+
+static struct job *add_job(const char *bdev, int core)
+{
+	if (g_njobs == MAX_JOBS)
+		return NULL;
+	struct job *j = &g_jobs[g_njobs++];
+	snprintf(j->bdev, sizeof(j->bdev), "%.255s", bdev);
+	j->core = core;
+	j->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(g_njobs * 7919);
+	return j;
+}
+
+/* Each job gets its blocks: its own -j offset/length, else an equal slice of its bdev. */
+static int place_jobs(char names[][NB_BDEV_NAME_MAX], int nnames)
+{
+	for (int b = 0; b < nnames; b++) {
+		struct nb_bdev *bdev = nb_bdev_get_by_name(names[b]);
+		if (!bdev) {
+			fprintf(stderr, "bdevperf: Unable to find bdev '%s'\n", names[b]);
+			return 1;
+		}
+		uint64_t bs = nb_bdev_get_block_size(bdev), nblocks = nb_bdev_get_num_blocks(bdev);
+		if (g_opt.io_size % bs != 0) {
+			fprintf(stderr, "bdevperf: I/O size %" PRIu64 " is not a multiple of %s's block size %" PRIu64 "\n",
+				g_opt.io_size, names[b], bs);
+			return 1;
+		}
+		int njobs = 0, k = 0;
+		for (int i = 0; i < g_njobs; i++)
+			njobs += strcmp(g_jobs[i].bdev, names[b]) == 0;
+		if (njobs == 0)
+			continue;
+		uint64_t io_blocks = g_opt.io_size / bs, slice_ios = nblocks / io_blocks / njobs;
+		for (int i = 0; i < g_njobs; i++) {
+			struct job *j = &g_jobs[i];
+			if (strcmp(j->bdev, names[b]) != 0)
+				continue;
+			j->block_size = bs;
+			j->io_blocks = io_blocks;
+			j->num_ios = slice_ios;
+			j->first_block = (uint64_t)k++ * slice_ios * io_blocks;
+			if (g_nspecs > 0) {
+				struct jobspec *js = &g_specs[i];
+				uint64_t len = js->length ? js->length : nblocks - (js->offset < nblocks ? js->offset : nblocks);
+				if (js->offset + len > nblocks) {
+					fprintf(stderr, "bdevperf: job on %s: offset %" PRIu64 " + length %" PRIu64
+						" is past its %" PRIu64 " blocks\n", j->bdev, js->offset, len, nblocks);
+					return 1;
+				}
+				j->first_block = js->offset;
+				j->num_ios = len / io_blocks;
+			}
+			if (j->num_ios < (uint64_t)g_opt.depth && (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET)) {
+				fprintf(stderr, "bdevperf: %s is too small for %d verify jobs at depth %d\n", names[b], njobs,
+					g_opt.depth);
+				return 1;
+			}
+			if (j->num_ios == 0) {
+				fprintf(stderr, "bdevperf: %s is smaller than one I/O per job\n", names[b]);
+				return 1;
+			}
+			if (g_opt.zipf_theta > 0)
+				zipf_init(j);
+		}
+	}
+	return 0;
+}
+
+/* Every bdev, newest first would be nicer; any order works: a vbdev goes with its base. */
+static void destroy_all_bdevs(struct nb_thread *app)
+{
+	nb_set_thread(app);
+	for (struct nb_bdev *b = nb_bdev_first(); b;) {
+		char name[NB_BDEV_NAME_MAX];
+		snprintf(name, sizeof(name), "%s", nb_bdev_get_name(b));
+		b = nb_bdev_destroy(name, NULL, NULL) == 0 ? nb_bdev_first() : nb_bdev_next(b);
+	}
+	nb_set_thread(NULL);
+	for (int i = 0; i < 1000; i++)
+		nb_thread_poll(app, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
@@ -525,14 +905,31 @@ int main(int argc, char **argv)
 	/* Create the bdevs from a setup thread the host drives. */
 	struct nb_thread *app = nb_thread_create("app", NULL);
 	nb_set_thread(app);
-	char names[MAX_BDEVS][NB_BDEV_NAME_MAX];
+	if (g_opt.config) {
+		/* An SPDK config is loaded, never written: it is the user's file. */
+		int loaded = 1;
+		if (nb_config_load(g_opt.config, on_config_loaded, &loaded) != 0)
+			return die(g_opt.config);
+		while (loaded == 1)
+			nb_thread_poll(app, 0, 0);
+		if (loaded != 0)
+			return die(g_opt.config);
+	}
+	char created[NB_BDEV_NAME_MAX];
 	for (int i = 0; i < g_opt.nuris; i++)
-		if (nb_bdev_create(g_opt.uris[i], names[i], sizeof(names[i])) != 0)
+		if (nb_bdev_create(g_opt.uris[i], created, sizeof(created)) != 0)
 			return die(g_opt.uris[i]);
 	for (int i = 0; i < g_opt.nfaults; i++)
 		if (nb_fault_inject(g_opt.faults[i]) < 0)
 			return die(g_opt.faults[i]);
 	nb_set_thread(NULL);
+	static char names[MAX_BDEVS][NB_BDEV_NAME_MAX];
+	int nnames = 0;
+	if (g_nspecs == 0 && (nnames = pick_bdevs(names)) <= 0) {
+		if (nnames == 0)
+			fprintf(stderr, "bdevperf: no bdev to test\n");
+		return 1;
+	}
 
 	if (nb_reactors_start(g_opt.core_mask) != 0)
 		return die("nb_reactors_start");
@@ -540,52 +937,38 @@ int main(int argc, char **argv)
 	int ncores = nb_reactor_get_cores(cores, 64);
 	if (ncores <= 0)
 		return die("nb_reactor_get_cores");
-	for (int c = 0; c < ncores; c++) {
-		for (int b = 0; b < g_opt.nuris; b++) {
-			if (g_njobs == MAX_JOBS)
-				break;
-			if (!is_target(names[b]))
-				continue;
-			struct job *j = &g_jobs[g_njobs++];
-			snprintf(j->bdev, sizeof(j->bdev), "%.255s", names[b]);
-			j->core = (int)cores[c];
-			j->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(g_njobs * 7919);
+	if (g_nspecs > 0) {
+		/* -j: a job per section (per bdev it names), on the first core of its cpumask. */
+		for (int i = 0; i < g_nspecs; i++) {
+			int core = (int)cores[0];
+			if (g_specs[i].cpumask[0]) {
+				char *end;
+				unsigned long long m = strtoull(g_specs[i].cpumask, &end, 0);
+				for (int c = 0; m && c < ncores; c++)
+					if (m & (1ull << cores[c])) {
+						core = (int)cores[c];
+						break;
+					}
+			}
+			add_job(g_specs[i].bdev, core);
+			int seen = 0;
+			for (int b = 0; b < nnames; b++)
+				seen |= strcmp(names[b], g_specs[i].bdev) == 0;
+			if (!seen && nnames < MAX_BDEVS)
+				snprintf(names[nnames++], NB_BDEV_NAME_MAX, "%.255s", g_specs[i].bdev);
 		}
+	} else if (g_opt.every_core) {
+		/* -C: every core runs a job on every bdev, each on its own slice. */
+		for (int c = 0; c < ncores; c++)
+			for (int b = 0; b < nnames; b++)
+				add_job(names[b], (int)cores[c]);
+	} else {
+		/* SPDK's default: one job per bdev, on the cores in turn. */
+		for (int b = 0; b < nnames; b++)
+			add_job(names[b], (int)cores[b % ncores]);
 	}
-	/* Split each bdev among its jobs. */
-	for (int b = 0; b < g_opt.nuris; b++) {
-		struct nb_bdev *bdev = nb_bdev_get_by_name(names[b]);
-		uint64_t bs = nb_bdev_get_block_size(bdev), nblocks = nb_bdev_get_num_blocks(bdev);
-		if (g_opt.io_size % bs != 0) {
-			fprintf(stderr, "bdevperf: I/O size %" PRIu64 " is not a multiple of %s's block size %" PRIu64 "\n",
-				g_opt.io_size, names[b], bs);
-			return 1;
-		}
-		int njobs = 0, k = 0;
-		for (int i = 0; i < g_njobs; i++)
-			njobs += strcmp(g_jobs[i].bdev, names[b]) == 0;
-		if (njobs == 0)
-			continue;
-		uint64_t io_blocks = g_opt.io_size / bs, slice_ios = nblocks / io_blocks / njobs;
-		if (slice_ios < (uint64_t)g_opt.depth && (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET)) {
-			fprintf(stderr, "bdevperf: %s is too small for %d verify jobs at depth %d\n", names[b], njobs,
-				g_opt.depth);
-			return 1;
-		}
-		if (slice_ios == 0) {
-			fprintf(stderr, "bdevperf: %s is smaller than one I/O per job\n", names[b]);
-			return 1;
-		}
-		for (int i = 0; i < g_njobs; i++) {
-			struct job *j = &g_jobs[i];
-			if (strcmp(j->bdev, names[b]) != 0)
-				continue;
-			j->block_size = bs;
-			j->io_blocks = io_blocks;
-			j->num_ios = slice_ios;
-			j->first_block = (uint64_t)k++ * slice_ios * io_blocks;
-		}
-	}
+	if (place_jobs(names, nnames) != 0)
+		return 1;
 
 	for (int i = 0; i < g_njobs; i++)
 		if (alloc_slots(&g_jobs[i]) != 0)
@@ -601,24 +984,36 @@ int main(int argc, char **argv)
 			return die("job thread");
 	}
 	uint64_t prev = 0;
-	int elapsed_ms = 0, removed = 0;
+	double ema = 0;
+	int elapsed_ms = 0, removed = 0, periods = 0;
 	for (int s = 0; s < g_opt.seconds && !atomic_load(&g_stop); s++) {
 		for (int k = 0; k < 100 && !atomic_load(&g_stop); k++) {
 			usleep(10000);
+			int running = 0;
+			for (int i = 0; i < g_njobs; i++)
+				running += !atomic_load(&g_jobs[i].finished);
+			if (running == 0)
+				atomic_store(&g_stop, 1); /* every job stopped at a failure */
 			elapsed_ms += 10;
 			if (g_opt.hot_remove_ms > 0 && !removed && elapsed_ms >= g_opt.hot_remove_ms) {
 				removed = 1;
-				for (int b = 0; b < g_opt.nuris; b++)
+				for (int b = 0; b < nnames; b++)
 					nb_bdev_destroy(names[b], NULL, NULL);
-				printf("hot remove: destroyed %d bdevs at %d ms\n", g_opt.nuris, elapsed_ms);
+				printf("hot remove: destroyed %d bdevs at %d ms\n", nnames, elapsed_ms);
 			}
 		}
-		if (g_opt.progress) {
+		if (g_opt.period_s > 0 && (s + 1) % g_opt.period_s == 0) {
 			uint64_t now = 0;
 			for (int i = 0; i < g_njobs; i++)
 				now += atomic_load(&g_jobs[i].completed);
-			printf("%12.2f IOPS, %10.2f MiB/s\n", (double)(now - prev),
-			       (now - prev) * (double)g_opt.io_size / (1 << 20));
+			double iops = (double)(now - prev) / g_opt.period_s;
+			/* -P N: SPDK's exponential moving average, M = 2 / (N + 1). */
+			if (g_opt.ema_period > 0) {
+				double m = 2.0 / (g_opt.ema_period + 1);
+				ema = periods++ == 0 ? iops : iops * m + (1 - m) * ema;
+				iops = ema;
+			}
+			printf("%12.2f IOPS, %10.2f MiB/s\n", iops, iops * (double)g_opt.io_size / (1 << 20));
 			fflush(stdout);
 			prev = now;
 		}
@@ -641,12 +1036,7 @@ int main(int argc, char **argv)
 		while (nb_thread_is_exited(g_jobs[i].thread) != 1)
 			usleep(1000);
 	nb_reactors_stop();
-	nb_set_thread(app);
-	for (int b = 0; b < g_opt.nuris; b++)
-		nb_bdev_destroy(names[b], NULL, NULL);
-	nb_set_thread(NULL);
-	for (int i = 0; i < 1000; i++)
-		nb_thread_poll(app, 0, 0);
+	destroy_all_bdevs(app);
 	nb_thread_exit(app);
 	while (nb_thread_is_exited(app) != 1)
 		nb_thread_poll(app, 0, 0);

@@ -29,7 +29,7 @@ perf() { # DESCRIPTION, then bdevperf arguments
 }
 perf "verify 4K QD32" -q 32 -o 4096 -w verify -t 3 -b "pcie:///$NVME_BDF/1"
 perf "verify 128K QD32" -q 32 -o 131072 -w verify -t 3 -b "pcie:///$NVME_BDF/1"
-perf "verify 4K QD32, two reactors" -m 0x3 -q 32 -o 4096 -w verify -t 3 -b "pcie:///$NVME_BDF/1"
+perf "verify 4K QD32, two reactors" -m 0x3 -C -q 32 -o 4096 -w verify -t 3 -b "pcie:///$NVME_BDF/1"
 perf "randrw 4K QD32 on namespace 2" -q 32 -o 4096 -w randrw -M 70 -t 2 -b "pcie:///$NVME_BDF/2"
 
 # Detach shut the controller down cleanly: the kernel driver binds and sees both namespaces.
