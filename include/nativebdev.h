@@ -860,6 +860,17 @@ int nb_rpc_server_stop(void);
 typedef void (*nb_rpc_start_init_cb)(void *ctx);
 int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx);
 
+/* Prometheus metrics over HTTP (GET /metrics, text format 0.0.4) on `listen_addr`
+ * ("IP:PORT", NULL: "127.0.0.1:9464"; port 0 picks a free one), served from the current
+ * thread, which must keep polling: per-bdev operations, bytes and errors by I/O type, a latency
+ * histogram per bdev (nbdev_bdev_io_latency_seconds, a bucket per power of two of clock ticks),
+ * thread busy/idle seconds, RPC clients, and what front ends add. One per process: -EALREADY
+ * if one runs, -EINVAL bad address or no current thread. nb_metrics_server_get_addr and
+ * nb_metrics_server_stop behave as the RPC server's. */
+int nb_metrics_server_start(const char *listen_addr);
+int nb_metrics_server_get_addr(char *buf, size_t len);
+int nb_metrics_server_stop(void);
+
 /* SPDK JSON config files ({"subsystems":[{"subsystem":"bdev","config":[{"method":...,
  * "params":{...}}]}, ...]}, what spdk_tgt -c and rpc.py save_config/load_config use).
  *

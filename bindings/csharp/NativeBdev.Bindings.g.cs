@@ -1646,6 +1646,27 @@ public static unsafe partial class Nb
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void* ctx);
 
+    /// <summary>
+    /// Prometheus metrics over HTTP (GET /metrics, text format 0.0.4) on `listen_addr`
+    /// ("IP:PORT", NULL: "127.0.0.1:9464"; port 0 picks a free one), served from the current
+    /// thread, which must keep polling: per-bdev operations, bytes and errors by I/O type, a latency
+    /// histogram per bdev (nbdev_bdev_io_latency_seconds, a bucket per power of two of clock ticks),
+    /// thread busy/idle seconds, RPC clients, and what front ends add. One per process: -EALREADY
+    /// if one runs, -EINVAL bad address or no current thread. nb_metrics_server_get_addr and
+    /// nb_metrics_server_stop behave as the RPC server's.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_metrics_server_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_metrics_server_start(byte* listen_addr);
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_metrics_server_get_addr")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_metrics_server_get_addr(byte* buf, nuint len);
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_metrics_server_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_metrics_server_stop();
+
     [LibraryImport(LibraryName, EntryPoint = "nb_config_load")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_config_load(byte* path, nb_config_load_cb cb, void* ctx);

@@ -4,6 +4,7 @@
  * bdev (in-flight I/O completes, open descriptors get REMOVE), stop the reactors, exit 0.
  *
  *   nbdev_tgt [-m MASK] [-r RPC_ADDR] [-c|--json CONFIG] [--wait-for-rpc] [--log-level LEVEL]
+ *             [--metrics IP:PORT]
  *
  * -m       core mask for the reactors ("0x3", "[0,2]"); default: the first core
  * -r       RPC listen address: a Unix socket path or IP:PORT (default /var/tmp/spdk.sock)
@@ -11,6 +12,7 @@
  *          stops the daemon with exit status 1, as spdk_tgt does
  * --wait-for-rpc  serve RPC first and load the config only when framework_start_init comes
  * --log-level     error, warn, notice (default), info or debug
+ * --metrics       serve Prometheus metrics (GET /metrics) on IP:PORT
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +29,7 @@ struct tgt {
 	const char *mask;
 	const char *rpc_addr;
 	const char *config;
+	const char *metrics;
 	int wait_for_rpc;
 	struct nb_thread *app;
 	atomic_int started;      /* 1 serving, -errno start-up failed */
@@ -82,6 +85,12 @@ static void start(void *ctx)
 		atomic_store(&t->started, rc);
 		return;
 	}
+	if (t->metrics && (rc = nb_metrics_server_start(t->metrics)) != 0) {
+		fprintf(stderr, "nbdev_tgt: metrics on %s: %s\n", t->metrics, nb_last_error());
+		nb_rpc_server_stop();
+		atomic_store(&t->started, rc);
+		return;
+	}
 	if (t->wait_for_rpc)
 		nb_rpc_wait_for_start_init(load_config, t);
 	else
@@ -101,8 +110,11 @@ static void on_bdev_destroyed(void *ctx, int status)
 static void stop(void *ctx)
 {
 	struct tgt *t = ctx;
-	if (atomic_load(&t->started) == 1)
+	if (atomic_load(&t->started) == 1) {
 		nb_rpc_server_stop();
+		if (t->metrics)
+			nb_metrics_server_stop();
+	}
 	t->bdevs_left = 1;
 	/* nb_bdev_first skips bdevs being destroyed; one that refuses leaves the walk to the next. */
 	for (struct nb_bdev *b = nb_bdev_first(); b;) {
@@ -132,7 +144,7 @@ static int parse_level(const char *s)
 static void usage(void)
 {
 	fprintf(stderr, "usage: nbdev_tgt [-m MASK] [-r RPC_ADDR] [-c|--json CONFIG] [--wait-for-rpc] "
-			"[--log-level error|warn|notice|info|debug]\n");
+			"[--log-level error|warn|notice|info|debug] [--metrics IP:PORT]\n");
 }
 
 int main(int argc, char **argv)
@@ -143,6 +155,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "wait-for-rpc", no_argument, NULL, 'W' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -154,6 +167,7 @@ int main(int argc, char **argv)
 		case 'r': t->rpc_addr = optarg; break;
 		case 'c': t->config = optarg; break;
 		case 'W': t->wait_for_rpc = 1; break;
+		case 'M': t->metrics = optarg; break;
 		case 'L':
 			if ((level = parse_level(optarg)) < 0) {
 				fprintf(stderr, "nbdev_tgt: --log-level %s: not error, warn, notice, info or debug\n", optarg);
@@ -207,6 +221,9 @@ int main(int argc, char **argv)
 		status = 1;
 	} else {
 		printf("nbdev_tgt: serving RPC on %s after %.1f ms\n", t->rpc_addr, now_ms() - t0);
+		char addr[128];
+		if (t->metrics && nb_metrics_server_get_addr(addr, sizeof(addr)) > 0)
+			printf("nbdev_tgt: metrics on http://%s/metrics\n", addr);
 		fflush(stdout);
 	}
 	int reported = 0;

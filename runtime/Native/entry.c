@@ -854,6 +854,30 @@ int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx)
 	return nbm_rpc_wait_for_start_init(cb, ctx);
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_metrics_server_start(const char *listen_addr);
+int nb_metrics_server_start(const char *listen_addr)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_metrics_server_start(listen_addr);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_metrics_server_get_addr(char *buf, size_t len);
+int nb_metrics_server_get_addr(char *buf, size_t len)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_metrics_server_get_addr(buf, len);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_metrics_server_stop(void);
+int nb_metrics_server_stop(void)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_metrics_server_stop();
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_config_load(const char *path, nb_config_load_cb cb, void *ctx);
 int nb_config_load(const char *path, nb_config_load_cb cb, void *ctx)
 {

@@ -213,6 +213,17 @@ internal sealed unsafe class NetSocket
     /// <summary>The local address (for a listener on port 0: the port the kernel chose).</summary>
     public NetEndpoint? LocalEndpoint => NetEndpoint.OfSocket(Fd, Family);
 
+    /// <summary>Sends FIN after what is queued, keeps reading: a server that answers before it
+    /// read the whole request closes only once the peer has, so the peer gets the answer rather
+    /// than a reset.</summary>
+    public void ShutdownWrite()
+    {
+        if (!IsClosed)
+        {
+            SocketAbi.shutdown(Fd, SocketAbi.SHUT_WR);
+        }
+    }
+
     /// <summary>Leaves the group and closes the descriptor. Idempotent.</summary>
     public void Close()
     {

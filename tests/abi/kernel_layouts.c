@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <netinet/in.h>
@@ -187,7 +188,8 @@ static void socket_constants(void)
 	K(AF_UNIX); K(AF_INET); K(AF_INET6); K(SOCK_STREAM); K(SOCK_NONBLOCK); K(SOCK_CLOEXEC);
 	K(SOL_SOCKET); K(SO_REUSEADDR); K(SO_ERROR); K(SO_SNDBUF); K(SO_RCVBUF);
 	K(IPPROTO_TCP); K(IPPROTO_IPV6); K(IPV6_V6ONLY); K(TCP_NODELAY);
-	K(MSG_DONTWAIT); K(MSG_NOSIGNAL); K(SHUT_RDWR);
+	K(MSG_DONTWAIT); K(MSG_NOSIGNAL); K(SHUT_WR); K(SHUT_RDWR);
+	K(SIGHUP); K(SIGINT); K(SIGQUIT); K(SIGKILL); K(SIGUSR1); K(SIGTERM);
 	K(EPOLL_CLOEXEC); K(EPOLL_CTL_ADD); K(EPOLL_CTL_DEL); K(EPOLL_CTL_MOD);
 	K(EPOLLIN); K(EPOLLOUT); K(EPOLLERR); K(EPOLLHUP); K(EPOLLRDHUP);
 }

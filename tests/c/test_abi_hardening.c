@@ -773,6 +773,9 @@ static void calls_without_env(const struct hset *h)
 	RCW(nb_rpc_server_stop(), -ENOENT, "%s: nb_rpc_server_stop", L);
 	ERRW(nb_config_load("/tmp/nb-none.json", NULL, NULL), "%s: nb_config_load", L);
 	ERRW(nb_rpc_wait_for_start_init(NULL, NULL), "%s: nb_rpc_wait_for_start_init(NULL)", L);
+	ERRW(nb_metrics_server_start(NULL), "%s: nb_metrics_server_start(NULL)", L);
+	RCW(nb_metrics_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_metrics_server_get_addr", L);
+	RCW(nb_metrics_server_stop(), -ENOENT, "%s: nb_metrics_server_stop", L);
 	ERRW(nb_config_save("/nonexistent-dir/x.json"), "%s: nb_config_save", L);
 }
 
@@ -2601,6 +2604,21 @@ static void g_rpc(const char *dir)
 	TRUE(nb_rpc_server_get_addr(addr, sizeof(addr)) > 0 && strncmp(addr, "127.0.0.1:", 10) == 0 &&
 	     atoi(addr + 10) > 0);
 	OK(nb_rpc_server_stop(), 0);
+
+	/* The metrics endpoint: TCP only, one per process, stopped on its own thread. */
+	ERR(nb_metrics_server_start("/tmp/nb-metrics.sock"));
+	ERR(nb_metrics_server_start("1.2.3.4:99999"));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_metrics_server_start(bad_utf8[i]), "nb_metrics_server_start(bad UTF-8 #%zu)", i);
+	RC(nb_metrics_server_stop(), -ENOENT);
+	RC(nb_metrics_server_get_addr(addr, sizeof(addr)), -ENOENT);
+	OK(nb_metrics_server_start("127.0.0.1:0"), 0);
+	RC(nb_metrics_server_start("127.0.0.1:0"), -EALREADY);
+	TRUE(nb_metrics_server_get_addr(addr, sizeof(addr)) > 0 && strncmp(addr, "127.0.0.1:", 10) == 0);
+	NEED(nb_set_thread(W.t2) == 0);
+	RC(nb_metrics_server_stop(), -EINVAL);
+	NEED(nb_set_thread(W.t1) == 0);
+	OK(nb_metrics_server_stop(), 0);
 	teardown_world();
 }
 

@@ -19,10 +19,11 @@ sock = os.path.join(work, "tgt.sock")
 failures = []
 
 
-def check(cond, what):
+def check(cond, what, detail=""):
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:
         failures.append(what)
+        print(detail)
 
 
 def call(*args, expect_ok=True):
@@ -87,9 +88,19 @@ check(rc == 0, f"SIGTERM: exit 0 (got {rc})")
 check("nbdev_tgt: stopped" in out and not os.path.exists(sock), "SIGTERM: stopped, socket removed")
 print(out)
 
-# 2. A second daemon loads what the first saved; spdk_kill_instance stops it.
-p = start("--json", saved)
+# 2. A second daemon loads what the first saved, with metrics; spdk_kill_instance stops it.
+port = 19464 + os.getpid() % 1000
+p = start("--json", saved, "--metrics", f"127.0.0.1:{port}")
 check(bdev_names() == ["Malloc0", "Null0", "PT0"], "the saved config brings back the same bdevs")
+import urllib.request
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        body = r.read().decode()
+        ctype = r.headers.get("Content-Type", "")
+except OSError as e:
+    body, ctype = f"scrape failed: {e}", ""
+check(ctype.startswith("text/plain; version=0.0.4") and 'nbdev_bdev_ops_total{bdev="Null0",op="read"}' in body,
+      "--metrics: a Prometheus scrape lists the bdevs", body[:2000])
 rc, out = stop(p, "rpc")
 check(rc == 0, f"spdk_kill_instance SIGTERM: exit 0 (got {rc})")
 

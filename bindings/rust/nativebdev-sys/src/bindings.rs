@@ -3172,6 +3172,20 @@ extern "C" {
         ctx: *mut ::std::os::raw::c_void,
     ) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn nb_metrics_server_start(
+        listen_addr: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_metrics_server_get_addr(
+        buf: *mut ::std::os::raw::c_char,
+        len: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_metrics_server_stop() -> ::std::os::raw::c_int;
+}
 pub type nb_config_load_cb = ::std::option::Option<
     unsafe extern "C" fn(ctx: *mut ::std::os::raw::c_void, status: ::std::os::raw::c_int),
 >;
