@@ -6,9 +6,9 @@
  * the in-capsule size (R2T/H2CData) and to several MiB (split commands), vectored I/O, flush
  * and write zeroes, two threads on their own I/O queues, a controller reset (a new
  * association: every queue reconnects) with I/O before and after, and data exchanged with
- * the kernel: 1 MiB written here at byte 4 MiB is saved to OURS_FILE for the script to
+ * the kernel: 1 MiB written here at byte 40 MiB is saved to OURS_FILE for the script to
  * compare with what the kernel reads from the ram disk, and KERNEL_FILE (which the script
- * wrote to the ram disk at byte 8 MiB with direct I/O) is read back here. */
+ *  wrote to the ram disk at byte 48 MiB with direct I/O) is read back here. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +32,13 @@ static void on_io(struct nb_bdev_io *io, int status, void *arg)
 	struct io_result *r = arg;
 	r->done++;
 	r->status = status;
+}
+
+static void on_event(int type, struct nb_bdev *bdev, void *ctx)
+{
+	(void)type;
+	(void)bdev;
+	(void)ctx;
 }
 
 static void pattern(uint8_t *p, size_t n, uint32_t seed)
@@ -198,7 +205,7 @@ static void *worker_main(void *arg)
 	struct nb_thread *t = nb_thread_create("second", NULL);
 	nb_set_thread(t);
 	struct nb_bdev_desc *d;
-	wk->rc = nb_bdev_open_ext(g_name, 1, NULL, NULL, &d);
+	wk->rc = nb_bdev_open_ext(g_name, 1, on_event, NULL, &d);
 	if (wk->rc != 0)
 		return NULL;
 	struct nb_io_channel *ch = nb_bdev_get_io_channel(d);
@@ -279,7 +286,7 @@ static void test_kernel_exchange(struct nb_bdev_desc *d, struct nb_io_channel *c
 	size_t n = 1u << 20;
 	uint8_t *b = malloc(n), *k = malloc(n);
 	pattern(b, n, 4242);
-	CHECK_EQ(rw(g_t, d, ch, 1, b, (4u << 20) / 512, n / 512), 0);
+	CHECK_EQ(rw(g_t, d, ch, 1, b, (40u << 20) / 512, n / 512), 0);
 	FILE *f = fopen(ours, "wb");
 	CHECK(f != NULL);
 	CHECK_EQ(fwrite(b, 1, n, f), n);
@@ -288,9 +295,9 @@ static void test_kernel_exchange(struct nb_bdev_desc *d, struct nb_io_channel *c
 	CHECK(f != NULL);
 	CHECK_EQ(fread(k, 1, n, f), n);
 	fclose(f);
-	CHECK_EQ(rw(g_t, d, ch, 0, b, (8u << 20) / 512, n / 512), 0);
+	CHECK_EQ(rw(g_t, d, ch, 0, b, (48u << 20) / 512, n / 512), 0);
 	CHECK(memcmp(b, k, n) == 0);
-	printf("read what the kernel wrote at 8 MiB: identical; wrote 1 MiB at 4 MiB for the kernel to read\n");
+	printf("read what the kernel wrote at 48 MiB: identical; wrote 1 MiB at 40 MiB for the kernel to read\n");
 	free(b);
 	free(k);
 }
@@ -311,7 +318,7 @@ int main(int argc, char **argv)
 	test_attach_errors();
 	test_identify();
 	struct nb_bdev_desc *d;
-	CHECK_EQ(nb_bdev_open_ext(g_name, 1, NULL, NULL, &d), 0);
+	CHECK_EQ(nb_bdev_open_ext(g_name, 1, on_event, NULL, &d), 0);
 	struct nb_io_channel *ch = nb_bdev_get_io_channel(d);
 	CHECK(ch != NULL);
 	test_data(d, ch);

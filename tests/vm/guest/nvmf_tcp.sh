@@ -13,10 +13,8 @@ CFG=/sys/kernel/config/nvmet
 W=$(mktemp -d /tmp/nvmf.XXXXXX)
 
 ip link set lo up || vm_fail "no loopback interface"
-# A fresh ram disk of 64 MiB (brd was loaded at boot with its default size).
-rmmod brd 2>/dev/null || true
-modprobe brd rd_nr=1 rd_size=65536 || vm_fail "modprobe brd failed"
-modprobe nvmet-tcp || vm_fail "modprobe nvmet-tcp failed"
+# The ram disk (64 MiB, tests/vm/init.sh loads brd so) and nvmet-tcp come loaded at boot.
+[ "$(blockdev --getsize64 /dev/ram0)" -ge $((32 << 20)) ] || vm_fail "/dev/ram0 is missing or smaller than 32 MiB"
 [ -d $CFG ] || vm_fail "no nvmet configfs at $CFG"
 
 S=$CFG/subsystems/$NQN
@@ -43,10 +41,10 @@ trap cleanup EXIT
 
 run_c() { # PARAMS
   head -c 1048576 /dev/urandom >$W/kernel_wrote
-  dd if=$W/kernel_wrote of=/dev/ram0 bs=1M seek=8 count=1 oflag=direct status=none ||
+  dd if=$W/kernel_wrote of=/dev/ram0 bs=1M seek=48 count=1 oflag=direct status=none ||
     vm_fail "dd to /dev/ram0 failed"
   "$T" 127.0.0.1:4420 "$NQN" "$1" $W/ours_wrote $W/kernel_wrote || vm_fail "test_nvmf_tcp '$1' failed"
-  dd if=/dev/ram0 of=$W/kernel_read bs=1M skip=4 count=1 iflag=direct status=none ||
+  dd if=/dev/ram0 of=$W/kernel_read bs=1M skip=40 count=1 iflag=direct status=none ||
     vm_fail "dd from /dev/ram0 failed"
   cmp $W/ours_wrote $W/kernel_read || vm_fail "the kernel reads other data than the initiator wrote ('$1')"
   echo "the kernel read back what the initiator wrote ('$1')"
