@@ -49,6 +49,10 @@ internal interface INvmeTransport : IDisposable
     /// connected with); 0: never.</summary>
     int KeepAliveIntervalMs => 0;
 
+    /// <summary>While the controller is being reconnected: new and waiting I/O fails at once
+    /// (a fabric's fast_io_fail_timeout passed) rather than waiting for the connection.</summary>
+    bool FailIoFast => false;
+
     /// <summary>The most I/O queues to ask the controller for.</summary>
     int IoQueueLimit => int.MaxValue;
 

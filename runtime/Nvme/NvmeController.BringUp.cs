@@ -138,7 +138,13 @@ internal sealed unsafe partial class NvmeController
     /// <summary>Disable, program the admin queue, enable and wait for ready.</summary>
     private void AddEnableSteps(NvmeSequence seq)
     {
-        seq.Then("start DMA", Do(seq, Transport.StartDma)); // again: a failed controller may have lost it
+        // Again: a failed controller may have lost it. A fabric reconnects here, and answers
+        // -EAGAIN while it waits between attempts (reconnect_delay_ms).
+        seq.Then("start DMA", () =>
+        {
+            int rc = Transport.StartDma();
+            return rc == -Errno.EAGAIN ? StepResult.Again : rc == 0 ? StepResult.Next : seq.Fail(rc);
+        });
         AddDisableSteps(seq, tolerateTimeout: false);
         seq.Then("configure the admin queue", Do(seq, () =>
             {

@@ -180,6 +180,9 @@ internal sealed unsafe partial class NvmeController
 
     public string StateName => State.ToString().ToLowerInvariant();
 
+    /// <summary>I/O fails at once instead of waiting for the controller to come back.</summary>
+    public bool FailIoFast => State == NvmeControllerState.Resetting && Transport.FailIoFast;
+
     // ------------------------------------------------------------------ requests from channels
 
     internal enum RequestKind

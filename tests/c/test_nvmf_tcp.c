@@ -8,7 +8,7 @@
  * association: every queue reconnects) with I/O before and after, and data exchanged with
  * the kernel: 1 MiB written here at byte 40 MiB is saved to OURS_FILE for the script to
  * compare with what the kernel reads from the ram disk, and KERNEL_FILE (which the script
- *  wrote to the ram disk at byte 48 MiB with direct I/O) is read back here. */
+ * wrote to the ram disk at byte 48 MiB with direct I/O) is read back here. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>

@@ -12,7 +12,8 @@ namespace NativeBdev.Modules.Nvme;
 /// controller (Mayastor's nvmf URIs, SPDK's bdev_nvme_attach_controller -t tcp), through
 /// the same transport-neutral controller and namespace bdevs as pcie://. Parameters:
 /// hostnqn, hostid (UUID), hdgst, ddgst, num_io_queues, io_queue_depth, keep_alive_ms,
-/// timeout_ms (per command), nsid, name. Without nsid every active namespace becomes a bdev
+/// reconnect_delay_ms, ctrlr_loss_timeout_s, fast_io_fail_timeout_s, timeout_ms (per
+/// command), nsid, name. Without nsid every active namespace becomes a bdev
 /// named HOST:PORT/SUBNQNnNSID; the names come back comma-separated.</summary>
 internal sealed class NvmfModule : IBdevModule
 {
@@ -24,7 +25,8 @@ internal sealed class NvmfModule : IBdevModule
     public unsafe int IoContextSize => sizeof(NvmeRequest);
 
     private const string Known =
-        "hostnqn, hostid, hdgst, ddgst, num_io_queues, io_queue_depth, keep_alive_ms, timeout_ms, nsid, name";
+        "hostnqn, hostid, hdgst, ddgst, num_io_queues, io_queue_depth, keep_alive_ms, reconnect_delay_ms, " +
+        "ctrlr_loss_timeout_s, fast_io_fail_timeout_s, timeout_ms, nsid, name";
 
     /// <summary>One bdev_nvme_attach_controller per attached controller, as SPDK writes it.</summary>
     public void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
@@ -127,18 +129,29 @@ internal sealed class NvmfModule : IBdevModule
         }
         o.HostNqn = hostnqn ?? (hostid != null ? "nqn.2014-08.org.nvmexpress:uuid:" + o.HostId : o.HostNqn);
         ulong queues = (ulong)o.MaxIoQueues, depth = (ulong)o.IoQueueDepth, kato = o.KeepAliveMs, ns = 0;
+        ulong delay = (ulong)o.ReconnectDelayMs, loss = 0, fastFail = 0;
         if ((rc = uri.GetBool("hdgst", ref o.HeaderDigest)) != 0 || (rc = uri.GetBool("ddgst", ref o.DataDigest)) != 0 ||
             (rc = uri.GetU64("num_io_queues", ref queues, 1, 64)) != 0 ||
             (rc = uri.GetU64("io_queue_depth", ref depth, 2, NvmeController.MaxIoQueueEntries - 1)) != 0 ||
             (rc = uri.GetU64("keep_alive_ms", ref kato, 0, 3_600_000)) != 0 ||
             (rc = uri.GetU64("timeout_ms", ref timeoutMs, 0, 3_600_000)) != 0 ||
-            (rc = uri.GetU64("nsid", ref ns, 1, 0xFFFFFFFE)) != 0)
+            (rc = uri.GetU64("nsid", ref ns, 1, 0xFFFFFFFE)) != 0 ||
+            (rc = uri.GetU64("reconnect_delay_ms", ref delay, 1, 3_600_000)) != 0 ||
+            (rc = uri.GetU64("ctrlr_loss_timeout_s", ref loss, 0, 86_400)) != 0 ||
+            (rc = uri.GetU64("fast_io_fail_timeout_s", ref fastFail, 0, 86_400)) != 0)
         {
             return rc;
         }
         o.MaxIoQueues = (int)queues;
         o.IoQueueDepth = (int)depth;
         o.KeepAliveMs = (uint)kato;
+        o.ReconnectDelayMs = (int)delay;
+        o.CtrlrLossTimeoutMs = (int)loss * 1000;
+        o.FastIoFailTimeoutMs = (int)fastFail * 1000;
+        if (o.FastIoFailTimeoutMs > 0 && o.CtrlrLossTimeoutMs > 0 && o.FastIoFailTimeoutMs > o.CtrlrLossTimeoutMs)
+        {
+            return LastError.Set(Errno.EINVAL, "fast_io_fail_timeout_s must not exceed ctrlr_loss_timeout_s");
+        }
         nsid = (uint)ns;
         wanted = uri.Get("name");
         if ((rc = uri.CheckAllUsed(Known)) != 0)

@@ -20,6 +20,14 @@ internal sealed class NvmeTcpOptions
     /// <summary>Commands in flight per I/O queue (the queue has one entry more).</summary>
     public int IoQueueDepth = 128;
     public int ConnectTimeoutMs = 10_000;
+    /// <summary>Between reconnect attempts after a lost association.</summary>
+    public int ReconnectDelayMs = 1000;
+    /// <summary>How long reconnecting goes on before the controller is given up (0: one
+    /// attempt, as SPDK's default).</summary>
+    public int CtrlrLossTimeoutMs;
+    /// <summary>After this long without a connection new I/O fails at once (0: never: it
+    /// waits until the controller is back or given up).</summary>
+    public int FastIoFailTimeoutMs;
 
     /// <summary>The registry key and the name in messages: HOST:PORT/SUBNQN.</summary>
     public string Address => $"{Endpoint}/{SubNqn}";

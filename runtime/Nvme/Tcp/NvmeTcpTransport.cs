@@ -118,6 +118,53 @@ internal sealed class NvmeTcpTransport : INvmeTransport
         {
             return 0;
         }
+        if (!_everConnected)
+        {
+            return Associate(); // the first attach: its error goes straight to the caller
+        }
+        long now = Environment.TickCount64;
+        if (_lostAt == 0)
+        {
+            _lostAt = now;
+        }
+        if (now < _nextAttempt)
+        {
+            return -Errno.EAGAIN;
+        }
+        int rc = Associate();
+        if (rc == 0)
+        {
+            _lostAt = _nextAttempt = 0;
+            return 0;
+        }
+        if (now - _lostAt >= Options.CtrlrLossTimeoutMs)
+        {
+            string why = LastError.Message;
+            _lostAt = _nextAttempt = 0;
+            return LastError.Set(-rc, $"{why} (given up: ctrlr_loss_timeout of {Options.CtrlrLossTimeoutMs} ms)");
+        }
+        _nextAttempt = now + Options.ReconnectDelayMs;
+        Log.Warn($"nvme {Address}: reconnect failed ({LastError.Message}); next attempt in {Options.ReconnectDelayMs} ms");
+        return -Errno.EAGAIN;
+    }
+
+    private bool _everConnected;
+    private long _lostAt;      // when reconnecting started (0: connected)
+    private long _nextAttempt;
+
+    /// <summary>Reconnecting for longer than fast_io_fail_timeout: I/O fails at once.</summary>
+    public bool FailIoFast
+    {
+        get
+        {
+            long lost = Volatile.Read(ref _lostAt);
+            return lost != 0 && Options.FastIoFailTimeoutMs > 0 &&
+                   Environment.TickCount64 - lost >= Options.FastIoFailTimeoutMs;
+        }
+    }
+
+    private int Associate()
+    {
         _admin ??= new NvmeTcpQueue(this, 0, NvmeController.AdminQueueEntries);
         _admin.Reset();
         ushort cntlid = NvmeFabrics.DynamicControllerId;
@@ -130,6 +177,7 @@ internal sealed class NvmeTcpTransport : INvmeTransport
         _cntlid = cntlid;
         _cc = 0;
         _associationEnded = false;
+        _everConnected = true;
         Log.Info($"nvme {Address}: connected, controller id {cntlid}, digests header " +
                  $"{(_admin.HeaderDigest ? "on" : "off")} data {(_admin.DataDigest ? "on" : "off")}, " +
                  $"MAXH2CDATA {_admin.MaxH2CData}");

@@ -18,8 +18,7 @@ internal sealed class NvmeTcpTestTarget : IDisposable
 {
     public const string Nqn = "nqn.2026-12.io.nativebdev:test-target";
     public const string Model = "NativeBdev TCP test target";
-    private readonly TcpListener _listener;
-    private readonly Thread _accept;
+    private TcpListener _listener;
     private readonly List<Socket> _sockets = new();
     private volatile bool _stop;
     private readonly object _lock = new();
@@ -50,12 +49,28 @@ internal sealed class NvmeTcpTestTarget : IDisposable
     public NvmeTcpTestTarget(long blocks = 32768)
     {
         Medium = new byte[blocks * 512];
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start();
+        _listener = Listen(0);
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _accept = new Thread(AcceptLoop) { IsBackground = true, Name = "tcp-test-target" };
-        _accept.Start();
     }
+
+    private TcpListener Listen(int port)
+    {
+        var l = new TcpListener(IPAddress.Loopback, port);
+        l.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        l.Start();
+        new Thread(() => AcceptLoop(l)) { IsBackground = true, Name = "tcp-test-target" }.Start();
+        return l;
+    }
+
+    /// <summary>The target goes away: no listener, every connection closed (the medium stays).</summary>
+    public void Stop()
+    {
+        _listener.Stop();
+        DropConnections();
+    }
+
+    /// <summary>Back on the same port.</summary>
+    public void Restart() => _listener = Listen(Port);
 
     public string Uri(string query = "") =>
         $"nvmf://127.0.0.1:{Port}/{Nqn}{(query.Length > 0 ? "?" + query : "")}";
@@ -87,14 +102,14 @@ internal sealed class NvmeTcpTestTarget : IDisposable
         DropConnections();
     }
 
-    private void AcceptLoop()
+    private void AcceptLoop(TcpListener listener)
     {
         while (!_stop)
         {
             Socket s;
             try
             {
-                s = _listener.AcceptSocket();
+                s = listener.AcceptSocket();
             }
             catch (Exception)
             {

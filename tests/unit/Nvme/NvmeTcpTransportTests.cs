@@ -161,6 +161,106 @@ public class NvmeTcpTransportTests
         await Assert.That(target.Connects).IsGreaterThanOrEqualTo(4L); // admin + I/O, twice
     }
 
+    private static void PollFor(LightweightThread t, int ms)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (sw.ElapsedMilliseconds < ms)
+        {
+            ThreadHost.Poll(t);
+            Thread.Sleep(1);
+        }
+    }
+
+    [Test]
+    public async Task A_target_that_comes_back_within_the_loss_timeout_gets_the_waiting_io()
+    {
+        using var target = new NvmeTcpTestTarget();
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-back");
+        string name = Bdevs.Create(target.Uri("reconnect_delay_ms=100&ctrlr_loss_timeout_s=20"));
+        var bdev = (NvmeBdev)Bdevs.Find(name);
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(8 * 4096);
+        buf.Fill(seed: 12);
+        await Assert.That(s.Run(BdevIoType.Write, buf.At(0), 0, 8)).IsEqualTo(0);
+        target.Stop();
+        var log = new IoLog();
+        for (int i = 0; i < 8; i++)
+        {
+            s.Submit(BdevIoType.Write, buf.At(i * 4096), (ulong)i * 8, 8, log, i);
+        }
+        PollFor(t, 700); // several attempts fail meanwhile
+        int doneWhileDown = log.Count;
+        NvmeControllerState stateWhileDown = bdev.Controller.State;
+        target.Restart();
+        bool done = ThreadHost.PollUntil(() => log.Count == 8, t);
+        string statuses = string.Join(",", log.Done.Select(d => d.Status).Distinct());
+        bool onTarget = target.Medium.AsSpan(0, 8 * 4096).SequenceEqual(buf.Span);
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(doneWhileDown).IsEqualTo(0);
+        await Assert.That(stateWhileDown).IsEqualTo(NvmeControllerState.Resetting);
+        await Assert.That(done).IsTrue();
+        await Assert.That(statuses).IsEqualTo("0");
+        await Assert.That(onTarget).IsTrue();
+    }
+
+    [Test]
+    public async Task Past_the_loss_timeout_the_controller_fails_and_its_io_with_it()
+    {
+        using var target = new NvmeTcpTestTarget();
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-loss");
+        string name = Bdevs.Create(target.Uri("reconnect_delay_ms=100&ctrlr_loss_timeout_s=1"));
+        var bdev = (NvmeBdev)Bdevs.Find(name);
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(4096);
+        target.Stop();
+        var log = new IoLog();
+        s.Submit(BdevIoType.Write, buf.At(0), 0, 8, log, 1);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        bool done = ThreadHost.PollUntil(() => log.Count == 1, t);
+        long ms = sw.ElapsedMilliseconds;
+        NvmeControllerState state = bdev.Controller.State;
+        int after = s.Run(BdevIoType.Read, buf.At(0), 0, 8);
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(done).IsTrue();
+        await Assert.That(log.Done[0].Status).IsEqualTo(-Errno.EIO);
+        await Assert.That(ms).IsGreaterThanOrEqualTo(900L);
+        await Assert.That(state).IsEqualTo(NvmeControllerState.Failed);
+        await Assert.That(after).IsNotEqualTo(0);
+    }
+
+    [Test]
+    public async Task Past_the_fast_io_fail_timeout_io_fails_while_reconnecting_goes_on()
+    {
+        using var target = new NvmeTcpTestTarget();
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-fastfail");
+        string name = Bdevs.Create(target.Uri("reconnect_delay_ms=100&ctrlr_loss_timeout_s=30&fast_io_fail_timeout_s=1"));
+        var bdev = (NvmeBdev)Bdevs.Find(name);
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(4096);
+        buf.Fill(seed: 3);
+        target.Stop();
+        var log = new IoLog();
+        s.Submit(BdevIoType.Write, buf.At(0), 0, 8, log, 1);
+        bool failed = ThreadHost.PollUntil(() => log.Count == 1, t);
+        NvmeControllerState state = bdev.Controller.State;
+        int status = failed ? log.Done[0].Status : 0;
+        target.Restart();
+        bool back = ThreadHost.PollUntil(() => bdev.Controller.State == NvmeControllerState.Ready, t);
+        int write = s.Run(BdevIoType.Write, buf.At(0), 0, 8);
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(failed).IsTrue();
+        await Assert.That(status).IsEqualTo(-Errno.EIO);
+        await Assert.That(state).IsEqualTo(NvmeControllerState.Resetting);
+        await Assert.That(back).IsTrue();
+        await Assert.That(write).IsEqualTo(0);
+    }
+
     [Test]
     public async Task Attach_errors_name_what_is_wrong()
     {
@@ -179,6 +279,7 @@ public class NvmeTcpTransportTests
         await Refused(target.Uri("num_io_queues=0"), Errno.EINVAL, "num_io_queues");
         await Refused(target.Uri("hostid=xyz"), Errno.EINVAL, "hostid");
         await Refused(target.Uri("reconnect=1"), Errno.EINVAL, "reconnect");
+        await Refused(target.Uri("ctrlr_loss_timeout_s=2&fast_io_fail_timeout_s=3"), Errno.EINVAL, "fast_io_fail");
         await Refused(target.Uri("name=x"), Errno.EINVAL, "nsid");
         await Refused("nvmf://127.0.0.1:1/" + NvmeTcpTestTarget.Nqn, Errno.ECONNREFUSED, "refused");
         await Refused(base_ + "nqn.2014-08.org.example:other?hostnqn=nqn.2014-08.org.example:allowed", Errno.EIO,
