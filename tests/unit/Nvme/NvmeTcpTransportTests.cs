@@ -110,6 +110,31 @@ public class NvmeTcpTransportTests
     }
 
     [Test]
+    [Arguments("")]
+    [Arguments("hdgst=1&ddgst=1")]
+    public async Task The_io_path_allocates_nothing(string query)
+    {
+        using var target = new NvmeTcpTestTarget();
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-alloc");
+        string name = Bdevs.Create(target.Uri(query));
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(4096);
+        ThreadHost.PollUntil(() => ((NvmeChannel)s.Channel.Module).Qpair.Connected, t);
+        var chain = new IoChain(s.Channel, s.Desc, buf.Pointer, s.Bdev.BlockCount);
+        chain.Run(t, 1_000, 16);
+        int warmErrors = chain.Errors;
+        long bytes = chain.Run(t, 10_000, 16);
+        int completed = chain.Completed, errors = chain.Errors;
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(warmErrors).IsEqualTo(0);
+        await Assert.That(completed).IsEqualTo(10_000);
+        await Assert.That(errors).IsEqualTo(0);
+        await Assert.That(bytes).IsEqualTo(0L);
+    }
+
+    [Test]
     public async Task Keep_alive_goes_at_half_the_timeout()
     {
         using var target = new NvmeTcpTestTarget();
