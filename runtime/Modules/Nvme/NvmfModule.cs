@@ -130,7 +130,8 @@ internal sealed class NvmfModule : IBdevModule
         o.HostNqn = hostnqn ?? (hostid != null ? "nqn.2014-08.org.nvmexpress:uuid:" + o.HostId : o.HostNqn);
         ulong queues = (ulong)o.MaxIoQueues, depth = (ulong)o.IoQueueDepth, kato = o.KeepAliveMs, ns = 0;
         ulong delay = (ulong)o.ReconnectDelayMs, loss = 0, fastFail = 0;
-        if ((rc = uri.GetBool("hdgst", ref o.HeaderDigest)) != 0 || (rc = uri.GetBool("ddgst", ref o.DataDigest)) != 0 ||
+        if ((rc = uri.GetBool("hdgst", ref o.HeaderDigest)) != 0 ||
+            (rc = uri.GetBool("ddgst", ref o.DataDigest)) != 0 ||
             (rc = uri.GetU64("num_io_queues", ref queues, 1, 64)) != 0 ||
             (rc = uri.GetU64("io_queue_depth", ref depth, 2, NvmeController.MaxIoQueueEntries - 1)) != 0 ||
             (rc = uri.GetU64("keep_alive_ms", ref kato, 0, 3_600_000)) != 0 ||

@@ -116,7 +116,8 @@ internal static class NvmeTcpPdu
         int expect = HostReceivedHeaderLength(h.Type);
         if (expect == 0)
         {
-            return LastError.Set(Errno.EPROTO, $"NVMe/TCP: unexpected PDU type 0x{(byte)h.Type:x2} from the controller");
+            return LastError.Set(Errno.EPROTO,
+                $"NVMe/TCP: unexpected PDU type 0x{(byte)h.Type:x2} from the controller");
         }
         if (h.Hlen != expect)
         {
@@ -221,7 +222,8 @@ internal static class NvmeTcpPdu
             BinaryPrimitives.ReadUInt32LittleEndian(b[12..]));
         if (resp.Pfv != 0)
         {
-            return LastError.Set(Errno.EPROTO, $"NVMe/TCP: ICResp with PDU format version {resp.Pfv} (only 0 is known)");
+            return LastError.Set(Errno.EPROTO,
+                $"NVMe/TCP: ICResp with PDU format version {resp.Pfv} (only 0 is known)");
         }
         if (resp.Cpda != 0)
         {

@@ -205,7 +205,8 @@ internal sealed unsafe partial class NvmeTcpQueue : NvmeTransportQueue
         if (cid > _slotCount || _slots[cid].Active == 0)
         {
             SpuriousCompletions++;
-            return LastError.Set(Errno.EPROTO, $"NVMe/TCP queue {Id}: a response for command {cid}, which is not in flight");
+            return LastError.Set(Errno.EPROTO,
+                $"NVMe/TCP queue {Id}: a response for command {cid}, which is not in flight");
         }
         NvmeTcpSlot* s = &_slots[cid];
         s->Resp = cpl;

@@ -144,7 +144,8 @@ internal sealed class NvmeTcpTransport : INvmeTransport
             return LastError.Set(-rc, $"{why} (given up: ctrlr_loss_timeout of {Options.CtrlrLossTimeoutMs} ms)");
         }
         _nextAttempt = now + Options.ReconnectDelayMs;
-        Log.Warn($"nvme {Address}: reconnect failed ({LastError.Message}); next attempt in {Options.ReconnectDelayMs} ms");
+        Log.Warn($"nvme {Address}: reconnect failed ({LastError.Message}); " +
+                 $"next attempt in {Options.ReconnectDelayMs} ms");
         return -Errno.EAGAIN;
     }
 

@@ -103,7 +103,8 @@ public class NvmeTcpPduTests
         await Assert.That(BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(8 + 32))).IsEqualTo(4096u);
         await Assert.That(b[8 + 39]).IsEqualTo((byte)0x01); // data block, offset subtype
         await Assert.That(BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(8 + 40))).IsEqualTo(0x10u);
-        await Assert.That(BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(72))).IsEqualTo(BitwiseCrc32c(b.AsSpan(0, 72)));
+        await Assert.That(BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(72)))
+            .IsEqualTo(BitwiseCrc32c(b.AsSpan(0, 72)));
         // Without data: PDO 0, no data digest flag, a transport data block of the length.
         NvmeTcpPdu.SetSgl(ref cmd, 131072, inCapsule: false);
         await Assert.That(NvmeTcpPdu.WriteCapsuleCmd(b, cmd, 0, false, true)).IsEqualTo(72);
@@ -258,14 +259,16 @@ public class NvmeTcpPduTests
         await Assert.That(b[40]).IsEqualTo((byte)1);   // attrib: 8 bytes
         var data = new byte[1024];
         var hostId = Guid.Parse("00112233-4455-6677-8899-aabbccddeeff");
-        NvmeFabrics.WriteConnectData(data, hostId, 0xFFFF, "nqn.2014-08.org.example:sub", "nqn.2014-08.org.example:host");
+        NvmeFabrics.WriteConnectData(data, hostId, 0xFFFF, "nqn.2014-08.org.example:sub",
+            "nqn.2014-08.org.example:host");
         await Assert.That(data[0]).IsEqualTo((byte)0x00);
         await Assert.That(data[15]).IsEqualTo((byte)0xFF);
         await Assert.That(data[3]).IsEqualTo((byte)0x33); // the UUID's bytes in text order
         await Assert.That(BinaryPrimitives.ReadUInt16LittleEndian(data.AsSpan(16))).IsEqualTo((ushort)0xFFFF);
         await Assert.That(System.Text.Encoding.ASCII.GetString(data, 256, 27)).IsEqualTo("nqn.2014-08.org.example:sub");
         await Assert.That(data[256 + 27]).IsEqualTo((byte)0);
-        await Assert.That(System.Text.Encoding.ASCII.GetString(data, 512, 28)).IsEqualTo("nqn.2014-08.org.example:host");
+        await Assert.That(System.Text.Encoding.ASCII.GetString(data, 512, 28))
+            .IsEqualTo("nqn.2014-08.org.example:host");
         await Assert.That(NvmeFabrics.IsValidNqn("nqn.2014-08.org.nvmexpress.discovery", out _)).IsTrue();
         await Assert.That(NvmeFabrics.IsValidNqn("iqn.2014-08.x", out _)).IsFalse();
         await Assert.That(NvmeFabrics.IsValidNqn("nqn.2014-08.a b", out _)).IsFalse();

@@ -263,7 +263,8 @@ public class NvmeTcpTransportTests
         using var target = new NvmeTcpTestTarget();
         using var host = new ThreadHost();
         LightweightThread t = host.Create("nvmf-fastfail");
-        string name = Bdevs.Create(target.Uri("reconnect_delay_ms=100&ctrlr_loss_timeout_s=30&fast_io_fail_timeout_s=1"));
+        string name = Bdevs.Create(
+            target.Uri("reconnect_delay_ms=100&ctrlr_loss_timeout_s=30&fast_io_fail_timeout_s=1"));
         var bdev = (NvmeBdev)Bdevs.Find(name);
         BdevSession s = BdevSession.Open(t, name);
         using var buf = new DmaBuffer(4096);
