@@ -64,6 +64,29 @@ internal sealed class NvmeTcpReceiver
     /// <summary>Between PDUs (nothing partial held).</summary>
     public bool AtBoundary => _phase == Phase.Header && _have == 0;
 
+    /// <summary>Data bytes of the current C2HData still to come (0 outside its data).</summary>
+    public int DataRemaining => _phase == Phase.Data ? _remaining : 0;
+
+    /// <summary>The next data bytes of the current C2HData were received by the caller
+    /// straight into the command's buffer (no copy here, no <see cref="NvmeTcpReceiveSink.OnC2HData"/>):
+    /// the digest is summed over them where they lie. At most <see cref="DataRemaining"/>.</summary>
+    public int DataPlaced(ReadOnlySpan<byte> placed)
+    {
+        Invariant.Assert(_phase == Phase.Data && placed.Length <= _remaining,
+            "NVMe/TCP data placed outside a C2HData's data");
+        _remaining -= placed.Length;
+        if (DataDigest)
+        {
+            _crc = Crc32c.Update(_crc, placed);
+        }
+        int rc = _remaining > 0 ? 0 : EndData();
+        if (rc != 0)
+        {
+            _phase = Phase.Failed;
+        }
+        return rc;
+    }
+
     public void Reset()
     {
         _phase = Phase.Header;

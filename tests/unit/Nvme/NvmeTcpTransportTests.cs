@@ -48,7 +48,12 @@ public class NvmeTcpTransportTests
     [Arguments("ddgst=true", false)]
     public async Task Data_in_capsule_and_by_r2t_reads_back(string query, bool c2hSuccess)
     {
-        using var target = new NvmeTcpTestTarget { C2HSuccess = c2hSuccess };
+        // Reads in C2HData of 24 KiB, or (without SUCCESS) of 128 KiB: longer than the receive
+        // buffer, so part of each is received straight into the caller's buffer.
+        using var target = new NvmeTcpTestTarget
+        {
+            C2HSuccess = c2hSuccess, C2HChunk = c2hSuccess ? 24576u : 131072u,
+        };
         using var host = new ThreadHost();
         LightweightThread t = host.Create("nvmf-data");
         string name = Bdevs.Create(target.Uri(query));
@@ -72,12 +77,17 @@ public class NvmeTcpTransportTests
                 failures.Add($"{bytes} bytes at +{offset}: write {wr} read {rd} same {same} on target {onTarget}");
             }
         }
+        long direct = ((NvmeTcpQueue)((NvmeChannel)s.Channel.Module).Qpair.Queue).DirectReceives;
         s.Close();
         Bdevs.DestroyAndWait(name, t);
         await Assert.That(failures).IsEmpty();
         await Assert.That(target.LastError).IsEqualTo("");
         await Assert.That(target.DigestErrors).IsEqualTo(0L);
         await Assert.That(target.InCapsuleWrites).IsEqualTo(2L);
+        if (!c2hSuccess)
+        {
+            await Assert.That(direct).IsGreaterThan(0L);
+        }
         await Assert.That(target.R2Ts).IsEqualTo(1L + 1 + 2 * 4 + 2); // 600 KiB: 4 x 128 KiB + 88 KiB
         await Assert.That(target.H2CDataPdus).IsGreaterThan(target.R2Ts);
         await Assert.That(target.HeaderDigestSeen).IsEqualTo(query.Contains("hdgst"));
