@@ -155,7 +155,7 @@ public class NvmeTcpTransportTests
         long seen = Interlocked.Read(ref target.KeepAlives);
         Bdevs.DestroyAndWait(name, t);
         await Assert.That(seen).IsGreaterThanOrEqualTo(5L); // one per 100 ms
-        await Assert.That(seen).IsLessThanOrEqualTo(12L);
+        await Assert.That(seen).IsLessThanOrEqualTo(14L);
     }
 
     [Test]
