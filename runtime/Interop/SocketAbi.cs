@@ -125,6 +125,23 @@ internal static unsafe partial class SocketAbi
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int shutdown(int fd, int how);
 
+    /// <summary>struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    public const short POLLIN = 0x001;
+    public const short POLLOUT = 0x004;
+
+    /// <summary>Waits for one descriptor: only off the reactors (a fabric's connection
+    /// handshake on the controller's admin thread).</summary>
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int epoll_create1(int flags);
 

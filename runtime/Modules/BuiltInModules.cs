@@ -23,6 +23,7 @@ internal static class BuiltInModules
             new Error.ErrorModule(),
             new Delay.DelayModule(),
             new Nvme.NvmeModule(),
+            new Nvme.NvmfModule(),
             new Crypto.CryptoModule(),
         ];
         foreach (IBdevModule m in modules)

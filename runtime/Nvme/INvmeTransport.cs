@@ -41,6 +41,24 @@ internal interface INvmeTransport : IDisposable
     /// <paramref name="done"/> runs on the admin poll with 0 or -errno.</summary>
     void ConnectIoQueue(NvmeAdminQueue admin, NvmeTransportQueue queue, Action<int> done);
 
+    /// <summary>Sees the controller's identify data once read (a fabric reads its capsule
+    /// sizes there); 0, or -errno to refuse the controller.</summary>
+    int OnIdentify(ReadOnlySpan<byte> controllerData) => 0;
+
+    /// <summary>How often the admin poll sends Keep Alive (a fabric: half the KATO it
+    /// connected with); 0: never.</summary>
+    int KeepAliveIntervalMs => 0;
+
+    /// <summary>While the controller is being reconnected: new and waiting I/O fails at once
+    /// (a fabric's fast_io_fail_timeout passed) rather than waiting for the connection.</summary>
+    bool FailIoFast => false;
+
+    /// <summary>The most I/O queues to ask the controller for.</summary>
+    int IoQueueLimit => int.MaxValue;
+
+    /// <summary>The most entries per I/O queue.</summary>
+    int IoQueueEntriesLimit => int.MaxValue;
+
     /// <summary>The reverse of <see cref="ConnectIoQueue"/>; asynchronous as well.</summary>
     void DisconnectIoQueue(NvmeAdminQueue admin, NvmeTransportQueue queue, Action<int> done);
 }

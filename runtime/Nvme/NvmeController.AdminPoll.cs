@@ -77,8 +77,36 @@ internal sealed unsafe partial class NvmeController
                 return work + 1;
             }
             ArmAsyncEvent();
+            KeepAlive();
         }
         return work + NextRequest();
+    }
+
+    private long _nextKeepAlive;
+    private bool _keepAliveInFlight;
+
+    /// <summary>Keep Alive every <see cref="INvmeTransport.KeepAliveIntervalMs"/> (a fabric's
+    /// controller tears the association down after KATO without one); one that times out
+    /// resets — for a fabric: reconnects — the controller.</summary>
+    private void KeepAlive()
+    {
+        int ms = Transport.KeepAliveIntervalMs;
+        long now = Ticks.Now;
+        if (ms <= 0 || _keepAliveInFlight || now < _nextKeepAlive)
+        {
+            return;
+        }
+        _nextKeepAlive = now + Ticks.FromMicroseconds(ms * 1000L);
+        _keepAliveInFlight = true;
+        _admin!.Submit(new NvmeCommand { Opcode = NvmeSpec.AdminKeepAlive }, NvmeData.None,
+            (int rc, in NvmeCompletion _) =>
+            {
+                _keepAliveInFlight = false;
+                if (rc == -Errno.ETIMEDOUT)
+                {
+                    _followUp ??= ResetSequence("keep alive not answered");
+                }
+            });
     }
 
     /// <summary>One asynchronous event request stays outstanding while the controller is

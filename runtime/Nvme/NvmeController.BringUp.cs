@@ -38,7 +38,7 @@ internal sealed unsafe partial class NvmeController
         {
             return LastError.Set(Errno.ENOTSUP, $"NVMe controller {Address} does not support the NVM command set");
         }
-        IoQueueEntries = Math.Min(mqes, MaxIoQueueEntries);
+        IoQueueEntries = Math.Min(Math.Min(mqes, MaxIoQueueEntries), Transport.IoQueueEntriesLimit);
         DmaPool? pool = NbEnvironment.Dma;
         if (pool == null)
         {
@@ -60,7 +60,11 @@ internal sealed unsafe partial class NvmeController
         seq.Then("identify controller", Command(seq,
                 () => new NvmeCommand { Opcode = NvmeSpec.AdminIdentify, Cdw10 = NvmeSpec.CnsController },
                 NvmeData.Flat(_identifyBuffer, NvmeSpec.PageSize)))
-            .Then("read identify", () => ReadIdentify() == 0 ? StepResult.Next : seq.Fail(-Errno.ENOTSUP));
+            .Then("read identify", () =>
+            {
+                int rc = ReadIdentify();
+                return rc == 0 ? StepResult.Next : seq.Fail(rc);
+            });
         AddConfigureSteps(seq);
         AddScanSteps(seq);
         seq.Then("ready", () =>
@@ -134,7 +138,13 @@ internal sealed unsafe partial class NvmeController
     /// <summary>Disable, program the admin queue, enable and wait for ready.</summary>
     private void AddEnableSteps(NvmeSequence seq)
     {
-        seq.Then("start DMA", Do(seq, Transport.StartDma)); // again: a failed controller may have lost it
+        // Again: a failed controller may have lost it. A fabric reconnects here, and answers
+        // -EAGAIN while it waits between attempts (reconnect_delay_ms).
+        seq.Then("start DMA", () =>
+        {
+            int rc = Transport.StartDma();
+            return rc == -Errno.EAGAIN ? StepResult.Again : rc == 0 ? StepResult.Next : seq.Fail(rc);
+        });
         AddDisableSteps(seq, tolerateTimeout: false);
         seq.Then("configure the admin queue", Do(seq, () =>
             {
@@ -173,14 +183,14 @@ internal sealed unsafe partial class NvmeController
             return LastError.Set(Errno.ENOTSUP,
                 $"NVMe controller {Address} needs queue entries larger than 64/16 bytes");
         }
-        return 0;
+        return Transport.OnIdentify(new ReadOnlySpan<byte>(id, NvmeSpec.PageSize));
     }
 
     /// <summary>Number of queues (the controller may grant fewer) and the asynchronous
     /// events the driver handles: namespace attribute changes.</summary>
     private void AddConfigureSteps(NvmeSequence seq)
     {
-        const uint want = 63;
+        uint want = (uint)Math.Clamp(Transport.IoQueueLimit, 1, 64) - 1; // 0's based
         seq.Then("set the number of queues", Command(seq,
                 () => new NvmeCommand
                 {

@@ -239,7 +239,8 @@ internal sealed unsafe partial class NvmeController
         {
             if (!before.ContainsKey(nsid))
             {
-                Log.Notice($"nvme {Address}: namespace {nsid} is active: attach it with pcie:///{Address}/{nsid}");
+                string uri = Transport.Name == "pcie" ? $"pcie:///{Address}/{nsid}" : $"nvmf://{Address}?nsid={nsid}";
+                Log.Notice($"nvme {Address}: namespace {nsid} is active: attach it with {uri}");
             }
         }
     }

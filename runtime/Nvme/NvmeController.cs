@@ -94,7 +94,17 @@ internal sealed unsafe partial class NvmeController
     /// <summary>The attached controller at <paramref name="address"/>, attaching it (open
     /// the function, start its admin poll, run the bring-up sequence) on first use. Each call
     /// takes a reference that <see cref="Release"/> returns.</summary>
-    public static int Attach(string address, string mode, long commandTimeoutMs, out NvmeController? controller)
+    public static int Attach(string address, string mode, long commandTimeoutMs, out NvmeController? controller) =>
+        Attach(address, mode, commandTimeoutMs, () =>
+        {
+            int rc = PciFunction.Open(address, mode, out PciFunction? function);
+            return (rc, rc == 0 ? new NvmePcieTransport(function!) : null);
+        }, out controller);
+
+    /// <summary>The same for any transport: <paramref name="open"/> makes it on first use
+    /// (0 and the transport, or -errno).</summary>
+    public static int Attach(string address, string mode, long commandTimeoutMs,
+        Func<(int Rc, INvmeTransport? Transport)> open, out NvmeController? controller)
     {
         lock (s_lock)
         {
@@ -109,12 +119,12 @@ internal sealed unsafe partial class NvmeController
                 controller._refs++;
                 return 0;
             }
-            int rc = PciFunction.Open(address, mode, out PciFunction? function);
+            (int rc, INvmeTransport? transport) = open();
             if (rc != 0)
             {
                 return rc;
             }
-            var c = new NvmeController(new NvmePcieTransport(function!), commandTimeoutMs);
+            var c = new NvmeController(transport!, commandTimeoutMs);
             if ((rc = c.BringUp()) != 0)
             {
                 c.FreeResources();
@@ -169,6 +179,9 @@ internal sealed unsafe partial class NvmeController
     }
 
     public string StateName => State.ToString().ToLowerInvariant();
+
+    /// <summary>I/O fails at once instead of waiting for the controller to come back.</summary>
+    public bool FailIoFast => State == NvmeControllerState.Resetting && Transport.FailIoFast;
 
     // ------------------------------------------------------------------ requests from channels
 

@@ -88,7 +88,7 @@ internal sealed unsafe class NvmeIoQpair : NvmeCompletionSink, INvmeQueueOwner
     {
         if (!Connected || _reclaiming)
         {
-            if (_ctrl.State == NvmeControllerState.Failed)
+            if (_ctrl.State == NvmeControllerState.Failed || _ctrl.FailIoFast)
             {
                 r->Status = Failed();
                 FinishIfDone(r);
@@ -158,7 +158,8 @@ internal sealed unsafe class NvmeIoQpair : NvmeCompletionSink, INvmeQueueOwner
         r->Callback(r);
     }
 
-    private int Failed() => LastError.Set(Errno.EIO, $"nvme {_ctrl.Address} has failed");
+    private int Failed() => LastError.Set(Errno.EIO, _ctrl.FailIoFast
+        ? $"nvme {_ctrl.Address} is reconnecting (fast_io_fail_timeout passed)" : $"nvme {_ctrl.Address} has failed");
 
     // ------------------------------------------------------------------ completion
 
@@ -297,7 +298,7 @@ internal sealed unsafe class NvmeIoQpair : NvmeCompletionSink, INvmeQueueOwner
 
     private int FailPendingIfFailed()
     {
-        if (_ctrl.State != NvmeControllerState.Failed)
+        if (_ctrl.State != NvmeControllerState.Failed && !_ctrl.FailIoFast)
         {
             return 0;
         }

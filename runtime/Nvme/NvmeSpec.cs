@@ -41,6 +41,7 @@ internal static class NvmeSpec
     public const byte AdminSetFeatures = 0x09;
     public const byte AdminGetFeatures = 0x0A;
     public const byte AdminAsyncEventRequest = 0x0C;
+    public const byte AdminKeepAlive = 0x18;
 
     // NVM command set opcodes
     public const byte IoFlush = 0x00;

@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -181,6 +182,10 @@ static void structs(void)
 	S(epoll_event);
 	F(epoll_event, events); F(epoll_event, data);
 	end_struct();
+
+	S(pollfd);
+	F(pollfd, fd); F(pollfd, events); F(pollfd, revents);
+	end_struct();
 }
 
 static void socket_constants(void)
@@ -192,6 +197,7 @@ static void socket_constants(void)
 	K(SIGHUP); K(SIGINT); K(SIGQUIT); K(SIGKILL); K(SIGUSR1); K(SIGTERM);
 	K(EPOLL_CLOEXEC); K(EPOLL_CTL_ADD); K(EPOLL_CTL_DEL); K(EPOLL_CTL_MOD);
 	K(EPOLLIN); K(EPOLLOUT); K(EPOLLERR); K(EPOLLHUP); K(EPOLLRDHUP);
+	K(POLLIN); K(POLLOUT);
 }
 
 static void io_uring_constants(void)

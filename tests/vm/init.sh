@@ -44,8 +44,13 @@ fail_all() {
 
 # Modules: the list prepare found in this kernel, in order (softdeps are not followed by
 # busybox modprobe, hence vfio_iommu_type1 in the list before vfio-pci).
+# brd: one 64 MiB ram disk, the NVMe/TCP target's namespace in nvmf_tcp (the chroot cannot
+# reload it with other parameters: the host has no /lib/modules to bind over).
 for m in $(cat /etc/nbvm-modules); do
-  modprobe "$m" || say "modprobe $m failed"
+  case $m in
+    brd) modprobe brd rd_nr=1 rd_size=65536 || say "modprobe brd failed" ;;
+    *) modprobe "$m" || say "modprobe $m failed" ;;
+  esac
 done
 
 mkdir -p $R

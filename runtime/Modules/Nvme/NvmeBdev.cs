@@ -27,8 +27,11 @@ internal sealed unsafe partial class NvmeBdev : Bdev.Bdev
         }
         ProductName = controller.Model;
         WriteCache = controller.VolatileWriteCache;
-        RequiredAlignment = 4;   // PRP entries are dword aligned
-        NeedsDmaBuffers = true;  // the controller reads and writes host memory itself
+        if (controller.Transport.Name == "pcie")
+        {
+            RequiredAlignment = 4;   // PRP entries are dword aligned
+            NeedsDmaBuffers = true;  // the controller reads and writes host memory itself
+        }
         QpairDevice = NvmeQpairDevice.Acquire(controller);
         controller.NamespaceChanged += OnNamespaceChanged;
         controller.ControllerFailed += OnControllerFailed;

@@ -27,7 +27,7 @@ internal sealed partial class NvmeModule : IBdevModule
         var seen = new System.Collections.Generic.HashSet<string>();
         foreach (Bdev.Bdev b in BdevRegistry.Snapshot())
         {
-            if (b is NvmeBdev n && seen.Add(n.Controller.Address))
+            if (b is NvmeBdev n && n.Controller.Transport.Name == "pcie" && seen.Add(n.Controller.Address))
             {
                 BdevConfig.Entry(writer, "bdev_nvme_attach_controller", w =>
                 {
@@ -83,16 +83,27 @@ internal sealed partial class NvmeModule : IBdevModule
         {
             return rc;
         }
-        uint[] ids = nsid != 0 ? new[] { nsid } : ctrl!.NamespaceIds();
+        return NamespaceBdevs(ctrl!, nsid, wanted, out name);
+    }
+
+    /// <summary>A bdev for namespace <paramref name="nsid"/> of an attached controller (named
+    /// <paramref name="wanted"/>), or for every active one (named ADDRESSnNSID); the names
+    /// come back comma-separated. Takes over the reference Attach took.</summary>
+    internal static int NamespaceBdevs(NvmeController ctrl, uint nsid, string? wanted, out string? name)
+    {
+        name = null;
+        string address = ctrl.Address;
+        int rc = 0;
+        uint[] ids = nsid != 0 ? new[] { nsid } : ctrl.NamespaceIds();
         if (ids.Length == 0)
         {
-            ctrl!.Release();
+            ctrl.Release();
             return LastError.Set(Errno.ENODEV, $"NVMe controller {address} has no usable namespace");
         }
         var names = new List<string>();
         foreach (uint id in ids)
         {
-            if (!ctrl!.TryGetNamespace(id, out NvmeNamespaceInfo ns))
+            if (!ctrl.TryGetNamespace(id, out NvmeNamespaceInfo ns))
             {
                 rc = LastError.Set(Errno.ENODEV, $"NVMe controller {address} has no active namespace {id} (active: " +
                     $"{string.Join(", ", ctrl.NamespaceIds())})");
@@ -115,7 +126,7 @@ internal sealed partial class NvmeModule : IBdevModule
             }
             names.Add(bdevName);
         }
-        ctrl!.Release(); // the reference Attach took: the bdevs hold their own
+        ctrl.Release(); // the reference Attach took: the bdevs hold their own
         if (rc != 0)
         {
             foreach (string n in names)

@@ -33,6 +33,7 @@ public class KernelLayoutTests
         new("msghdr", typeof(SocketAbi.Msghdr), "msg_", ("msg_namelen", "NameLength"),
             ("msg_iovlen", "IovLength"), ("msg_controllen", "ControlLength")),
         new("epoll_event", typeof(SocketAbi.EpollEvent)),
+        new("pollfd", typeof(SocketAbi.PollFd)),
     ];
 
     /// <summary>The classes whose structs and constants mirror kernel or libc headers.</summary>
