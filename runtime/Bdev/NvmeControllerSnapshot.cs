@@ -22,4 +22,12 @@ internal sealed record NvmeControllerSnapshot
     public required int IoQueueEntries { get; init; }
     /// <summary>Resets the controller has been through.</summary>
     public required long Resets { get; init; }
+    /// <summary>SPDK's controller name (bdev_nvme_attach_controller -b): the bdev is NAMEnNSID;
+    /// the address when the bdev was made without one.</summary>
+    public required string ControllerName { get; init; }
+    /// <summary>CNTLID as the fabric's Connect returned it (0 where the transport has none to report).</summary>
+    public required int ControllerId { get; init; }
+    /// <summary>SPDK's transport id: trtype (PCIe, TCP), traddr, trsvcid, subnqn, adrfam and the host NQN.</summary>
+    public required (string TrType, string TrAddr, string TrSvcId, string SubNqn, string AdrFam, string HostNqn) Trid
+    { get; init; }
 }

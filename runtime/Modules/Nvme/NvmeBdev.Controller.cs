@@ -20,6 +20,13 @@ internal sealed partial class NvmeBdev : INvmeNamespaceBdev
         IoQueues = Controller.MaxIoQueues,
         IoQueueEntries = Controller.IoQueueEntries,
         Resets = Controller.ResetCount,
+        ControllerName = ControllerName ?? Controller.Address,
+        ControllerId = Controller.Transport is NativeBdev.Nvme.Tcp.NvmeTcpTransport tcp ? tcp.ControllerId : 0,
+        Trid = Controller.Transport is NativeBdev.Nvme.Tcp.NvmeTcpTransport t
+            ? ("TCP", t.Options.Endpoint.Text[..t.Options.Endpoint.Text.LastIndexOf(':')].Trim('[', ']'),
+                t.Options.Endpoint.Text[(t.Options.Endpoint.Text.LastIndexOf(':') + 1)..], t.Options.SubNqn,
+                t.Options.Endpoint.Family == Interop.SocketAbi.AF_INET6 ? "IPv6" : "IPv4", t.Options.HostNqn)
+            : ("PCIe", Controller.Address, "", "", "", ""),
     };
 
     public int ResetController(string reason) => Controller.RequestReset(reason, null);

@@ -12,6 +12,8 @@ internal sealed unsafe partial class NvmeBdev : Bdev.Bdev
 {
     public readonly NvmeController Controller;
     public readonly uint Nsid;
+    /// <summary>SPDK's controller name, when the bdev was attached under one (ctrlr_name=).</summary>
+    public string? ControllerName { get; init; }
     /// <summary>The controller's per-thread queue pairs, shared with its other namespaces.</summary>
     internal readonly NvmeQpairDevice QpairDevice;
     private bool _deviceResize;

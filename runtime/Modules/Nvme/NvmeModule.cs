@@ -31,7 +31,7 @@ internal sealed partial class NvmeModule : IBdevModule
             {
                 BdevConfig.Entry(writer, "bdev_nvme_attach_controller", w =>
                 {
-                    w.WriteString("name", n.Controller.Address);
+                    w.WriteString("name", n.ControllerName ?? n.Controller.Address);
                     w.WriteString("trtype", "PCIe");
                     w.WriteString("traddr", n.Controller.Address);
                 });
@@ -68,8 +68,8 @@ internal sealed partial class NvmeModule : IBdevModule
         }
         ulong timeoutMs = DefaultTimeoutMs;
         int rc = uri.GetU64("timeout_ms", ref timeoutMs, 0, 3_600_000);
-        string? wanted = uri.Get("name");
-        if (rc != 0 || (rc = uri.CheckAllUsed("mode, timeout_ms, name")) != 0)
+        string? wanted = uri.Get("name"), controllerName = uri.Get("ctrlr_name");
+        if (rc != 0 || (rc = uri.CheckAllUsed("mode, timeout_ms, name, ctrlr_name")) != 0)
         {
             return rc;
         }
@@ -83,13 +83,15 @@ internal sealed partial class NvmeModule : IBdevModule
         {
             return rc;
         }
-        return NamespaceBdevs(ctrl!, nsid, wanted, out name);
+        return NamespaceBdevs(ctrl!, nsid, wanted, out name, controllerName);
     }
 
     /// <summary>A bdev for namespace <paramref name="nsid"/> of an attached controller (named
-    /// <paramref name="wanted"/>), or for every active one (named ADDRESSnNSID); the names
-    /// come back comma-separated. Takes over the reference Attach took.</summary>
-    internal static int NamespaceBdevs(NvmeController ctrl, uint nsid, string? wanted, out string? name)
+    /// <paramref name="wanted"/>), or for every active one (named CTRLRnNSID, SPDK's names, with
+    /// <paramref name="controllerName"/>, else ADDRESSnNSID); the names come back
+    /// comma-separated. Takes over the reference Attach took.</summary>
+    internal static int NamespaceBdevs(NvmeController ctrl, uint nsid, string? wanted, out string? name,
+        string? controllerName = null)
     {
         name = null;
         string address = ctrl.Address;
@@ -109,7 +111,7 @@ internal sealed partial class NvmeModule : IBdevModule
                     $"{string.Join(", ", ctrl.NamespaceIds())})");
                 break;
             }
-            string bdevName = wanted ?? $"{address}n{id}";
+            string bdevName = wanted ?? $"{controllerName ?? address}n{id}";
             if (BdevRegistry.Find(bdevName) != null)
             {
                 rc = LastError.Set(Errno.EEXIST,
@@ -117,7 +119,7 @@ internal sealed partial class NvmeModule : IBdevModule
                 break;
             }
             ctrl.AddRef(); // each bdev holds the controller
-            var bdev = new NvmeBdev(bdevName, ctrl, ns);
+            var bdev = new NvmeBdev(bdevName, ctrl, ns) { ControllerName = controllerName };
             if ((rc = BdevRegistry.Register(bdev)) != 0)
             {
                 bdev.Unsubscribe();

@@ -26,7 +26,7 @@ internal sealed class NvmfModule : IBdevModule
 
     private const string Known =
         "hostnqn, hostid, hdgst, ddgst, num_io_queues, io_queue_depth, keep_alive_ms, reconnect_delay_ms, " +
-        "ctrlr_loss_timeout_s, fast_io_fail_timeout_s, timeout_ms, nsid, name";
+        "ctrlr_loss_timeout_s, fast_io_fail_timeout_s, timeout_ms, nsid, name, ctrlr_name";
 
     /// <summary>One bdev_nvme_attach_controller per attached controller, as SPDK writes it.</summary>
     public void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
@@ -39,7 +39,7 @@ internal sealed class NvmfModule : IBdevModule
                 NvmeTcpOptions o = t.Options;
                 BdevConfig.Entry(writer, "bdev_nvme_attach_controller", w =>
                 {
-                    w.WriteString("name", n.Controller.Address);
+                    w.WriteString("name", n.ControllerName ?? n.Controller.Address);
                     w.WriteString("trtype", "TCP");
                     w.WriteString("adrfam", o.Endpoint.Family == SocketAbi.AF_INET6 ? "IPv6" : "IPv4");
                     string ep = o.Endpoint.Text;
@@ -75,7 +75,7 @@ internal sealed class NvmfModule : IBdevModule
             return LastError.Set(Errno.EBUSY, $"NVMe/TCP controller {o.Address} is attached already with other " +
                 "options (hostnqn, digests): detach its bdevs first");
         }
-        return NvmeModule.NamespaceBdevs(ctrl, nsid, wanted, out name);
+        return NvmeModule.NamespaceBdevs(ctrl, nsid, wanted, out name, uri.Get("ctrlr_name"));
     }
 
     /// <summary>The URI's address, subsystem and parameters, each checked with a message
@@ -155,6 +155,10 @@ internal sealed class NvmfModule : IBdevModule
         }
         nsid = (uint)ns;
         wanted = uri.Get("name");
+        if (uri.Get("ctrlr_name") is { Length: 0 })
+        {
+            return LastError.Set(Errno.EINVAL, "ctrlr_name= is empty: it names the controller, its bdevs NAMEnNSID");
+        }
         if ((rc = uri.CheckAllUsed(Known)) != 0)
         {
             return rc;

@@ -14,6 +14,7 @@ internal static class CoreMethods
         FileDeviceMethods.Register(server);
         VirtualBdevMethods.Register(server);
         CryptoMethods.Register(server);
+        NvmeMethods.Register(server);
         NbdevMethods.Register(server);
     }
 }

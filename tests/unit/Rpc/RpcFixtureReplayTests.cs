@@ -86,6 +86,14 @@ public class RpcFixtureReplayTests
             ExpectContains(problems, n, ours, -32602, param);
             return;
         }
+        if (n is "038" or "041")
+        {
+            // The recording had SPDK's own target on 127.0.0.1:4420; none listens here, so the
+            // attach is refused (NvmeMethodsTests attaches to a real target) and the detach
+            // finds no controller.
+            Expect(problems, n, ours, n == "038" ? -111 : -19, n == "038" ? "Connection refused" : "No such device");
+            return;
+        }
         if (method == "framework_get_config" &&
             req.GetProperty("params").GetProperty("name").GetString() is var sub && sub != "bdev")
         {
