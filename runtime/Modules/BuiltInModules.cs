@@ -24,6 +24,7 @@ internal static class BuiltInModules
             new Delay.DelayModule(),
             new Nvme.NvmeModule(),
             new Crypto.CryptoModule(),
+            new Split.SplitModule(),
         ];
         foreach (IBdevModule m in modules)
         {
