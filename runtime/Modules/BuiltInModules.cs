@@ -25,6 +25,7 @@ internal static class BuiltInModules
             new Nvme.NvmeModule(),
             new Crypto.CryptoModule(),
             new Split.SplitModule(),
+            new Raid.RaidModule(),
         ];
         foreach (IBdevModule m in modules)
         {
