@@ -11,6 +11,10 @@ internal sealed class RpcTestClient
     public readonly RpcServer Server;
     public readonly RpcConnection Connection;
 
+    /// <summary>Runs while a reply is awaited: polls the lightweight threads a handler's work
+    /// (a bdev's removal) needs, as the server's own thread would be polled.</summary>
+    public Action? Pump { get; set; }
+
     public RpcTestClient(RpcServer? server = null, int maxRequestBytes = RpcDecoder.DefaultMaxRequestBytes)
     {
         Server = server ?? RpcServer.WithCoreMethods();
@@ -32,7 +36,14 @@ internal sealed class RpcTestClient
                 return lines;
             }
             Server.Poll();
-            Thread.Sleep(1);
+            if (Pump != null)
+            {
+                Pump();
+            }
+            else
+            {
+                Thread.Sleep(1);
+            }
         }
     }
 
