@@ -26,6 +26,7 @@ internal static class BuiltInModules
             new Crypto.CryptoModule(),
             new Split.SplitModule(),
             new Raid.RaidModule(),
+            new Nexus.NexusModule(),
         ];
         foreach (IBdevModule m in modules)
         {
