@@ -172,4 +172,23 @@ internal sealed class NexusModule : IBdevModule
         created = true;
         return bdev != null ? 0 : LastError.Set(Errno.ENODEV, $"child '{made}' went away as it was made");
     }
+
+    /// <summary>The nexus named <paramref name="name"/>, or -ENODEV naming what it is instead.</summary>
+    public static int Find(string name, out NexusBdev? nexus)
+    {
+        nexus = null;
+        Bdev.Bdev? b = BdevRegistry.Find(name);
+        if (b is NexusBdev { Removing: false } n)
+        {
+            nexus = n;
+            return 0;
+        }
+        return LastError.Set(Errno.ENODEV, b == null ? $"no nexus named '{name}'"
+            : $"bdev '{name}' is a {b.ModuleName} bdev, not a nexus");
+    }
+
+    /// <summary>The control operations need a thread: reconfigurations and rebuilds run on it.</summary>
+    public static int CheckThread() => Reactor.LightweightThread.Current != null ? 0
+        : LastError.Set(Errno.EINVAL, "no current thread: nexus operations run on a thread (nb_thread_poll, nb_set_thread)");
 }
+

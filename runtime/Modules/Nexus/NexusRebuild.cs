@@ -281,10 +281,10 @@ internal sealed unsafe class NexusRebuild
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnDone(BdevIo* io, int status, void* arg) => DoneGuarded(status, arg);
+    private static void OnDone(BdevIo* io, int status, void* arg) => DoneGuarded(io, status, arg);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void DoneGuarded(int status, void* arg)
+    private static void DoneGuarded(BdevIo* io, int status, void* arg)
     {
         try
         {
