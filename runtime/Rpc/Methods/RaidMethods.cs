@@ -1,7 +1,9 @@
 using System;
+using System.Collections.Generic;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
+using NativeBdev.Modules.Nexus;
 using NativeBdev.Modules.Raid;
 using NativeBdev.Modules.Split;
 using static NativeBdev.Rpc.RpcParam;
@@ -10,10 +12,11 @@ using BlockDevice = NativeBdev.Bdev.Bdev;
 namespace NativeBdev.Rpc.Methods;
 
 /// <summary>SPDK's bdev_raid_rpc.c and vbdev_split_rpc.c: bdev_raid_create/delete/get_bdevs
-/// and bdev_split_create/delete over the raid and split modules' cores. raid1 is not a raid
-/// bdev here: a mirror is a nexus (its children faulted, retired and rebuilt), so the level is
-/// refused with a message that says so. Raids have no superblock and are online from creation,
-/// so bdev_raid_get_bdevs lists nothing as configuring or offline.</summary>
+/// and bdev_split_create/delete over the raid, nexus and split modules' cores. raid1 is a
+/// nexus here (a mirror whose children are faulted, retired and rebuilt): bdev_raid_create -r 1
+/// makes one over the base bdevs, and bdev_raid_get_bdevs lists it as raid1, online while a
+/// child is healthy. raid0 and concat have no superblock and are online from creation, so
+/// nothing is listed as configuring.</summary>
 internal static class RaidMethods
 {
     public static void Register(RpcServer server)
@@ -47,10 +50,12 @@ internal static class RaidMethods
         string name = args.String("name")!;
         string level = args.String("raid_level")!;
         RaidLevel? parsed = ParseLevel(level);
-        string? refused = parsed != null ? null
-            : level.ToLowerInvariant() is "1" or "raid1"
-                ? "raid1 is served by a nexus (nexus:///NAME?children=...), not a raid bdev"
-            : $"raid_level '{level}' is not 0, raid0 or concat";
+        bool mirror = level.ToLowerInvariant() is "1" or "raid1";
+        string? refused = parsed != null || mirror ? null : $"raid_level '{level}' is not 0, raid0, concat, 1 or raid1";
+        if (refused == null && mirror && args.UInt32("strip_size_kb") != 0)
+        {
+            refused = "raid1 takes no strip_size_kb (SPDK's rule)";
+        }
         if (refused == null && args.Bool("superblock"))
         {
             refused = "superblock: raid bdevs here keep no superblock";
@@ -61,8 +66,10 @@ internal static class RaidMethods
             call.Error(-Errno.EINVAL, $"Failed to create RAID bdev {name}: {refused}");
             return;
         }
-        int rc = RaidModule.Create(name, parsed!.Value, args.UInt32("strip_size_kb"), args.StringList("base_bdevs"),
-            args.Uuid("uuid") ?? Guid.NewGuid());
+        int rc = mirror
+            ? NexusModule.Create(name, 0, args.StringList("base_bdevs"), args.Uuid("uuid") ?? Guid.NewGuid())
+            : RaidModule.Create(name, parsed!.Value, args.UInt32("strip_size_kb"), args.StringList("base_bdevs"),
+                args.Uuid("uuid") ?? Guid.NewGuid());
         if (rc != 0)
         {
             Log.Info($"rpc: bdev_raid_create '{name}': {LastError.Message}");
@@ -73,7 +80,7 @@ internal static class RaidMethods
     }
 
     private static void RaidDelete(RpcCall call, RpcParams args) =>
-        Delete(call, args.String("name")!, b => b is RaidBdev);
+        Delete(call, args.String("name")!, b => b is RaidBdev or NexusBdev);
 
     private static void RaidGetBdevs(RpcCall call, RpcParams args)
     {
@@ -86,13 +93,19 @@ internal static class RaidMethods
         call.Result(w =>
         {
             w.WriteStartArray();
-            if (category is "all" or "online")
+            foreach (BlockDevice b in BdevRegistry.Snapshot())
             {
-                foreach (BlockDevice b in BdevRegistry.Snapshot())
+                if (b is RaidBdev { Removing: false } r && category is "all" or "online")
                 {
-                    if (b is RaidBdev { Removing: false } r)
+                    WriteRaid(w, r);
+                }
+                else if (b is NexusBdev { Removing: false } n)
+                {
+                    List<NexusChild> children = n.Children();
+                    bool online = children.Exists(c => c.Healthy);
+                    if (category == "all" || category == (online ? "online" : "offline"))
                     {
-                        WriteRaid(w, r);
+                        WriteMirror(w, n, children, online);
                     }
                 }
             }
@@ -122,6 +135,36 @@ internal static class RaidMethods
             w.WriteBoolean("is_configured", true);
             w.WriteNumber("data_offset", 0);
             w.WriteNumber("data_size", b.BlockCount);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>A nexus as SPDK describes a raid1: its children are the base bdevs, configured
+    /// while open, operational while healthy.</summary>
+    private static void WriteMirror(System.Text.Json.Utf8JsonWriter w, NexusBdev n, List<NexusChild> children,
+        bool online)
+    {
+        w.WriteStartObject();
+        w.WriteString("name", n.Name);
+        w.WriteString("uuid", n.Uuid.ToString());
+        w.WriteNumber("strip_size_kb", 0);
+        w.WriteString("state", online ? "online" : "offline");
+        w.WriteString("raid_level", "raid1");
+        w.WriteBoolean("superblock", false);
+        w.WriteNumber("num_base_bdevs", children.Count);
+        w.WriteNumber("num_base_bdevs_discovered", children.FindAll(c => c.State == NexusChildState.Open).Count);
+        w.WriteNumber("num_base_bdevs_operational", children.FindAll(c => c.Healthy).Count);
+        w.WriteStartArray("base_bdevs_list");
+        foreach (NexusChild c in children)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", c.Name);
+            w.WriteString("uuid", c.Bdev.Uuid.ToString());
+            w.WriteBoolean("is_configured", c.State == NexusChildState.Open);
+            w.WriteNumber("data_offset", 0);
+            w.WriteNumber("data_size", n.BlockCount);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -76,7 +76,7 @@ public class RaidMethodsTests
         string a = Bdevs.Malloc("rx");
         string Params(string level, string extra = "", string bases = "") =>
             $"{{\"name\":\"x\",\"strip_size_kb\":64,\"raid_level\":\"{level}\",\"base_bdevs\":[\"{(bases == "" ? a : bases)}\"]{extra}}}";
-        (int, string) raid1 = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("raid1")));
+        (int, string) raid1Strip = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("raid1")));
         (int, string) raid5 = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("5f")));
         (int, string) sb = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("0", ",\"superblock\":true")));
         (int, string) missing = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("0", bases: "nosuch")));
@@ -89,9 +89,9 @@ public class RaidMethodsTests
         bool unclaimed = Bdevs.Find(a).ClaimedBy == null && BdevRegistry.Find("x") == null;
         Bdevs.DestroyAndWait(a, t);
 
-        await Assert.That(raid1.Item1).IsEqualTo(-22);
-        await Assert.That(raid1.Item2).Contains("nexus");
-        await Assert.That(raid5.Item2).Contains("'5f' is not 0, raid0 or concat");
+        await Assert.That(raid1Strip.Item1).IsEqualTo(-22);
+        await Assert.That(raid1Strip.Item2).Contains("raid1 takes no strip_size_kb");
+        await Assert.That(raid5.Item2).Contains("'5f' is not 0, raid0, concat, 1 or raid1");
         await Assert.That(sb.Item2).Contains("superblock");
         await Assert.That(missing).IsEqualTo((-19, "Failed to create RAID bdev x: No such device"));
         await Assert.That(noStrip).IsEqualTo((-22, "Failed to create RAID bdev x: Invalid argument"));
@@ -100,6 +100,40 @@ public class RaidMethodsTests
         await Assert.That(badCategory).IsEqualTo((-22, "Invalid argument"));
         await Assert.That(noCategory.Item1).IsEqualTo(-32602);
         await Assert.That(unclaimed).IsTrue();
+    }
+
+    [Test]
+    public async Task Raid1_is_a_nexus_listed_as_raid1_and_offline_when_no_child_is_healthy()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("rpc-raid1");
+        var c = new RpcTestClient { Pump = () => ThreadHost.Poll(t) };
+        string a = Bdevs.Malloc("m1a"), b = Bdevs.Malloc("m1b");
+        string name = Bdevs.Unique("r1");
+        JsonElement made = CallOn(t, c, "bdev_raid_create",
+            $"{{\"name\":\"{name}\",\"raid_level\":\"1\",\"base_bdevs\":\"{a} {b}\"}}");
+        bool isNexus = Bdevs.Find(name) is NativeBdev.Modules.Nexus.NexusBdev;
+        var n = (NativeBdev.Modules.Nexus.NexusBdev)Bdevs.Find(name);
+        Bdevs.Bound(t, () => n.Fault(b, NativeBdev.Modules.Nexus.NexusFaultReason.AdminFailed));
+        ThreadHost.PollUntil(() => n.Reconfiguring == 0, t);
+        JsonElement online = CallOn(t, c, "bdev_raid_get_bdevs", "{\"category\":\"online\"}");
+        JsonElement mine = online.GetProperty("result").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+        JsonElement offline = CallOn(t, c, "bdev_raid_get_bdevs", "{\"category\":\"offline\"}");
+        JsonElement deleted = c.Call("bdev_raid_delete", $"{{\"name\":\"{name}\"}}");
+        bool gone = ThreadHost.PollUntil(() => BdevRegistry.Find(name) == null, t);
+        Bdevs.DestroyAndWait(a, t);
+        Bdevs.DestroyAndWait(b, t);
+
+        await Assert.That(made.GetProperty("result").GetBoolean()).IsTrue();
+        await Assert.That(isNexus).IsTrue();
+        await Assert.That(mine.GetProperty("raid_level").GetString()).IsEqualTo("raid1");
+        await Assert.That(mine.GetProperty("num_base_bdevs").GetInt32()).IsEqualTo(2);
+        await Assert.That(mine.GetProperty("num_base_bdevs_operational").GetInt32()).IsEqualTo(1);
+        await Assert.That(mine.GetProperty("base_bdevs_list")[1].GetProperty("is_configured").GetBoolean()).IsFalse();
+        await Assert.That(offline.GetProperty("result").EnumerateArray().Any(e => e.GetProperty("name").GetString() == name))
+            .IsFalse();
+        await Assert.That(deleted.GetProperty("result").GetBoolean()).IsTrue();
+        await Assert.That(gone).IsTrue();
     }
 
     [Test]
