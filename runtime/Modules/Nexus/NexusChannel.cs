@@ -413,7 +413,10 @@ internal sealed unsafe class NexusChannel : BdevModuleChannel
                       LastError.Message);
             return null;
         }
-        var p = new Port { Child = c, Desc = c.Desc!, DescId = c.Desc!.Id, Io = io!, Channel = (BdevChannel)io!.State! };
+        var p = new Port
+        {
+            Child = c, Desc = c.Desc!, DescId = c.Desc!.Id, Io = io!, Channel = (BdevChannel)io!.State!,
+        };
         if (_allCount == _all.Length)
         {
             Array.Resize(ref _all, _all.Length * 2);

@@ -44,7 +44,8 @@ internal sealed class NexusModule : IBdevModule
     {
         if (Reactor.LightweightThread.Current == null)
         {
-            return LastError.Set(Errno.EINVAL, "no current thread: create a nexus from a thread (it opens its children)");
+            return LastError.Set(Errno.EINVAL,
+                "no current thread: create a nexus from a thread (it opens its children)");
         }
         if (childUris.Length == 0 || childUris.Length > NexusBdev.MaxChildren)
         {
@@ -110,7 +111,8 @@ internal sealed class NexusModule : IBdevModule
         }
         if (blocks > smallest)
         {
-            return LastError.Set(Errno.ENOSPC, $"size {sizeBytes} is more than the smallest child holds ({smallest * bs})");
+            return LastError.Set(Errno.ENOSPC,
+                $"size {sizeBytes} is more than the smallest child holds ({smallest * bs})");
         }
         var n = new NexusBdev(name, bs, blocks, uuid, align, dma);
         int rc = 0;
@@ -189,6 +191,7 @@ internal sealed class NexusModule : IBdevModule
 
     /// <summary>The control operations need a thread: reconfigurations and rebuilds run on it.</summary>
     public static int CheckThread() => Reactor.LightweightThread.Current != null ? 0
-        : LastError.Set(Errno.EINVAL, "no current thread: nexus operations run on a thread (nb_thread_poll, nb_set_thread)");
+        : LastError.Set(Errno.EINVAL,
+            "no current thread: nexus operations run on a thread (nb_thread_poll, nb_set_thread)");
 }
 

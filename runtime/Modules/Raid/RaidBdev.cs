@@ -148,16 +148,16 @@ internal sealed unsafe class RaidBdev : Bdev.Bdev
 
     public override void Destruct() => CloseBases();
 
-    /// <summary>SPDK's bdev_raid_create, as its write_config_json writes it.</summary>
+    /// <summary>SPDK's bdev_raid_create, as its write_config_json writes it (checked against
+    /// spdk_tgt's save_config in fixtures/rpc/055).</summary>
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
         BdevConfig.Entry(writer, "bdev_raid_create", w =>
         {
             w.WriteString("name", Name);
-            w.WriteNumber("strip_size_kb", StripSizeKb);
             w.WriteString("uuid", Uuid.ToString());
+            w.WriteNumber("strip_size_kb", StripSizeKb);
             w.WriteString("raid_level", LevelName(Level));
-            w.WriteBoolean("superblock", false);
-            w.WriteStartArray("base_bdevs");
+            w.WriteStartArray("base_bdevs"); // SPDK writes superblock only when it is on
             foreach (Bdev.Bdev b in _bases)
             {
                 w.WriteStringValue(b.Name);

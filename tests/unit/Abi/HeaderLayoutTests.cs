@@ -1,9 +1,9 @@
-using NativeBdev.Modules.Nexus;
 using System.Text.Json;
 using NativeBdev.Abi;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Modules.Error;
+using NativeBdev.Modules.Nexus;
 using NativeBdev.Nvme;
 
 namespace NativeBdev.Tests.Abi;

@@ -54,7 +54,8 @@ public class NexusBdevTests
         string existing = Bdevs.Malloc("nx-old", $"num_blocks={Blocks}&blk_size={Bs}");
         string made = Bdevs.Unique("nx-new");
         string name = Bdevs.Unique("nexus");
-        var created = CreateOn(t, $"nexus:///{name}?children={Enc($"malloc:///{made}?num_blocks={Blocks}&blk_size={Bs}")}," +
+        string madeUri = Enc($"malloc:///{made}?num_blocks={Blocks}&blk_size={Bs}");
+        var created = CreateOn(t, $"nexus:///{name}?children={madeUri}," +
                                   existing);
         BdevSession s = BdevSession.Open(t, name);
         var reference = new byte[Blocks * Bs];
@@ -129,7 +130,8 @@ public class NexusBdevTests
         var (name, ea, eb, cleanup) = ErrorPair(t, "nwf");
         NexusBdev n = Nexus(name);
         var order = new List<string>();
-        n.Listener = c => order.Add($"event {c.Name} {NexusChild.StateName(c.State)} {NexusChild.ReasonName(c.Reason)}");
+        n.Listener = c =>
+            order.Add($"event {c.Name} {NexusChild.StateName(c.State)} {NexusChild.ReasonName(c.Reason)}");
         BdevSession s = BdevSession.Open(t, name);
         using var w = new DmaBuffer(16 * Bs).Fill(seed: 5);
         int inject = ErrorModule.Inject(ea, (int)BdevIoType.Write, ErrorModule.Failure, 1000);

@@ -28,7 +28,8 @@ public class NexusFaultScheduleTests
         using var host = new ThreadHost();
         LightweightThread t = host.Create($"nexus-model-{seed}");
         var rng = new Random(seed);
-        string[] mallocs = Enumerable.Range(0, 3).Select(i => Bdevs.Malloc("nm" + i, $"num_blocks={Blocks}&blk_size={Bs}"))
+        string[] mallocs = Enumerable.Range(0, 3)
+            .Select(i => Bdevs.Malloc("nm" + i, $"num_blocks={Blocks}&blk_size={Bs}"))
             .ToArray();
         string[] children = mallocs.Select(m => Bdevs.Bound(t, () => Bdevs.Create($"error:///{m}"))).ToArray();
         string name = Bdevs.Unique("nexus");
@@ -85,7 +86,8 @@ public class NexusFaultScheduleTests
                     hostFailures++;
                     continue;
                 }
-                buffers.Span.Slice(p.Slot * Region * Bs, p.Blocks * Bs).CopyTo(model.AsSpan((p.Region * Region + p.Offset) * Bs));
+                buffers.Span.Slice(p.Slot * Region * Bs, p.Blocks * Bs)
+                    .CopyTo(model.AsSpan((p.Region * Region + p.Offset) * Bs));
             }
             // A read through the nexus matches the model.
             int r = rng.Next(Blocks / Region);

@@ -90,7 +90,8 @@ public class RaidBdevTests
         var reference = new byte[expectedBlocks * Bs];
         int failed = 0;
         // Single buffers: one inside a strip, one across many strips and (concat) a base boundary.
-        foreach ((long at, int blocks, int seed) in new[] { (3L, 5, 1), (1000L, 1100, 2), (expectedBlocks - 40, 40, 3) })
+        var singles = new[] { (3L, 5, 1), (1000L, 1100, 2), (expectedBlocks - 40, 40, 3) };
+        foreach ((long at, int blocks, int seed) in singles)
         {
             using var w = new DmaBuffer(blocks * Bs).Fill(seed);
             failed += s.Run(BdevIoType.Write, w.Pointer, (ulong)at, (ulong)blocks) == 0 ? 0 : 1;

@@ -31,12 +31,14 @@ public class RaidMethodsTests
         string r0 = Bdevs.Unique("r0"), cc = Bdevs.Unique("cc");
         const string uuid = "4a2cbe0e-9d59-4c1a-a8c4-0f7bd9a5e0b1";
         JsonElement made0 = CallOn(t, c, "bdev_raid_create",
-            $"{{\"name\":\"{r0}\",\"strip_size_kb\":64,\"raid_level\":\"raid0\",\"base_bdevs\":[\"{a}\"],\"uuid\":\"{uuid}\"}}");
+            $"{{\"name\":\"{r0}\",\"strip_size_kb\":64,\"raid_level\":\"raid0\",\"base_bdevs\":[\"{a}\"]," +
+            $"\"uuid\":\"{uuid}\"}}");
         JsonElement madeC = CallOn(t, c, "bdev_raid_create",
             $"{{\"name\":\"{cc}\",\"strip_size_kb\":4,\"raid_level\":\"CONCAT\",\"base_bdevs\":\"{b}\"}}");
         JsonElement all = CallOn(t, c, "bdev_raid_get_bdevs", "{\"category\":\"all\"}");
         JsonElement offline = CallOn(t, c, "bdev_raid_get_bdevs", "{\"category\":\"offline\"}");
-        JsonElement mine = all.GetProperty("result").EnumerateArray().Single(e => e.GetProperty("name").GetString() == r0);
+        JsonElement mine = all.GetProperty("result").EnumerateArray()
+            .Single(e => e.GetProperty("name").GetString() == r0);
         JsonElement base0 = mine.GetProperty("base_bdevs_list")[0];
         ulong concatBlocks = Bdevs.Find(cc).BlockCount;
         JsonElement deleted = c.Call("bdev_raid_delete", $"{{\"name\":\"{r0}\"}}");
@@ -75,7 +77,8 @@ public class RaidMethodsTests
         var c = new RpcTestClient();
         string a = Bdevs.Malloc("rx");
         string Params(string level, string extra = "", string bases = "") =>
-            $"{{\"name\":\"x\",\"strip_size_kb\":64,\"raid_level\":\"{level}\",\"base_bdevs\":[\"{(bases == "" ? a : bases)}\"]{extra}}}";
+            $"{{\"name\":\"x\",\"strip_size_kb\":64,\"raid_level\":\"{level}\"," +
+            $"\"base_bdevs\":[\"{(bases == "" ? a : bases)}\"]{extra}}}";
         (int, string) raid1Strip = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("raid1")));
         (int, string) raid5 = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("5f")));
         (int, string) sb = ErrorOf(CallOn(t, c, "bdev_raid_create", Params("0", ",\"superblock\":true")));
@@ -117,7 +120,8 @@ public class RaidMethodsTests
         Bdevs.Bound(t, () => n.Fault(b, NativeBdev.Modules.Nexus.NexusFaultReason.AdminFailed));
         ThreadHost.PollUntil(() => n.Reconfiguring == 0, t);
         JsonElement online = CallOn(t, c, "bdev_raid_get_bdevs", "{\"category\":\"online\"}");
-        JsonElement mine = online.GetProperty("result").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+        JsonElement mine = online.GetProperty("result").EnumerateArray()
+            .Single(e => e.GetProperty("name").GetString() == name);
         JsonElement offline = CallOn(t, c, "bdev_raid_get_bdevs", "{\"category\":\"offline\"}");
         JsonElement deleted = c.Call("bdev_raid_delete", $"{{\"name\":\"{name}\"}}");
         bool gone = ThreadHost.PollUntil(() => BdevRegistry.Find(name) == null, t);
@@ -130,7 +134,8 @@ public class RaidMethodsTests
         await Assert.That(mine.GetProperty("num_base_bdevs").GetInt32()).IsEqualTo(2);
         await Assert.That(mine.GetProperty("num_base_bdevs_operational").GetInt32()).IsEqualTo(1);
         await Assert.That(mine.GetProperty("base_bdevs_list")[1].GetProperty("is_configured").GetBoolean()).IsFalse();
-        await Assert.That(offline.GetProperty("result").EnumerateArray().Any(e => e.GetProperty("name").GetString() == name))
+        await Assert.That(offline.GetProperty("result").EnumerateArray()
+                .Any(e => e.GetProperty("name").GetString() == name))
             .IsFalse();
         await Assert.That(deleted.GetProperty("result").GetBoolean()).IsTrue();
         await Assert.That(gone).IsTrue();
@@ -145,9 +150,11 @@ public class RaidMethodsTests
         string b = Bdevs.Malloc("sp", "size_mb=8&blk_size=512");
         JsonElement made = CallOn(t, c, "bdev_split_create",
             $"{{\"base_bdev\":\"{b}\",\"split_count\":3,\"split_size_mb\":2}}");
-        (int, string) twice = ErrorOf(CallOn(t, c, "bdev_split_create", $"{{\"base_bdev\":\"{b}\",\"split_count\":2}}"));
+        (int, string) twice = ErrorOf(CallOn(t, c, "bdev_split_create",
+            $"{{\"base_bdev\":\"{b}\",\"split_count\":2}}"));
         (int, string) zero = ErrorOf(CallOn(t, c, "bdev_split_create", "{\"base_bdev\":\"x\",\"split_count\":0}"));
-        (int, string) noBase = ErrorOf(CallOn(t, c, "bdev_split_create", "{\"base_bdev\":\"nosuch\",\"split_count\":2}"));
+        (int, string) noBase = ErrorOf(CallOn(t, c, "bdev_split_create",
+            "{\"base_bdev\":\"nosuch\",\"split_count\":2}"));
         (int, string) noCount = ErrorOf(CallOn(t, c, "bdev_split_create", $"{{\"base_bdev\":\"{b}\"}}"));
         JsonElement deleted = CallOn(t, c, "bdev_split_delete", $"{{\"base_bdev\":\"{b}\"}}");
         bool partsGone = ThreadHost.PollUntil(() => BdevRegistry.Find(b + "p0") == null &&

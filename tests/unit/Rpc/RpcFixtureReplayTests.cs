@@ -1,4 +1,5 @@
 using System.Text.Json;
+using NativeBdev.Reactor;
 using NativeBdev.Rpc;
 using NativeBdev.Tests.Support;
 
@@ -24,8 +25,12 @@ public class RpcFixtureReplayTests
     public async Task Every_recorded_request_gets_a_reply_shaped_like_spdk_tgts()
     {
         TestEnv.Ensure();
-        var client = new RpcTestClient();
-        DeleteFixtureBdevs(client);
+        // Handlers that open bases (bdev_raid_create, bdev_split_create) run on a thread, as the
+        // server's own thread is inside its poll; deletes wait for that thread's messages.
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("rpc-replay");
+        var client = new RpcTestClient { Pump = () => t.Poll(0, 0) };
+        DeleteFixtureBdevs(client, t);
         var problems = new List<string>();
         int compared = 0, notFound = 0;
         foreach (string n in Numbers())
@@ -34,7 +39,7 @@ public class RpcFixtureReplayTests
             using JsonDocument req = JsonDocument.Parse(request);
             using JsonDocument spdk = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, n + ".response.json")));
             string method = req.RootElement.GetProperty("method").GetString()!;
-            JsonElement ours = client.Call(request);
+            JsonElement ours = Bdevs.Bound(t, () => client.Call(request));
             if (client.Server.Find(method) == null)
             {
                 notFound++;
@@ -44,7 +49,7 @@ public class RpcFixtureReplayTests
             compared++;
             CheckOne(problems, n, method, req.RootElement, ours, spdk.RootElement);
         }
-        List<string> left = DeleteFixtureBdevs(client);
+        List<string> left = DeleteFixtureBdevs(client, t);
         await Assert.That(problems).IsEmpty();
         // The replay created Malloc0-4, Null0 and Null1 and deleted Null1 (065).
         await Assert.That(string.Join(",", left)).IsEqualTo("Malloc0,Malloc1,Malloc2,Malloc3,Malloc4,Null0");
@@ -107,13 +112,14 @@ public class RpcFixtureReplayTests
     }
 
     /// <summary>Deletes the fixture's bdevs; returns those that existed.</summary>
-    private static List<string> DeleteFixtureBdevs(RpcTestClient client)
+    private static List<string> DeleteFixtureBdevs(RpcTestClient client, LightweightThread t)
     {
         var deleted = new List<string>();
         foreach (string b in s_fixtureBdevs)
         {
             string method = b.StartsWith("Malloc") ? "bdev_malloc_delete" : "bdev_null_delete";
-            if (client.Call(method, "{\"name\":\"" + b + "\"}").TryGetProperty("result", out JsonElement r) &&
+            if (Bdevs.Bound(t, () => client.Call(method, "{\"name\":\"" + b + "\"}"))
+                    .TryGetProperty("result", out JsonElement r) &&
                 r.GetBoolean())
             {
                 deleted.Add(b);
