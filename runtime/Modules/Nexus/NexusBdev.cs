@@ -319,8 +319,12 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             return LastError.Set(Errno.EINVAL, $"child '{c.Name}' is {NexusChild.StateName(c.State)}, not faulted");
         }
         int rc;
+        bool reopened = false;
         if (c.Desc is not { Closed: false })
         {
+            // Its bdev went away: what comes back (remade from the URI, or another bdev of the
+            // name) holds nothing the write log can vouch for, so the rebuild is full.
+            reopened = true;
             if ((rc = NexusModule.ResolveChild(c.Uri, out Bdev.Bdev? b, out _)) != 0)
             {
                 return rc;
@@ -334,7 +338,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         bool partial;
         lock (_lock)
         {
-            partial = c.LogEpoch >= 0 && c.LogEpoch == LogEpoch;
+            partial = !reopened && c.LogEpoch >= 0 && c.LogEpoch == LogEpoch;
         }
         return StartRebuild(c, partial);
     }

@@ -300,6 +300,44 @@ public class NexusBdevTests
     }
 
     [Test]
+    public async Task A_child_whose_bdev_goes_away_is_faulted_offline_and_comes_back_remade_and_fully_rebuilt()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nexus-gone");
+        string a = Bdevs.Malloc("nga", $"num_blocks={Blocks}&blk_size={Bs}");
+        string b = Bdevs.Unique("ngb");
+        string name = Bdevs.Unique("nexus");
+        CreateOn(t, $"nexus:///{name}?children={a},{Enc($"malloc:///{b}?num_blocks={Blocks}&blk_size={Bs}")}");
+        NexusBdev n = Nexus(name);
+        BdevSession s = BdevSession.Open(t, name);
+        var reference = new byte[Blocks * Bs];
+        Write(s, 0, Blocks, 31, reference);
+        // The child's bdev is destroyed under the nexus (its node is gone): the removal finishes,
+        // the child is faulted offline, the host's I/O goes on.
+        bool removed = Bdevs.DestroyAndWait(b, t);
+        NexusChild child = n.FindChild(b)!;
+        var (state, reason) = (child.State, child.Reason);
+        int writeAfter = Write(s, 100, 50, 32, reference);
+        // Back: remade from its URI (empty), so the rebuild copies everything, not the log.
+        int online = Bdevs.Bound(t, () => n.Online(b));
+        NexusRebuild? job = n.RebuildOf(child);
+        bool synced = ThreadHost.PollUntil(() => child.Healthy, t);
+        s.Close();
+        byte[] cb = ReadAll(t, b);
+        Bdevs.DestroyAndWait(name, t);
+        Bdevs.DestroyAndWait(a, t);
+
+        await Assert.That(removed).IsTrue();
+        await Assert.That(state).IsEqualTo(NexusChildState.Faulted);
+        await Assert.That(reason).IsEqualTo(NexusFaultReason.Offline);
+        await Assert.That(writeAfter).IsEqualTo(0);
+        await Assert.That(online).IsEqualTo(0);
+        await Assert.That(job!.Partial).IsFalse();
+        await Assert.That(synced).IsTrue();
+        await Assert.That(cb.AsSpan().SequenceEqual(reference)).IsTrue();
+    }
+
+    [Test]
     [Arguments("nexus:///{0}", -22, "children=")]
     [Arguments("nexus:///{0}?children={1}&speed=1", -22, "unknown parameter 'speed'")]
     [Arguments("nexus:///{0}?children={1},nosuch", -19, "no bdev named 'nosuch'")]
