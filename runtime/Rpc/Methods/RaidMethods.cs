@@ -80,7 +80,7 @@ internal static class RaidMethods
     }
 
     private static void RaidDelete(RpcCall call, RpcParams args) =>
-        Delete(call, args.String("name")!, b => b is RaidBdev or NexusBdev);
+        BdevDelete.Reply(call, args.String("name")!, b => b is RaidBdev or NexusBdev);
 
     private static void RaidGetBdevs(RpcCall call, RpcParams args)
     {
@@ -209,29 +209,5 @@ internal static class RaidMethods
         }
         split.DestroyParts();
         call.Result(true);
-    }
-
-    private static void Delete(RpcCall call, string name, Func<BlockDevice, bool> ours)
-    {
-        if (BdevRegistry.Find(name) is not { } b || !ours(b))
-        {
-            call.Errno(-Errno.ENODEV);
-            return;
-        }
-        int rc = BdevRegistry.Destroy(name, status =>
-        {
-            if (status == 0)
-            {
-                call.Result(true);
-            }
-            else
-            {
-                call.Errno(status < 0 ? status : -status);
-            }
-        });
-        if (rc != 0)
-        {
-            call.Errno(rc);
-        }
     }
 }

@@ -81,27 +81,6 @@ internal static class SizedDeviceMethods
     }
 
     /// <summary>Only a bdev of this module: SPDK answers -ENODEV for a bdev of another.</summary>
-    private static void Delete(RpcCall call, string name, string module)
-    {
-        if (BdevRegistry.Find(name) is not { } b || b.ModuleName != module)
-        {
-            call.Errno(-Errno.ENODEV);
-            return;
-        }
-        int rc = BdevRegistry.Destroy(name, status =>
-        {
-            if (status == 0)
-            {
-                call.Result(true);
-            }
-            else
-            {
-                call.Errno(status < 0 ? status : -status);
-            }
-        });
-        if (rc != 0)
-        {
-            call.Errno(rc);
-        }
-    }
+    private static void Delete(RpcCall call, string name, string module) =>
+        BdevDelete.Reply(call, name, b => b.ModuleName == module);
 }
