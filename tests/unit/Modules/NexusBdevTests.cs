@@ -338,6 +338,40 @@ public class NexusBdevTests
     }
 
     [Test]
+    public async Task Io_is_held_not_failed_until_every_thread_has_the_new_configuration()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t1 = host.Create("nexus-hold-1"), t2 = host.Create("nexus-hold-2");
+        string a = Bdevs.Malloc("nha", $"num_blocks={Blocks}&blk_size={Bs}");
+        string b = Bdevs.Malloc("nhb", $"num_blocks={Blocks}&blk_size={Bs}");
+        string name = Bdevs.Unique("nexus");
+        CreateOn(t1, $"nexus:///{name}?children={a},{b}");
+        NexusBdev n = Nexus(name);
+        BdevSession s1 = BdevSession.Open(t1, name), s2 = BdevSession.Open(t2, name);
+        int fault = Bdevs.Bound(t1, () => n.Fault(b, NexusFaultReason.AdminFailed));
+        using var w = new DmaBuffer(8 * Bs).Fill(seed: 41);
+        var log = new IoLog();
+        int submitted = s1.Submit(BdevIoType.Write, w.Pointer, 0, 8, log, 1);
+        for (int i = 0; i < 20; i++)
+        {
+            ThreadHost.Poll(t1); // t2 has not refreshed: the write waits
+        }
+        bool heldWhileT2Behind = log.Count == 0 && n.Reconfiguring != 0;
+        bool done = ThreadHost.PollUntil(() => log.Count == 1, t2, t1);
+        int status = log.Count == 1 ? log.Done[0].Status : 1;
+        s1.Close();
+        s2.Close();
+        Bdevs.DestroyAndWait(name, t1, t2);
+        Bdevs.DestroyAndWait(a, t1);
+        Bdevs.DestroyAndWait(b, t1);
+
+        await Assert.That(fault + submitted).IsEqualTo(0);
+        await Assert.That(heldWhileT2Behind).IsTrue();
+        await Assert.That(done).IsTrue();
+        await Assert.That(status).IsEqualTo(0);
+    }
+
+    [Test]
     [Arguments("nexus:///{0}", -22, "children=")]
     [Arguments("nexus:///{0}?children={1}&speed=1", -22, "unknown parameter 'speed'")]
     [Arguments("nexus:///{0}?children={1},nosuch", -19, "no bdev named 'nosuch'")]
