@@ -372,6 +372,32 @@ public class NexusBdevTests
     }
 
     [Test]
+    public async Task A_nexus_destroyed_while_it_rebuilds_stops_the_rebuild_and_takes_what_it_made()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nexus-destroy-rebuild");
+        string a = Bdevs.Malloc("nda", $"num_blocks={Blocks}&blk_size={Bs}");
+        string name = Bdevs.Unique("nexus");
+        CreateOn(t, $"nexus:///{name}?children={a}");
+        NexusBdev n = Nexus(name);
+        string added = Bdevs.Unique("nd-new");
+        int add = Bdevs.Bound(t, () => n.AddChild($"malloc:///{added}?num_blocks={Blocks}&blk_size={Bs}"));
+        NexusRebuild? job = n.RebuildOf(n.FindChild(added)!);
+        ThreadHost.Poll(t); // the rebuild has started, not finished
+        bool destroyed = Bdevs.DestroyAndWait(name, t);
+        bool addedGone = ThreadHost.PollUntil(() => BdevRegistry.Find(added) == null, t);
+        bool aFree = Bdevs.Find(a) is { ClaimedBy: null } b && b.Descriptors.Count == 0;
+        Bdevs.DestroyAndWait(a, t);
+
+        await Assert.That(add).IsEqualTo(0);
+        await Assert.That(job).IsNotNull();
+        await Assert.That(destroyed).IsTrue();
+        await Assert.That(addedGone).IsTrue();
+        await Assert.That(aFree).IsTrue();
+        await Assert.That(job!.Cancelled).IsTrue();
+    }
+
+    [Test]
     [Arguments("nexus:///{0}", -22, "children=")]
     [Arguments("nexus:///{0}?children={1}&speed=1", -22, "unknown parameter 'speed'")]
     [Arguments("nexus:///{0}?children={1},nosuch", -19, "no bdev named 'nosuch'")]
