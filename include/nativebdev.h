@@ -443,7 +443,13 @@ enum nb_bdev_event_type {
  * blocks, block devices use their logical block size.
  * Block sizes are powers of two from 512 to 65536. Unknown schemes (-ENOTSUP), unknown or
  * bad parameters (-EINVAL), duplicate names (-EEXIST) are errors with a message.
- * bdev://, loopback://, error:// and delay:// need a current thread (they open their base). */
+ *   split:///BASE?split_count=N&split_size_mb=M   SPDK's vbdev_split: BASE claimed, parts BASEp0..
+ *                                                 (M MiB each, 0 = equal parts); answers BASEp0
+ *   raid0:///NAME?strip_size_kb=K&base_bdevs=A,B  SPDK's raid0 (K a power of two), bases claimed
+ *   concat:///NAME?strip_size_kb=K&base_bdevs=A,B SPDK's concat: the bases one after the other
+ *   nexus:///NAME?size=BYTES&children=URI,URI     a mirror (see nb_nexus_create)
+ * bdev://, loopback://, error://, delay://, split://, raid0://, concat:// and nexus:// need a
+ * current thread (they open their bases). */
 int nb_bdev_create(const char *uri, char *name, size_t name_len);
 
 typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
@@ -932,6 +938,87 @@ struct nb_crypto_key_info {
 /* Copies up to `max` keys, sorted by name, never their material; returns how many exist
  * (may be more than `max`). keys may be NULL with max 0. */
 int nb_crypto_key_list(struct nb_crypto_key_info *keys, int max);
+
+/* ---------------------------------------------------------------- nexus
+ * A nexus (Mayastor's) mirrors its children: every write, write zeroes, unmap, flush and
+ * reset goes to every child that is open; a read goes to one open, synced child, round-robin,
+ * and is retried on the next when it fails. A child that fails an I/O is retired (faulted
+ * with NB_NEXUS_FAULT_IO_ERROR, then detached from every thread) and the I/O succeeds when a
+ * healthy child has it; the last healthy child is never faulted: its failure is the host's.
+ * While the nexus reconfigures (a child retired, added, removed, brought back), new I/O is
+ * held, not failed. A child brought back or added is out of sync (takes writes, no reads)
+ * until a rebuild has copied it from a healthy child: in 64 KiB segments, 16 in flight, each
+ * under a range lock against new writes; a child faulted while synced and brought back copies
+ * only the segments written since (each thread logs them while a child is faulted), else all.
+ * Every function here needs a current thread (inside nb_thread_poll or after nb_set_thread);
+ * rebuilds and reconfigurations run on it, so keep polling it. */
+
+enum nb_nexus_child_state {
+	NB_NEXUS_CHILD_INIT = 0,
+	NB_NEXUS_CHILD_OPEN = 1,    /* takes I/O (reads too once synced) */
+	NB_NEXUS_CHILD_CLOSED = 2,  /* removed */
+	NB_NEXUS_CHILD_FAULTED = 3, /* see the reason */
+};
+
+enum nb_nexus_fault_reason {
+	NB_NEXUS_FAULT_NONE = 0,
+	NB_NEXUS_FAULT_CANT_OPEN = 1,
+	NB_NEXUS_FAULT_NO_SPACE = 2,
+	NB_NEXUS_FAULT_TIMED_OUT = 3,
+	NB_NEXUS_FAULT_IO_ERROR = 4,       /* an I/O failed on it */
+	NB_NEXUS_FAULT_REBUILD_FAILED = 5,
+	NB_NEXUS_FAULT_ADMIN_FAILED = 6,
+	NB_NEXUS_FAULT_OFFLINE = 7,        /* its bdev went away */
+};
+
+/* A child's state changed: `state` an nb_nexus_child_state, `reason` an nb_nexus_fault_reason,
+ * `synced` 1 or 0. Runs on the thread where the change happened (for a retire, the thread of
+ * the I/O that failed) before that I/O's completion callback, so a control plane can record
+ * the change before the host is told the write succeeded. Must not block. */
+typedef void (*nb_nexus_event_cb)(const char *nexus, const char *child, int state, int reason, int synced,
+				  void *ctx);
+
+/* Creates nexus `name` over `count` (1 .. 32) children: each a bdev URI (made now unless the
+ * bdev it names exists; the nexus destroys what it made) or the name of an existing bdev. Each
+ * child is opened and claimed. `size_bytes` 0 takes the smallest child's size. The same as
+ * nb_bdev_create("nexus:///NAME?size=&children=URI,URI") with percent-encoded URIs. */
+int nb_nexus_create(const char *name, uint64_t size_bytes, const char *const *children, size_t count);
+
+/* nb_bdev_destroy for a nexus only (-ENODEV for any other bdev); children it made go too. */
+int nb_nexus_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
+
+/* Sets (or with NULL clears) the child-state callback of the nexus. */
+int nb_nexus_set_event_cb(const char *nexus, nb_nexus_event_cb cb, void *ctx);
+
+/* Adds a child (URI or bdev name): it joins out of sync and is fully rebuilt. -EEXIST if it is
+ * a child already, -ENOSPC if smaller than the nexus, -EINVAL for another block size. */
+int nb_nexus_add_child(const char *nexus, const char *child);
+
+/* Removes a child (by name or URI): closed, detached, its bdev destroyed if the nexus made it.
+ * -EBUSY for the last healthy child, -ENOENT for a child the nexus does not have. */
+int nb_nexus_remove_child(const char *nexus, const char *child);
+
+/* Faults a child with `reason` (an nb_nexus_fault_reason other than NONE). -EBUSY for the last
+ * healthy child. Writes from then on are logged for a partial rebuild. */
+int nb_nexus_fault_child(const char *nexus, const char *child, int reason);
+
+/* Brings a faulted child back: reopened (remade from its URI if its bdev went away), out of
+ * sync, and rebuilt — partially when the write log covers it. 0 for a child already open. */
+int nb_nexus_online_child(const char *nexus, const char *child);
+
+struct nb_nexus_child_info {
+	char name[NB_BDEV_NAME_MAX];  /* the child's bdev */
+	int32_t state;                /* enum nb_nexus_child_state */
+	int32_t reason;               /* enum nb_nexus_fault_reason; NONE unless faulted */
+	int32_t synced;               /* 1: holds every acknowledged write */
+	int32_t rebuilding;           /* 1 while a rebuild copies onto it */
+	uint64_t rebuild_blocks_total; /* of the current rebuild (0 until it knows) */
+	uint64_t rebuild_blocks_done;
+};
+
+/* Copies up to `max` children of the nexus, in slot order; returns how many it has (may be
+ * more than `max`). children may be NULL with max 0. */
+int nb_nexus_list_children(const char *nexus, struct nb_nexus_child_info *children, int max);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,9 @@ internal static class BuiltInModules
             new Nvme.NvmeModule(),
             new Nvme.NvmfModule(),
             new Crypto.CryptoModule(),
+            new Split.SplitModule(),
+            new Raid.RaidModule(),
+            new Nexus.NexusModule(),
         ];
         foreach (IBdevModule m in modules)
         {

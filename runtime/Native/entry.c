@@ -917,3 +917,67 @@ int nb_crypto_key_list(struct nb_crypto_key_info *keys, int max)
 		return -ECHILD;
 	return nbm_crypto_key_list(keys, max);
 }
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_create(const char *name, uint64_t size_bytes, const char *const *children, size_t count);
+int nb_nexus_create(const char *name, uint64_t size_bytes, const char *const *children, size_t count)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_create(name, size_bytes, children, count);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
+int nb_nexus_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_destroy(name, cb, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_set_event_cb(const char *nexus, nb_nexus_event_cb cb, void *ctx);
+int nb_nexus_set_event_cb(const char *nexus, nb_nexus_event_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_set_event_cb(nexus, cb, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_add_child(const char *nexus, const char *child);
+int nb_nexus_add_child(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_add_child(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_remove_child(const char *nexus, const char *child);
+int nb_nexus_remove_child(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_remove_child(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_fault_child(const char *nexus, const char *child, int reason);
+int nb_nexus_fault_child(const char *nexus, const char *child, int reason)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_fault_child(nexus, child, reason);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_online_child(const char *nexus, const char *child);
+int nb_nexus_online_child(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_online_child(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_list_children(const char *nexus, struct nb_nexus_child_info *children, int max);
+int nb_nexus_list_children(const char *nexus, struct nb_nexus_child_info *children, int max)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_list_children(nexus, children, max);
+}

@@ -11,4 +11,8 @@ internal enum RpcParamKind
 
     /// <summary>A string that parses as a UUID.</summary>
     Uuid,
+
+    /// <summary>An array of strings, or one string of names separated by blanks (what
+    /// rpc.py's -b "A B" becomes in some clients): bdev_raid_create's base_bdevs.</summary>
+    StringList,
 }

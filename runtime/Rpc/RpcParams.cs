@@ -95,8 +95,25 @@ internal sealed class RpcParams
         RpcParamKind.UInt64 => v.ValueKind == JsonValueKind.Number && v.TryGetUInt64(out _),
         RpcParamKind.Int64 => v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out _),
         RpcParamKind.Uuid => v.ValueKind == JsonValueKind.String && Guid.TryParse(v.GetString(), out _),
+        RpcParamKind.StringList => v.ValueKind == JsonValueKind.String || AllStrings(v),
         _ => false,
     };
+
+    private static bool AllStrings(JsonElement v)
+    {
+        if (v.ValueKind != JsonValueKind.Array)
+        {
+            return false;
+        }
+        foreach (JsonElement e in v.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.String)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     private static string Expected(RpcParamKind kind) => kind switch
     {
@@ -106,6 +123,7 @@ internal sealed class RpcParams
         RpcParamKind.UInt64 => "an integer from 0 to 18446744073709551615",
         RpcParamKind.Int64 => "a 64-bit integer",
         RpcParamKind.Uuid => "a UUID string",
+        RpcParamKind.StringList => "an array of strings or a string",
         _ => "?",
     };
 
@@ -164,6 +182,28 @@ internal sealed class RpcParams
     {
         int i = Declared(name, RpcParamKind.Int64);
         return _given[i] ? _values[i].GetInt64() : fallback;
+    }
+
+    /// <summary>The array's strings, or the string's blank-separated words; empty when absent.</summary>
+    public string[] StringList(string name)
+    {
+        int i = Declared(name, RpcParamKind.StringList);
+        if (!_given[i])
+        {
+            return [];
+        }
+        JsonElement v = _values[i];
+        if (v.ValueKind == JsonValueKind.String)
+        {
+            return v.GetString()!.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        }
+        var list = new string[v.GetArrayLength()];
+        int n = 0;
+        foreach (JsonElement e in v.EnumerateArray())
+        {
+            list[n++] = e.GetString()!;
+        }
+        return list;
     }
 
     public Guid? Uuid(string name)

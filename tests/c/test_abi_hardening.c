@@ -2776,6 +2776,93 @@ static void g_crypto(const char *dir)
 	TRUE(keys[0].user_count == 1 && strcmp(keys[0].users, "abi_c") == 0);
 }
 
+/* =========================================================================================
+ * Group: composite — nexus functions, split/raid0/concat/nexus URIs with hostile arguments
+ * ======================================================================================= */
+
+static void on_nexus_child(const char *nexus, const char *child, int state, int reason, int synced, void *ctx)
+{
+	(void)nexus;
+	(void)child;
+	(void)state;
+	(void)reason;
+	(void)synced;
+	(*(int *)ctx)++;
+}
+
+static void g_composite(const char *dir)
+{
+	(void)dir;
+	setup_world();
+	struct nb_nexus_child_info info[2];
+	char made[64];
+	NEED(nb_bdev_create("malloc:///abi_cm?size_mb=1", made, sizeof(made)) == 0);
+	const char *kids[] = {"abi_cm"};
+	const char *none[] = {NULL};
+	RC(nb_nexus_create(NULL, 0, kids, 1), -EINVAL);
+	RC(nb_nexus_create("abi_nx", 0, NULL, 1), -EINVAL);
+	RC(nb_nexus_create("abi_nx", 0, kids, 0), -EINVAL);
+	RC(nb_nexus_create("abi_nx", 0, kids, SIZE_MAX), -EINVAL);
+	RC(nb_nexus_create("abi_nx", 0, none, 1), -EINVAL);
+	RC(nb_nexus_create("abi_nx", 1, kids, 1), -EINVAL);       /* not whole blocks */
+	RC(nb_nexus_create("abi_nx", 1ULL << 60, kids, 1), -ENOSPC);
+	ERR(nb_nexus_create(long_string(5000, "n"), 0, kids, 1));
+	ERR(nb_nexus_create("abi_nx", 0, (const char *const[]){guarded(4097, 'x')}, 1));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_nexus_create(bad_utf8[i], 0, kids, 1), "nexus name bad UTF-8 #%zu", i);
+	RC(nb_nexus_list_children("abi_nx", info, 2), -ENODEV);
+	RC(nb_nexus_list_children(NULL, info, 2), -EINVAL);
+	RC(nb_nexus_destroy("abi_nx", NULL, NULL), -ENODEV);
+	RC(nb_nexus_destroy("abi_m", NULL, NULL), -ENODEV); /* not a nexus */
+	RC(nb_nexus_set_event_cb("abi_nx", NULL, NULL), -ENODEV);
+	RC(nb_nexus_add_child("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_remove_child("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_fault_child("abi_nx", "abi_m", NB_NEXUS_FAULT_ADMIN_FAILED), -ENODEV);
+	RC(nb_nexus_online_child("abi_nx", "abi_m"), -ENODEV);
+
+	OK(nb_nexus_create("abi_nx", 0, kids, 1), 0);
+	int events = 0;
+	OK(nb_nexus_set_event_cb("abi_nx", on_nexus_child, &events), 0);
+	RC(nb_nexus_list_children("abi_nx", NULL, 1), -EINVAL);
+	RC(nb_nexus_list_children("abi_nx", info, -1), -EINVAL);
+	OK(nb_nexus_list_children("abi_nx", NULL, 0), 1);
+	OK(nb_nexus_list_children("abi_nx", info, INT_MAX), 1);
+	TRUE(strcmp(info[0].name, "abi_cm") == 0 && info[0].state == NB_NEXUS_CHILD_OPEN && info[0].synced == 1);
+	RC(nb_nexus_add_child("abi_nx", NULL), -EINVAL);
+	RC(nb_nexus_add_child("abi_nx", "abi_cm"), -EEXIST);
+	RC(nb_nexus_add_child("abi_nx", "missing"), -ENODEV);
+	ERR(nb_nexus_add_child("abi_nx", guarded(4097, 'c')));
+	RC(nb_nexus_remove_child("abi_nx", "missing"), -ENOENT);
+	RC(nb_nexus_remove_child("abi_nx", "abi_cm"), -EBUSY); /* the last healthy child */
+	RC(nb_nexus_fault_child("abi_nx", "abi_cm", NB_NEXUS_FAULT_NONE), -EINVAL);
+	RC(nb_nexus_fault_child("abi_nx", "abi_cm", 8), -EINVAL);
+	RC(nb_nexus_fault_child("abi_nx", "abi_cm", NB_NEXUS_FAULT_IO_ERROR), -EBUSY);
+	RC(nb_nexus_online_child("abi_nx", NULL), -EINVAL);
+	OK(nb_nexus_online_child("abi_nx", "abi_cm"), 0); /* open already */
+	/* Off any thread: refused, not a crash. */
+	NEED(nb_set_thread(NULL) == 0);
+	RC(nb_nexus_add_child("abi_nx", "abi_cm"), -EINVAL);
+	NEED(nb_set_thread(W.t1) == 0);
+	TRUE(events == 0);
+	OK(nb_nexus_set_event_cb("abi_nx", NULL, NULL), 0);
+
+	static const char *const bad[] = {
+		"nexus:///", "nexus:///x", "nexus:///x?children=", "nexus:///x?children=missing",
+		"nexus:///x?children=abi_m,abi_m", "nexus:///x?children=abi_m&size=abc", "nexus:///x?children=%zz",
+		"nexus:///x?children=abi_m&q=1", "nexus:///x?children=malloc%3A%2F%2F%2Fy%3Fsize_mb%3D0",
+		"split:///", "split:///abi_m", "split:///abi_m?split_count=0", "split:///abi_m?split_count=99999",
+		"split:///missing?split_count=2", "split:///abi_m?split_count=2&split_size_mb=999999",
+		"raid0:///r", "raid0:///r?base_bdevs=abi_m", "raid0:///r?strip_size_kb=3&base_bdevs=abi_m",
+		"raid0:///r?strip_size_kb=4&base_bdevs=", "raid0:///r?strip_size_kb=4&base_bdevs=abi_m,abi_m",
+		"concat:///r?strip_size_kb=4&base_bdevs=missing", "concat:///r?strip_size_kb=99999999999&base_bdevs=abi_m",
+		"raid0://host/r?strip_size_kb=4&base_bdevs=abi_m",
+	};
+	char name[64];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ERRW(nb_bdev_create(bad[i], name, sizeof(name)), "nb_bdev_create(\"%s\")", bad[i]);
+	OK(nb_nexus_destroy("abi_nx", NULL, NULL), 0);
+}
+
 struct group {
 	const char *name;
 	void (*fn)(const char *dir);
@@ -2814,6 +2901,7 @@ static const struct group groups[] = {
 	{ "rpc", g_rpc, 30, "" },
 	{ "crypto", g_crypto, 60, "" },
 	{ "config", g_config, 60, "" },
+	{ "composite", g_composite, 60, "" },
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 

@@ -26,9 +26,14 @@ internal static class BdevRpc
 
     /// <summary>Destroys <paramref name="name"/> if it is a bdev of <paramref name="module"/>
     /// (SPDK answers -ENODEV for a bdev of another module) and replies true once it is gone.</summary>
-    public static void Delete(RpcCall call, string name, string module)
+    public static void Delete(RpcCall call, string name, string module) =>
+        Delete(call, name, b => b.ModuleName == module);
+
+    /// <summary>Destroys <paramref name="name"/> if <paramref name="ours"/> says it is one of the
+    /// method's, else -ENODEV; replies true once the removal has finished.</summary>
+    public static void Delete(RpcCall call, string name, Func<Bdev.Bdev, bool> ours)
     {
-        if (BdevRegistry.Find(name) is not { } b || b.ModuleName != module)
+        if (BdevRegistry.Find(name) is not { } b || !ours(b))
         {
             call.Errno(-Errno.ENODEV);
             return;

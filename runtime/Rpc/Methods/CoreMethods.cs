@@ -16,5 +16,6 @@ internal static class CoreMethods
         CryptoMethods.Register(server);
         NvmeMethods.Register(server);
         NbdevMethods.Register(server);
+        RaidMethods.Register(server);
     }
 }

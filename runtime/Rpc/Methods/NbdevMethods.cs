@@ -79,25 +79,7 @@ internal static class NbdevMethods
         server.Register(new RpcMethod("spdk_kill_instance", [Req("sig_name", RpcParamKind.String)], Kill));
     }
 
-    private static void Destroy(RpcCall call, RpcParams args)
-    {
-        string name = args.String("name")!;
-        int rc = BdevRegistry.Destroy(name, status =>
-        {
-            if (status == 0)
-            {
-                call.Result(true);
-            }
-            else
-            {
-                call.Errno(status < 0 ? status : -status);
-            }
-        });
-        if (rc != 0)
-        {
-            call.Errno(rc);
-        }
-    }
+    private static void Destroy(RpcCall call, RpcParams args) => BdevRpc.Delete(call, args.String("name")!, _ => true);
 
     private static void GetHealth(RpcCall call, RpcParams args)
     {

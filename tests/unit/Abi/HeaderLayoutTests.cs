@@ -3,6 +3,7 @@ using NativeBdev.Abi;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Modules.Error;
+using NativeBdev.Modules.Nexus;
 using NativeBdev.Nvme;
 
 namespace NativeBdev.Tests.Abi;
@@ -30,6 +31,7 @@ public class HeaderLayoutTests
             ("opc", "Opcode"), ("fuse_psdt", "Flags"), ("rsvd2", "Cdw2"), ("rsvd3", "Cdw3")),
         new("nb_nvme_probe_info", typeof(NbNvmeProbeInfo)),
         new("nb_nvme_ctrlr_info", typeof(NbNvmeCtrlrInfo)),
+        new("nb_nexus_child_info", typeof(NbNexusChildInfo)),
     ];
 
     /// <summary>Header structs with no C# mirror, each with the reason. Empty today: every
@@ -43,6 +45,8 @@ public class HeaderLayoutTests
         new("nb_bdev_io_type", typeof(BdevIoType), "NB_BDEV_IO_TYPE_", ["Invalid", "Count"]),
         new("nb_bdev_event_type", typeof(BdevEventType), "NB_BDEV_EVENT_", []),
         new("nb_bdev_error_type", typeof(ErrorModule), "NB_BDEV_ERROR_", [], ("NB_BDEV_ERROR_NOMEM", "NoMemory")),
+        new("nb_nexus_child_state", typeof(NexusChildState), "NB_NEXUS_CHILD_", []),
+        new("nb_nexus_fault_reason", typeof(NexusFaultReason), "NB_NEXUS_FAULT_", []),
     ];
 
     private static readonly Dictionary<string, string> s_headerOnlyEnums = new()

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using NativeBdev.Reactor;
 using NativeBdev.Rpc;
 using NativeBdev.Tests.Support;
 
@@ -51,7 +52,7 @@ public class RpcFixtureReplayTests
             using JsonDocument req = JsonDocument.Parse(request);
             using JsonDocument spdk = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, n + ".response.json")));
             string method = req.RootElement.GetProperty("method").GetString()!;
-            JsonElement ours = client.Call(request);
+            JsonElement ours = Bdevs.Bound(t, () => client.Call(request));
             if (client.Server.Find(method) == null)
             {
                 notFound++;

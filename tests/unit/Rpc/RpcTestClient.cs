@@ -15,6 +15,10 @@ internal sealed class RpcTestClient
     /// while a reply is awaited), for methods that open bdevs or walk threads; null: none.</summary>
     private readonly NativeBdev.Reactor.LightweightThread? _thread;
 
+    /// <summary>Runs while a reply is awaited: polls the lightweight threads a handler's work
+    /// (a bdev's removal) needs, as the server's own thread would be polled.</summary>
+    public Action? Pump { get; set; }
+
     public RpcTestClient(RpcServer? server = null, int maxRequestBytes = RpcDecoder.DefaultMaxRequestBytes,
         NativeBdev.Reactor.LightweightThread? thread = null)
     {
@@ -54,6 +58,11 @@ internal sealed class RpcTestClient
             {
                 Support.ThreadHost.OnThread(_thread, Server.Poll);
                 Support.ThreadHost.Poll(_thread);
+            }
+            else if (Pump != null)
+            {
+                Server.Poll();
+                Pump();
             }
             else
             {

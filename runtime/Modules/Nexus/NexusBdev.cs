@@ -1,0 +1,596 @@
+using System;
+using System.Collections.Generic;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Modules.Nexus;
+
+/// <summary>Mayastor's nexus: one bdev over N children that mirror each other. The children's
+/// bdevs are opened (and claimed) through the public bdev API like any host's. Control
+/// operations (add, remove, fault, online, retire) change child state under one lock, deliver
+/// the child's event at once — before the I/O that caused a retire is acknowledged, so a
+/// control plane records it first — and then reconfigure every channel by iteration, holding
+/// new I/O until every channel has its new view. See <see cref="NexusChannel"/> for the I/O
+/// rules and <see cref="NexusRebuild"/> for bringing a child back in sync.</summary>
+internal sealed unsafe class NexusBdev : Bdev.Bdev
+{
+    public const int MaxChildren = 32;
+    public const uint SegmentBytes = 64 * 1024;
+
+    private readonly object _lock = new();
+    private readonly NexusChild?[] _children = new NexusChild?[MaxChildren];
+    private readonly Queue<NexusRebuild> _pendingRebuilds = new();
+    private NexusRebuild? _rebuild;
+    private volatile int _generation;
+
+    /// <summary>Channel iterations in progress: new I/O is held meanwhile.</summary>
+    public volatile int Reconfiguring;
+    /// <summary>A rebuild copies: writes count themselves per segment and respect range locks.</summary>
+    public volatile int RebuildActive;
+    /// <summary>A child is faulted or out of sync: every write is logged per segment.</summary>
+    public volatile int LoggingActive;
+    public volatile int LogEpoch;
+    public readonly ulong SegmentBlocks;
+    public readonly int Segments;
+    public readonly NexusRangeLocks Locks;
+
+    public int Generation => _generation;
+
+    /// <summary>The host's child-state callback (C) and the core's (tests, RPC).</summary>
+    private delegate* unmanaged[Cdecl]<byte*, byte*, int, int, int, void*, void> _eventCb;
+    private void* _eventCtx;
+    public Action<NexusChild>? Listener { get; set; }
+
+    public NexusBdev(string name, uint blockSize, ulong blockCount, Guid uuid, uint alignment, bool dmaBuffers)
+        : base(name, "nexus", blockSize, blockCount)
+    {
+        Uuid = uuid;
+        RequiredAlignment = alignment;
+        NeedsDmaBuffers = dmaBuffers;
+        ProductName = "Nexus CAS Driver";
+        SegmentBlocks = Math.Max(1, SegmentBytes / blockSize);
+        Segments = (int)((blockCount + SegmentBlocks - 1) / SegmentBlocks);
+        Locks = new NexusRangeLocks(Segments);
+    }
+
+    public void SetEventCallback(delegate* unmanaged[Cdecl]<byte*, byte*, int, int, int, void*, void> cb, void* ctx)
+    {
+        lock (_lock)
+        {
+            _eventCb = cb;
+            _eventCtx = ctx;
+        }
+    }
+
+    public NexusChild?[] ChildrenSnapshot()
+    {
+        lock (_lock)
+        {
+            return (NexusChild?[])_children.Clone();
+        }
+    }
+
+    public List<NexusChild> Children()
+    {
+        var list = new List<NexusChild>();
+        lock (_lock)
+        {
+            foreach (NexusChild? c in _children)
+            {
+                if (c != null)
+                {
+                    list.Add(c);
+                }
+            }
+        }
+        return list;
+    }
+
+    public NexusChild? FindChild(string nameOrUri)
+    {
+        lock (_lock)
+        {
+            foreach (NexusChild? c in _children)
+            {
+                if (c != null && (c.Name == nameOrUri || c.Uri == nameOrUri))
+                {
+                    return c;
+                }
+            }
+        }
+        return null;
+    }
+
+    public NexusRebuild? RebuildOf(NexusChild c)
+    {
+        lock (_lock)
+        {
+            return c.Rebuild;
+        }
+    }
+
+    private int HealthyCountLocked()
+    {
+        int n = 0;
+        foreach (NexusChild? c in _children)
+        {
+            if (c is { Healthy: true })
+            {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    // ---------------------------------------------------------------- children
+
+    /// <summary>Opens and claims a child's bdev and puts it in a free slot, state Init.</summary>
+    internal int AddChildSlot(string uri, Bdev.Bdev b, bool created, out NexusChild? child)
+    {
+        child = null;
+        if (b.BlockSize != BlockSize)
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"child '{b.Name}' has {b.BlockSize}-byte blocks, nexus '{Name}' {BlockSize}");
+        }
+        if (b.BlockCount < BlockCount)
+        {
+            return LastError.Set(Errno.ENOSPC,
+                $"child '{b.Name}' has {b.BlockCount} blocks, nexus '{Name}' needs {BlockCount}");
+        }
+        foreach (BdevIoType t in new[] { BdevIoType.Unmap, BdevIoType.WriteZeroes })
+        {
+            if (Supported[(int)t] && !b.IoTypeSupported(t))
+            {
+                return LastError.Set(Errno.EINVAL, $"child '{b.Name}' does not take {t}, which nexus '{Name}' offers");
+            }
+        }
+        int slot = -1;
+        lock (_lock)
+        {
+            for (int i = 0; i < MaxChildren; i++)
+            {
+                if (_children[i] != null && _children[i]!.Bdev == b)
+                {
+                    return LastError.Set(Errno.EEXIST, $"'{b.Name}' is already a child of nexus '{Name}'");
+                }
+                if (_children[i] == null && slot < 0)
+                {
+                    slot = i;
+                }
+            }
+        }
+        if (slot < 0)
+        {
+            return LastError.Set(Errno.ENOSPC, $"nexus '{Name}' has {MaxChildren} children already");
+        }
+        var c = new NexusChild(slot, b.Name, uri, created, b);
+        int rc = OpenChild(c);
+        if (rc != 0)
+        {
+            c.Dispose();
+            return rc;
+        }
+        lock (_lock)
+        {
+            if (_children[slot] != null)
+            {
+                CloseChild(c);
+                c.Dispose();
+                return LastError.Set(Errno.EBUSY, $"nexus '{Name}' changed meanwhile: try again");
+            }
+            _children[slot] = c;
+        }
+        child = c;
+        return 0;
+    }
+
+    private int OpenChild(NexusChild c)
+    {
+        int rc = BdevRegistry.Open(c.Bdev.Name, write: true, null, null, (type, _) => OnChildEvent(c, type),
+            out BdevDesc? d);
+        if (rc == 0 && (rc = BdevRegistry.Claim(d!, "nexus " + Name)) != 0)
+        {
+            BdevRegistry.Close(d!);
+        }
+        if (rc == 0)
+        {
+            c.Desc = d;
+        }
+        return rc;
+    }
+
+    private static void CloseChild(NexusChild c)
+    {
+        if (c.Desc is { Closed: false } d)
+        {
+            BdevRegistry.Close(d);
+        }
+    }
+
+    /// <summary>The child's bdev is going away (hot-removed): it is faulted offline even when it
+    /// is the last healthy one (nothing can read it any more), detached, and its descriptor
+    /// closed so that the removal can finish.</summary>
+    private void OnChildEvent(NexusChild c, BdevEventType type)
+    {
+        if (type != BdevEventType.Remove)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            if (c.State == NexusChildState.Closed)
+            {
+                return;
+            }
+            FaultLocked(c, NexusFaultReason.Offline);
+        }
+        Emit(c);
+        Reconfigure(_ => CloseChild(c));
+    }
+
+    /// <summary>Faults <paramref name="c"/> (the caller holds the lock): the write log starts if
+    /// it was not running, and the child remembers its epoch for a partial rebuild.</summary>
+    private void FaultLocked(NexusChild c, NexusFaultReason reason)
+    {
+        bool wasSynced = c.Synced && c.State == NexusChildState.Open;
+        c.State = NexusChildState.Faulted;
+        c.Reason = reason;
+        if (LoggingActive == 0)
+        {
+            LogEpoch++;
+            LoggingActive = 1;
+        }
+        c.LogEpoch = wasSynced ? LogEpoch : -1;
+        c.Rebuild?.Cancel();
+        _generation++;
+    }
+
+    /// <summary>An I/O failed on <paramref name="c"/>: Mayastor's retire. False when it is the
+    /// last healthy child, which is never faulted (the I/O fails instead). The event is
+    /// delivered before this returns, so before the I/O completes.</summary>
+    public bool Retire(NexusChild c, NexusFaultReason reason)
+    {
+        lock (_lock)
+        {
+            if (c.State != NexusChildState.Open)
+            {
+                return true;
+            }
+            if (c.Healthy && HealthyCountLocked() == 1)
+            {
+                return false;
+            }
+            FaultLocked(c, reason);
+        }
+        Log.Warn($"nexus '{Name}': child '{c.Name}' retired ({NexusChild.ReasonName(reason)})");
+        Emit(c);
+        Reconfigure(null);
+        return true;
+    }
+
+    /// <summary>nb_nexus_fault_child: the administrator faults a child; refused (-EBUSY) for
+    /// the last healthy one.</summary>
+    public int Fault(string child, NexusFaultReason reason)
+    {
+        NexusChild? c = FindChild(child);
+        if (c == null)
+        {
+            return LastError.Set(Errno.ENOENT, $"nexus '{Name}' has no child '{child}'");
+        }
+        lock (_lock)
+        {
+            if (c.State == NexusChildState.Faulted)
+            {
+                return 0;
+            }
+            if (c.State != NexusChildState.Open)
+            {
+                return LastError.Set(Errno.EINVAL, $"child '{c.Name}' is {NexusChild.StateName(c.State)}, not open");
+            }
+            if (c.Healthy && HealthyCountLocked() == 1)
+            {
+                return LastError.Set(Errno.EBUSY, $"child '{c.Name}' is the last healthy child of nexus '{Name}'");
+            }
+            FaultLocked(c, reason);
+        }
+        Emit(c);
+        return Reconfigure(null);
+    }
+
+    /// <summary>nb_nexus_online_child: a faulted child comes back, out of sync; a partial
+    /// rebuild (the segments written since it was faulted) when the log still covers it, a full
+    /// one otherwise. A child whose bdev went away is made again from its URI.</summary>
+    public int Online(string child)
+    {
+        NexusChild? c = FindChild(child);
+        if (c == null)
+        {
+            return LastError.Set(Errno.ENOENT, $"nexus '{Name}' has no child '{child}'");
+        }
+        if (c.State == NexusChildState.Open)
+        {
+            return 0;
+        }
+        if (c.State != NexusChildState.Faulted)
+        {
+            return LastError.Set(Errno.EINVAL, $"child '{c.Name}' is {NexusChild.StateName(c.State)}, not faulted");
+        }
+        int rc;
+        bool reopened = false;
+        if (c.Desc is not { Closed: false })
+        {
+            // Its bdev went away: what comes back (remade from the URI, or another bdev of the
+            // name) holds nothing the write log can vouch for, so the rebuild is full.
+            reopened = true;
+            if ((rc = NexusModule.ResolveChild(c.Uri, out Bdev.Bdev? b, out _)) != 0)
+            {
+                return rc;
+            }
+            c.Bdev = b!;
+            if ((rc = OpenChild(c)) != 0)
+            {
+                return rc;
+            }
+        }
+        bool partial;
+        lock (_lock)
+        {
+            partial = !reopened && c.LogEpoch >= 0 && c.LogEpoch == LogEpoch;
+        }
+        return StartRebuild(c, partial);
+    }
+
+    /// <summary>nb_nexus_add_child: a new child joins out of sync and is fully rebuilt.</summary>
+    public int AddChild(string uri)
+    {
+        int rc = NexusModule.ResolveChild(uri, out Bdev.Bdev? b, out bool created);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if ((rc = AddChildSlot(uri, b!, created, out NexusChild? c)) != 0)
+        {
+            if (created)
+            {
+                BdevRegistry.Destroy(b!.Name, null);
+            }
+            return rc;
+        }
+        return StartRebuild(c!, partial: false);
+    }
+
+    /// <summary>nb_nexus_remove_child: closed, detached, its descriptor closed and, if the nexus
+    /// made its bdev, the bdev destroyed. The last healthy child stays (-EBUSY).</summary>
+    public int RemoveChild(string child)
+    {
+        NexusChild? c = FindChild(child);
+        if (c == null)
+        {
+            return LastError.Set(Errno.ENOENT, $"nexus '{Name}' has no child '{child}'");
+        }
+        lock (_lock)
+        {
+            if (c.Healthy && HealthyCountLocked() == 1)
+            {
+                return LastError.Set(Errno.EBUSY, $"child '{c.Name}' is the last healthy child of nexus '{Name}'");
+            }
+            c.Rebuild?.Cancel();
+            c.State = NexusChildState.Closed;
+            _generation++;
+        }
+        Emit(c);
+        return Reconfigure(_ =>
+        {
+            lock (_lock)
+            {
+                _children[c.Index] = null;
+            }
+            CloseChild(c);
+            if (c.CreatedByNexus)
+            {
+                BdevRegistry.Destroy(c.Bdev.Name, null);
+            }
+            c.Dispose();
+        });
+    }
+
+    // ---------------------------------------------------------------- rebuild
+
+    private int StartRebuild(NexusChild c, bool partial)
+    {
+        var job = new NexusRebuild(this, c, partial);
+        lock (_lock)
+        {
+            c.State = NexusChildState.Open;
+            c.Reason = NexusFaultReason.None;
+            c.Synced = false;
+            c.Rebuild = job;
+            if (LoggingActive == 0)
+            {
+                LogEpoch++;
+                LoggingActive = 1;
+            }
+            _generation++;
+        }
+        Emit(c);
+        bool startNow;
+        lock (_lock)
+        {
+            startNow = _rebuild == null;
+            if (startNow)
+            {
+                _rebuild = job;
+            }
+            else
+            {
+                _pendingRebuilds.Enqueue(job);
+            }
+        }
+        // Writers attach the child first; the copy starts once every channel has it.
+        return Reconfigure(_ =>
+        {
+            if (startNow)
+            {
+                job.Start();
+            }
+        });
+    }
+
+    /// <summary>A rebuild is over (done, failed or cancelled): the next queued one starts, and the
+    /// write log stops when every child is healthy again.</summary>
+    internal void RebuildEnded(NexusRebuild job, bool synced)
+    {
+        NexusChild c = job.Target;
+        NexusRebuild? next = null;
+        lock (_lock)
+        {
+            if (c.Rebuild == job)
+            {
+                c.Rebuild = null;
+                if (synced && c.State == NexusChildState.Open)
+                {
+                    c.Synced = true;
+                }
+                else if (!synced && c.State == NexusChildState.Open)
+                {
+                    FaultLocked(c, NexusFaultReason.RebuildFailed);
+                }
+            }
+            if (_rebuild == job)
+            {
+                _rebuild = null;
+                while (_pendingRebuilds.Count > 0 && next == null)
+                {
+                    NexusRebuild q = _pendingRebuilds.Dequeue();
+                    if (!q.Cancelled)
+                    {
+                        next = q;
+                    }
+                }
+                _rebuild = next;
+            }
+            bool allWell = true;
+            foreach (NexusChild? k in _children)
+            {
+                if (k != null && k.State != NexusChildState.Closed && !k.Healthy)
+                {
+                    allWell = false;
+                }
+            }
+            if (allWell)
+            {
+                LoggingActive = 0;
+            }
+            _generation++;
+        }
+        Log.Notice($"nexus '{Name}': rebuild of '{c.Name}' {(synced ? "done" : "ended")}: " +
+                   $"{job.SegmentsCopied} of {job.SegmentsTotal} segments copied");
+        if (Removing)
+        {
+            return; // the nexus is going: no channel is left to tell
+        }
+        Emit(c);
+        Reconfigure(null);
+        next?.Start();
+    }
+
+    // ---------------------------------------------------------------- events, reconfiguration
+
+    private void Emit(NexusChild c)
+    {
+        delegate* unmanaged[Cdecl]<byte*, byte*, int, int, int, void*, void> cb;
+        void* ctx;
+        lock (_lock)
+        {
+            cb = _eventCb;
+            ctx = _eventCtx;
+        }
+        Listener?.Invoke(c);
+        if (cb != null)
+        {
+            cb(NameUtf8, c.NameUtf8, (int)c.State, (int)c.Reason, c.Synced ? 1 : 0, ctx);
+        }
+    }
+
+    /// <summary>Every channel refreshes its view of the children (on its own thread); new I/O is
+    /// held until all have. <paramref name="done"/> runs on the calling thread afterwards.</summary>
+    public int Reconfigure(Action<int>? done)
+    {
+        if (LightweightThread.Current == null)
+        {
+            return LastError.Set(Errno.EINVAL, "no current thread: nexus changes run on a thread");
+        }
+        System.Threading.Interlocked.Increment(ref Reconfiguring);
+        return IoDevice.ForEachChannel(
+            static ch =>
+            {
+                if ((ch.State as BdevChannel)?.Module is NexusChannel n)
+                {
+                    n.Refresh();
+                }
+                return 0;
+            },
+            status =>
+            {
+                System.Threading.Interlocked.Decrement(ref Reconfiguring);
+                done?.Invoke(status);
+            });
+    }
+
+    /// <summary>Runs <paramref name="fn"/> on every channel's module, then <paramref name="done"/>.</summary>
+    public int ForEachNexusChannel(Action<NexusChannel> fn, Action done) =>
+        IoDevice.ForEachChannel(ch =>
+        {
+            if ((ch.State as BdevChannel)?.Module is NexusChannel n)
+            {
+                fn(n);
+            }
+            return 0;
+        }, _ => done());
+
+    // ---------------------------------------------------------------- the function table
+
+    public override bool IoTypeSupported(BdevIoType type) => type switch
+    {
+        BdevIoType.Read or BdevIoType.Write or BdevIoType.Flush or BdevIoType.Reset => true,
+        BdevIoType.Unmap or BdevIoType.WriteZeroes => AllChildrenTake(type),
+        _ => false,
+    };
+
+    private bool AllChildrenTake(BdevIoType type)
+    {
+        foreach (NexusChild c in Children())
+        {
+            if (!c.Bdev.IoTypeSupported(type))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public override string DescribeDriver() => "children=" + string.Join(",", Children());
+
+    public override BdevModuleChannel? CreateChannel(BdevChannel channel) => new NexusChannel(this, channel);
+
+    public override void Destruct()
+    {
+        foreach (NexusChild c in Children())
+        {
+            c.Rebuild?.Cancel();
+            CloseChild(c);
+            if (c.CreatedByNexus)
+            {
+                BdevRegistry.Destroy(c.Bdev.Name, null);
+            }
+            c.Dispose();
+        }
+        lock (_lock)
+        {
+            Array.Clear(_children);
+        }
+    }
+}

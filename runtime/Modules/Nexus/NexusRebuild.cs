@@ -1,0 +1,368 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Modules.Nexus;
+
+/// <summary>Brings an out-of-sync child in sync (Mayastor's rebuild job): segments of 64 KiB
+/// copied from a healthy child, 16 in flight, each under a range lock against new writes. Runs
+/// on the thread that started it, with its own channels on both children and DMA buffers made
+/// once. Steps: every channel attaches the target as a writer (the nexus's reconfiguration);
+/// writes started before that drain; a partial rebuild merges every thread's write log into the
+/// segments to copy (a full one copies all); then the copy. Writes the host makes meanwhile go
+/// to the target too, so a segment copied once stays in sync.</summary>
+internal sealed unsafe class NexusRebuild
+{
+    public const int InFlight = NexusRangeLocks.Slots;
+
+    private enum Stage
+    {
+        Idle,
+        Draining,
+        Merging,
+        Copying,
+        Ending,
+        Ended,
+    }
+
+    private sealed class Slot
+    {
+        public NexusRebuild Job = null!;
+        public int Index;
+        public byte* Buffer;
+        public long Segment = -1;
+        public int Step; // 0 free, 1 locked (waiting for writes to leave), 2 reading, 3 writing
+        public GCHandle Self;
+    }
+
+    private readonly NexusBdev _nexus;
+    public readonly NexusChild Target;
+    public readonly bool Partial;
+    private Stage _stage;
+    private ulong[] _map;           // segments to copy, one bit each
+    private long _cursor;           // the next segment to look at
+    private readonly Slot[] _slots = new Slot[InFlight];
+    private byte* _buffers;
+    private LightweightThread? _thread;
+    private Poller? _poller;
+    private NexusChild? _source;
+    private IoChannel? _sourceIo, _targetIo;
+    private bool _queryRunning;
+    private int _queryBefore;
+    private volatile bool _cancelled;
+    private bool _failed;
+    private long _total, _copied;
+
+    public NexusRebuild(NexusBdev nexus, NexusChild target, bool partial)
+    {
+        _nexus = nexus;
+        Target = target;
+        Partial = partial;
+        _map = new ulong[(nexus.Segments + 63) / 64];
+    }
+
+    public bool Cancelled => _cancelled;
+    public long SegmentsTotal => System.Threading.Volatile.Read(ref _total);
+    public long SegmentsCopied => System.Threading.Volatile.Read(ref _copied);
+    public ulong BlocksTotal => (ulong)SegmentsTotal * _nexus.SegmentBlocks;
+    public ulong BlocksCopied => (ulong)SegmentsCopied * _nexus.SegmentBlocks;
+
+    /// <summary>Stops at the next step; segments in flight finish first.</summary>
+    public void Cancel() => _cancelled = true;
+
+    /// <summary>On the thread that runs it: buffers, channels, the poller; then the drain.</summary>
+    public void Start()
+    {
+        _thread = LightweightThread.Current;
+        long bytes = (long)InFlight * NexusBdev.SegmentBytes;
+        _buffers = (byte*)NbEnvironment.Dma!.Alloc(bytes, 4096, zero: false);
+        _source = PickSource();
+        if (_thread == null || _buffers == null || _source == null || _cancelled ||
+            IoChannel.Get(_source.Bdev.IoDevice, out _sourceIo) != 0 ||
+            IoChannel.Get(Target.Bdev.IoDevice, out _targetIo) != 0)
+        {
+            Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}' cannot start: " +
+                      (_source == null ? "no healthy child to copy from" : LastError.Message));
+            _failed = true;
+            End();
+            return;
+        }
+        for (int i = 0; i < InFlight; i++)
+        {
+            var s = new Slot { Job = this, Index = i, Buffer = _buffers + (long)i * NexusBdev.SegmentBytes };
+            s.Self = GCHandle.Alloc(s);
+            _slots[i] = s;
+        }
+        System.Threading.Interlocked.Increment(ref _nexus.RebuildActive);
+        // Writes from here on count per segment; the next refresh marks those started before.
+        _nexus.Reconfigure(_ => _stage = Stage.Draining);
+        _stage = Stage.Idle;
+        if (_thread.RegisterPoller("nexus-rebuild:" + _nexus.Name, 0, (nint)(delegate*<object?, int>)&PollThunk, 0,
+                this, managed: true, out _poller) != 0)
+        {
+            _failed = true;
+            End();
+        }
+    }
+
+    private NexusChild? PickSource()
+    {
+        foreach (NexusChild c in _nexus.Children())
+        {
+            if (c != Target && c.Healthy)
+            {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    private static int PollThunk(object? o) => ((NexusRebuild)o!).Poll();
+
+    private int Poll()
+    {
+        if (_cancelled && _stage is Stage.Idle or Stage.Draining or Stage.Merging or Stage.Copying)
+        {
+            _stage = Stage.Ending;
+        }
+        switch (_stage)
+        {
+            case Stage.Draining:
+                if (!_queryRunning)
+                {
+                    _queryRunning = true;
+                    _queryBefore = 0;
+                    _nexus.ForEachNexusChannel(n => _queryBefore += n.WritesBeforeRefresh, () =>
+                    {
+                        _queryRunning = false;
+                        if (_queryBefore == 0 && _stage == Stage.Draining)
+                        {
+                            BeginCopy();
+                        }
+                    });
+                }
+                return 0;
+            case Stage.Copying:
+                return Copy();
+            case Stage.Ending:
+                foreach (Slot s in _slots)
+                {
+                    if (s is { Step: 1 })
+                    {
+                        Free(s);
+                    }
+                }
+                if (Busy())
+                {
+                    return 0;
+                }
+                End();
+                return 1;
+            default:
+                return 0;
+        }
+    }
+
+    private void BeginCopy()
+    {
+        if (!Partial)
+        {
+            for (int s = 0; s < _nexus.Segments; s++)
+            {
+                _map[s >> 6] |= 1UL << (s & 63);
+            }
+            _total = _nexus.Segments;
+            _stage = Stage.Copying;
+            return;
+        }
+        _stage = Stage.Merging;
+        int epoch = Target.LogEpoch;
+        _nexus.ForEachNexusChannel(n => n.MergeLog(_map, epoch), () =>
+        {
+            long n = 0;
+            foreach (ulong w in _map)
+            {
+                n += System.Numerics.BitOperations.PopCount(w);
+            }
+            _total = n;
+            if (_stage == Stage.Merging)
+            {
+                _stage = Stage.Copying;
+            }
+        });
+    }
+
+    private int Copy()
+    {
+        int work = 0;
+        foreach (Slot s in _slots)
+        {
+            if (s.Step == 1 && _failed)
+            {
+                Free(s); // locked, not started: nothing to wait for
+            }
+            if (s.Step == 0 && !_failed && NextSegment(out long seg))
+            {
+                s.Segment = seg;
+                s.Step = 1;
+                _nexus.Locks.Lock(s.Index, seg);
+                work++;
+            }
+            if (s.Step == 1 && _nexus.Locks.Drained(s.Segment))
+            {
+                s.Step = 2;
+                Submit(s, _source!, _sourceIo!, BdevIoType.Read);
+                work++;
+            }
+        }
+        if (_failed ? !Busy() : _cursor >= _nexus.Segments && !AnyTaken())
+        {
+            _stage = Stage.Ending;
+        }
+        return work;
+    }
+
+    private bool AnyTaken()
+    {
+        foreach (Slot s in _slots)
+        {
+            if (s.Step != 0)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private bool NextSegment(out long seg)
+    {
+        while (_cursor < _nexus.Segments)
+        {
+            long s = _cursor++;
+            if ((_map[s >> 6] & (1UL << (int)(s & 63))) != 0)
+            {
+                seg = s;
+                return true;
+            }
+        }
+        seg = -1;
+        return false;
+    }
+
+    private bool Busy()
+    {
+        foreach (Slot s in _slots)
+        {
+            if (s != null && s.Step >= 2)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void Submit(Slot s, NexusChild child, IoChannel io, BdevIoType type)
+    {
+        ulong first = (ulong)s.Segment * _nexus.SegmentBlocks;
+        ulong blocks = Math.Min(_nexus.SegmentBlocks, _nexus.BlockCount - first);
+        var ch = (BdevChannel)io.State!;
+        int rc = child.Desc is { Closed: false } d
+            ? ch.Submit(d, type, null, 0, s.Buffer, first, blocks,
+                (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone, GCHandle.ToIntPtr(s.Self))
+            : -Errno.ENODEV;
+        if (rc != 0)
+        {
+            Done(s, rc);
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnDone(BdevIo* io, int status, void* arg) => DoneGuarded(io, status, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void DoneGuarded(BdevIo* io, int status, void* arg)
+    {
+        try
+        {
+            var s = (Slot)GCHandle.FromIntPtr((nint)arg).Target!;
+            s.Job.Done(s, status);
+        }
+        catch (Exception e)
+        {
+            Log.Error($"nexus rebuild completion failed: {e}");
+        }
+    }
+
+    private void Done(Slot s, int status)
+    {
+        if (status != 0)
+        {
+            Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': " +
+                      $"{(s.Step == 2 ? "read of '" + _source!.Name : "write of '" + Target.Name)}' " +
+                      $"segment {s.Segment} failed ({status})");
+            _failed = true;
+            Free(s);
+            return;
+        }
+        if (s.Step == 2 && !_cancelled)
+        {
+            s.Step = 3;
+            Submit(s, Target, _targetIo!, BdevIoType.Write);
+            return;
+        }
+        if (s.Step == 3)
+        {
+            System.Threading.Interlocked.Increment(ref _copied);
+        }
+        Free(s);
+    }
+
+    private void Free(Slot s)
+    {
+        _nexus.Locks.Unlock(s.Index);
+        s.Segment = -1;
+        s.Step = 0;
+    }
+
+    private void End()
+    {
+        if (_stage == Stage.Ended)
+        {
+            return;
+        }
+        _stage = Stage.Ended;
+        if (_poller != null)
+        {
+            _thread!.UnregisterPoller(_poller);
+            _poller = null;
+        }
+        foreach (Slot s in _slots)
+        {
+            if (s != null)
+            {
+                _nexus.Locks.Unlock(s.Index);
+                if (s.Self.IsAllocated)
+                {
+                    s.Self.Free();
+                }
+            }
+        }
+        if (_slots[0] != null)
+        {
+            System.Threading.Interlocked.Decrement(ref _nexus.RebuildActive);
+        }
+        _sourceIo?.Put();
+        _targetIo?.Put();
+        if (_buffers != null)
+        {
+            NbEnvironment.Dma!.Free(_buffers);
+            _buffers = null;
+        }
+        bool synced = !_failed && !_cancelled && _copied == _total;
+        _nexus.RebuildEnded(this, synced);
+    }
+}
