@@ -10,5 +10,6 @@ internal static class CoreMethods
         BdevMethods.Register(server);
         SizedDeviceMethods.Register(server, "malloc", "Malloc", nameRequired: false);
         SizedDeviceMethods.Register(server, "null", "Null", nameRequired: true);
+        NbdMethods.Register(server);
     }
 }

@@ -1,0 +1,378 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Nbd;
+
+/// <summary>The data path: bdev I/O per request, completions, replies and their sending.</summary>
+internal sealed unsafe partial class NbdConnection
+{
+    private void Submit(NbdSlot* s)
+    {
+        s->Stage = NbdSlot.AtBdev;
+        _atBdev++;
+        ulong bs = _geometry.BlockSize;
+        bool fua = (s->Flags & NbdProtocol.CmdFlagFua) != 0 && _canFlush;
+        int rc;
+        switch (s->Type)
+        {
+            case NbdProtocol.CmdRead:
+                rc = Io(s, BdevIoType.Read, s->Iov, s->ChunkCount, s->Offset / bs, s->Length / bs);
+                break;
+            case NbdProtocol.CmdWrite:
+                s->FlushAfter = fua ? (byte)1 : (byte)0;
+                rc = Io(s, BdevIoType.Write, s->Iov, s->ChunkCount, s->Offset / bs, s->Length / bs);
+                break;
+            case NbdProtocol.CmdTrim:
+                s->FlushAfter = fua ? (byte)1 : (byte)0;
+                rc = Io(s, BdevIoType.Unmap, null, 0, s->Offset / bs, s->Length / bs);
+                break;
+            case NbdProtocol.CmdWriteZeroes:
+                // NO_HOLE changes nothing: the bdev's write-zeroes leaves the range reading as
+                // zeroes, and base:allocation reports no holes.
+                s->FlushAfter = fua ? (byte)1 : (byte)0;
+                rc = Io(s, BdevIoType.WriteZeroes, null, 0, s->Offset / bs, s->Length / bs);
+                break;
+            case NbdProtocol.CmdFlush:
+                // A bdev without flush keeps no volatile cache: nothing to do.
+                rc = _canFlush ? Io(s, BdevIoType.Flush, null, 0, 0, _desc!.Bdev.BlockCount) : 0;
+                if (rc == 0 && !_canFlush)
+                {
+                    _atBdev--;
+                    Reply(s);
+                    return;
+                }
+                break;
+            default: // BLOCK_STATUS: the bdev knows no holes; the whole range is data
+                _atBdev--;
+                Reply(s);
+                return;
+        }
+        if (rc != 0)
+        {
+            _atBdev--;
+            s->Error = Map(rc);
+            Reply(s);
+        }
+    }
+
+    private int Io(NbdSlot* s, BdevIoType type, Iovec* iov, int iovCount, ulong offsetBlocks, ulong numBlocks) =>
+        _channel!.Submit(_desc!, type, iov, iovCount, null, offsetBlocks, numBlocks,
+            (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnIoDone, (nint)s);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnIoDone(BdevIo* io, int status, void* arg) => IoDone(status, (NbdSlot*)arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void IoDone(int status, NbdSlot* s)
+    {
+        var c = (NbdConnection)GCHandle.FromIntPtr(s->Owner).Target!;
+        try
+        {
+            c.Completed(s, status);
+        }
+        catch (Exception e)
+        {
+            Log.Error($"nbd: completion on export '{c._export?.Name}' failed, closing the connection: {e}");
+            c.CloseSocket();
+            c.MaybeFinish();
+        }
+    }
+
+    private void Completed(NbdSlot* s, int status)
+    {
+        if (status == 0 && s->FlushAfter != 0 && !_socket.IsClosed)
+        {
+            s->FlushAfter = 0;
+            int rc = Io(s, BdevIoType.Flush, null, 0, 0, _desc!.Bdev.BlockCount);
+            if (rc == 0)
+            {
+                return; // the reply waits for the flush
+            }
+            status = rc;
+        }
+        _atBdev--;
+        if (status != 0)
+        {
+            s->Error = Map(status);
+        }
+        Reply(s);
+        if (_blocked)
+        {
+            _blocked = false;
+            Pump(); // a request waited for what this one held
+            return;
+        }
+        Flush();
+        MaybeFinish();
+    }
+
+    /// <summary>The NBD error for a bdev layer errno.</summary>
+    public static uint Map(int rc) => -rc switch
+    {
+        Errno.EPERM or Errno.EBADF or Errno.EROFS or Errno.EACCES => NbdProtocol.EPERM,
+        Errno.ENOMEM or Errno.EAGAIN => NbdProtocol.ENOMEM,
+        Errno.EINVAL => NbdProtocol.EINVAL,
+        Errno.ENOSPC or Errno.EFBIG => NbdProtocol.ENOSPC,
+        Errno.EOVERFLOW => NbdProtocol.EOVERFLOW,
+        Errno.ENOTSUP => NbdProtocol.ENOTSUP,
+        Errno.ENODEV or Errno.ESHUTDOWN => NbdProtocol.ESHUTDOWN,
+        _ => NbdProtocol.EIO,
+    };
+
+    /// <summary>Queues the reply of a finished request (or drops it when the client is gone).</summary>
+    private void Reply(NbdSlot* s)
+    {
+        if (_socket.IsClosed)
+        {
+            _buffers!.Return(s);
+            return;
+        }
+        NbdRequest r = s->Request;
+        var header = new Span<byte>(s->Header, NbdSlot.HeaderCapacity);
+        s->HeaderBytes = r.Type == NbdProtocol.CmdBlockStatus && s->Error == 0
+            ? NbdWire.WriteBlockStatus(header, r.Cookie, NbdProtocol.BaseAllocationId, r.Length, 0)
+            : NbdWire.WriteReply(header, _structured, r, s->Error);
+        s->DataBytes = r.Type == NbdProtocol.CmdRead && s->Error == 0 ? r.Length : 0;
+        s->Stage = NbdSlot.Replying;
+        s->Next = -1;
+        if (_sendTail < 0)
+        {
+            _sendHead = s->Index;
+        }
+        else
+        {
+            _buffers!.Slot(_sendTail)->Next = s->Index;
+        }
+        _sendTail = s->Index;
+    }
+
+    /// <summary>Sends the handshake's replies, then the queued request replies, gathered
+    /// into as few system calls as the kernel's buffer allows.</summary>
+    private void Flush()
+    {
+        if (_socket.IsClosed)
+        {
+            return;
+        }
+        NbdHandshake? hs = _handshake ?? _pendingHandshake;
+        if (hs != null)
+        {
+            while (_handshakeSent < hs.Output.WrittenCount)
+            {
+                int n = _socket.Send(hs.Output.WrittenSpan[_handshakeSent..]);
+                if (n == -Errno.EAGAIN)
+                {
+                    _socket.WantWrite(true);
+                    return;
+                }
+                if (n < 0)
+                {
+                    CloseSocket();
+                    return;
+                }
+                _handshakeSent += n;
+            }
+            hs.Output.ResetWrittenCount();
+            _handshakeSent = 0;
+            _pendingHandshake = null;
+        }
+        Iovec* iov = stackalloc Iovec[SendBatch];
+        while (_sendHead >= 0)
+        {
+            int count = Gather(iov);
+            nint n = _socket.SendV(iov, count);
+            if (n == -Errno.EAGAIN)
+            {
+                _socket.WantWrite(true);
+                return;
+            }
+            if (n < 0)
+            {
+                CloseSocket();
+                return;
+            }
+            Sent((ulong)n);
+        }
+        _socket.WantWrite(false);
+    }
+
+    /// <summary>The iovecs of the queued replies from where the last send stopped.</summary>
+    private int Gather(Iovec* iov)
+    {
+        int count = 0;
+        uint skip = _sendOffset;
+        for (int i = _sendHead; i >= 0 && count < SendBatch; i = _buffers!.Slot(i)->Next)
+        {
+            NbdSlot* s = _buffers!.Slot(i);
+            if (skip < (uint)s->HeaderBytes)
+            {
+                iov[count].Base = s->Header + skip;
+                iov[count].Length = (nuint)(s->HeaderBytes - (int)skip);
+                count++;
+                skip = 0;
+            }
+            else
+            {
+                skip -= (uint)s->HeaderBytes;
+            }
+            if (s->DataBytes == 0)
+            {
+                continue;
+            }
+            for (int c = 0; c < s->ChunkCount && count < SendBatch; c++)
+            {
+                uint length = (uint)s->Iov[c].Length;
+                if (skip >= length)
+                {
+                    skip -= length;
+                    continue;
+                }
+                iov[count].Base = s->Iov[c].Base + skip;
+                iov[count].Length = length - skip;
+                count++;
+                skip = 0;
+            }
+        }
+        return count;
+    }
+
+    private void Sent(ulong n)
+    {
+        while (n > 0)
+        {
+            NbdSlot* s = _buffers!.Slot(_sendHead);
+            ulong left = (ulong)s->HeaderBytes + s->DataBytes - _sendOffset;
+            if (n < left)
+            {
+                _sendOffset += (uint)n;
+                return;
+            }
+            n -= left;
+            _sendOffset = 0;
+            _sendHead = s->Next;
+            if (_sendHead < 0)
+            {
+                _sendTail = -1;
+            }
+            _buffers.Return(s);
+        }
+    }
+
+    // ------------------------------------------------------------------ ending
+
+    /// <summary>Closes the socket now (a hard disconnect); requests at the bdev finish
+    /// later and are dropped, then the connection's resources go (<see cref="MaybeFinish"/>).</summary>
+    internal void CloseSocket()
+    {
+        if (_socket.IsClosed)
+        {
+            return;
+        }
+        _socket.Close();
+        _draining = true;
+        while (_sendHead >= 0)
+        {
+            NbdSlot* s = _buffers!.Slot(_sendHead);
+            _sendHead = s->Next;
+            _buffers.Return(s);
+        }
+        _sendTail = -1;
+        if (_payload != null)
+        {
+            _buffers!.Return(_payload);
+            _payload = null;
+        }
+    }
+
+    /// <summary>A draining connection closes once nothing is in flight and every reply went
+    /// out; a closed one releases its bdev, channel and buffers once the bdev gave back
+    /// every request.</summary>
+    internal void MaybeFinish()
+    {
+        if (_pumping || _disposed)
+        {
+            return;
+        }
+        bool outputPending = _sendHead >= 0 ||
+            ((_handshake ?? _pendingHandshake) is { } hs && hs.Output.WrittenCount > _handshakeSent);
+        if (!_socket.IsClosed && _draining && _atBdev == 0 && !outputPending)
+        {
+            CloseSocket();
+        }
+        if (!_socket.IsClosed || _atBdev > 0)
+        {
+            return;
+        }
+        _disposed = true;
+        _ioChannel?.Put();
+        if (_desc != null)
+        {
+            BdevRegistry.Close(_desc);
+        }
+        _buffers?.Dispose();
+        if (_self.IsAllocated)
+        {
+            _self.Free();
+        }
+        _server.Closed(this);
+    }
+
+    // ------------------------------------------------------------------ the catalog
+
+    public NbdExportView? Find(ReadOnlySpan<byte> name) => _server.FindView(name);
+
+    public void List(System.Collections.Generic.List<NbdExportView> exports) => _server.ListViews(exports);
+
+    public string? Attach(NbdExportView view)
+    {
+        var export = (NbdExport)view.Tag!;
+        if (_desc != null)
+        {
+            return "the connection already uses an export";
+        }
+        int rc = BdevRegistry.Open(export.BdevName, !export.ReadOnly, null, null, OnBdevEvent, out BdevDesc? desc);
+        if (rc != 0)
+        {
+            return LastError.Message;
+        }
+        rc = desc!.GetIoChannel(out IoChannel? ch);
+        if (rc != 0)
+        {
+            string why = LastError.Message;
+            BdevRegistry.Close(desc);
+            return why;
+        }
+        _self = GCHandle.Alloc(this);
+        rc = NbdBuffers.Create(_server.Options, desc.Bdev.BlockSize, desc.Bdev.RequiredAlignment,
+            GCHandle.ToIntPtr(_self), out _buffers);
+        if (rc != 0)
+        {
+            string why = LastError.Message;
+            _self.Free();
+            ch!.Put();
+            BdevRegistry.Close(desc);
+            return why;
+        }
+        _desc = desc;
+        _ioChannel = ch;
+        _channel = (BdevChannel)ch!.State!;
+        _canFlush = desc.Bdev.IoTypeSupported(BdevIoType.Flush);
+        _geometry = view.Geometry;
+        _export = export;
+        return null;
+    }
+
+    private void OnBdevEvent(BdevEventType type, Bdev.Bdev bdev)
+    {
+        if (type == BdevEventType.Remove || type == BdevEventType.Failed)
+        {
+            Abort($"bdev '{bdev.Name}' is going away ({type})");
+            MaybeFinish();
+        }
+    }
+}
