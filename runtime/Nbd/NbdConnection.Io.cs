@@ -65,21 +65,22 @@ internal sealed unsafe partial class NbdConnection
             (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnIoDone, (nint)s);
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnIoDone(BdevIo* io, int status, void* arg) => IoDone(status, (NbdSlot*)arg);
+    private static void OnIoDone(BdevIo* io, int status, void* arg) => IoDone(io, status, arg);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void IoDone(int status, NbdSlot* s)
+    private static void IoDone(BdevIo* io, int status, void* arg)
     {
-        var c = (NbdConnection)GCHandle.FromIntPtr(s->Owner).Target!;
         try
         {
-            c.Completed(s, status);
+            var s = (NbdSlot*)arg;
+            ((NbdConnection)GCHandle.FromIntPtr(s->Owner).Target!).Completed(s, status);
         }
         catch (Exception e)
         {
-            Log.Error($"nbd: completion on export '{c._export?.Name}' failed, closing the connection: {e}");
-            c.CloseSocket();
-            c.MaybeFinish();
+            var c = (NbdConnection?)GCHandle.FromIntPtr(((NbdSlot*)arg)->Owner).Target;
+            Log.Error($"nbd: completion on export '{c?._export?.Name}' failed, closing the connection: {e}");
+            c?.CloseSocket();
+            c?.MaybeFinish();
         }
     }
 
