@@ -31,11 +31,20 @@ start_ours() {
 }
 
 start_qemu() {
-  local port=$((20000 + RANDOM % 20000))
-  qemu-nbd -f raw -t -e 8 -x disk -b 127.0.0.1 -p "$port" --cache=none --aio=io_uring "$FILE" >"$WORK/qemu.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do nbdinfo --size "nbd://127.0.0.1:$port/disk" >/dev/null 2>&1 && break; sleep 0.05; done
-  URI="nbd://127.0.0.1:$port/disk"
+  local port
+  for _ in 1 2 3; do
+    port=$((20000 + RANDOM % 20000))
+    qemu-nbd -f raw -t -e 8 -x disk -b 127.0.0.1 -p "$port" --cache=none --aio=io_uring "$FILE" >"$WORK/qemu.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do
+      nbdinfo --size "nbd://127.0.0.1:$port/disk" >/dev/null 2>&1 && { URI="nbd://127.0.0.1:$port/disk"; return; }
+      kill -0 "$PID" 2>/dev/null || break # the port was taken: another one
+      sleep 0.05
+    done
+    kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true
+  done
+  echo "qemu-nbd did not start: $(cat "$WORK/qemu.log")" >&2
+  exit 1
 }
 
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
@@ -49,7 +58,8 @@ run() {
   esac
   # shellcheck disable=SC2086
   fio --name=b --ioengine=nbd --uri="$URI" $args --size=1G --time_based --runtime="$SECS" \
-    --output-format=json --output="$WORK/fio.json" >/dev/null 2>&1
+    --output-format=json --output="$WORK/fio.json" >"$WORK/fio.out" 2>&1 ||
+    { echo "fio against $URI failed: $(cat "$WORK/fio.out")" >&2; echo 0; return; }
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["jobs"][0]["read"]; print(round(r["iops"]) if sys.argv[2]=="randread" else round(r["bw_bytes"]/1048576))' "$WORK/fio.json" "$1"
 }
 

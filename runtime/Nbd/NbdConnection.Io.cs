@@ -108,6 +108,22 @@ internal sealed unsafe partial class NbdConnection
             Pump(); // a request waited for what this one held
             return;
         }
+        // Sent from the server's poller, after this poll's other completions: one sendmsg
+        // for a batch rather than one per reply.
+        if (!_flushQueued && !_socket.IsClosed)
+        {
+            _flushQueued = true;
+            _server.QueueFlush(this);
+        }
+        MaybeFinish();
+    }
+
+    private bool _flushQueued;
+
+    /// <summary>The server's poller: the replies completed since the last poll go out.</summary>
+    internal void FlushQueued()
+    {
+        _flushQueued = false;
         Flush();
         MaybeFinish();
     }

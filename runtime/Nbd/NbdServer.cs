@@ -62,8 +62,34 @@ internal sealed unsafe class NbdServer
         {
             return rc;
         }
+        rc = thread.RegisterPoller("nbd_server", 0, (nint)(delegate*<object?, int>)&PollThunk, 0, s, managed: true,
+            out s._poller);
+        if (rc != 0)
+        {
+            s._listener!.Stop();
+            return rc;
+        }
         server = s;
         return 0;
+    }
+
+    private readonly List<NbdConnection> _flushes = new();
+    private Poller? _poller;
+
+    /// <summary>A connection with replies completed in this poll: flushed by <see cref="Poll"/>.</summary>
+    internal void QueueFlush(NbdConnection c) => _flushes.Add(c);
+
+    private static int PollThunk(object? o) => ((NbdServer)o!).Poll();
+
+    private int Poll()
+    {
+        int n = _flushes.Count;
+        for (int i = 0; i < _flushes.Count; i++)
+        {
+            _flushes[i].FlushQueued();
+        }
+        _flushes.Clear();
+        return n;
     }
 
     private ISocketHandler Connect(NetSocket socket)
@@ -268,6 +294,12 @@ internal sealed unsafe class NbdServer
                 c.CloseSocket();
                 c.MaybeFinish();
             }
+        }
+        _flushes.Clear();
+        if (_poller != null)
+        {
+            _thread.UnregisterPoller(_poller);
+            _poller = null;
         }
     }
 }
