@@ -21,7 +21,8 @@ internal sealed unsafe class NbdBuffers : IDisposable
     private int _freeSlotCount;
     private int _freeChunkCount;
 
-    private NbdBuffers(DmaPool dma, byte* arena, int slots, int chunks, int chunkBytes, int chunksPerRequest, nint owner)
+    private NbdBuffers(DmaPool dma, byte* arena, int slots, int chunks, int chunkBytes, int chunksPerRequest,
+        nint owner)
     {
         _dma = dma;
         _arena = arena;

@@ -91,7 +91,8 @@ internal sealed class NbdHandshake
         if (length > NbdProtocol.MaxOptionBytes)
         {
             consumed = NbdWire.OptionHeaderBytes;
-            Reply(option, NbdProtocol.RepErrTooBig, $"option data of {length} bytes (at most {NbdProtocol.MaxOptionBytes})");
+            Reply(option, NbdProtocol.RepErrTooBig,
+                $"option data of {length} bytes (at most {NbdProtocol.MaxOptionBytes})");
             return Close($"option {option} with {length} bytes of data");
         }
         if (input.Length - NbdWire.OptionHeaderBytes < length)

@@ -27,14 +27,18 @@ internal static class NbdRequestCheck
                 {
                     return NbdProtocol.EPERM;
                 }
-                return r.Length > g.MaxPayloadBytes ? NbdProtocol.EINVAL : Range(r, g, NbdProtocol.ENOSPC, aligned: true);
+                return r.Length > g.MaxPayloadBytes
+                    ? NbdProtocol.EINVAL
+                    : Range(r, g, NbdProtocol.ENOSPC, aligned: true);
             case NbdProtocol.CmdTrim:
             case NbdProtocol.CmdWriteZeroes:
                 if (g.ReadOnly)
                 {
                     return NbdProtocol.EPERM;
                 }
-                ushort advertised = r.Type == NbdProtocol.CmdTrim ? NbdProtocol.FlagSendTrim : NbdProtocol.FlagSendWriteZeroes;
+                ushort advertised = r.Type == NbdProtocol.CmdTrim
+                    ? NbdProtocol.FlagSendTrim
+                    : NbdProtocol.FlagSendWriteZeroes;
                 return !g.Has(advertised) ? NbdProtocol.EINVAL : Range(r, g, NbdProtocol.ENOSPC, aligned: true);
             case NbdProtocol.CmdFlush:
                 return g.Has(NbdProtocol.FlagSendFlush) ? 0 : NbdProtocol.EINVAL;

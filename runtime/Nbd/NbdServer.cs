@@ -131,7 +131,8 @@ internal sealed unsafe class NbdServer
     {
         if (name == null || System.Text.Encoding.UTF8.GetByteCount(name) > NbdProtocol.MaxStringBytes)
         {
-            return LastError.Set(Errno.EINVAL, $"export name must be given and at most {NbdProtocol.MaxStringBytes} bytes");
+            return LastError.Set(Errno.EINVAL,
+                $"export name must be given and at most {NbdProtocol.MaxStringBytes} bytes");
         }
         if (string.IsNullOrEmpty(bdevName))
         {
@@ -140,7 +141,8 @@ internal sealed unsafe class NbdServer
         description ??= "";
         if (System.Text.Encoding.UTF8.GetByteCount(description) > NbdProtocol.MaxStringBytes)
         {
-            return LastError.Set(Errno.EINVAL, $"export '{name}': the description is over {NbdProtocol.MaxStringBytes} bytes");
+            return LastError.Set(Errno.EINVAL,
+                $"export '{name}': the description is over {NbdProtocol.MaxStringBytes} bytes");
         }
         Bdev.Bdev? bdev = BdevRegistry.Find(bdevName);
         if (bdev == null)
@@ -149,7 +151,8 @@ internal sealed unsafe class NbdServer
         }
         if (!readOnly && !bdev.IoTypeSupported(BdevIoType.Write))
         {
-            return LastError.Set(Errno.EPERM, $"export '{name}': bdev '{bdevName}' takes no writes: export it read-only");
+            return LastError.Set(Errno.EPERM,
+                $"export '{name}': bdev '{bdevName}' takes no writes: export it read-only");
         }
         lock (_lock)
         {

@@ -102,7 +102,8 @@ public class NbdHandshakeTests
     {
         byte[] input = [.. Flags(3), .. Option(NbdProtocol.OptStructuredReply, []),
             .. Option(NbdProtocol.OptSetMetaContext, NbdWireTests.MetaData("disk", "base:allocation")),
-            .. Option(NbdProtocol.OptGo, NbdWireTests.InfoData("disk", NbdProtocol.InfoBlockSize, NbdProtocol.InfoDescription))];
+            .. Option(NbdProtocol.OptGo,
+                NbdWireTests.InfoData("disk", NbdProtocol.InfoBlockSize, NbdProtocol.InfoDescription))];
         var outputs = new List<byte[]>();
         NbdHandshake? last = null;
         foreach (int piece in new[] { 1, 7, input.Length })

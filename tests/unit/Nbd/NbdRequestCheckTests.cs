@@ -44,8 +44,10 @@ public class NbdRequestCheckTests
     public async Task Over_the_payload_limit_is_EOVERFLOW_only_where_structured_replies_can_say_so()
     {
         await Assert.That(Check(NbdProtocol.CmdRead, 0, (2 << 20) + 512)).IsEqualTo(NbdProtocol.EINVAL);
-        await Assert.That(Check(NbdProtocol.CmdRead, 0, (2 << 20) + 512, structured: true)).IsEqualTo(NbdProtocol.EOVERFLOW);
-        await Assert.That(Check(NbdProtocol.CmdWrite, 0, (2 << 20) + 512, structured: true)).IsEqualTo(NbdProtocol.EINVAL);
+        await Assert.That(Check(NbdProtocol.CmdRead, 0, (2 << 20) + 512, structured: true))
+            .IsEqualTo(NbdProtocol.EOVERFLOW);
+        await Assert.That(Check(NbdProtocol.CmdWrite, 0, (2 << 20) + 512, structured: true))
+            .IsEqualTo(NbdProtocol.EINVAL);
     }
 
     [Test]
@@ -57,13 +59,15 @@ public class NbdRequestCheckTests
         await Assert.That(Check(NbdProtocol.CmdRead, 0, 0)).IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(9, 0, 512)).IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(5, 0, 512)).IsEqualTo(NbdProtocol.EINVAL); // CACHE: not advertised
-        await Assert.That(Check(NbdProtocol.CmdRead, 0, 512, NbdProtocol.CmdFlagDf, true)).IsEqualTo(NbdProtocol.EINVAL);
+        await Assert.That(Check(NbdProtocol.CmdRead, 0, 512, NbdProtocol.CmdFlagDf, true))
+            .IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(NbdProtocol.CmdWrite, 0, 512, NbdProtocol.CmdFlagNoHole)).IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(NbdProtocol.CmdRead, 0, 512, 0x100)).IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(NbdProtocol.CmdBlockStatus, 0, 512, 0, true, false)).IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(NbdProtocol.CmdBlockStatus, 0, 512, 0, false, true)).IsEqualTo(NbdProtocol.EINVAL);
         await Assert.That(Check(NbdProtocol.CmdTrim, 0, 4096, ro: false, flags: 0)).IsEqualTo(0u);
-        await Assert.That(Check(NbdProtocol.CmdRead, 0, 4096, NbdProtocol.CmdFlagFua, ro: true)).IsEqualTo(NbdProtocol.EINVAL);
+        await Assert.That(Check(NbdProtocol.CmdRead, 0, 4096, NbdProtocol.CmdFlagFua, ro: true))
+            .IsEqualTo(NbdProtocol.EINVAL);
     }
 
     [Test]

@@ -149,7 +149,8 @@ public class NbdWireTests
         await Assert.That((simpleBytes, dataBytes, errorBytes, statusBytes)).IsEqualTo((16, 28, 26, 32));
         await Assert.That(BinaryPrimitives.ReadUInt32BigEndian(simple)).IsEqualTo(NbdProtocol.SimpleReplyMagic);
         await Assert.That(BinaryPrimitives.ReadUInt64BigEndian(simple.AsSpan(8))).IsEqualTo(42UL);
-        await Assert.That(BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(6))).IsEqualTo(NbdProtocol.ReplyTypeOffsetData);
+        await Assert.That(BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(6)))
+            .IsEqualTo(NbdProtocol.ReplyTypeOffsetData);
         await Assert.That(BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(16))).IsEqualTo(8u + 4096);
         await Assert.That(BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(20))).IsEqualTo(8192UL);
         await Assert.That(BinaryPrimitives.ReadUInt16BigEndian(error.AsSpan(4))).IsEqualTo(NbdProtocol.ReplyFlagDone);

@@ -27,13 +27,15 @@ public class NbdMethodsTests
         string bdev = Bdevs.Malloc("rpc-nbd", "size_mb=1");
         var c = new RpcTestClient();
         JsonElement Call(string method, string? p) => ThreadHost.OnThread(t, () => c.Call(method, p));
-        (int, string) notRunning = ErrorOf(Call("nbd_server_add_export", $"{{\"name\":\"a\",\"bdev_name\":\"{bdev}\"}}"));
+        string export = $"{{\"name\":\"a\",\"bdev_name\":\"{bdev}\"}}";
+        (int, string) notRunning = ErrorOf(Call("nbd_server_add_export", export));
         (int, string) badAddress = ErrorOf(Call("nbd_server_start", "{\"listen_address\":\"nowhere\"}"));
         bool started = Ok(Call("nbd_server_start", "{\"listen_address\":\"127.0.0.1:0\"}"));
         (int, string) twice = ErrorOf(Call("nbd_server_start", "{\"listen_address\":\"127.0.0.1:0\"}"));
         bool added = Ok(Call("nbd_server_add_export",
             $"{{\"name\":\"a\",\"bdev_name\":\"{bdev}\",\"read_only\":true,\"description\":\"d\"}}"));
-        var exports = NbdService.Current!.Exports().Select(e => (e.Name, e.BdevName, e.ReadOnly, e.Description)).ToList();
+        var exports = NbdService.Current!.Exports()
+            .Select(e => (e.Name, e.BdevName, e.ReadOnly, e.Description)).ToList();
         (int, string) sameName = ErrorOf(Call("nbd_server_add_export", $"{{\"name\":\"a\",\"bdev_name\":\"{bdev}\"}}"));
         (int, string) noBdev = ErrorOf(Call("nbd_server_add_export", "{\"name\":\"b\",\"bdev_name\":\"nosuch\"}"));
         (int, string) missing = ErrorOf(Call("nbd_server_add_export", "{\"name\":\"b\"}"));
