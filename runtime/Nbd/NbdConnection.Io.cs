@@ -110,21 +110,32 @@ internal sealed unsafe partial class NbdConnection
         }
         // Sent from the server's poller, after this poll's other completions: one sendmsg
         // for a batch rather than one per reply.
-        if (!_flushQueued && !_socket.IsClosed)
-        {
-            _flushQueued = true;
-            _server.QueueFlush(this);
-        }
+        QueueFlush();
         MaybeFinish();
     }
 
     private bool _flushQueued;
 
-    /// <summary>The server's poller: the replies completed since the last poll go out.</summary>
+    private void QueueFlush()
+    {
+        if (!_flushQueued && !_socket.IsClosed)
+        {
+            _flushQueued = true;
+            _server.QueueFlush(this);
+        }
+    }
+
+    /// <summary>The server's poller: the replies completed since the last poll go out, and
+    /// requests that waited for the slots they held are taken.</summary>
     internal void FlushQueued()
     {
         _flushQueued = false;
         Flush();
+        if (_resume)
+        {
+            Pump();
+            return;
+        }
         MaybeFinish();
     }
 
@@ -277,6 +288,11 @@ internal sealed unsafe partial class NbdConnection
                 _sendTail = -1;
             }
             _buffers.Return(s);
+            if (_blocked)
+            {
+                _blocked = false;
+                _resume = true; // a request waits in the receive buffer for what this held
+            }
         }
     }
 

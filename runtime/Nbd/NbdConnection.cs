@@ -52,6 +52,7 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
     private uint _sendOffset;
     private int _atBdev;
     private bool _blocked;       // a request waits for a slot or buffers
+    private bool _resume;        // ... and a sent reply freed one: handle the buffered requests
     private bool _pumping;
     private bool _again;
     private bool _draining;      // no more input: finish what is in flight, then close
@@ -93,6 +94,7 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
             do
             {
                 _again = false;
+                _resume = false;
                 if (!_socket.IsClosed && !_draining)
                 {
                     if (_handshake != null)
@@ -106,7 +108,11 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
                 }
                 Flush();
             }
-            while (_again && !_socket.IsClosed && ++rounds < 4);
+            while ((_again || _resume) && !_socket.IsClosed && ++rounds < 4);
+            if (_resume && !_socket.IsClosed)
+            {
+                QueueFlush(); // the budget is spent: the requests still buffered go on next poll
+            }
         }
         finally
         {

@@ -73,7 +73,8 @@ internal sealed unsafe class NbdServer
         return 0;
     }
 
-    private readonly List<NbdConnection> _flushes = new();
+    private List<NbdConnection> _flushes = new();
+    private List<NbdConnection> _flushing = new();
     private Poller? _poller;
 
     /// <summary>A connection with replies completed in this poll: flushed by <see cref="Poll"/>.</summary>
@@ -83,12 +84,15 @@ internal sealed unsafe class NbdServer
 
     private int Poll()
     {
-        int n = _flushes.Count;
-        for (int i = 0; i < _flushes.Count; i++)
+        // A flush may queue its connection again (requests it resumed completed at once):
+        // that goes to the other list, for the next poll.
+        (_flushing, _flushes) = (_flushes, _flushing);
+        int n = _flushing.Count;
+        for (int i = 0; i < n; i++)
         {
-            _flushes[i].FlushQueued();
+            _flushing[i].FlushQueued();
         }
-        _flushes.Clear();
+        _flushing.Clear();
         return n;
     }
 

@@ -73,20 +73,25 @@ public class NbdServerTests
             return got == n ? buf : throw new InvalidOperationException($"read {got} of {n} bytes");
         }
 
+        /// <summary>Client flags and NBD_OPT_GO of <paramref name="name"/> asking for block sizes.</summary>
+        public static byte[] Go(string name)
+        {
+            byte[] data = NbdWireTests.InfoData(name, NbdProtocol.InfoBlockSize);
+            var b = new byte[4 + 16 + data.Length];
+            b[3] = 3;
+            BinaryPrimitives.WriteUInt64BigEndian(b.AsSpan(4), NbdProtocol.OptionMagic);
+            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(12), NbdProtocol.OptGo);
+            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(16), (uint)data.Length);
+            data.CopyTo(b, 20);
+            return b;
+        }
+
         /// <summary>Handshake to transmission on "disk" with simple replies.</summary>
         public Socket Open()
         {
             Socket s = Connect();
             Read(s, 18);
-            var go = new List<byte>([0, 0, 0, 3]);
-            byte[] data = NbdWireTests.InfoData("disk", NbdProtocol.InfoBlockSize);
-            var h = new byte[16];
-            BinaryPrimitives.WriteUInt64BigEndian(h, NbdProtocol.OptionMagic);
-            BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(8), NbdProtocol.OptGo);
-            BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(12), (uint)data.Length);
-            go.AddRange(h);
-            go.AddRange(data);
-            s.Send(go.ToArray());
+            s.Send(Go("disk"));
             while (true)
             {
                 byte[] r = Read(s, 20);
@@ -145,6 +150,37 @@ public class NbdServerTests
         await Assert.That(rule).IsGreaterThan(0);
         await Assert.That((first, second)).IsEqualTo((2UL, 1UL));
         await Assert.That((e1, e2)).IsEqualTo((0u, 0u));
+    }
+
+    [Test]
+    public async Task Requests_beyond_the_slots_wait_and_are_answered_when_a_late_reader_frees_them()
+    {
+        using var sv = new Served();
+        Socket s = sv.Open();
+        // 100 reads of 64 KiB in one send: 64 take the connection's slots, 36 wait in its
+        // receive buffer; the replies (6.4 MiB) fill the socket while the client reads nothing.
+        var burst = new List<byte>();
+        for (int i = 0; i < 100; i++)
+        {
+            burst.AddRange(NbdWireTests.Request(0, NbdProtocol.CmdRead, (ulong)i, (ulong)(i % 64) * 65536, 65536));
+        }
+        s.Send(burst.ToArray());
+        for (int i = 0; i < 500; i++)
+        {
+            ThreadHost.Poll(sv.Thread);
+        }
+        var seen = new HashSet<ulong>();
+        for (int i = 0; i < 100; i++)
+        {
+            Reply(sv, s, out ulong cookie, out uint error);
+            sv.Read(s, 65536);
+            if (error == 0)
+            {
+                seen.Add(cookie);
+            }
+        }
+        s.Dispose();
+        await Assert.That(seen.Count).IsEqualTo(100);
     }
 
     [Test]
@@ -236,15 +272,7 @@ public class NbdServerTests
         sv.Server.AddExport("gone", other, true, "going");
         Socket s = sv.Connect();
         sv.Read(s, 18);
-        var input = new List<byte>([0, 0, 0, 3]);
-        byte[] data = NbdWireTests.InfoData("gone");
-        var h = new byte[16];
-        BinaryPrimitives.WriteUInt64BigEndian(h, NbdProtocol.OptionMagic);
-        BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(8), NbdProtocol.OptGo);
-        BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(12), (uint)data.Length);
-        input.AddRange(h);
-        input.AddRange(data);
-        s.Send(input.ToArray());
+        s.Send(Served.Go("gone"));
         bool attached = ThreadHost.PollUntil(() => BdevRegistry.Find(other)?.Descriptors.Count == 1, sv.Thread);
         bool destroyed = Bdevs.DestroyAndWait(other, sv.Thread);
         bool closed = ThreadHost.PollUntil(() => sv.Server.ConnectionCount == 0, sv.Thread);
