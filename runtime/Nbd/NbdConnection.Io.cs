@@ -15,10 +15,17 @@ internal sealed unsafe partial class NbdConnection
     {
         s->Stage = NbdSlot.AtBdev;
         _atBdev++;
+        Launch(s, front: false);
+    }
+
+    /// <summary>Hands a request to the bdev; the thread's bdev_io pool being empty (-ENOMEM)
+    /// parks it until an I/O is free (spdk_bdev_queue_io_wait). False when it was parked.</summary>
+    private bool Launch(NbdSlot* s, bool front)
+    {
         ulong bs = _geometry.BlockSize;
         bool fua = (s->Flags & NbdProtocol.CmdFlagFua) != 0 && _canFlush;
         int rc;
-        switch (s->Type)
+        switch (s->FlushAfter == 2 ? NbdProtocol.CmdFlush : s->Type)
         {
             case NbdProtocol.CmdRead:
                 rc = Io(s, BdevIoType.Read, s->Iov, s->ChunkCount, s->Offset / bs, s->Length / bs);
@@ -44,13 +51,18 @@ internal sealed unsafe partial class NbdConnection
                 {
                     _atBdev--;
                     Reply(s);
-                    return;
+                    return true;
                 }
                 break;
             default: // BLOCK_STATUS: the bdev knows no holes; the whole range is data
                 _atBdev--;
                 Reply(s);
-                return;
+                return true;
+        }
+        if (rc == -Errno.ENOMEM)
+        {
+            Park(s, front);
+            return false;
         }
         if (rc != 0)
         {
@@ -58,6 +70,100 @@ internal sealed unsafe partial class NbdConnection
             s->Error = Map(rc);
             Reply(s);
         }
+        return true;
+    }
+
+    // ------------------------------------------------------------------ waiting for a bdev_io
+
+    private int _parkHead = -1;
+    private int _parkTail = -1;
+    private bool _ioWaitQueued;
+    private bool _retryParked;
+
+    private void Park(NbdSlot* s, bool front)
+    {
+        if (front)
+        {
+            s->Next = _parkHead;
+            _parkHead = s->Index;
+            if (_parkTail < 0)
+            {
+                _parkTail = s->Index;
+            }
+        }
+        else
+        {
+            s->Next = -1;
+            if (_parkTail < 0)
+            {
+                _parkHead = s->Index;
+            }
+            else
+            {
+                _buffers!.Slot(_parkTail)->Next = s->Index;
+            }
+            _parkTail = s->Index;
+        }
+        if (_ioWaitQueued || _retryParked)
+        {
+            return;
+        }
+        nint self = GCHandle.ToIntPtr(_self);
+        int rc = _channel!.QueueIoWait(self, (nint)(delegate* unmanaged[Cdecl]<void*, void>)&OnIoWait, self);
+        if (rc == 0)
+        {
+            _ioWaitQueued = true;
+            return;
+        }
+        // An I/O came free meanwhile (the completion reserve): retry from the server's poller.
+        _retryParked = true;
+        if (!_flushQueued)
+        {
+            _flushQueued = true; // even once the socket closed: the parked requests must end
+            _server.QueueFlush(this);
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnIoWait(void* arg) => IoWait(arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void IoWait(void* arg)
+    {
+        try
+        {
+            var c = (NbdConnection)GCHandle.FromIntPtr((nint)arg).Target!;
+            c._ioWaitQueued = false;
+            c.ResumeParked();
+        }
+        catch (Exception e)
+        {
+            Log.Error($"nbd: resuming requests that waited for a bdev_io failed: {e}");
+        }
+    }
+
+    /// <summary>Launches the parked requests in order until the pool is empty again.</summary>
+    private void ResumeParked()
+    {
+        _retryParked = false;
+        while (_parkHead >= 0 && !_ioWaitQueued && !_retryParked)
+        {
+            NbdSlot* s = _buffers!.Slot(_parkHead);
+            _parkHead = s->Next;
+            if (_parkHead < 0)
+            {
+                _parkTail = -1;
+            }
+            if (_socket.IsClosed)
+            {
+                _atBdev--;
+                _buffers.Return(s);
+                continue;
+            }
+            Launch(s, front: true);
+        }
+        Flush();
+        MaybeFinish();
     }
 
     private int Io(NbdSlot* s, BdevIoType type, Iovec* iov, int iovCount, ulong offsetBlocks, ulong numBlocks) =>
@@ -86,13 +192,18 @@ internal sealed unsafe partial class NbdConnection
 
     private void Completed(NbdSlot* s, int status)
     {
-        if (status == 0 && s->FlushAfter != 0 && !_socket.IsClosed)
+        if (status == 0 && s->FlushAfter == 1 && !_socket.IsClosed)
         {
-            s->FlushAfter = 0;
+            s->FlushAfter = 2; // the reply waits for the flush
             int rc = Io(s, BdevIoType.Flush, null, 0, 0, _desc!.Bdev.BlockCount);
             if (rc == 0)
             {
-                return; // the reply waits for the flush
+                return;
+            }
+            if (rc == -Errno.ENOMEM)
+            {
+                Park(s, front: false);
+                return;
             }
             status = rc;
         }
@@ -130,6 +241,10 @@ internal sealed unsafe partial class NbdConnection
     internal void FlushQueued()
     {
         _flushQueued = false;
+        if (_retryParked)
+        {
+            ResumeParked();
+        }
         Flush();
         if (_resume)
         {

@@ -184,6 +184,37 @@ public class NbdServerTests
     }
 
     [Test]
+    public async Task Requests_wait_for_a_bdev_io_when_the_threads_pool_is_empty()
+    {
+        int size = BdevIoPool.Size;
+        BdevIoPool.Size = 8; // the server thread's pool: far fewer I/Os than the 64 slots
+        try
+        {
+            using var sv = new Served();
+            Socket s = sv.Open();
+            var burst = new List<byte>();
+            for (int i = 0; i < 64; i++)
+            {
+                burst.AddRange(NbdWireTests.Request(0, NbdProtocol.CmdRead, (ulong)i, (ulong)i * 4096, 4096));
+            }
+            s.Send(burst.ToArray());
+            int ok = 0;
+            for (int i = 0; i < 64; i++)
+            {
+                Reply(sv, s, out _, out uint error);
+                sv.Read(s, 4096);
+                ok += error == 0 ? 1 : 0;
+            }
+            s.Dispose();
+            await Assert.That(ok).IsEqualTo(64);
+        }
+        finally
+        {
+            BdevIoPool.Size = size;
+        }
+    }
+
+    [Test]
     public async Task A_failed_bdev_io_is_an_EIO_reply_and_the_connection_goes_on()
     {
         using var sv = new Served();
