@@ -119,6 +119,7 @@ internal sealed unsafe class NbdBuffers : IDisposable
         {
             _freeChunks[_freeChunkCount++] = s->Chunks[i];
         }
+        Invariant.Assert(s->Queued == 0, "an NBD slot returned while on a queue");
         s->ChunkCount = 0;
         s->Stage = NbdSlot.Free;
         _freeSlots[_freeSlotCount++] = s->Index;

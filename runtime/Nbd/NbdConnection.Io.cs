@@ -75,8 +75,6 @@ internal sealed unsafe partial class NbdConnection
 
     // ------------------------------------------------------------------ waiting for a bdev_io
 
-    private int _parkHead = -1;
-    private int _parkTail = -1;
     private bool _ioWaitQueued;
     private bool _retryParked;
 
@@ -84,25 +82,11 @@ internal sealed unsafe partial class NbdConnection
     {
         if (front)
         {
-            s->Next = _parkHead;
-            _parkHead = s->Index;
-            if (_parkTail < 0)
-            {
-                _parkTail = s->Index;
-            }
+            _parked.PushFront(_buffers!, s);
         }
         else
         {
-            s->Next = -1;
-            if (_parkTail < 0)
-            {
-                _parkHead = s->Index;
-            }
-            else
-            {
-                _buffers!.Slot(_parkTail)->Next = s->Index;
-            }
-            _parkTail = s->Index;
+            _parked.Push(_buffers!, s);
         }
         if (_ioWaitQueued || _retryParked)
         {
@@ -146,14 +130,9 @@ internal sealed unsafe partial class NbdConnection
     private void ResumeParked()
     {
         _retryParked = false;
-        while (_parkHead >= 0 && !_ioWaitQueued && !_retryParked)
+        while (!_parked.IsEmpty && !_ioWaitQueued && !_retryParked)
         {
-            NbdSlot* s = _buffers!.Slot(_parkHead);
-            _parkHead = s->Next;
-            if (_parkHead < 0)
-            {
-                _parkTail = -1;
-            }
+            NbdSlot* s = _parked.Pop(_buffers!);
             if (_socket.IsClosed)
             {
                 _atBdev--;
@@ -282,16 +261,7 @@ internal sealed unsafe partial class NbdConnection
             : NbdWire.WriteReply(header, _structured, r, s->Error);
         s->DataBytes = r.Type == NbdProtocol.CmdRead && s->Error == 0 ? r.Length : 0;
         s->Stage = NbdSlot.Replying;
-        s->Next = -1;
-        if (_sendTail < 0)
-        {
-            _sendHead = s->Index;
-        }
-        else
-        {
-            _buffers!.Slot(_sendTail)->Next = s->Index;
-        }
-        _sendTail = s->Index;
+        _sends.Push(_buffers!, s);
     }
 
     /// <summary>Sends the handshake's replies, then the queued request replies, gathered
@@ -325,7 +295,7 @@ internal sealed unsafe partial class NbdConnection
             _pendingHandshake = null;
         }
         Iovec* iov = stackalloc Iovec[SendBatch];
-        while (_sendHead >= 0)
+        while (!_sends.IsEmpty)
         {
             int count = Gather(iov);
             nint n = _socket.SendV(iov, count);
@@ -349,7 +319,7 @@ internal sealed unsafe partial class NbdConnection
     {
         int count = 0;
         uint skip = _sendOffset;
-        for (int i = _sendHead; i >= 0 && count < SendBatch; i = _buffers!.Slot(i)->Next)
+        for (int i = _sends.Head; i >= 0 && count < SendBatch; i = _buffers!.Slot(i)->Next)
         {
             NbdSlot* s = _buffers!.Slot(i);
             if (skip < (uint)s->HeaderBytes)
@@ -388,7 +358,7 @@ internal sealed unsafe partial class NbdConnection
     {
         while (n > 0)
         {
-            NbdSlot* s = _buffers!.Slot(_sendHead);
+            NbdSlot* s = _buffers!.Slot(_sends.Head);
             ulong left = (ulong)s->HeaderBytes + s->DataBytes - _sendOffset;
             if (n < left)
             {
@@ -397,12 +367,7 @@ internal sealed unsafe partial class NbdConnection
             }
             n -= left;
             _sendOffset = 0;
-            _sendHead = s->Next;
-            if (_sendHead < 0)
-            {
-                _sendTail = -1;
-            }
-            _buffers.Return(s);
+            _buffers.Return(_sends.Pop(_buffers));
             if (_blocked)
             {
                 _blocked = false;
@@ -423,13 +388,11 @@ internal sealed unsafe partial class NbdConnection
         }
         _socket.Close();
         _draining = true;
-        while (_sendHead >= 0)
+        while (!_sends.IsEmpty)
         {
-            NbdSlot* s = _buffers!.Slot(_sendHead);
-            _sendHead = s->Next;
-            _buffers.Return(s);
+            _buffers!.Return(_sends.Pop(_buffers));
         }
-        _sendTail = -1;
+        _sendOffset = 0;
         if (_payload != null)
         {
             _buffers!.Return(_payload);
@@ -446,7 +409,7 @@ internal sealed unsafe partial class NbdConnection
         {
             return;
         }
-        bool outputPending = _sendHead >= 0 ||
+        bool outputPending = !_sends.IsEmpty ||
             ((_handshake ?? _pendingHandshake) is { } hs && hs.Output.WrittenCount > _handshakeSent);
         if (!_socket.IsClosed && _draining && _atBdev == 0 && !outputPending)
         {

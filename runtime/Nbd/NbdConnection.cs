@@ -47,8 +47,8 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
     private NbdSlot* _payload;   // the write whose data is being received
     private uint _payloadDone;
     private ulong _skip;         // payload bytes of a refused write still to discard
-    private int _sendHead = -1;
-    private int _sendTail = -1;
+    private NbdSlotQueue _sends = new();   // replies in completion order
+    private NbdSlotQueue _parked = new();  // requests waiting for a bdev_io
     private uint _sendOffset;
     private int _atBdev;
     private bool _blocked;       // a request waits for a slot or buffers

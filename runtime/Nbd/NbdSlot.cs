@@ -26,7 +26,8 @@ internal unsafe struct NbdSlot
     public int HeaderBytes;
     public uint DataBytes;    // sent after the header: a successful read's data
     public byte Stage;
-    public byte FlushAfter;   // FUA: a flush follows the write before the reply
+    public byte FlushAfter;   // FUA: 1 a flush follows the write before the reply, 2 it is under way
+    public byte Queued;       // on an NbdSlotQueue (asserted: one at a time)
     public nint Owner;        // the connection's GCHandle
     public Iovec* Iov;        // ChunkCount entries over the connection's DMA chunks
     public int* Chunks;       // the chunk numbers behind Iov
