@@ -136,7 +136,7 @@ internal sealed unsafe partial class NbdConnection
             if (_socket.IsClosed)
             {
                 _atBdev--;
-                _buffers.Return(s);
+                _buffers!.Return(s);
                 continue;
             }
             Launch(s, front: true);
