@@ -107,9 +107,11 @@ internal sealed unsafe class NbdServer
             Log.Warn($"nbd: {Options.MaxConnections} clients are connected; a new one is refused");
             _thread.Send(&RefuseThunk, c);
         }
-        else
+        else if (_thread.Send(&BeginThunk, c) != 0)
         {
-            _thread.Send(&BeginThunk, c);
+            // The greeting then goes out with the first event on the socket (the client's
+            // bytes or its end): slow, never lost.
+            Log.Warn($"nbd: thread '{_thread.Name}' takes no messages now; a new client is greeted late");
         }
         return c;
     }
