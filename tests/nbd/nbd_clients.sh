@@ -133,7 +133,7 @@ fio)
   for job in "--rw=randwrite --bs=4k --iodepth=32" "--rw=write --bs=1M --iodepth=4" "--rw=randrw --bs=64k --iodepth=16"; do
     # shellcheck disable=SC2086
     timeout 120 fio --name=verify --ioengine=nbd --uri="nbd://$ADDR/disk" $job --size=32M \
-      --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=1024 --output-format=json \
+      --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=1024 --verify_state_save=0 --output-format=json \
       --output="$WORK/fio.json" >"$WORK/fio.out" 2>"$WORK/fio.err" || fail "fio $job: $(cat "$WORK/fio.err")"
     python3 - "$WORK/fio.json" "$job" <<'PY' || fail "fio $job reported errors"
 import json, sys
