@@ -18,6 +18,9 @@ need_packages() {
   [ -f /usr/lib/python3/dist-packages/clang/cindex.py ] || missing+=(python3-clang)
   command -v abidiff >/dev/null || missing+=(abigail-tools) # tests/abi/check_abi.py
   command -v fio >/dev/null || missing+=(fio)
+  # Real NBD clients for the NBD server's tests (tests/nbd).
+  command -v nbdinfo >/dev/null || missing+=(libnbd-bin)
+  command -v qemu-img >/dev/null || missing+=(qemu-utils)
   command -v bc >/dev/null || missing+=(bc)
   command -v xz >/dev/null || missing+=(xz-utils) # the tests read SPDK's lvol store fixtures
   command -v pkg-config >/dev/null || missing+=(pkg-config)

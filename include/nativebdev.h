@@ -897,6 +897,52 @@ int nb_config_load(const char *path, nb_config_load_cb cb, void *ctx);
 int nb_config_save(const char *path);
 
 /* ---------------------------------------------------------------------------------------
+ * Export: the network NBD server (what qemu-nbd and nbdkit are)
+ *
+ * Serves bdevs to NBD clients (nbdinfo, nbdcopy, qemu-img nbd://, fio's nbd engine, the
+ * kernel's nbd-client) with the fixed newstyle handshake: NBD_OPT_GO/INFO/LIST/EXPORT_NAME/
+ * ABORT/STRUCTURED_REPLY/SET_META_CONTEXT ("base:allocation"), reads, writes (FUA), flush,
+ * trim, write zeroes and block status, replies out of order, multi-conn. Each connection opens
+ * its export's bdev when the client chooses it and gets a fixed set of request slots and DMA
+ * buffers then (64 requests in flight, 8 MiB, 2 MiB per request); requests beyond them wait.
+ * Requests must be aligned to the bdev's block size (advertised as the minimum block size).
+ * The RPC methods nbd_server_start/add_export/remove_export/stop do the same (ours: SPDK has
+ * only the kernel /dev/nbdX attach).
+ * ------------------------------------------------------------------------------------- */
+
+/* Listens for NBD clients on `listen_addr` from the current thread: "IP:PORT" or "[IPV6]:PORT"
+ * for TCP (port 0 picks a free port), or a Unix socket path ("/path" or "unix:/path", created
+ * 0600). NULL means "127.0.0.1:10809" (loopback, NBD's port). The listener and every
+ * connection run on this thread, which must keep polling. One server per process: -EALREADY
+ * if one runs. -EINVAL bad address or no current thread, other -errno from socket/bind/listen. */
+int nb_nbd_server_start(const char *listen_addr);
+
+/* The address the server listens on (the chosen port for port 0) into buf, NUL-terminated and
+ * truncated to fit; returns its full length, as snprintf does, or -ENOENT if no server runs. */
+int nb_nbd_server_get_addr(char *buf, size_t len);
+
+/* Offers bdev `bdev_name` under export `name` (at most 4096 bytes; "" is allowed; a client
+ * asking for the empty name gets the export named "" or else the first one added).
+ * read_only != 0: clients may not write. description: shown by nbdinfo --list; NULL for none.
+ * Callable from any thread. -ENOENT no server, -EEXIST name taken, -ENODEV no such bdev,
+ * -EPERM a writable export of a bdev that takes no writes, -EINVAL bad argument. */
+int nb_nbd_server_add_export(const char *name, const char *bdev_name, int read_only,
+			     const char *description);
+
+/* Withdraws an export; clients using it are disconnected (their requests at the bdev finish
+ * first, on the server's thread). Callable from any thread. -ENOENT no server or no such export. */
+int nb_nbd_server_remove_export(const char *name);
+
+/* Connections open now, including ones whose requests are still finishing after a disconnect
+ * (a test's way to see that everything was released); -ENOENT if no server runs. */
+int nb_nbd_server_connection_count(void);
+
+/* Stops listening, drops every export and disconnects every client. On the server's thread:
+ * -EINVAL elsewhere, -ENOENT if none runs. Connections release their bdevs on the thread's
+ * next polls (nb_nbd_server_connection_count cannot tell then: poll a few times). */
+int nb_nbd_server_stop(void);
+
+/* ---------------------------------------------------------------------------------------
  * Encryption: named keys and the crypto vbdev (SPDK's accel_crypto_key_* and bdev_crypto_*)
  *
  * A crypto bdev is created by URI and deleted with nb_bdev_destroy:

@@ -894,6 +894,54 @@ int nb_config_save(const char *path)
 	return nbm_config_save(path);
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_nbd_server_start(const char *listen_addr);
+int nb_nbd_server_start(const char *listen_addr)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_server_start(listen_addr);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_server_get_addr(char *buf, size_t len);
+int nb_nbd_server_get_addr(char *buf, size_t len)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_server_get_addr(buf, len);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_server_add_export(const char *name, const char *bdev_name, int read_only, const char *description);
+int nb_nbd_server_add_export(const char *name, const char *bdev_name, int read_only, const char *description)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_server_add_export(name, bdev_name, read_only, description);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_server_remove_export(const char *name);
+int nb_nbd_server_remove_export(const char *name)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_server_remove_export(name);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_server_connection_count(void);
+int nb_nbd_server_connection_count(void)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_server_connection_count();
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_server_stop(void);
+int nb_nbd_server_stop(void)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_server_stop();
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode);
 int nb_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode)
 {

@@ -777,6 +777,14 @@ static void calls_without_env(const struct hset *h)
 	RCW(nb_metrics_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_metrics_server_get_addr", L);
 	RCW(nb_metrics_server_stop(), -ENOENT, "%s: nb_metrics_server_stop", L);
 	ERRW(nb_config_save("/nonexistent-dir/x.json"), "%s: nb_config_save", L);
+
+	/* the NBD server */
+	ERRW(nb_nbd_server_start(NULL), "%s: nb_nbd_server_start(NULL)", L);
+	RCW(nb_nbd_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_nbd_server_get_addr", L);
+	ERRW(nb_nbd_server_add_export("x", "abi_m", 0, NULL), "%s: nb_nbd_server_add_export", L);
+	ERRW(nb_nbd_server_remove_export("x"), "%s: nb_nbd_server_remove_export", L);
+	RCW(nb_nbd_server_connection_count(), -ENOENT, "%s: nb_nbd_server_connection_count", L);
+	RCW(nb_nbd_server_stop(), -ENOENT, "%s: nb_nbd_server_stop", L);
 }
 
 /* =========================================================================================
@@ -2718,6 +2726,62 @@ static void g_config(const char *dir)
 }
 
 /* =========================================================================================
+ * Group: nbd — the NBD server's start, exports and stop with hostile arguments
+ * ======================================================================================= */
+
+static void g_nbd(const char *dir)
+{
+	char path[256], addr[256];
+	setup_world();
+	NEED(nb_set_thread(W.t1) == 0);
+	static const char *const bad[] = {
+		"", "relative.sock", "1.2.3.4:99999", "1.2.3.4", "example.com:10809", "[::1]80", "/nonexistent-dir/x.sock",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ERRW(nb_nbd_server_start(bad[i]), "nb_nbd_server_start(\"%s\")", bad[i]);
+	ERR(nb_nbd_server_start(guarded(4097, '/')));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_nbd_server_start(bad_utf8[i]), "nb_nbd_server_start(bad UTF-8 #%zu)", i);
+	RC(nb_nbd_server_add_export("e", "abi_m", 0, NULL), -ENOENT);
+	RC(nb_nbd_server_stop(), -ENOENT);
+
+	snprintf(path, sizeof(path), "%s/nbd.sock", dir);
+	OK(nb_nbd_server_start(path), 0);
+	RC(nb_nbd_server_start("127.0.0.1:0"), -EALREADY);
+	OK(nb_nbd_server_get_addr(addr, sizeof(addr)), (long long)strlen(path));
+	OK(nb_nbd_server_get_addr(addr, 4), (long long)strlen(path));
+	TRUE(strlen(addr) == 3);
+	OK(nb_nbd_server_connection_count(), 0);
+	ERR(nb_nbd_server_add_export(NULL, "abi_m", 0, NULL));
+	ERR(nb_nbd_server_add_export("e", NULL, 0, NULL));
+	ERR(nb_nbd_server_add_export("e", "nosuch", 0, NULL));
+	ERR(nb_nbd_server_add_export("e", "", 0, NULL));
+	ERR(nb_nbd_server_add_export(guarded(4097, 'n'), "abi_m", 0, NULL));
+	ERR(nb_nbd_server_add_export("e", "abi_m", 0, guarded(4097, 'd')));
+	for (size_t i = 0; i < N_BAD_UTF8; i++) {
+		ERRW(nb_nbd_server_add_export(bad_utf8[i], "abi_m", 0, NULL), "add_export(bad UTF-8 #%zu)", i);
+		ERRW(nb_nbd_server_add_export("e", "abi_m", 0, bad_utf8[i]), "add_export(description #%zu)", i);
+	}
+	OK(nb_nbd_server_add_export("e", "abi_m", 0, "described"), 0);
+	OK(nb_nbd_server_add_export("", "abi_m", 1, NULL), 0);
+	RC(nb_nbd_server_add_export("e", "abi_m", 1, NULL), -EEXIST);
+	ERR(nb_nbd_server_remove_export(NULL));
+	RC(nb_nbd_server_remove_export("nosuch"), -ENOENT);
+	OK(nb_nbd_server_remove_export("e"), 0);
+	RC(nb_nbd_server_remove_export("e"), -ENOENT);
+	NEED(nb_set_thread(W.t2) == 0);
+	RC(nb_nbd_server_stop(), -EINVAL); /* not its thread */
+	NEED(nb_set_thread(W.t1) == 0);
+	OK(nb_nbd_server_stop(), 0);
+	RC(nb_nbd_server_stop(), -ENOENT);
+	RC(nb_nbd_server_connection_count(), -ENOENT);
+	OK(nb_nbd_server_start("127.0.0.1:0"), 0);
+	TRUE(nb_nbd_server_get_addr(addr, sizeof(addr)) > 0 && strncmp(addr, "127.0.0.1:", 10) == 0);
+	OK(nb_nbd_server_stop(), 0);
+	teardown_world();
+}
+
+/* =========================================================================================
  * Driver
  * ======================================================================================= */
 
@@ -2899,6 +2963,7 @@ static const struct group groups[] = {
 	{ "reset_io_stat_side_effect", g_reset_io_stat_side_effect, 30, "a refused nb_bdev_reset_io_stat zeroed stats" },
 	{ "nvme", g_nvme, 60, "" },
 	{ "rpc", g_rpc, 30, "" },
+	{ "nbd", g_nbd, 30, "" },
 	{ "crypto", g_crypto, 60, "" },
 	{ "config", g_config, 60, "" },
 	{ "composite", g_composite, 60, "" },

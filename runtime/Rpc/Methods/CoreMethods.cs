@@ -17,5 +17,6 @@ internal static class CoreMethods
         NvmeMethods.Register(server);
         NbdevMethods.Register(server);
         RaidMethods.Register(server);
+        NbdMethods.Register(server);
     }
 }
