@@ -46,6 +46,11 @@ global using unsafe nb_rpc_start_init_cb = delegate* unmanaged[Cdecl]<void*, voi
 // nb_config_save writes every subsystem's config in that format (what save_config writes) to
 // `path`, through a temporary file renamed over it, so a reader never sees half a config.
 global using unsafe nb_config_load_cb = delegate* unmanaged[Cdecl]<void*, int, void>;
+// A child's state changed: `state` an nb_nexus_child_state, `reason` an nb_nexus_fault_reason,
+// `synced` 1 or 0. Runs on the thread where the change happened (for a retire, the thread of
+// the I/O that failed) before that I/O's completion callback, so a control plane can record
+// the change before the host is told the write succeeded. Must not block.
+global using unsafe nb_nexus_event_cb = delegate* unmanaged[Cdecl]<byte*, byte*, int, int, int, void*, void>;
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -135,6 +140,41 @@ public enum nb_bdev_error_type : uint
     NB_BDEV_ERROR_PENDING = 2,
     NB_BDEV_ERROR_CORRUPT_DATA = 3,
     NB_BDEV_ERROR_NOMEM = 4,
+}
+
+public enum nb_nexus_child_state : uint
+{
+    NB_NEXUS_CHILD_INIT = 0,
+    /// <summary>
+    /// takes I/O (reads too once synced)
+    /// </summary>
+    NB_NEXUS_CHILD_OPEN = 1,
+    /// <summary>
+    /// removed
+    /// </summary>
+    NB_NEXUS_CHILD_CLOSED = 2,
+    /// <summary>
+    /// see the reason
+    /// </summary>
+    NB_NEXUS_CHILD_FAULTED = 3,
+}
+
+public enum nb_nexus_fault_reason : uint
+{
+    NB_NEXUS_FAULT_NONE = 0,
+    NB_NEXUS_FAULT_CANT_OPEN = 1,
+    NB_NEXUS_FAULT_NO_SPACE = 2,
+    NB_NEXUS_FAULT_TIMED_OUT = 3,
+    /// <summary>
+    /// an I/O failed on it
+    /// </summary>
+    NB_NEXUS_FAULT_IO_ERROR = 4,
+    NB_NEXUS_FAULT_REBUILD_FAILED = 5,
+    NB_NEXUS_FAULT_ADMIN_FAILED = 6,
+    /// <summary>
+    /// its bdev went away
+    /// </summary>
+    NB_NEXUS_FAULT_OFFLINE = 7,
 }
 
 /// <summary>Opaque handle: struct nb_io_channel is only ever used through a pointer.</summary>
@@ -825,6 +865,49 @@ public unsafe struct nb_crypto_key_info
     public fixed byte users[512];
 }
 
+[StructLayout(LayoutKind.Explicit, Size = 288)]
+public unsafe struct nb_nexus_child_info
+{
+    /// <summary>
+    /// the child's bdev
+    /// </summary>
+    [FieldOffset(0)]
+    public fixed byte name[256];
+
+    /// <summary>
+    /// enum nb_nexus_child_state
+    /// </summary>
+    [FieldOffset(256)]
+    public int state;
+
+    /// <summary>
+    /// enum nb_nexus_fault_reason; NONE unless faulted
+    /// </summary>
+    [FieldOffset(260)]
+    public int reason;
+
+    /// <summary>
+    /// 1: holds every acknowledged write
+    /// </summary>
+    [FieldOffset(264)]
+    public int synced;
+
+    /// <summary>
+    /// 1 while a rebuild copies onto it
+    /// </summary>
+    [FieldOffset(268)]
+    public int rebuilding;
+
+    /// <summary>
+    /// of the current rebuild (0 until it knows)
+    /// </summary>
+    [FieldOffset(272)]
+    public ulong rebuild_blocks_total;
+
+    [FieldOffset(280)]
+    public ulong rebuild_blocks_done;
+}
+
 /// <summary>The functions and constants of include/nativebdev.h.</summary>
 public static unsafe partial class Nb
 {
@@ -1240,7 +1323,13 @@ public static unsafe partial class Nb
     /// blocks, block devices use their logical block size.
     /// Block sizes are powers of two from 512 to 65536. Unknown schemes (-ENOTSUP), unknown or
     /// bad parameters (-EINVAL), duplicate names (-EEXIST) are errors with a message.
-    /// bdev://, loopback://, error:// and delay:// need a current thread (they open their base).
+    /// split:///BASE?split_count=N&amp;split_size_mb=M   SPDK's vbdev_split: BASE claimed, parts BASEp0..
+    /// (M MiB each, 0 = equal parts); answers BASEp0
+    /// raid0:///NAME?strip_size_kb=K&amp;base_bdevs=A,B  SPDK's raid0 (K a power of two), bases claimed
+    /// concat:///NAME?strip_size_kb=K&amp;base_bdevs=A,B SPDK's concat: the bases one after the other
+    /// nexus:///NAME?size=BYTES&amp;children=URI,URI     a mirror (see nb_nexus_create)
+    /// bdev://, loopback://, error://, delay://, split://, raid0://, concat:// and nexus:// need a
+    /// current thread (they open their bases).
     /// </summary>
     [LibraryImport(LibraryName, EntryPoint = "nb_bdev_create")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
@@ -1676,6 +1765,61 @@ public static unsafe partial class Nb
     public static partial int nb_config_save(byte* path);
 
     /// <summary>
+    /// Listens for NBD clients on `listen_addr` from the current thread: "IP:PORT" or "[IPV6]:PORT"
+    /// for TCP (port 0 picks a free port), or a Unix socket path ("/path" or "unix:/path", created
+    /// 0600). NULL means "127.0.0.1:10809" (loopback, NBD's port). The listener and every
+    /// connection run on this thread, which must keep polling. One server per process: -EALREADY
+    /// if one runs. -EINVAL bad address or no current thread, other -errno from socket/bind/listen.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_server_start(byte* listen_addr);
+
+    /// <summary>
+    /// The address the server listens on (the chosen port for port 0) into buf, NUL-terminated and
+    /// truncated to fit; returns its full length, as snprintf does, or -ENOENT if no server runs.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_get_addr")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_server_get_addr(byte* buf, nuint len);
+
+    /// <summary>
+    /// Offers bdev `bdev_name` under export `name` (at most 4096 bytes; "" is allowed; a client
+    /// asking for the empty name gets the export named "" or else the first one added).
+    /// read_only != 0: clients may not write. description: shown by nbdinfo --list; NULL for none.
+    /// Callable from any thread. -ENOENT no server, -EEXIST name taken, -ENODEV no such bdev,
+    /// -EPERM a writable export of a bdev that takes no writes, -EINVAL bad argument.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_add_export")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_server_add_export(byte* name, byte* bdev_name, int read_only, byte* description);
+
+    /// <summary>
+    /// Withdraws an export; clients using it are disconnected (their requests at the bdev finish
+    /// first, on the server's thread). Callable from any thread. -ENOENT no server or no such export.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_remove_export")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_server_remove_export(byte* name);
+
+    /// <summary>
+    /// Connections open now, including ones whose requests are still finishing after a disconnect
+    /// (a test's way to see that everything was released); -ENOENT if no server runs.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_connection_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_server_connection_count();
+
+    /// <summary>
+    /// Stops listening, drops every export and disconnects every client. On the server's thread:
+    /// -EINVAL elsewhere, -ENOENT if none runs. Connections release their bdevs on the thread's
+    /// next polls (nb_nbd_server_connection_count cannot tell then: poll a few times).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_server_stop();
+
+    /// <summary>
     /// Makes a named key (SPDK's accel_crypto_key_create). cipher "AES_XTS" (key and key2 of 16 or
     /// 32 bytes each, equal length, different) or "AES_CBC" (key of 16 or 32 bytes; key2 NULL or
     /// ""). key_hex/key2_hex: hexadecimal, two digits a byte. tweak_mode: "spdk-sw" (8 zero bytes
@@ -1705,4 +1849,68 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_crypto_key_list")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_crypto_key_list(nb_crypto_key_info* keys, int max);
+
+    /// <summary>
+    /// Creates nexus `name` over `count` (1 .. 32) children: each a bdev URI (made now unless the
+    /// bdev it names exists; the nexus destroys what it made) or the name of an existing bdev. Each
+    /// child is opened and claimed. `size_bytes` 0 takes the smallest child's size. The same as
+    /// nb_bdev_create("nexus:///NAME?size=&amp;children=URI,URI") with percent-encoded URIs.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_create")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_create(byte* name, ulong size_bytes, byte** children, nuint count);
+
+    /// <summary>
+    /// nb_bdev_destroy for a nexus only (-ENODEV for any other bdev); children it made go too.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_destroy")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_destroy(byte* name, nb_bdev_destroy_cb cb, void* ctx);
+
+    /// <summary>
+    /// Sets (or with NULL clears) the child-state callback of the nexus.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_set_event_cb")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_set_event_cb(byte* nexus, nb_nexus_event_cb cb, void* ctx);
+
+    /// <summary>
+    /// Adds a child (URI or bdev name): it joins out of sync and is fully rebuilt. -EEXIST if it is
+    /// a child already, -ENOSPC if smaller than the nexus, -EINVAL for another block size.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_add_child")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_add_child(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Removes a child (by name or URI): closed, detached, its bdev destroyed if the nexus made it.
+    /// -EBUSY for the last healthy child, -ENOENT for a child the nexus does not have.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_remove_child")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_remove_child(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Faults a child with `reason` (an nb_nexus_fault_reason other than NONE). -EBUSY for the last
+    /// healthy child. Writes from then on are logged for a partial rebuild.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_fault_child")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_fault_child(byte* nexus, byte* child, int reason);
+
+    /// <summary>
+    /// Brings a faulted child back: reopened (remade from its URI if its bdev went away), out of
+    /// sync, and rebuilt — partially when the write log covers it. 0 for a child already open.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_online_child")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_online_child(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Copies up to `max` children of the nexus, in slot order; returns how many it has (may be
+    /// more than `max`). children may be NULL with max 0.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_list_children")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_list_children(byte* nexus, nb_nexus_child_info* children, int max);
 }

@@ -28,6 +28,8 @@ internal static class RuntimeMetrics
         WriteThreads(w);
         w.Family("nbdev_rpc_connections", "gauge", "Clients connected to the JSON-RPC server.");
         w.Sample("nbdev_rpc_connections", Rpc.RpcService.Current?.ConnectionCount ?? 0);
+        w.Family("nbdev_nbd_connections", "gauge", "Clients connected to the NBD server.");
+        w.Sample("nbdev_nbd_connections", Nbd.NbdService.Current?.ConnectionCount ?? 0);
         foreach (Action<PrometheusWriter> source in MetricsSources.Snapshot())
         {
             source(w);

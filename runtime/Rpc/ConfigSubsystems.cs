@@ -14,7 +14,11 @@ internal static class ConfigSubsystems
     internal readonly record struct Subsystem(string Name, string[] DependsOn, Action<Utf8JsonWriter> WriteConfig);
 
     private static readonly object s_lock = new();
-    private static readonly List<Subsystem> s_all = [new("bdev", [], BdevModules.WriteConfig)];
+    private static readonly List<Subsystem> s_all =
+    [
+        new("bdev", [], BdevModules.WriteConfig),
+        new("nbd", ["bdev"], Nbd.NbdConfig.Write),
+    ];
 
     public static void Add(string name, string[] dependsOn, Action<Utf8JsonWriter> writeConfig)
     {

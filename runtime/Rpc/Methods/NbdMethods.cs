@@ -14,29 +14,17 @@ internal static class NbdMethods
         RpcParam[] start = [Opt("listen_address", RpcParamKind.String)];
         RpcParam[] remove = [Req("name", RpcParamKind.String)];
         server.Register(new RpcMethod("nbd_server_start", start,
-            (call, args) => Reply(call, NbdService.Start(args.String("listen_address")))));
+            (call, args) => BdevRpc.Status(call, NbdService.Start(args.String("listen_address")))));
         server.Register(new RpcMethod("nbd_server_add_export",
             [
                 Req("name", RpcParamKind.String), Req("bdev_name", RpcParamKind.String),
                 Opt("read_only", RpcParamKind.Bool), Opt("description", RpcParamKind.String),
             ],
-            (call, args) => Reply(call, NbdService.AddExport(args.String("name"), args.String("bdev_name"),
+            (call, args) => BdevRpc.Status(call, NbdService.AddExport(args.String("name"), args.String("bdev_name"),
                 args.Bool("read_only"), args.String("description")))));
         server.Register(new RpcMethod("nbd_server_remove_export", remove,
-            (call, args) => Reply(call, NbdService.RemoveExport(args.String("name")))));
+            (call, args) => BdevRpc.Status(call, NbdService.RemoveExport(args.String("name")))));
         server.Register(new RpcMethod("nbd_server_stop", [],
-            (call, _) => Reply(call, NbdService.Stop())));
-    }
-
-    private static void Reply(RpcCall call, int rc)
-    {
-        if (rc != 0)
-        {
-            // SPDK's shape: the errno and strerror's text; the core's own message goes to the log.
-            Log.Info($"rpc: {call.Method}: {LastError.Message}");
-            call.Errno(rc);
-            return;
-        }
-        call.Result(true);
+            (call, _) => BdevRpc.Status(call, NbdService.Stop())));
     }
 }

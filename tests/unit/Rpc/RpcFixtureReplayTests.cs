@@ -96,9 +96,9 @@ public class RpcFixtureReplayTests
             return;
         }
         if (method == "framework_get_config" &&
-            req.GetProperty("params").GetProperty("name").GetString() is var sub && sub != "bdev")
+            req.GetProperty("params").GetProperty("name").GetString() is var sub && sub is not ("bdev" or "nbd"))
         {
-            // Only the bdev subsystem exists here.
+            // Only the bdev and nbd subsystems exist here.
             Expect(problems, n, ours, -32602, $"Subsystem '{sub}' not found");
             return;
         }

@@ -3200,6 +3200,35 @@ extern "C" {
     pub fn nb_config_save(path: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
 }
 extern "C" {
+    pub fn nb_nbd_server_start(listen_addr: *const ::std::os::raw::c_char)
+        -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nbd_server_get_addr(
+        buf: *mut ::std::os::raw::c_char,
+        len: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nbd_server_add_export(
+        name: *const ::std::os::raw::c_char,
+        bdev_name: *const ::std::os::raw::c_char,
+        read_only: ::std::os::raw::c_int,
+        description: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nbd_server_remove_export(
+        name: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nbd_server_connection_count() -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nbd_server_stop() -> ::std::os::raw::c_int;
+}
+extern "C" {
     pub fn nb_crypto_key_create(
         name: *const ::std::os::raw::c_char,
         cipher: *const ::std::os::raw::c_char,
@@ -3339,6 +3368,227 @@ fn bindgen_test_layout_nb_crypto_key_info() {
 extern "C" {
     pub fn nb_crypto_key_list(
         keys: *mut nb_crypto_key_info,
+        max: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+pub const NB_NEXUS_CHILD_INIT: nb_nexus_child_state = 0;
+pub const NB_NEXUS_CHILD_OPEN: nb_nexus_child_state = 1;
+pub const NB_NEXUS_CHILD_CLOSED: nb_nexus_child_state = 2;
+pub const NB_NEXUS_CHILD_FAULTED: nb_nexus_child_state = 3;
+pub type nb_nexus_child_state = ::std::os::raw::c_uint;
+pub const NB_NEXUS_FAULT_NONE: nb_nexus_fault_reason = 0;
+pub const NB_NEXUS_FAULT_CANT_OPEN: nb_nexus_fault_reason = 1;
+pub const NB_NEXUS_FAULT_NO_SPACE: nb_nexus_fault_reason = 2;
+pub const NB_NEXUS_FAULT_TIMED_OUT: nb_nexus_fault_reason = 3;
+pub const NB_NEXUS_FAULT_IO_ERROR: nb_nexus_fault_reason = 4;
+pub const NB_NEXUS_FAULT_REBUILD_FAILED: nb_nexus_fault_reason = 5;
+pub const NB_NEXUS_FAULT_ADMIN_FAILED: nb_nexus_fault_reason = 6;
+pub const NB_NEXUS_FAULT_OFFLINE: nb_nexus_fault_reason = 7;
+pub type nb_nexus_fault_reason = ::std::os::raw::c_uint;
+pub type nb_nexus_event_cb = ::std::option::Option<
+    unsafe extern "C" fn(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+        state: ::std::os::raw::c_int,
+        reason: ::std::os::raw::c_int,
+        synced: ::std::os::raw::c_int,
+        ctx: *mut ::std::os::raw::c_void,
+    ),
+>;
+extern "C" {
+    pub fn nb_nexus_create(
+        name: *const ::std::os::raw::c_char,
+        size_bytes: u64,
+        children: *const *const ::std::os::raw::c_char,
+        count: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_destroy(
+        name: *const ::std::os::raw::c_char,
+        cb: nb_bdev_destroy_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_set_event_cb(
+        nexus: *const ::std::os::raw::c_char,
+        cb: nb_nexus_event_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_add_child(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_remove_child(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_fault_child(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+        reason: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_online_child(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nb_nexus_child_info {
+    pub name: [::std::os::raw::c_char; 256usize],
+    pub state: i32,
+    pub reason: i32,
+    pub synced: i32,
+    pub rebuilding: i32,
+    pub rebuild_blocks_total: u64,
+    pub rebuild_blocks_done: u64,
+}
+#[test]
+fn bindgen_test_layout_nb_nexus_child_info() {
+    assert_eq!(
+        ::std::mem::size_of::<nb_nexus_child_info>(),
+        288usize,
+        concat!("Size of: ", stringify!(nb_nexus_child_info))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<nb_nexus_child_info>(),
+        8usize,
+        concat!("Alignment of ", stringify!(nb_nexus_child_info))
+    );
+    fn test_field_name() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).name) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(name)
+            )
+        );
+    }
+    test_field_name();
+    fn test_field_state() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).state) as usize - ptr as usize
+            },
+            256usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(state)
+            )
+        );
+    }
+    test_field_state();
+    fn test_field_reason() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reason) as usize - ptr as usize
+            },
+            260usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(reason)
+            )
+        );
+    }
+    test_field_reason();
+    fn test_field_synced() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).synced) as usize - ptr as usize
+            },
+            264usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(synced)
+            )
+        );
+    }
+    test_field_synced();
+    fn test_field_rebuilding() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).rebuilding) as usize - ptr as usize
+            },
+            268usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(rebuilding)
+            )
+        );
+    }
+    test_field_rebuilding();
+    fn test_field_rebuild_blocks_total() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).rebuild_blocks_total) as usize - ptr as usize
+            },
+            272usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(rebuild_blocks_total)
+            )
+        );
+    }
+    test_field_rebuild_blocks_total();
+    fn test_field_rebuild_blocks_done() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_child_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).rebuild_blocks_done) as usize - ptr as usize
+            },
+            280usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_child_info),
+                "::",
+                stringify!(rebuild_blocks_done)
+            )
+        );
+    }
+    test_field_rebuild_blocks_done();
+}
+extern "C" {
+    pub fn nb_nexus_list_children(
+        nexus: *const ::std::os::raw::c_char,
+        children: *mut nb_nexus_child_info,
         max: ::std::os::raw::c_int,
     ) -> ::std::os::raw::c_int;
 }
