@@ -101,8 +101,7 @@ internal static unsafe class RpcExports
             {
                 return Guard.Null("cb");
             }
-            nint f = (nint)cb, a = (nint)ctx;
-            RpcService.WaitForStartInit(() => ((delegate* unmanaged[Cdecl]<void*, void>)f)((void*)a));
+            RpcService.WaitForStartInit(StartInitCall((nint)cb, (nint)ctx));
             return 0;
         }
         catch (Exception e)
@@ -110,4 +109,9 @@ internal static unsafe class RpcExports
             return Guard.Fail(e);
         }
     }
+
+    /// <summary>The host's callback as the action framework_start_init runs (a closure made
+    /// here, outside the export's try, which must open with the fork check).</summary>
+    private static Action StartInitCall(nint cb, nint ctx) =>
+        () => ((delegate* unmanaged[Cdecl]<void*, void>)cb)((void*)ctx);
 }

@@ -52,7 +52,7 @@ public class RpcFixtureReplayTests
             using JsonDocument req = JsonDocument.Parse(request);
             using JsonDocument spdk = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, n + ".response.json")));
             string method = req.RootElement.GetProperty("method").GetString()!;
-            JsonElement ours = Bdevs.Bound(t, () => client.Call(request));
+            JsonElement ours = client.Call(request);
             if (client.Server.Find(method) == null)
             {
                 notFound++;
