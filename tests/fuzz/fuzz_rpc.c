@@ -4,9 +4,9 @@
  * The server runs on this OS thread's host-driven thread with every method the runtime has.
  * Per input: connect, send the input while polling the server and reading whatever it answers,
  * half-close, and poll until the server closes its side (after the client's end of stream it
- * must: a reply still deferred goes nowhere). The reply stream must be JSON objects one per
- * line (the server's framing), each naming "jsonrpc" — a crash, a hang or a garbled reply is a
- * failure. Then a fresh connection must still get spdk_get_version answered, and everything
+ * must: a reply still deferred goes nowhere). The reply stream must be one JSON object (or a
+ * batch's array) per line, the server's framing, each naming "jsonrpc" — a crash, a hang or a
+ * garbled reply is a failure. Then a fresh connection must still get spdk_get_version answered, and everything
  * the input made through the methods is taken down again (bdevs, crypto keys, fault rules, an
  * NBD server) before the usual checks: no DMA memory, no descriptor, no thread left.
  *
@@ -38,6 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	(void)fuzz_feature; /* the shared helpers this harness does not need */
 	(void)fuzz_arm;
 	(void)fuzz_check_error;
 	fuzz_env_init("fuzz_rpc");
@@ -60,10 +61,12 @@ static void feature(uint32_t kind, const char *text, size_t len)
 	g_features[h % FUZZ_FEATURES]++;
 }
 
-/* One reply line: a JSON object with "jsonrpc"; its code or "result" is the feature. */
+/* One reply line: a JSON object (a batch: an array of them) with "jsonrpc"; its code or
+ * "result" is the feature. */
 static void check_reply(const char *line, size_t len, const char *what)
 {
-	FUZZ_CHECK(len >= 2 && line[0] == '{' && line[len - 1] == '}', "a reply is not one JSON object per line: "
+	FUZZ_CHECK(len >= 2 && ((line[0] == '{' && line[len - 1] == '}') || (line[0] == '[' && line[len - 1] == ']')),
+		   "a reply is not one JSON object (or a batch's array) per line: "
 		   "%.*s; input %s", (int)(len < 200 ? len : 200), line, what);
 	FUZZ_CHECK(memmem(line, len, "\"jsonrpc\":\"2.0\"", 15) != NULL, "a reply without jsonrpc 2.0: %.*s; input %s",
 		   (int)(len < 200 ? len : 200), line, what);
