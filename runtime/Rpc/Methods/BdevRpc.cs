@@ -67,6 +67,28 @@ internal static class BdevRpc
         call.Result(true);
     }
 
+    /// <summary>The completion of one of <paramref name="count"/> operations a call waits for:
+    /// once all have called it, the reply is true, or the first failure's errno.</summary>
+    public static Action<int> AfterAll(RpcCall call, int count)
+    {
+        int left = count, failed = 0;
+        return status =>
+        {
+            failed = failed != 0 ? failed : status;
+            if (--left == 0)
+            {
+                if (failed != 0)
+                {
+                    call.Errno(failed < 0 ? failed : -failed);
+                }
+                else
+                {
+                    call.Result(true);
+                }
+            }
+        };
+    }
+
     /// <summary>A URI's query value.</summary>
     public static string Q(string value) => Uri.EscapeDataString(value);
 }

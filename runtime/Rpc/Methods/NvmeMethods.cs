@@ -166,29 +166,13 @@ internal static class NvmeMethods
             call.Errno(-Errno.ENODEV);
             return;
         }
-        int left = bdevs.Count, failed = 0;
+        Action<int> done = BdevRpc.AfterAll(call, bdevs.Count);
         foreach ((BlockDevice b, _) in bdevs)
         {
-            int rc = BdevRegistry.Destroy(b.Name, status => Done(status));
+            int rc = BdevRegistry.Destroy(b.Name, done);
             if (rc != 0)
             {
-                Done(rc);
-            }
-        }
-
-        void Done(int status)
-        {
-            failed = failed != 0 ? failed : status;
-            if (--left == 0)
-            {
-                if (failed != 0)
-                {
-                    call.Errno(failed < 0 ? failed : -failed);
-                }
-                else
-                {
-                    call.Result(true);
-                }
+                done(rc);
             }
         }
     }

@@ -145,31 +145,18 @@ internal static class StatsMethods
         {
             targets = BdevRegistry.Snapshot();
         }
-        int left = targets.Length + 1, failed = 0;
-        void One(int status)
-        {
-            failed = failed != 0 ? failed : status;
-            if (--left == 0)
-            {
-                if (failed != 0)
-                {
-                    call.Errno(failed < 0 ? failed : -failed);
-                }
-                else
-                {
-                    call.Result(true);
-                }
-            }
-        }
+        // One more than the bdevs: the last is this method's own, so no reply goes before all
+        // resets have started.
+        Action<int> resetDone = BdevRpc.AfterAll(call, targets.Length + 1);
         foreach (BlockDevice b in targets)
         {
-            int rc = BdevStatistics.Reset(b, One);
+            int rc = BdevStatistics.Reset(b, resetDone);
             if (rc != 0)
             {
-                One(rc);
+                resetDone(rc);
             }
         }
-        One(0);
+        resetDone(0);
     }
 
     private readonly record struct ThreadStats(string Name, int Id, string CpuMask, long Busy, long Idle,
