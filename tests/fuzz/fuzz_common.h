@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "nativebdev.h"
 
 static struct nb_thread *g_thread;
@@ -83,6 +84,25 @@ static int count_fds(void)
 	return n;
 }
 
+/* What each open descriptor is, for the report of a leak. */
+static void list_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], target[256];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
+		}
+	}
+	closedir(d);
+}
+
 static uint64_t dma_used(void)
 {
 	struct nb_env_info info = { .info_size = sizeof(info) };
@@ -130,6 +150,8 @@ static void fuzz_check_baseline(const char *input)
 	FUZZ_CHECK(used == g_dma_used_baseline, "DMA memory leaked: %llu bytes in use, %llu before; input \"%s\"",
 		   (unsigned long long)used, (unsigned long long)g_dma_used_baseline, input);
 	int fds = count_fds();
+	if (fds != g_fd_baseline)
+		list_fds();
 	FUZZ_CHECK(fds == g_fd_baseline, "file descriptors leaked: %d open, %d before; input \"%s\"", fds, g_fd_baseline,
 		   input);
 	FUZZ_CHECK(nb_thread_count() == 1, "threads leaked: %d alive; input \"%s\"", nb_thread_count(), input);

@@ -136,21 +136,22 @@ static void undo(void)
 {
 	nb_fault_clear(NULL);
 	nb_nbd_server_stop();
-	for (int pass = 0; pass < 8; pass++) {
-		int left = 0;
-		for (struct nb_bdev *b = nb_bdev_first(); b; b = nb_bdev_next(b)) {
+	/* Every bdev the input made, newest last; vbdevs may go with their bases meanwhile. */
+	for (int pass = 0; pass < 64; pass++) {
+		static char names[256][NB_BDEV_NAME_MAX];
+		int n = 0;
+		for (struct nb_bdev *b = nb_bdev_first(); b && n < 256; b = nb_bdev_next(b)) {
 			char key[NB_BDEV_NAME_MAX + 2];
 			snprintf(key, sizeof(key), "|%s|", nb_bdev_get_name(b));
-			if (strstr(g_baseline_bdevs, key) == NULL) {
-				nb_bdev_destroy(nb_bdev_get_name(b), NULL, NULL);
-				left++;
-				break; /* the walk is invalid once one goes: start again */
-			}
+			if (strstr(g_baseline_bdevs, key) == NULL)
+				snprintf(names[n++], NB_BDEV_NAME_MAX, "%s", nb_bdev_get_name(b));
 		}
+		if (n == 0)
+			break;
+		for (int i = n - 1; i >= 0; i--)
+			nb_bdev_destroy(names[i], NULL, NULL);
 		for (int i = 0; i < 200; i++)
 			nb_thread_poll(g_thread, 0, 0);
-		if (!left)
-			break;
 	}
 	/* Keys after the bdevs that used them; the fixture has none of its own. */
 	static struct nb_crypto_key_info keys[64];
