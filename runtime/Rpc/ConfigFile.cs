@@ -6,8 +6,8 @@ using NativeBdev.Interop;
 namespace NativeBdev.Rpc;
 
 /// <summary>Config files on disk: what nb_config_load/save, the daemon's -c and bdevperf's
-/// -c call. Loading uses the running RPC server's methods when there is one (the same table
-/// rpc.py reaches), else a table of the core methods of its own.</summary>
+/// -c call. Loading on the RPC server's thread uses its method table (the one rpc.py reaches),
+/// elsewhere a table of the core methods of its own.</summary>
 internal static class ConfigFile
 {
     /// <summary>A config is small; a file past this is not one.</summary>
@@ -21,7 +21,10 @@ internal static class ConfigFile
         {
             return rc;
         }
-        RpcServer server = RpcService.Current?.Methods ?? RpcServer.WithCoreMethods();
+        // The running server's table when the load runs on its thread (its deferred work is
+        // that thread's), else a table of this load's own.
+        RpcSocketServer? running = RpcService.Current;
+        RpcServer server = running != null && running.Thread.IsCurrent ? running.Methods : RpcServer.WithCoreMethods();
         return JsonConfigLoader.Start(server, json, (status, _) => done?.Invoke(status));
     }
 
