@@ -49,8 +49,8 @@ internal sealed unsafe class JsonConfigLoader
     private readonly Action<int, string?> _done;
     private readonly HashSet<string> _bdevsBefore;
     private readonly HashSet<string> _keysBefore;
-    private readonly List<Entry> _waitingForBase = new();
-    private readonly List<(Entry Entry, string Message)> _waitingErrors = new();
+    /// <summary>Entries answered -ENODEV, each with that answer (the error if no base comes).</summary>
+    private readonly List<(Entry Entry, string Message)> _waitingForBase = new();
     private Poller? _poller;
     private Entry _current;
     private int _next;
@@ -203,21 +203,21 @@ internal sealed unsafe class JsonConfigLoader
         // Bdevs that waited for a base go first after each success: the base may be there now.
         if (_retry >= 0 && _retry < _waitingForBase.Count)
         {
-            Issue(_waitingForBase[_retry]);
+            Issue(_waitingForBase[_retry].Entry);
             return 1;
         }
         _retry = -1;
         if (_next < _entries.Count && _waitingForBase.Count > 0 && _entries[_next].Subsystem !=
-            _waitingForBase[0].Subsystem)
+            _waitingForBase[0].Entry.Subsystem)
         {
-            Fail(_waitingErrors[0].Entry, _waitingErrors[0].Message);
+            Fail(_waitingForBase[0].Entry, _waitingForBase[0].Message);
             return 1;
         }
         if (_next >= _entries.Count)
         {
             if (_waitingForBase.Count > 0)
             {
-                Fail(_waitingErrors[0].Entry, _waitingErrors[0].Message);
+                Fail(_waitingForBase[0].Entry, _waitingForBase[0].Message);
                 return 1;
             }
             return Finish();
@@ -265,7 +265,6 @@ internal sealed unsafe class JsonConfigLoader
             if (retried)
             {
                 _waitingForBase.RemoveAt(_retry);
-                _waitingErrors.RemoveAt(_retry);
                 _retry = 0; // another waiting entry may stand on this one
             }
             else
@@ -285,8 +284,7 @@ internal sealed unsafe class JsonConfigLoader
             else
             {
                 // The base may come later in the file: SPDK waits for it by examine.
-                _waitingForBase.Add(e);
-                _waitingErrors.Add((e, message));
+                _waitingForBase.Add((e, message));
             }
             return;
         }
