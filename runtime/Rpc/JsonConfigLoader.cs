@@ -108,6 +108,11 @@ internal sealed unsafe class JsonConfigLoader
     private static int Parse(ReadOnlySpan<byte> json, out List<Entry>? entries)
     {
         entries = null;
+        // JsonDocument leaves strings' UTF-8 to be checked when they are read: check it all now.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return LastError.Set(Errno.EINVAL, "config: not UTF-8 text");
+        }
         JsonDocument doc;
         try
         {

@@ -211,6 +211,22 @@ public class JsonConfigTests
     }
 
     [Test]
+    public async Task A_config_that_is_not_utf8_is_refused_before_anything_runs()
+    {
+        TestEnv.Ensure();
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("cfg-utf8");
+        // A method name with a byte that is no UTF-8 (found by fuzz_config).
+        byte[] json = Encoding.UTF8.GetBytes(
+            "{\"subsystems\":[{\"subsystem\":\"bdev\",\"config\":[{\"method\":\"bdev_X\"}]}]}");
+        json[Array.IndexOf(json, (byte)'X')] = 0xff;
+        int rc = ThreadHost.OnThread(t, () => JsonConfigLoader.Start(RpcServer.WithCoreMethods(), json, (_, _) => { }));
+        string error = LastError.Message;
+        await Assert.That(rc).IsEqualTo(-Errno.EINVAL);
+        await Assert.That(error).Contains("not UTF-8");
+    }
+
+    [Test]
     [Arguments("not json", "not JSON")]
     [Arguments("{\"subsystem\":[]}", "no \"subsystems\" array")]
     [Arguments("{\"subsystems\":[{\"subsystem\":\"martian\",\"config\":[]}]}", "subsystem 'martian'")]
