@@ -19,21 +19,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "fuzz_common.h"
+#include "fuzz_methods.h"
 
 #define FUZZ_MAX_INPUT 8192
 
 static struct sockaddr_un g_addr;
-static char g_baseline_bdevs[4096];
-
-static void remember_bdevs(char *out, size_t len)
-{
-	out[0] = '\0';
-	size_t n = 0;
-	for (struct nb_bdev *b = nb_bdev_first(); b; b = nb_bdev_next(b))
-		n += (size_t)snprintf(out + n, n < len ? len - n : 0, "|%s|", nb_bdev_get_name(b));
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -131,35 +121,6 @@ static size_t exchange(const uint8_t *data, size_t n, const char *what, int *rep
 	return received;
 }
 
-/* Takes down what the input made through the methods. */
-static void undo(void)
-{
-	nb_fault_clear(NULL);
-	nb_nbd_server_stop();
-	/* Every bdev the input made, newest last; vbdevs may go with their bases meanwhile. */
-	for (int pass = 0; pass < 64; pass++) {
-		static char names[256][NB_BDEV_NAME_MAX];
-		int n = 0;
-		for (struct nb_bdev *b = nb_bdev_first(); b && n < 256; b = nb_bdev_next(b)) {
-			char key[NB_BDEV_NAME_MAX + 2];
-			snprintf(key, sizeof(key), "|%s|", nb_bdev_get_name(b));
-			if (strstr(g_baseline_bdevs, key) == NULL)
-				snprintf(names[n++], NB_BDEV_NAME_MAX, "%s", nb_bdev_get_name(b));
-		}
-		if (n == 0)
-			break;
-		for (int i = n - 1; i >= 0; i--)
-			nb_bdev_destroy(names[i], NULL, NULL);
-		for (int i = 0; i < 200; i++)
-			nb_thread_poll(g_thread, 0, 0);
-	}
-	/* Keys after the bdevs that used them; the fixture has none of its own. */
-	static struct nb_crypto_key_info keys[64];
-	int n = nb_crypto_key_list(keys, 64);
-	for (int i = 0; i < n && i < 64; i++)
-		nb_crypto_key_destroy(keys[i].name);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > FUZZ_MAX_INPUT || memmem(data, size, "kill_instance", 13) != NULL)
@@ -179,10 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int ok = 0;
 	exchange((const uint8_t *)version, sizeof(version) - 1, what, &ok);
 	FUZZ_CHECK(ok == 1, "spdk_get_version got %d replies after input %s", ok, what);
-	undo();
-	char now[4096];
-	remember_bdevs(now, sizeof(now));
-	FUZZ_CHECK(strcmp(now, g_baseline_bdevs) == 0, "bdevs left: %s; input %s", now, what);
+	undo_methods();
+	check_bdevs_as_before(what);
 	fuzz_check_baseline(what);
 	return 0;
 }
