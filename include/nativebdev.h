@@ -452,6 +452,21 @@ enum nb_bdev_event_type {
  * current thread (they open their bases). */
 int nb_bdev_create(const char *uri, char *name, size_t name_len);
 
+/* `name`: the bdev's name (every namespace's, comma-separated), valid during the call; NULL
+ * when `status` is a negative errno. */
+typedef void (*nb_bdev_create_cb)(void *ctx, int status, const char *name);
+
+/* nb_bdev_create without holding the calling thread (SPDK's bdev_nvme_create with its
+ * callback). Schemes whose bring-up waits on a device or the network — pcie:// (a controller's
+ * enable) and nvmf:// (a TCP connect to a host that may not answer for timeout_ms) — are
+ * created on an OS thread of the library's own, so the reactor running the caller keeps
+ * polling; every other scheme is created on the spot. `cb` runs exactly once, on the calling
+ * thread from a later poll, with 0 and the name, or -errno with nb_last_error() saying why.
+ * Needs a current thread (inside nb_thread_poll or after nb_set_thread): -EINVAL without one,
+ * and for a NULL `uri` or `cb`; `cb` never runs then. nb_env_fini is refused (-EBUSY) while a
+ * creation is still running. */
+int nb_bdev_create_async(const char *uri, nb_bdev_create_cb cb, void *ctx);
+
 typedef void (*nb_bdev_destroy_cb)(void *ctx, int status);
 
 /* Removes a bdev: every open descriptor gets NB_BDEV_EVENT_REMOVE, new opens and new I/O fail

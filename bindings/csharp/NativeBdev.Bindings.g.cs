@@ -15,6 +15,9 @@ global using unsafe nb_io_channel_destroy_cb = delegate* unmanaged[Cdecl]<void*,
 global using unsafe nb_io_device_unregister_cb = delegate* unmanaged[Cdecl]<void*, void>;
 global using unsafe nb_channel_fn = delegate* unmanaged[Cdecl]<NativeBdev.Bindings.nb_io_channel*, void*, int>;
 global using unsafe nb_channel_cpl = delegate* unmanaged[Cdecl]<void*, int, void>;
+// `name`: the bdev's name (every namespace's, comma-separated), valid during the call; NULL
+// when `status` is a negative errno.
+global using unsafe nb_bdev_create_cb = delegate* unmanaged[Cdecl]<void*, int, byte*, void>;
 global using unsafe nb_bdev_destroy_cb = delegate* unmanaged[Cdecl]<void*, int, void>;
 // Called on the thread that opened the descriptor.
 global using unsafe nb_bdev_event_cb = delegate* unmanaged[Cdecl]<int, NativeBdev.Bindings.nb_bdev*, void*, void>;
@@ -1334,6 +1337,21 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_bdev_create")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_bdev_create(byte* uri, byte* name, nuint name_len);
+
+    /// <summary>
+    /// nb_bdev_create without holding the calling thread (SPDK's bdev_nvme_create with its
+    /// callback). Schemes whose bring-up waits on a device or the network — pcie:// (a controller's
+    /// enable) and nvmf:// (a TCP connect to a host that may not answer for timeout_ms) — are
+    /// created on an OS thread of the library's own, so the reactor running the caller keeps
+    /// polling; every other scheme is created on the spot. `cb` runs exactly once, on the calling
+    /// thread from a later poll, with 0 and the name, or -errno with nb_last_error() saying why.
+    /// Needs a current thread (inside nb_thread_poll or after nb_set_thread): -EINVAL without one,
+    /// and for a NULL `uri` or `cb`; `cb` never runs then. nb_env_fini is refused (-EBUSY) while a
+    /// creation is still running.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_bdev_create_async")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_bdev_create_async(byte* uri, nb_bdev_create_cb cb, void* ctx);
 
     /// <summary>
     /// Removes a bdev: every open descriptor gets NB_BDEV_EVENT_REMOVE, new opens and new I/O fail

@@ -50,6 +50,49 @@ internal static unsafe class BdevLifecycleExports
         return 0;
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_create_async", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbBdevCreateAsync(byte* uri, delegate* unmanaged[Cdecl]<void*, int, byte*, void> cb, void* ctx)
+        => NbBdevCreateAsyncGuarded(uri, cb, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NbBdevCreateAsyncGuarded(byte* uri, delegate* unmanaged[Cdecl]<void*, int, byte*, void> cb,
+        void* ctx)
+    {
+        try
+        {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
+            return CreateAsync(uri, cb, ctx);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CreateAsync(byte* uri, delegate* unmanaged[Cdecl]<void*, int, byte*, void> cb, void* ctx)
+    {
+        if (uri == null)
+        {
+            return Guard.Null("uri");
+        }
+        if (cb == null)
+        {
+            return Guard.Null("cb");
+        }
+        string? u = Guard.String(uri, "uri", out int rc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        nint callback = (nint)cb;
+        nint context = (nint)ctx;
+        return BdevCreation.Start(u!, (status, name) => CreateCallback.Invoke(callback, context, status, name));
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_destroy", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbBdevDestroy(byte* name, delegate* unmanaged[Cdecl]<void*, int, void> cb, void* ctx)
         => NbBdevDestroyGuarded(name, cb, ctx);

@@ -70,6 +70,12 @@ internal static class BdevLayer
 
     private static int CheckIdle()
     {
+        int creations = BdevCreation.InFlight;
+        if (creations > 0)
+        {
+            return LastError.Set(Errno.EBUSY,
+                $"{creations} bdev creations are still running (each ends within its timeout_ms)");
+        }
         int bdevs = BdevRegistry.Count;
         if (bdevs > 0)
         {

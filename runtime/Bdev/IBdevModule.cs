@@ -15,6 +15,11 @@ internal interface IBdevModule
     /// <summary>Whether URIs of this module name a remote host (nvmf://host:port/...).</summary>
     bool TakesHost => false;
 
+    /// <summary>Whether creating a bdev waits on a device or the network (a controller's
+    /// enable, a TCP connect): seconds, not microseconds. <see cref="BdevCreation"/> then runs
+    /// it on an OS thread of its own instead of the caller's lightweight thread.</summary>
+    bool CreationWaits => false;
+
     /// <summary>Bytes of per-I/O state the module keeps in each <see cref="BdevIo"/>'s
     /// driver context (SPDK's get_ctx_size). Every pool is sized for the largest.</summary>
     int IoContextSize => 0;

@@ -382,6 +382,14 @@ int nb_bdev_create(const char *uri, char *name, size_t name_len)
 	return nbm_bdev_create(uri, name, name_len);
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_bdev_create_async(const char *uri, nb_bdev_create_cb cb, void *ctx);
+int nb_bdev_create_async(const char *uri, nb_bdev_create_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_bdev_create_async(uri, cb, ctx);
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx);
 int nb_bdev_destroy(const char *name, nb_bdev_destroy_cb cb, void *ctx)
 {

@@ -203,6 +203,24 @@ static int on_poll(void *ctx)
 	return NB_POLLER_IDLE;
 }
 
+struct created {
+	int calls;
+	int status;
+	char name[NB_BDEV_NAME_MAX];
+	char error[256];
+};
+
+static void on_created(void *ctx, int status, const char *name)
+{
+	if (!ctx)
+		return;
+	struct created *c = ctx;
+	c->calls++;
+	c->status = status;
+	snprintf(c->name, sizeof(c->name), "%s", name ? name : "(null)");
+	snprintf(c->error, sizeof(c->error), "%s", status != 0 ? nb_last_error() : "");
+}
+
 static void on_status(void *ctx, int status)
 {
 	(void)status;
@@ -716,6 +734,7 @@ static void calls_without_env(const struct hset *h)
 	ERRW(nb_bdev_create("malloc:///abi?size_mb=1", name, sizeof(name)), "%s: nb_bdev_create", L);
 	ERRW(nb_bdev_create("null:///abi?size_mb=1", NULL, 0), "%s: nb_bdev_create(null)", L);
 	ERRW(nb_bdev_create(NULL, NULL, 0), "%s: nb_bdev_create(NULL)", L);
+	ERRW(nb_bdev_create_async("null:///abi?size_mb=1", on_created, NULL), "%s: nb_bdev_create_async", L);
 	ERRW(nb_bdev_destroy("abi_m", NULL, NULL), "%s: nb_bdev_destroy", L);
 	ERRW(nb_bdev_resize("abi_m", 8), "%s: nb_bdev_resize", L);
 	PNULLW(nb_bdev_get_by_name("abi_m"), "%s: nb_bdev_get_by_name", L);
@@ -1464,6 +1483,28 @@ static void g_bdev_control(const char *dir)
 	ERR(nb_bdev_create("bdev:///abi_m?name=abi_lb", NULL, 0));
 	NEED(nb_set_thread(W.t1) == 0);
 	OK(count_bdevs(), before); /* nothing was created by any of that */
+
+	/* nb_bdev_create_async: NULL arguments and no thread are refused with cb never run; a
+	 * creation answers from a later poll on the calling thread, a failed one with NULL name */
+	struct created cr = { 0 };
+	RC(nb_bdev_create_async(NULL, on_created, &cr), -EINVAL);
+	RC(nb_bdev_create_async("null:///abi_as?size_mb=1", NULL, &cr), -EINVAL);
+	NEED(nb_set_thread(NULL) == 0);
+	RC(nb_bdev_create_async("null:///abi_as?size_mb=1", on_created, &cr), -EINVAL);
+	NEED(nb_set_thread(W.t1) == 0);
+	OK(nb_bdev_create_async("null:///abi_as?size_mb=1", on_created, &cr), 0);
+	OK(cr.calls, 0);
+	POLL_UNTIL(W.t1, cr.calls == 1);
+	OK(cr.status, 0);
+	TRUE(strcmp(cr.name, "abi_as") == 0);
+	OK(nb_bdev_create_async("floppy:///abi_as2?size_mb=1", on_created, &cr), 0);
+	POLL_UNTIL(W.t1, cr.calls == 2);
+	OK(cr.status, -ENOTSUP);
+	TRUE(strcmp(cr.name, "(null)") == 0);
+	TRUE(strstr(cr.error, "floppy") != NULL);
+	OK(nb_bdev_destroy("abi_as", NULL, NULL), 0);
+	poll_n(W.t1, 3);
+	OK(count_bdevs(), before);
 
 	/* name buffer: NULL, zero length, one byte */
 	memset(name, 'q', sizeof(name));

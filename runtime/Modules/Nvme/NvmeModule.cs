@@ -18,6 +18,8 @@ internal sealed partial class NvmeModule : IBdevModule
 
     public string Name => "nvme";
     public ReadOnlySpan<string> Schemes => new[] { "pcie" };
+
+    public bool CreationWaits => true;
     public unsafe int IoContextSize => sizeof(NativeBdev.Nvme.NvmeRequest);
 
     /// <summary>One bdev_nvme_attach_controller per attached controller, as SPDK writes it:

@@ -22,6 +22,8 @@ internal sealed class NvmfModule : IBdevModule
     public string Name => "nvmf";
     public ReadOnlySpan<string> Schemes => new[] { "nvmf", "nvmf+tcp" };
     public bool TakesHost => true;
+
+    public bool CreationWaits => true;
     public unsafe int IoContextSize => sizeof(NvmeRequest);
 
     private const string Known =

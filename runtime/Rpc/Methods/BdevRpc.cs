@@ -2,6 +2,7 @@ using System;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
+using NativeBdev.Reactor;
 
 namespace NativeBdev.Rpc.Methods;
 
@@ -12,16 +13,32 @@ internal static class BdevRpc
 {
     /// <summary>Creates the bdev <paramref name="uri"/> names and replies with its name
     /// (SPDK's create methods answer the name), or with the factory's errno.</summary>
-    public static void Create(RpcCall call, string uri)
+    public static void Create(RpcCall call, string uri) => Create(call, uri, created => call.Result(created));
+
+    /// <summary>Creates the bdev <paramref name="uri"/> names and replies with
+    /// <paramref name="reply"/> of its name (every namespace's, comma-separated), or with the
+    /// factory's errno. A creation that waits on a device or the network runs off the server's
+    /// thread (<see cref="BdevCreation"/>) and the reply follows when it ends; meanwhile the
+    /// server answers other requests.</summary>
+    public static void Create(RpcCall call, string uri, Action<string> reply)
     {
-        int rc = BdevFactory.Create(uri, out string? created);
-        if (rc != 0)
+        void Finish(int rc, string? created)
         {
-            Log.Info($"rpc: {call.Method}: {LastError.Message}");
-            call.Errno(rc);
+            if (rc != 0)
+            {
+                Log.Info($"rpc: {call.Method}: {LastError.Message}");
+                call.Errno(rc);
+                return;
+            }
+            reply(created!);
+        }
+        if (LightweightThread.Current != null && BdevCreation.Waits(uri))
+        {
+            BdevCreation.Start(uri, Finish);
             return;
         }
-        call.Result(created!);
+        int rc = BdevFactory.Create(uri, out string? created);
+        Finish(rc, created);
     }
 
     /// <summary>Destroys <paramref name="name"/> if it is a bdev of <paramref name="module"/>

@@ -125,22 +125,15 @@ internal static class NvmeMethods
             return;
         }
         uri.Append("ctrlr_name=").Append(BdevRpc.Q(name));
-        int rc = BdevFactory.Create(uri.ToString(), out string? created);
-        if (rc != 0)
-        {
-            Log.Info($"rpc: bdev_nvme_attach_controller {name}: {LastError.Message}");
-            call.Errno(rc);
-            return;
-        }
-        call.Result(w =>
+        BdevRpc.Create(call, uri.ToString(), created => call.Result(w =>
         {
             w.WriteStartArray();
-            foreach (string b in created!.Split(','))
+            foreach (string b in created.Split(','))
             {
                 w.WriteStringValue(b);
             }
             w.WriteEndArray();
-        });
+        }));
     }
 
     /// <summary>The namespace bdevs of the controller SPDK calls <paramref name="name"/>.</summary>

@@ -690,6 +690,20 @@ extern "C" {
         name_len: size_t,
     ) -> ::std::os::raw::c_int;
 }
+pub type nb_bdev_create_cb = ::std::option::Option<
+    unsafe extern "C" fn(
+        ctx: *mut ::std::os::raw::c_void,
+        status: ::std::os::raw::c_int,
+        name: *const ::std::os::raw::c_char,
+    ),
+>;
+extern "C" {
+    pub fn nb_bdev_create_async(
+        uri: *const ::std::os::raw::c_char,
+        cb: nb_bdev_create_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
 pub type nb_bdev_destroy_cb = ::std::option::Option<
     unsafe extern "C" fn(ctx: *mut ::std::os::raw::c_void, status: ::std::os::raw::c_int),
 >;
