@@ -75,8 +75,11 @@ static void idle_threads(void)
 }
 
 /* Each cycle's rings (200 x 2000 messages, 16 MiB) are garbage once its threads are destroyed:
- * the first two cycles set the runtime heap's working level, later ones must not rise above it
- * (with rings of 640 KiB allocated whole at create, 20 cycles ended 1.3 GiB above the start). */
+ * the first two cycles set the runtime heap's working level, later ones must not rise far above
+ * it (with rings of 640 KiB allocated whole at create, 20 cycles ended 1.3 GiB above the start).
+ * Rings kept alive would add 16 MiB a cycle, 288 MiB over the last 18; a collector that lets its
+ * heap grow once or twice more (seen in CI: +34 MiB, here usually +32 KiB) is no leak, so the
+ * bound is six cycles' rings. */
 static void create_destroy_cycles(void)
 {
 	static struct nb_thread *t[CYCLE_THREADS];
@@ -93,7 +96,7 @@ static void create_destroy_cycles(void)
 	CHECK_EQ(ran, 1 + (long)CYCLES * CYCLE_THREADS * BURST);
 	printf("%d cycles of %d threads x %d messages: %+ld KiB resident after two, at most %+ld KiB more after "
 	       "the others\n", CYCLES, CYCLE_THREADS, BURST, level - start, highest - level);
-	CHECK(highest - level < 16 * 1024);
+	CHECK(highest - level < 96 * 1024);
 }
 
 #ifndef BASELINE

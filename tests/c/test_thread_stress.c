@@ -33,7 +33,7 @@ static void destroy_thread(struct nb_thread *t)
 static atomic_int g_internal_errors;
 static void check_not_internal(int rc)
 {
-	if (rc < 0 && strstr(nb_last_error(), "internal error") != NULL) {
+	if (rc < 0 && strncmp(nb_last_error(), "internal error: ", 16) == 0) {
 		if (atomic_fetch_add(&g_internal_errors, 1) == 0)
 			fprintf(stderr, "internal error: %d %s\n", rc, nb_last_error());
 	}
