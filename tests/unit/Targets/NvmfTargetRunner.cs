@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using NativeBdev.Env;
+using NativeBdev.Reactor;
+using NativeBdev.Targets.Nvmf;
+using NativeBdev.Tests.Support;
+
+namespace NativeBdev.Tests.Targets;
+
+/// <summary>Our NVMe/TCP target on a thread of its own, polled by an OS thread of its own (as
+/// a reactor would), so that a test's initiator — whose bring-up waits on its calling OS thread
+/// — talks to it over real sockets. Target calls run on that thread through <see cref="Run"/>.</summary>
+internal sealed class NvmfTargetRunner : IDisposable
+{
+    private readonly Thread _os;
+    private readonly ConcurrentQueue<Action> _work = new();
+    private volatile bool _stop;
+    private LightweightThread? _thread;
+    private NvmfTarget? _target;
+
+    public NvmfTargetRunner(NvmfTransportOptions? options = null)
+    {
+        TestEnv.Ensure();
+        var ready = new ManualResetEventSlim();
+        string? error = null;
+        _os = new Thread(() =>
+        {
+            if (LightweightThread.Create("nvmf-tgt", null, out _thread) != 0)
+            {
+                error = LastError.Message;
+                ready.Set();
+                return;
+            }
+            int rc = ThreadHost.OnThread(_thread!, () => NvmfTarget.Start(options, out _target));
+            error = rc == 0 ? null : $"{rc} {LastError.Message}";
+            ready.Set();
+            while (!_stop)
+            {
+                while (_work.TryDequeue(out Action? a))
+                {
+                    ThreadHost.OnThread(_thread!, () =>
+                    {
+                        a();
+                        return 0;
+                    });
+                }
+                if (ThreadHost.Poll(_thread!) == 0)
+                {
+                    Thread.Yield();
+                }
+            }
+            ThreadHost.OnThread(_thread!, () => _target?.Stop() ?? 0);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            while (_target != null && _target.ConnectionCount > 0 && sw.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                ThreadHost.Poll(_thread!);
+            }
+            ThreadHost.ExitAndDestroy(_thread!);
+        })
+        { IsBackground = true, Name = "nvmf-target-runner" };
+        _os.Start();
+        ready.Wait();
+        if (error != null)
+        {
+            throw new InvalidOperationException($"target start: {error}");
+        }
+    }
+
+    public NvmfTarget Target => _target!;
+
+    /// <summary>Runs <paramref name="f"/> on the target's thread; its result, and the
+    /// message LastError held after it.</summary>
+    public (T Result, string Message) Run<T>(Func<NvmfTarget, T> f)
+    {
+        var done = new ManualResetEventSlim();
+        T result = default!;
+        string message = "";
+        _work.Enqueue(() =>
+        {
+            LastError.Clear();
+            result = f(_target!);
+            message = LastError.Message;
+            done.Set();
+        });
+        if (!done.Wait(TimeSpan.FromSeconds(10)))
+        {
+            throw new TimeoutException("the target's thread did not run the call");
+        }
+        return (result, message);
+    }
+
+    public int Check(Func<NvmfTarget, int> f)
+    {
+        (int rc, string message) = Run(f);
+        if (rc < 0)
+        {
+            throw new InvalidOperationException($"target call failed: {rc} ({message})");
+        }
+        return rc;
+    }
+
+    /// <summary>A subsystem with one namespace over <paramref name="bdev"/>, listening on
+    /// 127.0.0.1 on a port the kernel chooses; returns the port.</summary>
+    public int Export(string nqn, string bdev, bool allowAnyHost = true)
+    {
+        Check(t => t.CreateSubsystem(nqn, null, "NativeBdev test ns", 0, 0, 0, allowAnyHost));
+        // A UUID of its own: the initiator's bdev lives in this process too, and UUIDs are unique.
+        Check(t => t.AddNamespace(nqn, bdev, 0, Guid.NewGuid(), null, 0));
+        return Check(t => t.AddListener(nqn, "127.0.0.1", "0"));
+    }
+
+    public void Dispose()
+    {
+        _stop = true;
+        _os.Join(TimeSpan.FromSeconds(15));
+    }
+}

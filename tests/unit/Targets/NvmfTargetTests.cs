@@ -1,0 +1,259 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using NativeBdev.Bdev;
+using NativeBdev.Nvme;
+using NativeBdev.Nvme.Tcp;
+using NativeBdev.Reactor;
+using NativeBdev.Tests.Support;
+using BlockDevice = NativeBdev.Bdev.Bdev;
+
+namespace NativeBdev.Tests.Targets;
+
+/// <summary>Our NVMe/TCP target (runtime/Targets/Nvmf) against real peers over loopback
+/// sockets: our initiator (nvmf:// bdevs) writing and reading through it with data in
+/// capsules, by R2T and split at MDTS, digests on and off; hosts refused by the allow list;
+/// a raw client that breaks the protocol (its connection alone ends, with a C2HTermReq);
+/// a controller whose host goes silent torn down at its keep-alive timeout.</summary>
+[NotInParallel(Keys.Threads)]
+public class NvmfTargetTests
+{
+    private static string Nqn(string tag) => $"nqn.2026-12.io.nativebdev:{Bdevs.Unique(tag)}";
+
+    [Test]
+    [Arguments("")]
+    [Arguments("hdgst=1&ddgst=1")]
+    public async Task Our_initiator_writes_and_reads_through_our_target(string query)
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-backing", "size_mb=8&blk_size=512");
+        string nqn = Nqn("rw");
+        int port = target.Export(nqn, malloc);
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-host");
+        string name = Bdevs.Create($"nvmf://127.0.0.1:{port}/{nqn}{(query.Length > 0 ? "?" + query : "")}");
+        BlockDevice remote = Bdevs.Find(name);
+        BdevSession s = BdevSession.Open(t, name);
+        BdevSession local = BdevSession.Open(t, malloc, write: false);
+        using var w = new DmaBuffer(1 << 20);
+        using var r = new DmaBuffer(1 << 20);
+        var failures = new List<string>();
+        // In-capsule (512 B, 4 KiB), by R2T (4.5 KiB, 64 KiB) and split at the 128 KiB MDTS (600 KiB).
+        var sizes = new[] { (512, 0UL), (4096, 7UL), (4608, 100UL), (65536, 300UL), (600 * 1024, 1000UL) };
+        foreach (var (bytes, lba) in sizes)
+        {
+            w.Fill(seed: bytes, length: bytes);
+            r.FillByte(0);
+            int wr = s.Run(BdevIoType.Write, w.Pointer, lba, (ulong)bytes / 512);
+            int rd = s.Run(BdevIoType.Read, r.Pointer, lba, (ulong)bytes / 512);
+            bool same = r.HasPattern(seed: bytes, length: bytes);
+            r.FillByte(0);
+            int lr = local.Run(BdevIoType.Read, r.Pointer, lba, (ulong)bytes / 512);
+            bool onBacking = lr == 0 && r.HasPattern(seed: bytes, length: bytes);
+            if (wr != 0 || rd != 0 || !same || !onBacking)
+            {
+                failures.Add($"{bytes} bytes at {lba}: write {wr} read {rd} same {same} backing {onBacking}");
+            }
+        }
+        int zeroes = s.Run(BdevIoType.WriteZeroes, 0, 0, 8);
+        r.FillByte(0xAA);
+        int zr = s.Run(BdevIoType.Read, r.Pointer, 0, 8);
+        bool zeroed = r.Span[..4096].IndexOfAnyExcept((byte)0) < 0;
+        int flush = s.Run(BdevIoType.Flush, 0, 0, remote.BlockCount);
+        ulong blocks = remote.BlockCount;
+        string model = remote.ProductName;
+        s.Close();
+        local.Close();
+        Bdevs.DestroyAndWait(name, t);
+        Bdevs.DestroyAndWait(malloc, t);
+        await Assert.That(failures).IsEmpty();
+        await Assert.That(blocks).IsEqualTo(16384UL);
+        await Assert.That(model).IsEqualTo("NativeBdev test ns");
+        await Assert.That(zeroes).IsEqualTo(0);
+        await Assert.That(zr).IsEqualTo(0);
+        await Assert.That(zeroed).IsTrue();
+        await Assert.That(flush).IsEqualTo(0);
+    }
+
+    [Test]
+    public async Task A_host_not_on_the_list_is_refused_until_added()
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-hosts");
+        string nqn = Nqn("hosts");
+        int port = target.Export(nqn, malloc, allowAnyHost: false);
+        const string hostNqn = "nqn.2026-12.io.nativebdev:host-a";
+        string uri = $"nvmf://127.0.0.1:{port}/{nqn}?hostnqn={hostNqn}";
+        var (refused, _, why) = Bdevs.TryCreate(uri);
+        target.Check(t => t.AddHost(nqn, hostNqn));
+        var (allowed, name, _) = Bdevs.TryCreate(uri);
+        using var host = new ThreadHost();
+        LightweightThread th = host.Create("nvmf-hosts");
+        if (allowed == 0)
+        {
+            Bdevs.DestroyAndWait(name!, th);
+        }
+        Bdevs.DestroyAndWait(malloc, th);
+        await Assert.That(refused).IsLessThan(0);
+        await Assert.That(why).Contains("not allowed");
+        await Assert.That(allowed).IsEqualTo(0);
+    }
+
+    /// <summary>A raw client: ICReq, then whatever the test sends.</summary>
+    private static Socket RawClient(int port, out byte[] icresp)
+    {
+        var sock = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+        {
+            ReceiveTimeout = 5000,
+        };
+        sock.Connect("127.0.0.1", port);
+        var icreq = new byte[NvmeTcpPdu.ICBytes];
+        NvmeTcpPdu.WriteICReq(icreq, 0, false, false, 0);
+        sock.Send(icreq);
+        icresp = ReadExactly(sock, NvmeTcpPdu.ICBytes);
+        return sock;
+    }
+
+    private static byte[] ReadExactly(Socket s, int n)
+    {
+        var b = new byte[n];
+        int at = 0;
+        while (at < n)
+        {
+            int got = s.Receive(b, at, n - at, SocketFlags.None);
+            if (got == 0)
+            {
+                throw new IOException($"closed after {at} of {n} bytes");
+            }
+            at += got;
+        }
+        return b;
+    }
+
+    /// <summary>Reads until the target closes (true) or the timeout passes (false).</summary>
+    private static bool ClosedWithin(Socket s, TimeSpan timeout, out byte[] received)
+    {
+        var all = new List<byte>();
+        var buf = new byte[4096];
+        s.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        try
+        {
+            while (true)
+            {
+                int n = s.Receive(buf);
+                if (n == 0)
+                {
+                    received = all.ToArray();
+                    return true;
+                }
+                all.AddRange(buf.AsSpan(0, n).ToArray());
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut)
+        {
+            received = all.ToArray();
+            return false;
+        }
+        catch (SocketException)
+        {
+            received = all.ToArray();
+            return true; // reset
+        }
+    }
+
+    [Test]
+    public async Task A_client_breaking_the_protocol_ends_only_its_connection()
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-bad");
+        string nqn = Nqn("bad");
+        int port = target.Export(nqn, malloc);
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-good");
+        string name = Bdevs.Create($"nvmf://127.0.0.1:{port}/{nqn}");
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(4096);
+        buf.Fill(seed: 3);
+        var outcomes = new List<string>();
+        // Each: what a broken client sends after its ICReq.
+        var cases = new (string What, byte[] Bytes)[]
+        {
+            ("an unknown PDU type", [0x55, 0, 8, 0, 8, 0, 0, 0]),
+            ("a capsule with a wrong header length", [0x04, 0, 24, 0, 72, 0, 0, 0]),
+            ("a second ICReq", Icreq()),
+            ("H2CData no R2T asked for", H2CData(ttag: 5, length: 16)),
+            ("a capsule with more in-capsule data than allowed", [0x04, 0, 72, 72, 0, 0, 2, 0]),
+        };
+        foreach (var (what, bytes) in cases)
+        {
+            using Socket raw = RawClient(port, out byte[] icresp);
+            raw.Send(bytes.Length < 72 ? [.. bytes, .. new byte[72]] : bytes);
+            bool closed = ClosedWithin(raw, TimeSpan.FromSeconds(5), out byte[] got);
+            bool termReq = got.Length >= 24 && got[0] == (byte)NvmeTcpPduType.C2HTermReq;
+            int io = s.Run(BdevIoType.Write, buf.Pointer, 8, 8);
+            if (icresp[0] != (byte)NvmeTcpPduType.ICResp || !closed || !termReq || io != 0)
+            {
+                outcomes.Add($"{what}: closed {closed}, C2HTermReq {termReq} ({got.Length} bytes), " +
+                    $"good client's write {io}");
+            }
+        }
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        Bdevs.DestroyAndWait(malloc, t);
+        await Assert.That(outcomes).IsEmpty();
+    }
+
+    private static byte[] Icreq()
+    {
+        var b = new byte[NvmeTcpPdu.ICBytes];
+        NvmeTcpPdu.WriteICReq(b, 0, false, false, 0);
+        return b;
+    }
+
+    private static byte[] H2CData(ushort ttag, uint length)
+    {
+        var b = new byte[NvmeTcpPdu.DataHeaderBytes + length];
+        NvmeTcpPdu.WriteH2CData(b, new NvmeTcpDataFields(1, ttag, 0, length), last: true, false, false);
+        return b;
+    }
+
+    [Test]
+    public async Task A_controller_whose_host_goes_silent_ends_at_its_keep_alive_timeout()
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-kato");
+        string nqn = Nqn("kato");
+        int port = target.Export(nqn, malloc);
+        using Socket raw = RawClient(port, out byte[] icresp);
+        NvmeTcpICResp ic = default;
+        int icrc = NvmeTcpPdu.ReadICResp(icresp, false, false, out ic);
+        // Admin Connect, KATO 500 ms, its 1024 bytes in the capsule.
+        NvmeCommand cmd = NvmeFabrics.Connect(0, 32, 500);
+        cmd.Cid = 7;
+        NvmeTcpPdu.SetSgl(ref cmd, NvmeFabrics.ConnectDataBytes, inCapsule: true);
+        var pdu = new byte[NvmeTcpPdu.CapsuleCmdHeaderBytes + NvmeFabrics.ConnectDataBytes];
+        NvmeTcpPdu.WriteCapsuleCmd(pdu, cmd, NvmeFabrics.ConnectDataBytes, false, false);
+        NvmeFabrics.WriteConnectData(pdu.AsSpan(NvmeTcpPdu.CapsuleCmdHeaderBytes), Guid.NewGuid(),
+            NvmeFabrics.DynamicControllerId, nqn, "nqn.2026-12.io.nativebdev:silent-host");
+        raw.Send(pdu);
+        byte[] resp = ReadExactly(raw, NvmeTcpPdu.CapsuleRespHeaderBytes);
+        NvmeCompletion cpl = NvmeTcpPdu.ReadCapsuleResp(resp);
+        int controllers = target.Run(t => t.Find(nqn)!.Controllers.Count()).Result;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        bool closed = ClosedWithin(raw, TimeSpan.FromSeconds(5), out _);
+        TimeSpan after = sw.Elapsed;
+        int left = target.Run(t => t.Find(nqn)!.Controllers.Count()).Result;
+        using var host = new ThreadHost();
+        Bdevs.DestroyAndWait(malloc, host.Create("nvmf-kato"));
+        await Assert.That(icrc).IsEqualTo(0);
+        await Assert.That(ic.Cpda).IsEqualTo((byte)0);
+        await Assert.That(ic.MaxH2CData).IsGreaterThanOrEqualTo(4096u);
+        await Assert.That((int)resp[0]).IsEqualTo((int)NvmeTcpPduType.CapsuleResp);
+        await Assert.That(cpl.Success).IsTrue();
+        await Assert.That(cpl.Cid).IsEqualTo((ushort)7);
+        await Assert.That(cpl.Dw0 & 0xFFFF).IsGreaterThanOrEqualTo(1u);
+        await Assert.That(controllers).IsEqualTo(1);
+        await Assert.That(closed).IsTrue();
+        await Assert.That(after).IsGreaterThan(TimeSpan.FromMilliseconds(300));
+        await Assert.That(left).IsEqualTo(0);
+    }
+}
