@@ -958,6 +958,100 @@ int nb_nbd_server_connection_count(void);
 int nb_nbd_server_stop(void);
 
 /* ---------------------------------------------------------------------------------------
+ * NVMe over TCP target (SPDK's nvmf_tgt with the TCP transport)
+ *
+ * Exports bdevs as namespaces of NVM subsystems to any NVMe/TCP host: the Linux kernel
+ * (nvme connect -t tcp), SPDK, our own nvmf:// initiator. One target per process, started
+ * on the current thread; its listeners, connections and controllers live on that thread,
+ * which must keep polling, and every nb_nvmf_* call below is made on it (-EINVAL elsewhere).
+ * The discovery subsystem (nqn.2014-08.org.nvmexpress.discovery) answers on every listener
+ * and lists each subsystem's listen addresses to the hosts it allows. Hosts get NVMe status
+ * codes (never a crash) for bad commands, and a C2HTermReq and a closed connection for a
+ * broken protocol. The nvmf_* RPC methods call the same core.
+ *
+ * Export a bdev and connect Linux to it:
+ *   nb_nvmf_target_start(NULL);
+ *   nb_nvmf_subsystem_create("nqn.2016-06.io.spdk:cnode1", NULL, NULL, 0, 1);
+ *   nb_nvmf_subsystem_add_ns("nqn.2016-06.io.spdk:cnode1", "Malloc0", 0, NULL);
+ *   nb_nvmf_subsystem_add_listener("nqn.2016-06.io.spdk:cnode1", "0.0.0.0", "4420");
+ *   host# nvme connect -t tcp -a HOST -s 4420 -n nqn.2016-06.io.spdk:cnode1
+ * ------------------------------------------------------------------------------------- */
+
+struct nb_nvmf_target_opts {
+	size_t opts_size;              /* sizeof(struct nb_nvmf_target_opts), set by _opts_init */
+	uint32_t max_queue_depth;      /* entries of an I/O queue (CAP.MQES + 1); default 128 */
+	uint32_t max_aq_depth;         /* entries of the admin queue; default 128 */
+	uint32_t max_qpairs_per_ctrlr; /* queue pairs of a controller, the admin one included;
+	                                  default 128 */
+	uint32_t in_capsule_data_size; /* write data an I/O command capsule may carry; a multiple
+	                                  of 16 up to 65536; default 4096 (the admin queue takes
+	                                  8192, as Linux sends) */
+	uint32_t max_io_size;          /* the largest transfer (MDTS, MAXH2CDATA): a power of two
+	                                  from 4096 to 16 MiB; default 131072 */
+	uint32_t buffer_size;          /* DMA memory per connection, for its commands' data
+	                                  (commands beyond it wait); default 4 MiB */
+	uint8_t c2h_success;           /* a read's C2HData carries SUCCESS, no response capsule
+	                                  follows; default 1 */
+	uint8_t digests_allowed;       /* hosts may turn on header and data digests; default 1 */
+};
+
+/* Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it. */
+int nb_nvmf_target_opts_init(struct nb_nvmf_target_opts *opts, size_t opts_size);
+
+/* Starts the target on the current thread (`opts` NULL: defaults). -EALREADY if one runs,
+ * -EINVAL for bad options or no current thread, -ENOMEM. */
+int nb_nvmf_target_start(const struct nb_nvmf_target_opts *opts);
+
+/* Stops listening, disconnects every host, deletes every subsystem (closing its bdevs). On the
+ * target's thread; connections release their buffers on its next polls
+ * (nb_nvmf_target_connection_count reaches 0 — keep polling until then). -ENOENT if none runs. */
+int nb_nvmf_target_stop(void);
+
+/* Connections open now, including ones still finishing their commands after a disconnect. */
+int nb_nvmf_target_connection_count(void);
+
+/* Creates subsystem `nqn` (checked as the specification says: nqn.yyyy-mm.reverse-domain...,
+ * at most 223 bytes). serial (at most 20 ASCII characters) and model (40) NULL: SPDK's
+ * defaults "00000000000000000000" and "SPDK bdev Controller". max_namespaces 0: 32 (at most
+ * 1024). allow_any_host 0: only hosts added by nb_nvmf_subsystem_add_host may connect (others
+ * get Connect Invalid Host). -EEXIST, -EINVAL. */
+int nb_nvmf_subsystem_create(const char *nqn, const char *serial, const char *model,
+			     uint32_t max_namespaces, int allow_any_host);
+
+/* Disconnects the subsystem's hosts, closes its namespaces' bdevs, stops listening for it. */
+int nb_nvmf_subsystem_delete(const char *nqn);
+
+/* Adds bdev `bdev_name` (opened for writing while the namespace exists) as namespace `nsid`
+ * (0: the lowest free one); uuid: 16 bytes in the order they print, NULL for the bdev's UUID;
+ * the NGUID is the UUID's bytes, as SPDK makes it. Returns the NSID. Connected hosts get a
+ * namespace attribute notice (AER, log page 04h), as they do when the bdev is resized or
+ * removed (a removed bdev takes its namespace with it). -ENOENT no subsystem, -ENODEV no such
+ * bdev, -EEXIST NSID taken, -ENOSPC no free NSID, -EPERM the bdev is claimed. */
+int nb_nvmf_subsystem_add_ns(const char *nqn, const char *bdev_name, uint32_t nsid,
+			     const uint8_t *uuid);
+
+/* Removes namespace `nsid` and closes its bdev; hosts get a namespace attribute notice. */
+int nb_nvmf_subsystem_remove_ns(const char *nqn, uint32_t nsid);
+
+/* Allows host `host_nqn` to connect (-EEXIST if it may already). */
+int nb_nvmf_subsystem_add_host(const char *nqn, const char *host_nqn);
+
+/* Withdraws the host's permission; its controllers on the subsystem end now. */
+int nb_nvmf_subsystem_remove_host(const char *nqn, const char *host_nqn);
+
+/* allow != 0: any host may connect; 0: only the added ones (connected hosts stay). */
+int nb_nvmf_subsystem_allow_any_host(const char *nqn, int allow);
+
+/* Offers the subsystem at TCP address `traddr` (IPv4 or IPv6, "0.0.0.0" / "::" for all) and
+ * port `trsvcid` ("4420" is NVMe/TCP's; "0" lets the kernel choose a free port). Several
+ * subsystems may share an address. Returns the port (> 0), or -EEXIST, -EADDRINUSE, -EINVAL. */
+int nb_nvmf_subsystem_add_listener(const char *nqn, const char *traddr, const char *trsvcid);
+
+/* Stops offering the subsystem there (the listener closes when no subsystem uses it;
+ * connections made through it stay). -ENOENT if it is not offered there. */
+int nb_nvmf_subsystem_remove_listener(const char *nqn, const char *traddr, const char *trsvcid);
+
+/* ---------------------------------------------------------------------------------------
  * Encryption: named keys and the crypto vbdev (SPDK's accel_crypto_key_* and bdev_crypto_*)
  *
  * A crypto bdev is created by URI and deleted with nb_bdev_destroy:

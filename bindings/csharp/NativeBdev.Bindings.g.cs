@@ -831,6 +831,70 @@ public unsafe struct nb_nvme_ctrlr_info
     public ulong resets;
 }
 
+[StructLayout(LayoutKind.Explicit, Size = 40)]
+public unsafe struct nb_nvmf_target_opts
+{
+    /// <summary>
+    /// sizeof(struct nb_nvmf_target_opts), set by _opts_init
+    /// </summary>
+    [FieldOffset(0)]
+    public nuint opts_size;
+
+    /// <summary>
+    /// entries of an I/O queue (CAP.MQES + 1); default 128
+    /// </summary>
+    [FieldOffset(8)]
+    public uint max_queue_depth;
+
+    /// <summary>
+    /// entries of the admin queue; default 128
+    /// </summary>
+    [FieldOffset(12)]
+    public uint max_aq_depth;
+
+    /// <summary>
+    /// queue pairs of a controller, the admin one included;
+    /// default 128
+    /// </summary>
+    [FieldOffset(16)]
+    public uint max_qpairs_per_ctrlr;
+
+    /// <summary>
+    /// write data an I/O command capsule may carry; a multiple
+    /// of 16 up to 65536; default 4096 (the admin queue takes
+    /// 8192, as Linux sends)
+    /// </summary>
+    [FieldOffset(20)]
+    public uint in_capsule_data_size;
+
+    /// <summary>
+    /// the largest transfer (MDTS, MAXH2CDATA): a power of two
+    /// from 4096 to 16 MiB; default 131072
+    /// </summary>
+    [FieldOffset(24)]
+    public uint max_io_size;
+
+    /// <summary>
+    /// DMA memory per connection, for its commands' data
+    /// (commands beyond it wait); default 4 MiB
+    /// </summary>
+    [FieldOffset(28)]
+    public uint buffer_size;
+
+    /// <summary>
+    /// a read's C2HData carries SUCCESS, no response capsule
+    /// follows; default 1
+    /// </summary>
+    [FieldOffset(32)]
+    public byte c2h_success;
+
+    /// <summary>
+    /// hosts may turn on header and data digests; default 1
+    /// </summary>
+    [FieldOffset(33)]
+    public byte digests_allowed;
+}
+
 [StructLayout(LayoutKind.Explicit, Size = 808)]
 public unsafe struct nb_crypto_key_info
 {
@@ -1836,6 +1900,112 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_stop")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_nbd_server_stop();
+
+    /// <summary>
+    /// Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_target_opts_init")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_target_opts_init(nb_nvmf_target_opts* opts, nuint opts_size);
+
+    /// <summary>
+    /// Starts the target on the current thread (`opts` NULL: defaults). -EALREADY if one runs,
+    /// -EINVAL for bad options or no current thread, -ENOMEM.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_target_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_target_start(nb_nvmf_target_opts* opts);
+
+    /// <summary>
+    /// Stops listening, disconnects every host, deletes every subsystem (closing its bdevs). On the
+    /// target's thread; connections release their buffers on its next polls
+    /// (nb_nvmf_target_connection_count reaches 0 — keep polling until then). -ENOENT if none runs.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_target_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_target_stop();
+
+    /// <summary>
+    /// Connections open now, including ones still finishing their commands after a disconnect.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_target_connection_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_target_connection_count();
+
+    /// <summary>
+    /// Creates subsystem `nqn` (checked as the specification says: nqn.yyyy-mm.reverse-domain...,
+    /// at most 223 bytes). serial (at most 20 ASCII characters) and model (40) NULL: SPDK's
+    /// defaults "00000000000000000000" and "SPDK bdev Controller". max_namespaces 0: 32 (at most
+    /// 1024). allow_any_host 0: only hosts added by nb_nvmf_subsystem_add_host may connect (others
+    /// get Connect Invalid Host). -EEXIST, -EINVAL.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_create")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_create(byte* nqn, byte* serial, byte* model, uint max_namespaces, int allow_any_host);
+
+    /// <summary>
+    /// Disconnects the subsystem's hosts, closes its namespaces' bdevs, stops listening for it.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_delete")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_delete(byte* nqn);
+
+    /// <summary>
+    /// Adds bdev `bdev_name` (opened for writing while the namespace exists) as namespace `nsid`
+    /// (0: the lowest free one); uuid: 16 bytes in the order they print, NULL for the bdev's UUID;
+    /// the NGUID is the UUID's bytes, as SPDK makes it. Returns the NSID. Connected hosts get a
+    /// namespace attribute notice (AER, log page 04h), as they do when the bdev is resized or
+    /// removed (a removed bdev takes its namespace with it). -ENOENT no subsystem, -ENODEV no such
+    /// bdev, -EEXIST NSID taken, -ENOSPC no free NSID, -EPERM the bdev is claimed.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_add_ns")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_add_ns(byte* nqn, byte* bdev_name, uint nsid, byte* uuid);
+
+    /// <summary>
+    /// Removes namespace `nsid` and closes its bdev; hosts get a namespace attribute notice.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_remove_ns")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_remove_ns(byte* nqn, uint nsid);
+
+    /// <summary>
+    /// Allows host `host_nqn` to connect (-EEXIST if it may already).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_add_host")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_add_host(byte* nqn, byte* host_nqn);
+
+    /// <summary>
+    /// Withdraws the host's permission; its controllers on the subsystem end now.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_remove_host")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_remove_host(byte* nqn, byte* host_nqn);
+
+    /// <summary>
+    /// allow != 0: any host may connect; 0: only the added ones (connected hosts stay).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_allow_any_host")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_allow_any_host(byte* nqn, int allow);
+
+    /// <summary>
+    /// Offers the subsystem at TCP address `traddr` (IPv4 or IPv6, "0.0.0.0" / "::" for all) and
+    /// port `trsvcid` ("4420" is NVMe/TCP's; "0" lets the kernel choose a free port). Several
+    /// subsystems may share an address. Returns the port (&gt; 0), or -EEXIST, -EADDRINUSE, -EINVAL.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_add_listener")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_add_listener(byte* nqn, byte* traddr, byte* trsvcid);
+
+    /// <summary>
+    /// Stops offering the subsystem there (the listener closes when no subsystem uses it;
+    /// connections made through it stay). -ENOENT if it is not offered there.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nvmf_subsystem_remove_listener")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nvmf_subsystem_remove_listener(byte* nqn, byte* traddr, byte* trsvcid);
 
     /// <summary>
     /// Makes a named key (SPDK's accel_crypto_key_create). cipher "AES_XTS" (key and key2 of 16 or

@@ -950,6 +950,110 @@ int nb_nbd_server_stop(void)
 	return nbm_nbd_server_stop();
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_target_opts_init(struct nb_nvmf_target_opts *opts, size_t opts_size);
+int nb_nvmf_target_opts_init(struct nb_nvmf_target_opts *opts, size_t opts_size)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_target_opts_init(opts, opts_size);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_target_start(const struct nb_nvmf_target_opts *opts);
+int nb_nvmf_target_start(const struct nb_nvmf_target_opts *opts)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_target_start(opts);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_target_stop(void);
+int nb_nvmf_target_stop(void)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_target_stop();
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_target_connection_count(void);
+int nb_nvmf_target_connection_count(void)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_target_connection_count();
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_create(const char *nqn, const char *serial, const char *model, uint32_t max_namespaces, int allow_any_host);
+int nb_nvmf_subsystem_create(const char *nqn, const char *serial, const char *model, uint32_t max_namespaces, int allow_any_host)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_create(nqn, serial, model, max_namespaces, allow_any_host);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_delete(const char *nqn);
+int nb_nvmf_subsystem_delete(const char *nqn)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_delete(nqn);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_add_ns(const char *nqn, const char *bdev_name, uint32_t nsid, const uint8_t *uuid);
+int nb_nvmf_subsystem_add_ns(const char *nqn, const char *bdev_name, uint32_t nsid, const uint8_t *uuid)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_add_ns(nqn, bdev_name, nsid, uuid);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_remove_ns(const char *nqn, uint32_t nsid);
+int nb_nvmf_subsystem_remove_ns(const char *nqn, uint32_t nsid)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_remove_ns(nqn, nsid);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_add_host(const char *nqn, const char *host_nqn);
+int nb_nvmf_subsystem_add_host(const char *nqn, const char *host_nqn)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_add_host(nqn, host_nqn);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_remove_host(const char *nqn, const char *host_nqn);
+int nb_nvmf_subsystem_remove_host(const char *nqn, const char *host_nqn)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_remove_host(nqn, host_nqn);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_allow_any_host(const char *nqn, int allow);
+int nb_nvmf_subsystem_allow_any_host(const char *nqn, int allow)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_allow_any_host(nqn, allow);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_add_listener(const char *nqn, const char *traddr, const char *trsvcid);
+int nb_nvmf_subsystem_add_listener(const char *nqn, const char *traddr, const char *trsvcid)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_add_listener(nqn, traddr, trsvcid);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nvmf_subsystem_remove_listener(const char *nqn, const char *traddr, const char *trsvcid);
+int nb_nvmf_subsystem_remove_listener(const char *nqn, const char *traddr, const char *trsvcid)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nvmf_subsystem_remove_listener(nqn, traddr, trsvcid);
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode);
 int nb_crypto_key_create(const char *name, const char *cipher, const char *key_hex, const char *key2_hex, const char *tweak_mode)
 {

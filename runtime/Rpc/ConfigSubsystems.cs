@@ -18,6 +18,7 @@ internal static class ConfigSubsystems
     [
         new("bdev", [], BdevModules.WriteConfig),
         new("nbd", ["bdev"], Nbd.NbdConfig.Write),
+        new("nvmf", ["bdev"], Targets.Nvmf.NvmfConfig.Write),
     ];
 
     public static void Add(string name, string[] dependsOn, Action<Utf8JsonWriter> writeConfig)

@@ -96,6 +96,7 @@ internal sealed class RpcParams
         RpcParamKind.Int64 => v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out _),
         RpcParamKind.Uuid => v.ValueKind == JsonValueKind.String && Guid.TryParse(v.GetString(), out _),
         RpcParamKind.StringList => v.ValueKind == JsonValueKind.String || AllStrings(v),
+        RpcParamKind.Object => v.ValueKind == JsonValueKind.Object,
         _ => false,
     };
 
@@ -124,6 +125,7 @@ internal sealed class RpcParams
         RpcParamKind.Int64 => "a 64-bit integer",
         RpcParamKind.Uuid => "a UUID string",
         RpcParamKind.StringList => "an array of strings or a string",
+        RpcParamKind.Object => "an object",
         _ => "?",
     };
 
@@ -146,6 +148,21 @@ internal sealed class RpcParams
             throw new InvalidOperationException($"{_method.Name}: no {kind} parameter '{name}' is declared");
         }
         return i;
+    }
+
+    /// <summary>The object's members checked against <paramref name="members"/> as a call's
+    /// parameters are (the message names the object); null and the message on a mismatch.</summary>
+    public RpcParams? Object(string name, RpcParam[] members, out string? error)
+    {
+        int i = Declared(name, RpcParamKind.Object);
+        var shape = new RpcMethod($"{_method.Name} {name}", members, static (_, _) => { });
+        RpcParams? p = Validate(shape, _given[i] ? _values[i] : default, out error);
+        if (error != null)
+        {
+            error = error.Replace(": unknown parameter", $": '{name}': unknown member")
+                .Replace(": missing required parameter", $": '{name}': missing member");
+        }
+        return p;
     }
 
     public bool Has(string name)

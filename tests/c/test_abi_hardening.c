@@ -804,6 +804,20 @@ static void calls_without_env(const struct hset *h)
 	ERRW(nb_nbd_server_remove_export("x"), "%s: nb_nbd_server_remove_export", L);
 	RCW(nb_nbd_server_connection_count(), -ENOENT, "%s: nb_nbd_server_connection_count", L);
 	RCW(nb_nbd_server_stop(), -ENOENT, "%s: nb_nbd_server_stop", L);
+
+	/* the NVMe/TCP target */
+	ERRW(nb_nvmf_target_opts_init(NULL, 0), "%s: nb_nvmf_target_opts_init(NULL)", L);
+	RCW(nb_nvmf_target_stop(), -ENOENT, "%s: nb_nvmf_target_stop", L);
+	RCW(nb_nvmf_target_connection_count(), -ENOENT, "%s: nb_nvmf_target_connection_count", L);
+	ERRW(nb_nvmf_subsystem_create("nqn.2026-12.io.test:a", NULL, NULL, 0, 1), "%s: nb_nvmf_subsystem_create", L);
+	ERRW(nb_nvmf_subsystem_delete("nqn.2026-12.io.test:a"), "%s: nb_nvmf_subsystem_delete", L);
+	ERRW(nb_nvmf_subsystem_add_ns("nqn.2026-12.io.test:a", "abi_m", 0, NULL), "%s: nb_nvmf_subsystem_add_ns", L);
+	ERRW(nb_nvmf_subsystem_remove_ns("nqn.2026-12.io.test:a", 1), "%s: nb_nvmf_subsystem_remove_ns", L);
+	ERRW(nb_nvmf_subsystem_add_host("nqn.2026-12.io.test:a", "nqn.2026-12.io.test:h"), "%s: add_host", L);
+	ERRW(nb_nvmf_subsystem_remove_host("nqn.2026-12.io.test:a", "nqn.2026-12.io.test:h"), "%s: remove_host", L);
+	ERRW(nb_nvmf_subsystem_allow_any_host("nqn.2026-12.io.test:a", 1), "%s: allow_any_host", L);
+	ERRW(nb_nvmf_subsystem_add_listener("nqn.2026-12.io.test:a", "127.0.0.1", "0"), "%s: add_listener", L);
+	ERRW(nb_nvmf_subsystem_remove_listener("nqn.2026-12.io.test:a", "127.0.0.1", "1"), "%s: remove_listener", L);
 }
 
 /* =========================================================================================
@@ -2823,6 +2837,82 @@ static void g_nbd(const char *dir)
 }
 
 /* =========================================================================================
+ * Group: nvmf — the NVMe/TCP target's start, subsystems, namespaces, hosts and listeners with
+ * hostile arguments
+ * ======================================================================================= */
+
+static void g_nvmf(const char *dir)
+{
+	(void)dir;
+	const char *nqn = "nqn.2026-12.io.nativebdev:abi";
+	struct nb_nvmf_target_opts o;
+	setup_world();
+	NEED(nb_set_thread(W.t1) == 0);
+	ERR(nb_nvmf_target_opts_init(&o, 0));
+	ERR(nb_nvmf_target_opts_init(&o, (size_t)-1));
+	OK(nb_nvmf_target_opts_init(&o, sizeof(o)), 0);
+	TRUE(o.max_queue_depth == 128 && o.in_capsule_data_size == 4096 && o.max_io_size == 131072);
+	o.max_io_size = 5000; /* not a power of two */
+	ERR(nb_nvmf_target_start(&o));
+	o.max_io_size = 131072;
+	o.in_capsule_data_size = 17;
+	ERR(nb_nvmf_target_start(&o));
+	o.opts_size = 1;
+	ERR(nb_nvmf_target_start(&o));
+	RC(nb_nvmf_subsystem_create(nqn, NULL, NULL, 0, 1), -ENOENT);
+	OK(nb_nvmf_target_start(NULL), 0);
+	RC(nb_nvmf_target_start(NULL), -EALREADY);
+	ERR(nb_nvmf_subsystem_create(NULL, NULL, NULL, 0, 1));
+	static const char *const bad_nqn[] = { "", "nqn", "nqn.2026-12", "iqn.2026-12.io.x:y", "nqn.2026-12.io.x:has space" };
+	for (size_t i = 0; i < sizeof(bad_nqn) / sizeof(bad_nqn[0]); i++)
+		ERRW(nb_nvmf_subsystem_create(bad_nqn[i], NULL, NULL, 0, 1), "subsystem_create(\"%s\")", bad_nqn[i]);
+	ERR(nb_nvmf_subsystem_create(guarded(4097, 'n'), NULL, NULL, 0, 1));
+	ERR(nb_nvmf_subsystem_create(nqn, "serial-longer-than-twenty", NULL, 0, 1));
+	ERR(nb_nvmf_subsystem_create(nqn, NULL, NULL, 5000, 1));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_nvmf_subsystem_create(nqn, bad_utf8[i], NULL, 0, 1), "subsystem_create(serial #%zu)", i);
+	OK(nb_nvmf_subsystem_create(nqn, NULL, NULL, 4, 0), 0);
+	RC(nb_nvmf_subsystem_create(nqn, NULL, NULL, 0, 1), -EEXIST);
+	ERR(nb_nvmf_subsystem_add_ns(nqn, NULL, 0, NULL));
+	RC(nb_nvmf_subsystem_add_ns(nqn, "nosuch", 0, NULL), -ENODEV);
+	ERR(nb_nvmf_subsystem_add_ns(nqn, "abi_m", 5, NULL)); /* above max_namespaces */
+	RC(nb_nvmf_subsystem_add_ns("nqn.2026-12.io.nativebdev:none", "abi_m", 0, NULL), -ENOENT);
+	OK(nb_nvmf_subsystem_add_ns(nqn, "abi_m", 0, NULL), 1);
+	RC(nb_nvmf_subsystem_remove_ns(nqn, 2), -ENOENT);
+	ERR(nb_nvmf_subsystem_add_host(nqn, NULL));
+	ERR(nb_nvmf_subsystem_add_host(nqn, "not an nqn"));
+	OK(nb_nvmf_subsystem_add_host(nqn, "nqn.2026-12.io.nativebdev:host"), 0);
+	RC(nb_nvmf_subsystem_add_host(nqn, "nqn.2026-12.io.nativebdev:host"), -EEXIST);
+	RC(nb_nvmf_subsystem_remove_host(nqn, "nqn.2026-12.io.nativebdev:other"), -ENOENT);
+	OK(nb_nvmf_subsystem_remove_host(nqn, "nqn.2026-12.io.nativebdev:host"), 0);
+	OK(nb_nvmf_subsystem_allow_any_host(nqn, 1), 0);
+	static const char *const bad_port[] = { "", "x", "-1", "65536", "4420 " };
+	for (size_t i = 0; i < sizeof(bad_port) / sizeof(bad_port[0]); i++)
+		ERRW(nb_nvmf_subsystem_add_listener(nqn, "127.0.0.1", bad_port[i]), "add_listener(port \"%s\")", bad_port[i]);
+	ERR(nb_nvmf_subsystem_add_listener(nqn, "not-an-address", "0"));
+	ERR(nb_nvmf_subsystem_add_listener(nqn, NULL, "0"));
+	ERR(nb_nvmf_subsystem_add_listener(nqn, "127.0.0.1", NULL));
+	int port = nb_nvmf_subsystem_add_listener(nqn, "127.0.0.1", "0");
+	TRUE(port > 0);
+	char svc[16];
+	snprintf(svc, sizeof(svc), "%d", port);
+	RC(nb_nvmf_subsystem_add_listener(nqn, "127.0.0.1", svc), -EEXIST);
+	RC(nb_nvmf_subsystem_remove_listener(nqn, "127.0.0.1", "1"), -ENOENT);
+	OK(nb_nvmf_subsystem_remove_listener(nqn, "127.0.0.1", svc), 0);
+	NEED(nb_set_thread(W.t2) == 0);
+	RC(nb_nvmf_subsystem_delete(nqn), -EINVAL); /* not its thread */
+	RC(nb_nvmf_target_stop(), -EINVAL);
+	NEED(nb_set_thread(W.t1) == 0);
+	OK(nb_nvmf_subsystem_remove_ns(nqn, 1), 0);
+	OK(nb_nvmf_subsystem_delete(nqn), 0);
+	RC(nb_nvmf_subsystem_delete(nqn), -ENOENT);
+	OK(nb_nvmf_target_connection_count(), 0);
+	OK(nb_nvmf_target_stop(), 0);
+	RC(nb_nvmf_target_stop(), -ENOENT);
+	teardown_world();
+}
+
+/* =========================================================================================
  * Driver
  * ======================================================================================= */
 
@@ -3005,6 +3095,7 @@ static const struct group groups[] = {
 	{ "nvme", g_nvme, 60, "" },
 	{ "rpc", g_rpc, 30, "" },
 	{ "nbd", g_nbd, 30, "" },
+	{ "nvmf", g_nvmf, 30, "" },
 	{ "crypto", g_crypto, 60, "" },
 	{ "config", g_config, 60, "" },
 	{ "composite", g_composite, 60, "" },

@@ -18,5 +18,6 @@ internal static class CoreMethods
         NbdevMethods.Register(server);
         RaidMethods.Register(server);
         NbdMethods.Register(server);
+        NvmfMethods.Register(server);
     }
 }

@@ -176,10 +176,10 @@ internal sealed unsafe partial class NvmfConnection
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void IoDone(BdevIo* io, int status, void* arg)
     {
-        var r = (NvmfRequest*)arg;
-        var c = (NvmfConnection?)GCHandle.FromIntPtr(r->Owner).Target;
         try
         {
+            var r = (NvmfRequest*)arg;
+            var c = (NvmfConnection?)GCHandle.FromIntPtr(r->Owner).Target;
             if (status != 0)
             {
                 BdevIo.NvmeStatus(io, out uint cdw0, out int sct, out int sc);
@@ -190,6 +190,7 @@ internal sealed unsafe partial class NvmfConnection
         }
         catch (Exception e)
         {
+            var c = (NvmfConnection?)GCHandle.FromIntPtr(((NvmfRequest*)arg)->Owner).Target;
             Log.Error($"nvmf: completion on {c?.Describe()} failed, closing the connection: {e}");
             c?.Close("a completion failed");
             c?.MaybeFinish();

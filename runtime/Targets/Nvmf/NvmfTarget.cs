@@ -1,6 +1,6 @@
 using System;
 using System.Collections.Generic;
-using System.Text;
+using System.Linq;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -12,6 +12,7 @@ namespace NativeBdev.Targets.Nvmf;
 
 /// <summary>The NVMe/TCP target (SPDK's nvmf_tgt with its TCP transport): subsystems with
 /// namespaces backed by bdevs, allowed hosts and listeners, and the discovery subsystem.
+/// The discovery subsystem answers on every listener (as SPDK's does) and lists the others.
 /// Everything of it — tables, listeners, connections, controllers — lives on the thread that
 /// started it, and is changed only there: the I/O path reads it without a lock.</summary>
 internal sealed unsafe class NvmfTarget
@@ -44,7 +45,38 @@ internal sealed unsafe class NvmfTarget
 
     public LightweightThread Thread { get; }
 
-    public NvmfTransportOptions Options { get; }
+    /// <summary>The TCP transport's options: those of the start, or of a later
+    /// nvmf_create_transport while no listener exists yet.</summary>
+    public NvmfTransportOptions Options { get; private set; }
+
+    /// <summary>The transport was configured (nb_nvmf_target_start with options, or
+    /// nvmf_create_transport); a target started by nvmf_create_subsystem has defaults until then.</summary>
+    public bool TransportCreated { get; private set; }
+
+    /// <summary>nvmf_create_transport -t TCP: sets the transport's options, once, before anything listens.</summary>
+    public int CreateTransport(NvmfTransportOptions options)
+    {
+        int rc = OnThread("nvmf_create_transport");
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (TransportCreated)
+        {
+            return LastError.Set(Errno.EEXIST, "Transport type 'TCP' already exists");
+        }
+        if (options.Check() is { } why)
+        {
+            return LastError.Set(Errno.EINVAL, $"NVMe/TCP transport: {why}");
+        }
+        if (_listeners.Count > 0)
+        {
+            return LastError.Set(Errno.EBUSY, "the TCP transport's options cannot change while listeners exist");
+        }
+        Options = options;
+        TransportCreated = true;
+        return 0;
+    }
 
     public IEnumerable<NvmfSubsystem> Subsystems => _subsystems.Values;
 
@@ -54,7 +86,7 @@ internal sealed unsafe class NvmfTarget
     /// <summary>Connections not yet fully closed (their bdev I/O may still be finishing).</summary>
     public int ConnectionCount => _connections.Count;
 
-    public static int Start(NvmfTransportOptions? options, out NvmfTarget? target)
+    public static int Start(NvmfTransportOptions? options, out NvmfTarget? target, bool transport = true)
     {
         target = null;
         LightweightThread? thread = LightweightThread.Current;
@@ -68,7 +100,7 @@ internal sealed unsafe class NvmfTarget
         {
             return LastError.Set(Errno.EINVAL, $"NVMe/TCP transport: {why}");
         }
-        var t = new NvmfTarget(thread, options);
+        var t = new NvmfTarget(thread, options) { TransportCreated = transport };
         int rc = thread.RegisterPoller("nvmf_tgt", 0, (nint)(delegate*<object?, int>)&PollThunk, 0, t, managed: true,
             out t._poller);
         if (rc != 0)
@@ -119,8 +151,9 @@ internal sealed unsafe class NvmfTarget
         {
             return LastError.Set(Errno.EEXIST, $"subsystem '{nqn}' exists");
         }
-        serial ??= DefaultSerial(nqn);
-        model ??= "NativeBdev Controller";
+        // SPDK's defaults, which scripts and udev rules written for it expect.
+        serial ??= "00000000000000000000";
+        model ??= "SPDK bdev Controller";
         if (!IsAsciiField(serial, 20) || !IsAsciiField(model, 40))
         {
             return LastError.Set(Errno.EINVAL,
@@ -148,12 +181,6 @@ internal sealed unsafe class NvmfTarget
             AllowAnyHost = allowAnyHost,
         });
         return 0;
-    }
-
-    private static string DefaultSerial(string nqn)
-    {
-        uint h = Crc32c.Compute(Encoding.UTF8.GetBytes(nqn));
-        return $"NB{h:X8}";
     }
 
     private static bool IsAsciiField(string s, int max)
@@ -378,8 +405,12 @@ internal sealed unsafe class NvmfTarget
         {
             return rc;
         }
-        if (string.IsNullOrEmpty(traddr) || string.IsNullOrEmpty(trsvcid) ||
-            !ushort.TryParse(trsvcid, out _))
+        if (!TransportCreated)
+        {
+            return LastError.Set(Errno.EINVAL, "Unable to find transport TCP (nvmf_create_transport -t TCP first)");
+        }
+        if (string.IsNullOrEmpty(traddr) || string.IsNullOrEmpty(trsvcid) || trsvcid.Length > 5 ||
+            !trsvcid.All(char.IsAsciiDigit) || int.Parse(trsvcid) > 65535)
         {
             return LastError.Set(Errno.EINVAL,
                 $"listener '{traddr}:{trsvcid}': an IP address and a TCP port number are required");
@@ -404,7 +435,6 @@ internal sealed unsafe class NvmfTarget
             var address = new NvmfListenAddress(v6 ? "IPv6" : "IPv4", traddr, port);
             l = new Listening(listener, address);
             _listeners.Add(v6 ? $"[{traddr}]:{port}" : $"{traddr}:{port}", l);
-            _discovery.Listeners.Add(address);
         }
         if (!l.Users.Add(s!))
         {
@@ -447,7 +477,6 @@ internal sealed unsafe class NvmfTarget
             if (l.Users.Count == 0)
             {
                 l.Listener.Stop();
-                _discovery.Listeners.Remove(address);
                 _listeners.Remove(key);
             }
             return;

@@ -32,6 +32,7 @@ public class HeaderLayoutTests
         new("nb_nvme_probe_info", typeof(NbNvmeProbeInfo)),
         new("nb_nvme_ctrlr_info", typeof(NbNvmeCtrlrInfo)),
         new("nb_nexus_child_info", typeof(NbNexusChildInfo)),
+        new("nb_nvmf_target_opts", typeof(NbNvmfTargetOpts)),
     ];
 
     /// <summary>Header structs with no C# mirror, each with the reason. Empty today: every

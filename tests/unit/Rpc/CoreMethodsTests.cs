@@ -103,7 +103,8 @@ public class CoreMethodsTests
         JsonElement version = c.Call("spdk_get_version", null).GetProperty("result");
         JsonElement subsystems = c.Call("framework_get_subsystems", null).GetProperty("result");
         JsonElement config = c.Call("framework_get_config", "{\"name\":\"bdev\"}").GetProperty("result");
-        (int, string) unknown = ErrorOf(c.Call("framework_get_config", "{\"name\":\"nvmf\"}"));
+        JsonElement nvmf = c.Call("framework_get_config", "{\"name\":\"nvmf\"}").GetProperty("result");
+        (int, string) unknown = ErrorOf(c.Call("framework_get_config", "{\"name\":\"iscsi\"}"));
         Bdevs.DestroyAndWait(name);
         bool hasOurs = config.EnumerateArray().Any(e => e.GetProperty("method").GetString() == "bdev_malloc_create" &&
             e.GetProperty("params").GetProperty("name").GetString() == name);
@@ -112,7 +113,8 @@ public class CoreMethodsTests
         await Assert.That(version.GetProperty("version").GetString()).StartsWith("NativeBdev v");
         await Assert.That(subsystems[0].GetProperty("subsystem").GetString()).IsEqualTo("bdev");
         await Assert.That(hasOurs).IsTrue();
-        await Assert.That(unknown).IsEqualTo((-32602, "Subsystem 'nvmf' not found"));
+        await Assert.That(nvmf.ValueKind).IsEqualTo(JsonValueKind.Array);
+        await Assert.That(unknown).IsEqualTo((-32602, "Subsystem 'iscsi' not found"));
     }
 
     private readonly record struct BdevInfoSeen(string Name, uint BlockSize, ulong BlockCount, string Uuid,

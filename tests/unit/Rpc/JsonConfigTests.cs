@@ -5,6 +5,7 @@ using NativeBdev.Env;
 using NativeBdev.Interop;
 using NativeBdev.Reactor;
 using NativeBdev.Rpc;
+using NativeBdev.Targets.Nvmf;
 using NativeBdev.Tests.Support;
 
 namespace NativeBdev.Tests.Rpc;
@@ -107,9 +108,18 @@ public class JsonConfigTests
             await Assert.That(Bdevs.Find("Aio0").BlockSize).IsEqualTo(4096u);
             await Assert.That(methodsKept).Contains("bdev_passthru_create");
             await Assert.That(methodsKept).Contains("iobuf_set_options");
+            // The nvmf section made the target spdk_tgt had: cnode1 over Null1 on 127.0.0.1:4420.
+            NvmfSubsystem? cnode1 = NvmfService.Current?.Find("nqn.2016-06.io.spdk:cnode1");
+            await Assert.That(cnode1).IsNotNull();
+            await Assert.That(cnode1!.Namespaces.Select(ns => ns.Bdev.Name).ToArray()).IsEquivalentTo(["Null1"]);
+            await Assert.That(cnode1.Listeners.Select(l => l.Key).ToArray()).IsEquivalentTo(["127.0.0.1:4420"]);
         }
         finally
         {
+            if (NvmfService.Current != null)
+            {
+                ThreadHost.OnThread(t, NvmfService.Stop);
+            }
             foreach (string b in expected.Concat(["Malloc2", "Malloc3", "Malloc4"]))
             {
                 if (BdevRegistry.Find(b) != null)

@@ -4,7 +4,8 @@ namespace NativeBdev.Tests.Rpc;
 
 /// <summary>Compares two JSON values by shape: the same keys and the same value types,
 /// whatever the values. Arrays compare each of our elements with theirs: the element of
-/// theirs with the same "method" (config entries), else their first one.</summary>
+/// theirs with the same "method" (config entries) or "nqn" (NVMe-oF subsystems), else their
+/// first one.</summary>
 internal static class JsonShape
 {
     /// <summary>Keys SPDK writes only for some devices, which ours may leave out.</summary>
@@ -70,6 +71,18 @@ internal static class JsonShape
                 }
             }
             return null;
+        }
+        // NVMe-oF subsystems: the discovery one has fewer keys than the others.
+        if (o.ValueKind == JsonValueKind.Object && o.TryGetProperty("nqn", out JsonElement nqn))
+        {
+            foreach (JsonElement t in theirs.EnumerateArray())
+            {
+                if (t.ValueKind == JsonValueKind.Object && t.TryGetProperty("nqn", out JsonElement tn) &&
+                    tn.ValueEquals(nqn.GetString()))
+                {
+                    return t;
+                }
+            }
         }
         return theirs[0];
     }

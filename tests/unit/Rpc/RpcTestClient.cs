@@ -15,6 +15,8 @@ internal sealed class RpcTestClient
     /// while a reply is awaited), for methods that open bdevs or walk threads; null: none.</summary>
     private readonly NativeBdev.Reactor.LightweightThread? _thread;
 
+    public NativeBdev.Reactor.LightweightThread? Thread => _thread;
+
     /// <summary>Runs while a reply is awaited: polls the lightweight threads a handler's work
     /// (a bdev's removal) needs, as the server's own thread would be polled.</summary>
     public Action? Pump { get; set; }
@@ -67,7 +69,7 @@ internal sealed class RpcTestClient
             else
             {
                 Server.Poll();
-                Thread.Sleep(1);
+                System.Threading.Thread.Sleep(1);
             }
         }
     }

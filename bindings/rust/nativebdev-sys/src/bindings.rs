@@ -3242,6 +3242,258 @@ extern "C" {
 extern "C" {
     pub fn nb_nbd_server_stop() -> ::std::os::raw::c_int;
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nb_nvmf_target_opts {
+    pub opts_size: size_t,
+    pub max_queue_depth: u32,
+    pub max_aq_depth: u32,
+    pub max_qpairs_per_ctrlr: u32,
+    pub in_capsule_data_size: u32,
+    pub max_io_size: u32,
+    pub buffer_size: u32,
+    pub c2h_success: u8,
+    pub digests_allowed: u8,
+}
+#[test]
+fn bindgen_test_layout_nb_nvmf_target_opts() {
+    assert_eq!(
+        ::std::mem::size_of::<nb_nvmf_target_opts>(),
+        40usize,
+        concat!("Size of: ", stringify!(nb_nvmf_target_opts))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<nb_nvmf_target_opts>(),
+        8usize,
+        concat!("Alignment of ", stringify!(nb_nvmf_target_opts))
+    );
+    fn test_field_opts_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).opts_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(opts_size)
+            )
+        );
+    }
+    test_field_opts_size();
+    fn test_field_max_queue_depth() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).max_queue_depth) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(max_queue_depth)
+            )
+        );
+    }
+    test_field_max_queue_depth();
+    fn test_field_max_aq_depth() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).max_aq_depth) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(max_aq_depth)
+            )
+        );
+    }
+    test_field_max_aq_depth();
+    fn test_field_max_qpairs_per_ctrlr() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).max_qpairs_per_ctrlr) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(max_qpairs_per_ctrlr)
+            )
+        );
+    }
+    test_field_max_qpairs_per_ctrlr();
+    fn test_field_in_capsule_data_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).in_capsule_data_size) as usize - ptr as usize
+            },
+            20usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(in_capsule_data_size)
+            )
+        );
+    }
+    test_field_in_capsule_data_size();
+    fn test_field_max_io_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).max_io_size) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(max_io_size)
+            )
+        );
+    }
+    test_field_max_io_size();
+    fn test_field_buffer_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).buffer_size) as usize - ptr as usize
+            },
+            28usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(buffer_size)
+            )
+        );
+    }
+    test_field_buffer_size();
+    fn test_field_c2h_success() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).c2h_success) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(c2h_success)
+            )
+        );
+    }
+    test_field_c2h_success();
+    fn test_field_digests_allowed() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nvmf_target_opts>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).digests_allowed) as usize - ptr as usize
+            },
+            33usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nvmf_target_opts),
+                "::",
+                stringify!(digests_allowed)
+            )
+        );
+    }
+    test_field_digests_allowed();
+}
+extern "C" {
+    pub fn nb_nvmf_target_opts_init(
+        opts: *mut nb_nvmf_target_opts,
+        opts_size: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_target_start(opts: *const nb_nvmf_target_opts) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_target_stop() -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_target_connection_count() -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_create(
+        nqn: *const ::std::os::raw::c_char,
+        serial: *const ::std::os::raw::c_char,
+        model: *const ::std::os::raw::c_char,
+        max_namespaces: u32,
+        allow_any_host: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_delete(nqn: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_add_ns(
+        nqn: *const ::std::os::raw::c_char,
+        bdev_name: *const ::std::os::raw::c_char,
+        nsid: u32,
+        uuid: *const u8,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_remove_ns(
+        nqn: *const ::std::os::raw::c_char,
+        nsid: u32,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_add_host(
+        nqn: *const ::std::os::raw::c_char,
+        host_nqn: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_remove_host(
+        nqn: *const ::std::os::raw::c_char,
+        host_nqn: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_allow_any_host(
+        nqn: *const ::std::os::raw::c_char,
+        allow: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_add_listener(
+        nqn: *const ::std::os::raw::c_char,
+        traddr: *const ::std::os::raw::c_char,
+        trsvcid: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nvmf_subsystem_remove_listener(
+        nqn: *const ::std::os::raw::c_char,
+        traddr: *const ::std::os::raw::c_char,
+        trsvcid: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
 extern "C" {
     pub fn nb_crypto_key_create(
         name: *const ::std::os::raw::c_char,
