@@ -14,7 +14,14 @@ namespace NativeBdev.Modules.Nexus;
 /// once. Steps: every channel attaches the target as a writer (the nexus's reconfiguration);
 /// writes started before that drain; a partial rebuild merges every thread's write log into the
 /// segments to copy (a full one copies all); then the copy. Writes the host makes meanwhile go
-/// to the target too, so a segment copied once stays in sync.</summary>
+/// to the target too, so a segment copied once stays in sync.
+///
+/// The administrator's controls (Mayastor's): Pause starts no new segment (those in flight
+/// finish, no range stays locked, the host's writes keep reaching the target), Resume goes on
+/// from the cursor, Stop ends the job and leaves the child out of sync (open, taking writes,
+/// no reads: Mayastor's degraded) until a rebuild is started again. The nexus's rate limit
+/// (bytes per second) is a token bucket of one segment: a segment starts once the time since
+/// the last one has earned its bytes.</summary>
 internal sealed unsafe class NexusRebuild
 {
     public const int InFlight = NexusRangeLocks.Slots;
@@ -54,8 +61,13 @@ internal sealed unsafe class NexusRebuild
     private bool _queryRunning;
     private int _queryBefore;
     private volatile bool _cancelled;
+    private volatile bool _stopped;
+    private volatile bool _paused;
+    private volatile int _result = -1; // a NexusRebuildState once ended
     private bool _failed;
     private long _total, _copied;
+    private double _tokens = NexusBdev.SegmentBytes;
+    private long _lastTick;
 
     public NexusRebuild(NexusBdev nexus, NexusChild target, bool partial)
     {
@@ -63,9 +75,79 @@ internal sealed unsafe class NexusRebuild
         Target = target;
         Partial = partial;
         _map = new ulong[(nexus.Segments + 63) / 64];
+        Created = DateTime.UtcNow;
     }
 
+    public readonly DateTime Created;
+    /// <summary>When the copy's thread took it up (<see cref="DateTime.MinValue"/>: queued).</summary>
+    public DateTime Started { get; private set; }
+    public DateTime Ended { get; private set; }
     public bool Cancelled => _cancelled;
+    /// <summary>The administrator stopped it: the child stays out of sync, not faulted.</summary>
+    public bool StoppedByUser => _stopped;
+    public bool Paused => _paused;
+    /// <summary>The healthy child it copies from, once started.</summary>
+    public NexusChild? Source => _source;
+    public int TasksActive
+    {
+        get
+        {
+            int n = 0;
+            foreach (Slot? s in _slots)
+            {
+                if (s is { Step: >= 2 })
+                {
+                    n++;
+                }
+            }
+            return n;
+        }
+    }
+
+    /// <summary>Mayastor's RebuildState: init (queued, or before its copy starts), running,
+    /// paused, then stopped, failed or completed.</summary>
+    public NexusRebuildState State
+    {
+        get
+        {
+            int r = _result;
+            if (r >= 0)
+            {
+                return (NexusRebuildState)r;
+            }
+            if (_paused)
+            {
+                return NexusRebuildState.Paused;
+            }
+            return Started == DateTime.MinValue ? NexusRebuildState.Init : NexusRebuildState.Running;
+        }
+    }
+
+    /// <summary>Percent of the blocks to copy that are copied (0 until the total is known).</summary>
+    public int Progress
+    {
+        get
+        {
+            long total = SegmentsTotal;
+            if (State == NexusRebuildState.Completed)
+            {
+                return 100;
+            }
+            return total == 0 ? 0 : (int)(SegmentsCopied * 100 / total);
+        }
+    }
+
+    /// <summary>Starts no new segment until <see cref="Resume"/>; those in flight finish.</summary>
+    public void Pause() => _paused = true;
+
+    public void Resume() => _paused = false;
+
+    /// <summary>Ends the job at the next step, the child left out of sync (Mayastor's stop).</summary>
+    public void Stop()
+    {
+        _stopped = true;
+        _cancelled = true;
+    }
     public long SegmentsTotal => System.Threading.Volatile.Read(ref _total);
     public long SegmentsCopied => System.Threading.Volatile.Read(ref _copied);
     public ulong BlocksTotal => (ulong)SegmentsTotal * _nexus.SegmentBlocks;
@@ -74,9 +156,18 @@ internal sealed unsafe class NexusRebuild
     /// <summary>Stops at the next step; segments in flight finish first.</summary>
     public void Cancel() => _cancelled = true;
 
+    /// <summary>A queued job stopped or cancelled before its turn: it ends without running.</summary>
+    internal void EndUnstarted()
+    {
+        _cancelled = true;
+        Ended = DateTime.UtcNow;
+        _result = (int)NexusRebuildState.Stopped;
+    }
+
     /// <summary>On the thread that runs it: buffers, channels, the poller; then the drain.</summary>
     public void Start()
     {
+        Started = DateTime.UtcNow;
         _thread = LightweightThread.Current;
         long bytes = (long)InFlight * NexusBdev.SegmentBytes;
         _buffers = (byte*)NbEnvironment.Dma!.Alloc(bytes, 4096, zero: false);
@@ -196,16 +287,41 @@ internal sealed unsafe class NexusRebuild
         });
     }
 
+    /// <summary>The rate limit's bucket, filled for the time since the last look and capped at
+    /// one segment: true when a segment may start now (its bytes are taken).</summary>
+    private bool Earned(long rate)
+    {
+        if (rate <= 0)
+        {
+            return true;
+        }
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_lastTick != 0)
+        {
+            double seconds = (now - _lastTick) / (double)System.Diagnostics.Stopwatch.Frequency;
+            _tokens = Math.Min(NexusBdev.SegmentBytes, _tokens + rate * seconds);
+        }
+        _lastTick = now;
+        if (_tokens < NexusBdev.SegmentBytes)
+        {
+            return false;
+        }
+        _tokens -= NexusBdev.SegmentBytes;
+        return true;
+    }
+
     private int Copy()
     {
         int work = 0;
+        long rate = _nexus.RebuildRate;
         foreach (Slot s in _slots)
         {
             if (s.Step == 1 && _failed)
             {
                 Free(s); // locked, not started: nothing to wait for
             }
-            if (s.Step == 0 && !_failed && NextSegment(out long seg))
+            if (s.Step == 0 && !_failed && !_paused && _cursor < _nexus.Segments && Earned(rate) &&
+                NextSegment(out long seg))
             {
                 s.Segment = seg;
                 s.Step = 1;
@@ -363,6 +479,9 @@ internal sealed unsafe class NexusRebuild
             _buffers = null;
         }
         bool synced = !_failed && !_cancelled && _copied == _total;
+        Ended = DateTime.UtcNow;
+        _result = (int)(synced ? NexusRebuildState.Completed
+            : _failed ? NexusRebuildState.Failed : NexusRebuildState.Stopped);
         _nexus.RebuildEnded(this, synced);
     }
 }
