@@ -150,8 +150,11 @@ internal sealed unsafe class NexusRebuild
     }
     public long SegmentsTotal => System.Threading.Volatile.Read(ref _total);
     public long SegmentsCopied => System.Threading.Volatile.Read(ref _copied);
-    public ulong BlocksTotal => (ulong)SegmentsTotal * _nexus.SegmentBlocks;
-    public ulong BlocksCopied => (ulong)SegmentsCopied * _nexus.SegmentBlocks;
+    /// <summary>Blocks in whole segments, at most the nexus's (its last segment may be short).</summary>
+    public ulong BlocksTotal => Math.Min((ulong)SegmentsTotal * _nexus.SegmentBlocks, _nexus.BlockCount);
+    public ulong BlocksCopied => Math.Min((ulong)SegmentsCopied * _nexus.SegmentBlocks, _nexus.BlockCount);
+    public ulong SegmentBlocks => _nexus.SegmentBlocks;
+    public uint BlockSize => _nexus.BlockSize;
 
     /// <summary>Stops at the next step; segments in flight finish first.</summary>
     public void Cancel() => _cancelled = true;
@@ -169,10 +172,15 @@ internal sealed unsafe class NexusRebuild
     {
         Started = DateTime.UtcNow;
         _thread = LightweightThread.Current;
+        if (_cancelled)
+        {
+            End(); // stopped (or its child left) before its turn came: stopped, not failed
+            return;
+        }
         long bytes = (long)InFlight * NexusBdev.SegmentBytes;
         _buffers = (byte*)NbEnvironment.Dma!.Alloc(bytes, 4096, zero: false);
         _source = PickSource();
-        if (_thread == null || _buffers == null || _source == null || _cancelled ||
+        if (_thread == null || _buffers == null || _source == null ||
             IoChannel.Get(_source.Bdev.IoDevice, out _sourceIo) != 0 ||
             IoChannel.Get(Target.Bdev.IoDevice, out _targetIo) != 0)
         {
