@@ -292,8 +292,8 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         {
             _history.RemoveAt(0);
         }
-        _history.Add(new NexusRebuildRecord(job.Target.Name, job.Target.Uri, job.Source?.Uri, job.State, job.Partial,
-            job.BlocksTotal, job.BlocksCopied, BlockSize, SegmentBlocks,
+        _history.Add(new NexusRebuildRecord(job.Target.Name, job.Target.Uri, job.Source?.Uri, job.Source?.Name,
+            job.State, job.Partial, job.BlocksTotal, job.BlocksCopied, BlockSize, SegmentBlocks,
             job.Started == DateTime.MinValue ? job.Created : job.Started, job.Ended));
     }
 

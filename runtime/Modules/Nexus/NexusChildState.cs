@@ -43,6 +43,7 @@ internal sealed record NexusRebuildRecord(
     string Child,
     string ChildUri,
     string? Source,
+    string? SourceName,
     NexusRebuildState State,
     bool Partial,
     ulong BlocksTotal,
