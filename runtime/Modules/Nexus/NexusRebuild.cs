@@ -43,6 +43,7 @@ internal sealed unsafe class NexusRebuild
         public byte* Buffer;
         public long Segment = -1;
         public int Step; // 0 free, 1 locked (waiting for writes to leave), 2 reading, 3 writing
+        public NexusChild? From;
         public GCHandle Self;
     }
 
@@ -58,6 +59,7 @@ internal sealed unsafe class NexusRebuild
     private Poller? _poller;
     private NexusChild? _source;
     private IoChannel? _sourceIo, _targetIo;
+    private readonly System.Collections.Generic.List<IoChannel> _formerSources = new();
     private bool _queryRunning;
     private int _queryBefore;
     private volatile bool _cancelled;
@@ -338,7 +340,13 @@ internal sealed unsafe class NexusRebuild
             }
             if (s.Step == 1 && _nexus.Locks.Drained(s.Segment))
             {
+                if (!SourceStillHealthy())
+                {
+                    Free(s);
+                    continue;
+                }
                 s.Step = 2;
+                s.From = _source;
                 Submit(s, _source!, _sourceIo!, BdevIoType.Read);
                 work++;
             }
@@ -348,6 +356,36 @@ internal sealed unsafe class NexusRebuild
             _stage = Stage.Ending;
         }
         return work;
+    }
+
+    /// <summary>Checked after a segment's writes have drained and before it is read: a source
+    /// faulted meanwhile (a host write failed on it, so it lacks that write, which the target
+    /// has) must not be copied from any more; the copy goes on from another healthy child, or
+    /// fails when none is left. Reads submitted earlier stand: the range lock kept every write
+    /// off their segments, and a write that fails on the source faults it before it leaves its
+    /// segment.</summary>
+    private bool SourceStillHealthy()
+    {
+        if (_source!.Healthy)
+        {
+            return true;
+        }
+        NexusChild? next = PickSource();
+        IoChannel? io = null;
+        if (next == null || IoChannel.Get(next.Bdev.IoDevice, out io) != 0)
+        {
+            Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': source '{_source.Name}' is " +
+                      $"{NexusChild.StateName(_source.State)} and " +
+                      (next == null ? "no other healthy child is left" : LastError.Message));
+            _failed = true;
+            return false;
+        }
+        Log.Notice($"nexus '{_nexus.Name}': rebuild of '{Target.Name}' goes on from '{next.Name}' " +
+                   $"('{_source.Name}' is {NexusChild.StateName(_source.State)})");
+        _formerSources.Add(_sourceIo!);
+        _source = next;
+        _sourceIo = io;
+        return true;
     }
 
     private bool AnyTaken()
@@ -426,7 +464,7 @@ internal sealed unsafe class NexusRebuild
         if (status != 0)
         {
             Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': " +
-                      $"{(s.Step == 2 ? "read of '" + _source!.Name : "write of '" + Target.Name)}' " +
+                      $"{(s.Step == 2 ? "read of '" + s.From?.Name : "write of '" + Target.Name)}' " +
                       $"segment {s.Segment} failed ({status})");
             _failed = true;
             Free(s);
@@ -480,6 +518,11 @@ internal sealed unsafe class NexusRebuild
             System.Threading.Interlocked.Decrement(ref _nexus.RebuildActive);
         }
         _sourceIo?.Put();
+        foreach (IoChannel former in _formerSources)
+        {
+            former.Put();
+        }
+        _formerSources.Clear();
         _targetIo?.Put();
         if (_buffers != null)
         {
