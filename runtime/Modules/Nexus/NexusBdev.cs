@@ -759,11 +759,14 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
     /// over the healthy children, then nexus_add_child for each other one, so that a child that
     /// was faulted or out of sync comes back through a full rebuild rather than as a reader; then
     /// the rate limit. A child the nexus made is named by its URI (and writes no entry of its
-    /// own), any other by its bdev's name. When no child is healthy all are written as members:
-    /// nothing better is left to read.</summary>
+    /// own), any other by its bdev's name (and left out when that bdev is gone). When no child is
+    /// healthy all are written as members: nothing better is left to read.</summary>
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
     {
-        List<NexusChild> all = Children().FindAll(c => c.State != NexusChildState.Closed);
+        // A child whose bdev went away and that the nexus cannot make again (it was named, not
+        // made from a URI) is left out: its entry would fail the whole load.
+        List<NexusChild> all = Children().FindAll(c => c.State != NexusChildState.Closed &&
+            (c.CreatedByNexus || BdevRegistry.Find(c.Bdev.Name) is { Removing: false }));
         List<NexusChild> members = all.FindAll(c => c.Healthy);
         if (members.Count == 0)
         {

@@ -207,6 +207,46 @@ public class NexusMethodsTests
         await Assert.That(historyNone.Item1).IsEqualTo(-19);
     }
 
+    [Test]
+    public async Task A_child_whose_bdev_is_gone_for_good_is_left_out_of_the_saved_config()
+    {
+        TestEnv.Ensure();
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("rpc-nexus-config-gone");
+        var c = new RpcTestClient(t);
+        string a = Malloc("rga"), b = Malloc("rgb");
+        string name = Bdevs.Unique("nexus");
+        try
+        {
+            Result(c.Call("nexus_create", $"{{\"name\":\"{name}\",\"children\":[\"{a}\",\"{b}\"]}}"));
+            Bdevs.DestroyAndWait(b, t); // hot-removed: faulted offline, and nothing can make it again
+            var n = (NexusBdev)Bdevs.Find(name);
+            ThreadHost.PollUntil(() => n.Reconfiguring == 0, t);
+            string state = n.FindChild(b)!.ToString();
+            string saved = Encoding.UTF8.GetString(ConfigSubsystems.Save());
+            c.Call("nexus_destroy", $"{{\"name\":\"{name}\"}}");
+            Bdevs.DestroyAndWait(a, t);
+            int loaded = Load(t, saved, out string? message);
+            var back = BdevRegistry.Find(name) as NexusBdev;
+
+            await Assert.That(state).IsEqualTo($"{b} faulted(offline) synced");
+            await Assert.That(saved).DoesNotContain($"\"{b}\"");
+            await Assert.That(loaded).IsEqualTo(0).Because(message ?? "");
+            await Assert.That(back?.Children().Select(x => x.Name).ToArray() ?? [])
+                .IsEquivalentTo(new[] { a });
+        }
+        finally
+        {
+            foreach (string x in new[] { name, a, b })
+            {
+                if (BdevRegistry.Find(x) != null)
+                {
+                    Bdevs.DestroyAndWait(x, t);
+                }
+            }
+        }
+    }
+
     private static int Load(LightweightThread t, string json, out string? message)
     {
         int? status = null;
