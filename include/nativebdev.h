@@ -1175,6 +1175,54 @@ struct nb_nexus_child_info {
  * more than `max`). children may be NULL with max 0. */
 int nb_nexus_list_children(const char *nexus, struct nb_nexus_child_info *children, int max);
 
+/* Rebuild controls (Mayastor's). `child` is the child's name or URI; -ENOENT when the nexus has
+ * no such child or the child no rebuild (for start: see below).
+ * Pause: no new segment starts (those in flight finish, no range stays locked, the host's writes
+ * keep reaching the child); 0 when it was paused already. A rebuild paused before its turn
+ * starts paused. */
+int nb_nexus_rebuild_pause(const char *nexus, const char *child);
+
+/* Resume: the copy goes on where it was; 0 when it was not paused. */
+int nb_nexus_rebuild_resume(const char *nexus, const char *child);
+
+/* Stop: the rebuild ends (its history record says STOPPED) and the child stays open and out of
+ * sync (takes writes, no reads; it is not faulted) until nb_nexus_rebuild_start. */
+int nb_nexus_rebuild_stop(const char *nexus, const char *child);
+
+/* Starts a full rebuild of an open, out-of-sync child that has none (one stopped). -EEXIST while
+ * one runs or waits; -EINVAL for a child in sync or not open (bring a faulted child back with
+ * nb_nexus_online_child). */
+int nb_nexus_rebuild_start(const char *nexus, const char *child);
+
+/* Limits the nexus's rebuilds to `bytes_per_sec` (0: no limit, the default); a running rebuild
+ * takes the new limit at its next segment. Segments start one at a time as the time since the
+ * last one has earned its 64 KiB, so the copy never runs ahead of the rate by more than one. */
+int nb_nexus_set_rebuild_rate(const char *nexus, uint64_t bytes_per_sec);
+
+enum nb_nexus_rebuild_state {
+	NB_NEXUS_REBUILD_INIT = 0,      /* waiting for its turn or its first segment */
+	NB_NEXUS_REBUILD_RUNNING = 1,
+	NB_NEXUS_REBUILD_PAUSED = 2,
+	NB_NEXUS_REBUILD_STOPPED = 3,   /* stopped, or its child faulted or removed meanwhile */
+	NB_NEXUS_REBUILD_FAILED = 4,    /* a read or write failed: the child is faulted rebuild_failed */
+	NB_NEXUS_REBUILD_COMPLETED = 5,
+};
+
+struct nb_nexus_rebuild_record {
+	char child[NB_BDEV_NAME_MAX];  /* the rebuilt child's bdev */
+	char source[NB_BDEV_NAME_MAX]; /* the child copied from ("" when none was found) */
+	int32_t state;                 /* enum nb_nexus_rebuild_state: STOPPED, FAILED or COMPLETED */
+	int32_t partial;               /* 1: only the segments written while it was out */
+	uint64_t blocks_total;         /* blocks it had to copy */
+	uint64_t blocks_copied;
+	uint64_t start_us;             /* wall clock (UTC), microseconds since the Unix epoch */
+	uint64_t end_us;
+};
+
+/* Copies up to `max` records of the nexus's ended rebuilds, oldest first (the last 256 are
+ * kept); returns how many there are (may be more than `max`). records may be NULL with max 0. */
+int nb_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *records, int max);
+
 #ifdef __cplusplus
 }
 #endif

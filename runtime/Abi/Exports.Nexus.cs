@@ -275,6 +275,182 @@ internal static unsafe class NexusExports
         }
     }
 
+    private enum RebuildOp
+    {
+        Pause,
+        Resume,
+        Stop,
+        Start,
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_rebuild_pause", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusRebuildPause(byte* nexus, byte* child) => RebuildPauseGuarded(nexus, child);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RebuildPauseGuarded(byte* nexus, byte* child)
+    {
+        try
+        {
+            return ForkGuard.InChild ? ForkGuard.Refused : Rebuild(nexus, child, RebuildOp.Pause);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_rebuild_resume", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusRebuildResume(byte* nexus, byte* child) => RebuildResumeGuarded(nexus, child);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RebuildResumeGuarded(byte* nexus, byte* child)
+    {
+        try
+        {
+            return ForkGuard.InChild ? ForkGuard.Refused : Rebuild(nexus, child, RebuildOp.Resume);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_rebuild_stop", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusRebuildStop(byte* nexus, byte* child) => RebuildStopGuarded(nexus, child);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RebuildStopGuarded(byte* nexus, byte* child)
+    {
+        try
+        {
+            return ForkGuard.InChild ? ForkGuard.Refused : Rebuild(nexus, child, RebuildOp.Stop);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_rebuild_start", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusRebuildStart(byte* nexus, byte* child) => RebuildStartGuarded(nexus, child);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RebuildStartGuarded(byte* nexus, byte* child)
+    {
+        try
+        {
+            return ForkGuard.InChild ? ForkGuard.Refused : Rebuild(nexus, child, RebuildOp.Start);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    private static int Rebuild(byte* nexus, byte* child, RebuildOp op)
+    {
+        int rc = Nexus(nexus, out NexusBdev? n);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        string? c = Guard.String(child, "child", out rc);
+        if (rc != 0 || c == null)
+        {
+            return rc != 0 ? rc : Guard.Null("child");
+        }
+        if (op == RebuildOp.Start && (rc = NexusModule.CheckThread()) != 0)
+        {
+            return rc;
+        }
+        return op switch
+        {
+            RebuildOp.Pause => n!.PauseRebuild(c),
+            RebuildOp.Resume => n!.ResumeRebuild(c),
+            RebuildOp.Stop => n!.StopRebuild(c),
+            _ => n!.StartRebuild(c),
+        };
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_set_rebuild_rate", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusSetRebuildRate(byte* nexus, ulong bytesPerSec) => RateGuarded(nexus, bytesPerSec);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RateGuarded(byte* nexus, ulong bytesPerSec)
+    {
+        try
+        {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
+            int rc = Nexus(nexus, out NexusBdev? n);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            return bytesPerSec > long.MaxValue
+                ? LastError.Set(Errno.EINVAL, $"rate {bytesPerSec} is more than {long.MaxValue} bytes per second")
+                : n!.SetRebuildRate((long)bytesPerSec);
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_rebuild_history", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusRebuildHistory(byte* nexus, NbNexusRebuildRecord* records, int max) =>
+        HistoryGuarded(nexus, records, max);
+
+    private static ulong EpochMicros(DateTime t) =>
+        t <= DateTime.UnixEpoch ? 0 : (ulong)((t - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int HistoryGuarded(byte* nexus, NbNexusRebuildRecord* records, int max)
+    {
+        try
+        {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
+            int rc = Nexus(nexus, out NexusBdev? n);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            if (max < 0)
+            {
+                return LastError.Set(Errno.EINVAL, $"max {max} is negative");
+            }
+            if (records == null && max > 0)
+            {
+                return Guard.Null("records");
+            }
+            NexusRebuildRecord[] all = n!.RebuildHistory();
+            for (int i = 0; i < Math.Min(max, all.Length); i++)
+            {
+                NexusRebuildRecord r = all[i];
+                NbNexusRebuildRecord* o = &records[i];
+                *o = default;
+                Guard.CopyOut(r.Child, o->Child, 256);
+                Guard.CopyOut(r.SourceName ?? "", o->Source, 256);
+                o->State = (int)r.State;
+                o->Partial = r.Partial ? 1 : 0;
+                o->BlocksTotal = r.BlocksTotal;
+                o->BlocksCopied = r.BlocksCopied;
+                o->StartUs = EpochMicros(r.Start);
+                o->EndUs = EpochMicros(r.End);
+            }
+            return all.Length;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
     private static int Nexus(byte* name, out NexusBdev? nexus)
     {
         nexus = null;

@@ -47,6 +47,9 @@ internal abstract unsafe class Bdev
     /// <summary>This bdev's place in the registry's creation-order list while registered.</summary>
     internal LinkedListNode<Bdev>? RegistryNode;
     internal string? ClaimOwner;
+    /// <summary>The bdev that made this one and re-creates it from its own config entry (a
+    /// nexus's child made from a URI): save_config writes no entry for this bdev.</summary>
+    internal volatile Bdev? ConfigOwner;
     internal readonly bool[] Supported = new bool[(int)BdevIoType.Count];
     internal readonly BdevStats RetiredStats = new(); // from channels already destroyed
     internal readonly List<(ulong Offset, ulong Blocks)> MediaEvents = new();

@@ -171,7 +171,10 @@ internal static class BdevModules
         }
         foreach (Bdev b in BdevRegistry.Snapshot())
         {
-            b.WriteConfig(writer);
+            if (b.ConfigOwner is not { Removing: false })
+            {
+                b.WriteConfig(writer);
+            }
         }
         writer.WriteEndArray();
     }

@@ -1141,3 +1141,51 @@ int nb_nexus_list_children(const char *nexus, struct nb_nexus_child_info *childr
 		return -ECHILD;
 	return nbm_nexus_list_children(nexus, children, max);
 }
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_rebuild_pause(const char *nexus, const char *child);
+int nb_nexus_rebuild_pause(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_rebuild_pause(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_rebuild_resume(const char *nexus, const char *child);
+int nb_nexus_rebuild_resume(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_rebuild_resume(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_rebuild_stop(const char *nexus, const char *child);
+int nb_nexus_rebuild_stop(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_rebuild_stop(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_rebuild_start(const char *nexus, const char *child);
+int nb_nexus_rebuild_start(const char *nexus, const char *child)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_rebuild_start(nexus, child);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_set_rebuild_rate(const char *nexus, uint64_t bytes_per_sec);
+int nb_nexus_set_rebuild_rate(const char *nexus, uint64_t bytes_per_sec)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_set_rebuild_rate(nexus, bytes_per_sec);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *records, int max);
+int nb_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *records, int max)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_rebuild_history(nexus, records, max);
+}

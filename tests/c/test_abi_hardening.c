@@ -3014,6 +3014,14 @@ static void g_composite(const char *dir)
 	RC(nb_nexus_remove_child("abi_nx", "abi_m"), -ENODEV);
 	RC(nb_nexus_fault_child("abi_nx", "abi_m", NB_NEXUS_FAULT_ADMIN_FAILED), -ENODEV);
 	RC(nb_nexus_online_child("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_rebuild_pause("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_rebuild_resume("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_rebuild_stop("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_rebuild_start("abi_nx", "abi_m"), -ENODEV);
+	RC(nb_nexus_set_rebuild_rate("abi_nx", 1), -ENODEV);
+	RC(nb_nexus_rebuild_history("abi_nx", NULL, 0), -ENODEV);
+	RC(nb_nexus_rebuild_pause(NULL, "abi_m"), -EINVAL);
+	RC(nb_nexus_rebuild_history(NULL, NULL, 0), -EINVAL);
 
 	OK(nb_nexus_create("abi_nx", 0, kids, 1), 0);
 	int events = 0;
@@ -3034,9 +3042,21 @@ static void g_composite(const char *dir)
 	RC(nb_nexus_fault_child("abi_nx", "abi_cm", NB_NEXUS_FAULT_IO_ERROR), -EBUSY);
 	RC(nb_nexus_online_child("abi_nx", NULL), -EINVAL);
 	OK(nb_nexus_online_child("abi_nx", "abi_cm"), 0); /* open already */
+	RC(nb_nexus_rebuild_pause("abi_nx", NULL), -EINVAL);
+	RC(nb_nexus_rebuild_pause("abi_nx", "missing"), -ENOENT);
+	RC(nb_nexus_rebuild_resume("abi_nx", "abi_cm"), -ENOENT); /* no rebuild */
+	RC(nb_nexus_rebuild_stop("abi_nx", "abi_cm"), -ENOENT);
+	RC(nb_nexus_rebuild_start("abi_nx", "abi_cm"), -EINVAL); /* in sync */
+	ERR(nb_nexus_rebuild_stop("abi_nx", guarded(4097, 'c')));
+	RC(nb_nexus_set_rebuild_rate("abi_nx", UINT64_MAX), -EINVAL);
+	OK(nb_nexus_set_rebuild_rate("abi_nx", 0), 0);
+	RC(nb_nexus_rebuild_history("abi_nx", NULL, 1), -EINVAL);
+	RC(nb_nexus_rebuild_history("abi_nx", (struct nb_nexus_rebuild_record *)info, -1), -EINVAL);
+	OK(nb_nexus_rebuild_history("abi_nx", NULL, 0), 0);
 	/* Off any thread: refused, not a crash. */
 	NEED(nb_set_thread(NULL) == 0);
 	RC(nb_nexus_add_child("abi_nx", "abi_cm"), -EINVAL);
+	RC(nb_nexus_rebuild_start("abi_nx", "abi_cm"), -EINVAL);
 	NEED(nb_set_thread(W.t1) == 0);
 	TRUE(events == 0);
 	OK(nb_nexus_set_event_cb("abi_nx", NULL, NULL), 0);

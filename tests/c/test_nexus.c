@@ -1,6 +1,7 @@
 /* The nexus through the published library: create over URIs, write through it, fault a child
  * with an injected error (its event before the write's completion, the write succeeding),
  * bring it back (a partial rebuild), add and remove children, list states, and the errors;
+ * rebuild pause, resume, stop and start, the rate limit and the history;
  * raid0, concat and split by URI, their data read back. */
 #include <errno.h>
 #include <stdint.h>
@@ -200,6 +201,72 @@ static void test_nexus(void)
 	nb_dma_free(w);
 }
 
+/* Pause holds a rebuild, resume finishes it; stop leaves the child open and out of sync until
+ * a rebuild is started again; a rate limit slows the copy; the history has each rebuild. */
+static void test_rebuild_controls(void)
+{
+	char name[64];
+	CHECK_EQ(nb_bdev_create("malloc:///P?size_mb=4", name, sizeof(name)), 0);
+	const char *children[] = {"P"};
+	CHECK_EQ(nb_nexus_create("NP", 0, children, 1), 0);
+	struct dev v = open_dev("NP", 1);
+	uint8_t *w = nb_dma_malloc((size_t)BLOCKS * 512, 0, NULL);
+	for (size_t i = 0; i < (size_t)BLOCKS * 512; i++)
+		w[i] = (uint8_t)(i * 11 + i / 4096);
+	CHECK_EQ(rw(v, 1, w, 0, BLOCKS), 0);
+
+	struct nb_nexus_child_info info[4];
+	CHECK_EQ(nb_nexus_add_child("NP", "malloc:///Q?size_mb=4"), 0);
+	CHECK_EQ(nb_nexus_rebuild_pause("NP", "Q"), 0);
+	for (int i = 0; i < 500; i++)
+		nb_thread_poll(g_t, 0, 0);
+	CHECK_EQ(nb_nexus_list_children("NP", info, 4), 2);
+	CHECK_EQ(info[1].rebuilding, 1);
+	CHECK_EQ(info[1].rebuild_blocks_done, 0); /* paused before it started: nothing copied */
+	CHECK_EQ(nb_nexus_rebuild_resume("NP", "Q"), 0);
+	POLL_UNTIL(g_t, nb_nexus_list_children("NP", info, 4) == 2 && info[1].synced == 1);
+
+	/* A slow rebuild, stopped: Q2 stays open and out of sync; started again without the limit. */
+	CHECK_EQ(nb_nexus_set_rebuild_rate("NP", 1 << 20), 0);
+	CHECK_EQ(nb_nexus_add_child("NP", "malloc:///Q2?size_mb=4"), 0);
+	POLL_UNTIL(g_t, nb_nexus_list_children("NP", info, 4) == 3 && info[2].rebuild_blocks_done > 0);
+	CHECK(info[2].rebuild_blocks_done < BLOCKS);
+	CHECK_EQ(nb_nexus_rebuild_stop("NP", "Q2"), 0);
+	POLL_UNTIL(g_t, nb_nexus_list_children("NP", info, 4) == 3 && info[2].rebuilding == 0);
+	CHECK_EQ(info[2].state, NB_NEXUS_CHILD_OPEN);
+	CHECK_EQ(info[2].synced, 0);
+	CHECK_ERR(nb_nexus_rebuild_pause("NP", "Q2"), -ENOENT);
+	CHECK_ERR(nb_nexus_rebuild_start("NP", "P"), -EINVAL); /* in sync */
+	CHECK_EQ(nb_nexus_set_rebuild_rate("NP", 0), 0);
+	CHECK_EQ(nb_nexus_rebuild_start("NP", "Q2"), 0);
+	CHECK_ERR(nb_nexus_rebuild_start("NP", "Q2"), -EEXIST);
+	POLL_UNTIL(g_t, nb_nexus_list_children("NP", info, 4) == 3 && info[2].synced == 1);
+	close_dev(v);
+	uint8_t *q = content("Q"), *q2 = content("Q2");
+	CHECK(memcmp(q, w, (size_t)BLOCKS * 512) == 0);
+	CHECK(memcmp(q2, w, (size_t)BLOCKS * 512) == 0);
+	nb_dma_free(q);
+	nb_dma_free(q2);
+
+	struct nb_nexus_rebuild_record h[4];
+	CHECK_EQ(nb_nexus_rebuild_history("NP", NULL, 0), 3);
+	CHECK_EQ(nb_nexus_rebuild_history("NP", h, 4), 3);
+	CHECK(strcmp(h[0].child, "Q") == 0 && strcmp(h[0].source, "P") == 0);
+	CHECK_EQ(h[0].state, NB_NEXUS_REBUILD_COMPLETED);
+	CHECK_EQ(h[0].blocks_copied, BLOCKS);
+	CHECK_EQ(h[0].partial, 0);
+	CHECK(strcmp(h[1].child, "Q2") == 0);
+	CHECK_EQ(h[1].state, NB_NEXUS_REBUILD_STOPPED);
+	CHECK(h[1].blocks_copied > 0 && h[1].blocks_copied < h[1].blocks_total);
+	CHECK_EQ(h[2].state, NB_NEXUS_REBUILD_COMPLETED);
+	CHECK(h[0].start_us > 1700000000ULL * 1000000 && h[0].end_us >= h[0].start_us);
+	CHECK(h[2].start_us >= h[1].end_us);
+	destroy("NP");
+	POLL_UNTIL(g_t, nb_bdev_get_by_name("Q") == NULL && nb_bdev_get_by_name("Q2") == NULL);
+	destroy("P");
+	nb_dma_free(w);
+}
+
 static void test_raid_and_split(void)
 {
 	char name[64];
@@ -242,6 +309,7 @@ int main(void)
 	g_t = nb_thread_create("nexus", NULL);
 	CHECK_EQ(nb_set_thread(g_t), 0);
 	test_nexus();
+	test_rebuild_controls();
 	test_raid_and_split();
 	CHECK_EQ(nb_set_thread(NULL), 0);
 	CHECK_EQ(nb_thread_exit(g_t), 0);

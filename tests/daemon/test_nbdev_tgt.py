@@ -2,7 +2,9 @@
 """nbdev_tgt as its users run it: started with an SPDK config, driven with scripts/nbdev-rpc,
 its config saved and loaded by a second daemon, stopped by SIGTERM, SIGINT and
 spdk_kill_instance (exit 0, socket removed); a failing config stops it with status 1 and the
-entry named; --wait-for-rpc loads the config only on framework_start_init.
+entry named; --wait-for-rpc loads the config only on framework_start_init; a nexus driven over
+the socket (faulted, brought back, its rebuild paused and resumed, its history) and saved, and
+a second daemon bringing it back.
 
   test_nbdev_tgt.py NBDEV_TGT SCRIPTS_DIR WORK_DIR"""
 import json
@@ -131,6 +133,65 @@ check("entry 1 (bdev_malloc_create)" in p.stdout + p.stderr, "a failing config: 
 check(subprocess.run([tgt, "--log-level", "loud"], capture_output=True).returncode == 2, "bad --log-level: 2")
 check(subprocess.run([tgt, "-r", "/nonexistent-dir/x.sock"], capture_output=True, timeout=30).returncode == 1,
       "an RPC path that cannot be bound: exit 1")
+
+# 6. A nexus over the socket: a child faulted and brought back, a rebuild paused and resumed,
+#    the history; saved, and a second daemon brings it back.
+def nexus():
+    q = call("nexus_list", "-b", "NX")
+    return json.loads(q.stdout)[0] if q.returncode == 0 else None
+
+
+def child(n, name):
+    return next((c for c in (n or {}).get("children", []) if c["name"] == name), None)
+
+
+def wait_for(cond, seconds=10):
+    deadline = time.time() + seconds
+    while time.time() < deadline and not cond():
+        time.sleep(0.05)
+    return cond()
+
+
+p = start("-m", "0x1")
+check(call("bdev_malloc_create", "-b", "NM1", "4", "512").returncode == 0, "nexus: a malloc child by RPC")
+check(call("nexus_create", "NX", "NM1", "malloc:///NM2?size_mb=4").stdout.strip() == "NX", "nexus_create")
+n = nexus()
+check(n is not None and n["state"] == "online" and len(n["children"]) == 2, "nexus_list: online, two children",
+      json.dumps(n))
+check(call("nexus_fault_child", "NX", "NM2").returncode == 0 and wait_for(
+    lambda: (child(nexus(), "NM2") or {}).get("state") == "faulted"), "nexus_fault_child: NM2 faulted")
+check(call("nexus_fault_child", "NX", "NM1", expect_ok=False).returncode != 0, "the last healthy child stays")
+check(call("nexus_online_child", "NX", "NM2").returncode == 0, "nexus_online_child")
+check(wait_for(lambda: (child(nexus(), "NM2") or {}).get("sync_state") == "synced"), "NM2 is synced again")
+# A new child at 64 KiB/s (its 4 MiB would take a minute): paused, then resumed without the limit.
+check(call("nexus_set_rebuild_rate", "NX", "65536").returncode == 0, "nexus_set_rebuild_rate: 64 KiB/s")
+check(call("nexus_add_child", "NX", "malloc:///NM3?size_mb=4").returncode == 0, "nexus_add_child")
+check(call("nexus_rebuild_pause", "NX", "NM3").returncode == 0, "nexus_rebuild_pause")
+st = call("nexus_rebuild_stats", "NX", "NM3")
+check(st.returncode == 0 and json.loads(st.stdout)["state"] == "paused", "nexus_rebuild_stats: paused", st.stdout)
+check(call("nexus_set_rebuild_rate", "NX", "0").returncode == 0 and
+      call("nexus_rebuild_resume", "NX", "NM3").returncode == 0, "nexus_rebuild_resume without the limit")
+check(wait_for(lambda: (child(nexus(), "NM3") or {}).get("sync_state") == "synced"), "NM3 is synced")
+h = call("nexus_rebuild_history", "NX")
+records = json.loads(h.stdout)["records"] if h.returncode == 0 else []
+check([(r["child"], r["state"], r["is_partial"]) for r in records] ==
+      [("NM2", "completed", True), ("NM3", "completed", False)], "nexus_rebuild_history: both rebuilds", h.stdout)
+saved_nx = os.path.join(work, "saved-nexus.json")
+check(call("save_config", "-o", saved_nx).returncode == 0, "save_config with a nexus")
+rc, out = stop(p, signal.SIGTERM)
+check(rc == 0, f"nexus daemon: SIGTERM exit 0 (got {rc})", out)
+with open(saved_nx) as f:
+    text = f.read()
+check('"nexus_create"' in text and '"bdev_malloc_create"' in text and '"NM2"' not in text.replace(
+    "malloc:///NM2", ""), "the saved config makes NX, and NM2 only through it", text)
+p = start("--json", saved_nx)
+n = nexus()
+check(n is not None and sorted(c["name"] for c in n["children"]) == ["NM1", "NM2", "NM3"] and
+      n["state"] == "online", "the saved config brings the nexus back with its three children", json.dumps(n))
+check(call("nexus_destroy", "NX").returncode == 0 and wait_for(lambda: bdev_names() == ["NM1"]),
+      "nexus_destroy: the children it made go with it")
+rc, out = stop(p, "rpc")
+check(rc == 0, f"nexus daemon 2: exit 0 (got {rc})", out)
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -23,7 +23,15 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
     private readonly NexusChild?[] _children = new NexusChild?[MaxChildren];
     private readonly Queue<NexusRebuild> _pendingRebuilds = new();
     private NexusRebuild? _rebuild;
+    private readonly List<NexusRebuildRecord> _history = new();
+    private long _rebuildRate;
     private volatile int _generation;
+
+    /// <summary>How many ended rebuilds the history keeps (the oldest go first).</summary>
+    public const int HistoryMax = 256;
+
+    /// <summary>bdev_raid_create -r 1 made it: save_config writes that call, not nexus_create.</summary>
+    public bool SavedAsRaid1 { get; set; }
 
     /// <summary>Channel iterations in progress: new I/O is held meanwhile.</summary>
     public volatile int Reconfiguring;
@@ -183,6 +191,10 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             }
             _children[slot] = c;
         }
+        if (created)
+        {
+            b.ConfigOwner = this; // the nexus's config entry makes it again from its URI
+        }
         child = c;
         return 0;
     }
@@ -244,8 +256,45 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             LoggingActive = 1;
         }
         c.LogEpoch = wasSynced ? LogEpoch : -1;
-        c.Rebuild?.Cancel();
+        CancelRebuildLocked(c);
         _generation++;
+    }
+
+    /// <summary>The child's rebuild ends: a running one at its next step (it reports itself), a
+    /// queued one at once (recorded here; the queue skips it).</summary>
+    private void CancelRebuildLocked(NexusChild c, bool byUser = false)
+    {
+        NexusRebuild? job = c.Rebuild;
+        if (job == null)
+        {
+            return;
+        }
+        if (job == _rebuild)
+        {
+            if (byUser)
+            {
+                job.Stop();
+            }
+            else
+            {
+                job.Cancel();
+            }
+            return;
+        }
+        job.EndUnstarted();
+        c.Rebuild = null;
+        RecordLocked(job);
+    }
+
+    private void RecordLocked(NexusRebuild job)
+    {
+        if (_history.Count == HistoryMax)
+        {
+            _history.RemoveAt(0);
+        }
+        _history.Add(new NexusRebuildRecord(job.Target.Name, job.Target.Uri, job.Source?.Uri, job.Source?.Name,
+            job.State, job.Partial, job.BlocksTotal, job.BlocksCopied, BlockSize, SegmentBlocks,
+            job.Started == DateTime.MinValue ? job.Created : job.Started, job.Ended));
     }
 
     /// <summary>An I/O failed on <paramref name="c"/>: Mayastor's retire. False when it is the
@@ -325,9 +374,13 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             // Its bdev went away: what comes back (remade from the URI, or another bdev of the
             // name) holds nothing the write log can vouch for, so the rebuild is full.
             reopened = true;
-            if ((rc = NexusModule.ResolveChild(c.Uri, out Bdev.Bdev? b, out _)) != 0)
+            if ((rc = NexusModule.ResolveChild(c.Uri, out Bdev.Bdev? b, out bool made)) != 0)
             {
                 return rc;
+            }
+            if (made && c.CreatedByNexus)
+            {
+                b!.ConfigOwner = this;
             }
             c.Bdev = b!;
             if ((rc = OpenChild(c)) != 0)
@@ -340,11 +393,13 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         {
             partial = !reopened && c.LogEpoch >= 0 && c.LogEpoch == LogEpoch;
         }
-        return StartRebuild(c, partial);
+        return BeginRebuild(c, partial);
     }
 
-    /// <summary>nb_nexus_add_child: a new child joins out of sync and is fully rebuilt.</summary>
-    public int AddChild(string uri)
+    /// <summary>nb_nexus_add_child: a new child joins out of sync and is fully rebuilt; with
+    /// <paramref name="rebuild"/> false (Mayastor's norebuild) it stays out of sync, taking
+    /// writes, until <see cref="StartRebuild(string)"/>.</summary>
+    public int AddChild(string uri, bool rebuild = true)
     {
         int rc = NexusModule.ResolveChild(uri, out Bdev.Bdev? b, out bool created);
         if (rc != 0)
@@ -359,7 +414,19 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             }
             return rc;
         }
-        return StartRebuild(c!, partial: false);
+        if (!rebuild)
+        {
+            lock (_lock)
+            {
+                c!.State = NexusChildState.Open;
+                c.Synced = false;
+                StartLogLocked();
+                _generation++;
+            }
+            Emit(c!);
+            return Reconfigure(null);
+        }
+        return BeginRebuild(c!, partial: false);
     }
 
     /// <summary>nb_nexus_remove_child: closed, detached, its descriptor closed and, if the nexus
@@ -377,7 +444,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             {
                 return LastError.Set(Errno.EBUSY, $"child '{c.Name}' is the last healthy child of nexus '{Name}'");
             }
-            c.Rebuild?.Cancel();
+            CancelRebuildLocked(c);
             c.State = NexusChildState.Closed;
             _generation++;
         }
@@ -399,7 +466,126 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
 
     // ---------------------------------------------------------------- rebuild
 
-    private int StartRebuild(NexusChild c, bool partial)
+    private void StartLogLocked()
+    {
+        if (LoggingActive == 0)
+        {
+            LogEpoch++;
+            LoggingActive = 1;
+        }
+    }
+
+    /// <summary>The rate limit of this nexus's rebuilds, bytes per second; 0: none.</summary>
+    public long RebuildRate => System.Threading.Volatile.Read(ref _rebuildRate);
+
+    /// <summary>Sets the rate limit (bytes per second, 0: none); a running rebuild takes it at
+    /// its next segment.</summary>
+    public int SetRebuildRate(long bytesPerSecond)
+    {
+        if (bytesPerSecond < 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"rebuild rate {bytesPerSecond} is negative");
+        }
+        System.Threading.Volatile.Write(ref _rebuildRate, bytesPerSecond);
+        return 0;
+    }
+
+    /// <summary>The ended rebuilds, oldest first.</summary>
+    public NexusRebuildRecord[] RebuildHistory()
+    {
+        lock (_lock)
+        {
+            return _history.ToArray();
+        }
+    }
+
+    private int RebuildJob(string child, out NexusChild? c, out NexusRebuild? job)
+    {
+        job = null;
+        c = FindChild(child);
+        if (c == null)
+        {
+            return LastError.Set(Errno.ENOENT, $"nexus '{Name}' has no child '{child}'");
+        }
+        job = RebuildOf(c);
+        return job != null ? 0 : LastError.Set(Errno.ENOENT, $"child '{c.Name}' of nexus '{Name}' has no rebuild");
+    }
+
+    /// <summary>Mayastor's PauseRebuild: no new segment starts (0 when it was paused already).</summary>
+    public int PauseRebuild(string child)
+    {
+        int rc = RebuildJob(child, out _, out NexusRebuild? job);
+        if (rc == 0)
+        {
+            job!.Pause();
+        }
+        return rc;
+    }
+
+    /// <summary>Mayastor's ResumeRebuild: the copy goes on (0 when it was not paused).</summary>
+    public int ResumeRebuild(string child)
+    {
+        int rc = RebuildJob(child, out _, out NexusRebuild? job);
+        if (rc == 0)
+        {
+            job!.Resume();
+        }
+        return rc;
+    }
+
+    /// <summary>Mayastor's StopRebuild: the job ends (recorded as stopped) and the child stays
+    /// open and out of sync, taking writes and no reads, until a rebuild is started again.</summary>
+    public int StopRebuild(string child)
+    {
+        int rc = RebuildJob(child, out NexusChild? c, out _);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        bool queued;
+        lock (_lock)
+        {
+            queued = c!.Rebuild != null && c.Rebuild != _rebuild;
+            CancelRebuildLocked(c, byUser: true);
+            _generation++;
+        }
+        if (queued)
+        {
+            Emit(c);
+        }
+        return 0;
+    }
+
+    /// <summary>Mayastor's StartRebuild: a full rebuild of an open, out-of-sync child that has
+    /// none (stopped, or added without one). -EEXIST while one runs or waits, -EINVAL for a
+    /// child in sync or not open (a faulted child is brought back by Online).</summary>
+    public int StartRebuild(string child)
+    {
+        NexusChild? c = FindChild(child);
+        if (c == null)
+        {
+            return LastError.Set(Errno.ENOENT, $"nexus '{Name}' has no child '{child}'");
+        }
+        lock (_lock)
+        {
+            if (c.Rebuild != null)
+            {
+                return LastError.Set(Errno.EEXIST, $"child '{c.Name}' of nexus '{Name}' is being rebuilt already");
+            }
+            if (c.State != NexusChildState.Open)
+            {
+                return LastError.Set(Errno.EINVAL, $"child '{c.Name}' is {NexusChild.StateName(c.State)}, not open" +
+                                                   (c.State == NexusChildState.Faulted ? ": online it" : ""));
+            }
+            if (c.Synced)
+            {
+                return LastError.Set(Errno.EINVAL, $"child '{c.Name}' of nexus '{Name}' is in sync");
+            }
+        }
+        return BeginRebuild(c, partial: false);
+    }
+
+    private int BeginRebuild(NexusChild c, bool partial)
     {
         var job = new NexusRebuild(this, c, partial);
         lock (_lock)
@@ -408,11 +594,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             c.Reason = NexusFaultReason.None;
             c.Synced = false;
             c.Rebuild = job;
-            if (LoggingActive == 0)
-            {
-                LogEpoch++;
-                LoggingActive = 1;
-            }
+            StartLogLocked();
             _generation++;
         }
         Emit(c);
@@ -454,11 +636,12 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
                 {
                     c.Synced = true;
                 }
-                else if (!synced && c.State == NexusChildState.Open)
+                else if (!synced && c.State == NexusChildState.Open && !job.StoppedByUser)
                 {
                     FaultLocked(c, NexusFaultReason.RebuildFailed);
                 }
             }
+            RecordLocked(job);
             if (_rebuild == job)
             {
                 _rebuild = null;
@@ -486,7 +669,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             }
             _generation++;
         }
-        Log.Notice($"nexus '{Name}': rebuild of '{c.Name}' {(synced ? "done" : "ended")}: " +
+        Log.Notice($"nexus '{Name}': rebuild of '{c.Name}' {NexusRebuildRecord.StateName(job.State)}: " +
                    $"{job.SegmentsCopied} of {job.SegmentsTotal} segments copied");
         if (Removing)
         {
@@ -570,6 +753,75 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             }
         }
         return true;
+    }
+
+    /// <summary>save_config: nexus_create (or bdev_raid_create -r 1 for a nexus made that way)
+    /// over the healthy children, then nexus_add_child for each other one, so that a child that
+    /// was faulted or out of sync comes back through a full rebuild rather than as a reader; then
+    /// the rate limit. A child the nexus made is named by its URI (and writes no entry of its
+    /// own), any other by its bdev's name (and left out when that bdev is gone). When no child is
+    /// healthy all are written as members: nothing better is left to read.</summary>
+    public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
+    {
+        // A child whose bdev went away and that the nexus cannot make again (it was named, not
+        // made from a URI) is left out: its entry would fail the whole load.
+        List<NexusChild> all = Children().FindAll(c => c.State != NexusChildState.Closed &&
+            (c.CreatedByNexus || BdevRegistry.Find(c.Bdev.Name) is { Removing: false }));
+        List<NexusChild> members = all.FindAll(c => c.Healthy);
+        if (members.Count == 0)
+        {
+            members = all;
+        }
+        if (members.Count == 0)
+        {
+            return;
+        }
+        static string Text(NexusChild c) => c.CreatedByNexus ? c.Uri : c.Bdev.Name;
+        if (SavedAsRaid1)
+        {
+            BdevConfig.Entry(writer, "bdev_raid_create", w =>
+            {
+                w.WriteString("name", Name);
+                w.WriteString("uuid", Uuid.ToString());
+                w.WriteNumber("strip_size_kb", 0);
+                w.WriteString("raid_level", "raid1");
+                w.WriteStartArray("base_bdevs");
+                members.ForEach(c => w.WriteStringValue(Text(c)));
+                w.WriteEndArray();
+            });
+        }
+        else
+        {
+            BdevConfig.Entry(writer, "nexus_create", w =>
+            {
+                w.WriteString("name", Name);
+                w.WriteString("uuid", Uuid.ToString());
+                w.WriteNumber("size", BlockCount * BlockSize);
+                w.WriteStartArray("children");
+                members.ForEach(c => w.WriteStringValue(Text(c)));
+                w.WriteEndArray();
+            });
+        }
+        foreach (NexusChild c in all)
+        {
+            if (!members.Contains(c))
+            {
+                BdevConfig.Entry(writer, "nexus_add_child", w =>
+                {
+                    w.WriteString("name", Name);
+                    w.WriteString("uri", Text(c));
+                    w.WriteBoolean("norebuild", false);
+                });
+            }
+        }
+        if (RebuildRate > 0)
+        {
+            BdevConfig.Entry(writer, "nexus_set_rebuild_rate", w =>
+            {
+                w.WriteString("name", Name);
+                w.WriteNumber("max_bytes_per_sec", RebuildRate);
+            });
+        }
     }
 
     public override string DescribeDriver() => "children=" + string.Join(",", Children());

@@ -14,7 +14,14 @@ namespace NativeBdev.Modules.Nexus;
 /// once. Steps: every channel attaches the target as a writer (the nexus's reconfiguration);
 /// writes started before that drain; a partial rebuild merges every thread's write log into the
 /// segments to copy (a full one copies all); then the copy. Writes the host makes meanwhile go
-/// to the target too, so a segment copied once stays in sync.</summary>
+/// to the target too, so a segment copied once stays in sync.
+///
+/// The administrator's controls (Mayastor's): Pause starts no new segment (those in flight
+/// finish, no range stays locked, the host's writes keep reaching the target), Resume goes on
+/// from the cursor, Stop ends the job and leaves the child out of sync (open, taking writes,
+/// no reads: Mayastor's degraded) until a rebuild is started again. The nexus's rate limit
+/// (bytes per second) is a token bucket of one segment: a segment starts once the time since
+/// the last one has earned its bytes.</summary>
 internal sealed unsafe class NexusRebuild
 {
     public const int InFlight = NexusRangeLocks.Slots;
@@ -36,6 +43,7 @@ internal sealed unsafe class NexusRebuild
         public byte* Buffer;
         public long Segment = -1;
         public int Step; // 0 free, 1 locked (waiting for writes to leave), 2 reading, 3 writing
+        public NexusChild? From;
         public GCHandle Self;
     }
 
@@ -51,11 +59,17 @@ internal sealed unsafe class NexusRebuild
     private Poller? _poller;
     private NexusChild? _source;
     private IoChannel? _sourceIo, _targetIo;
+    private readonly System.Collections.Generic.List<IoChannel> _formerSources = new();
     private bool _queryRunning;
     private int _queryBefore;
     private volatile bool _cancelled;
+    private volatile bool _stopped;
+    private volatile bool _paused;
+    private volatile int _result = -1; // a NexusRebuildState once ended
     private bool _failed;
     private long _total, _copied;
+    private double _tokens = NexusBdev.SegmentBytes;
+    private long _lastTick;
 
     public NexusRebuild(NexusBdev nexus, NexusChild target, bool partial)
     {
@@ -63,25 +77,112 @@ internal sealed unsafe class NexusRebuild
         Target = target;
         Partial = partial;
         _map = new ulong[(nexus.Segments + 63) / 64];
+        Created = DateTime.UtcNow;
     }
 
+    public readonly DateTime Created;
+    /// <summary>When the copy's thread took it up (<see cref="DateTime.MinValue"/>: queued).</summary>
+    public DateTime Started { get; private set; }
+    public DateTime Ended { get; private set; }
     public bool Cancelled => _cancelled;
+    /// <summary>The administrator stopped it: the child stays out of sync, not faulted.</summary>
+    public bool StoppedByUser => _stopped;
+    public bool Paused => _paused;
+    /// <summary>The healthy child it copies from, once started.</summary>
+    public NexusChild? Source => _source;
+    public int TasksActive
+    {
+        get
+        {
+            int n = 0;
+            foreach (Slot? s in _slots)
+            {
+                if (s is { Step: >= 2 })
+                {
+                    n++;
+                }
+            }
+            return n;
+        }
+    }
+
+    /// <summary>Mayastor's RebuildState: init (queued, or before its copy starts), running,
+    /// paused, then stopped, failed or completed.</summary>
+    public NexusRebuildState State
+    {
+        get
+        {
+            int r = _result;
+            if (r >= 0)
+            {
+                return (NexusRebuildState)r;
+            }
+            if (_paused)
+            {
+                return NexusRebuildState.Paused;
+            }
+            return Started == DateTime.MinValue ? NexusRebuildState.Init : NexusRebuildState.Running;
+        }
+    }
+
+    /// <summary>Percent of the blocks to copy that are copied (0 until the total is known).</summary>
+    public int Progress
+    {
+        get
+        {
+            long total = SegmentsTotal;
+            if (State == NexusRebuildState.Completed)
+            {
+                return 100;
+            }
+            return total == 0 ? 0 : (int)(SegmentsCopied * 100 / total);
+        }
+    }
+
+    /// <summary>Starts no new segment until <see cref="Resume"/>; those in flight finish.</summary>
+    public void Pause() => _paused = true;
+
+    public void Resume() => _paused = false;
+
+    /// <summary>Ends the job at the next step, the child left out of sync (Mayastor's stop).</summary>
+    public void Stop()
+    {
+        _stopped = true;
+        _cancelled = true;
+    }
     public long SegmentsTotal => System.Threading.Volatile.Read(ref _total);
     public long SegmentsCopied => System.Threading.Volatile.Read(ref _copied);
-    public ulong BlocksTotal => (ulong)SegmentsTotal * _nexus.SegmentBlocks;
-    public ulong BlocksCopied => (ulong)SegmentsCopied * _nexus.SegmentBlocks;
+    /// <summary>Blocks in whole segments, at most the nexus's (its last segment may be short).</summary>
+    public ulong BlocksTotal => Math.Min((ulong)SegmentsTotal * _nexus.SegmentBlocks, _nexus.BlockCount);
+    public ulong BlocksCopied => Math.Min((ulong)SegmentsCopied * _nexus.SegmentBlocks, _nexus.BlockCount);
+    public ulong SegmentBlocks => _nexus.SegmentBlocks;
+    public uint BlockSize => _nexus.BlockSize;
 
     /// <summary>Stops at the next step; segments in flight finish first.</summary>
     public void Cancel() => _cancelled = true;
 
+    /// <summary>A queued job stopped or cancelled before its turn: it ends without running.</summary>
+    internal void EndUnstarted()
+    {
+        _cancelled = true;
+        Ended = DateTime.UtcNow;
+        _result = (int)NexusRebuildState.Stopped;
+    }
+
     /// <summary>On the thread that runs it: buffers, channels, the poller; then the drain.</summary>
     public void Start()
     {
+        Started = DateTime.UtcNow;
         _thread = LightweightThread.Current;
+        if (_cancelled)
+        {
+            End(); // stopped (or its child left) before its turn came: stopped, not failed
+            return;
+        }
         long bytes = (long)InFlight * NexusBdev.SegmentBytes;
         _buffers = (byte*)NbEnvironment.Dma!.Alloc(bytes, 4096, zero: false);
         _source = PickSource();
-        if (_thread == null || _buffers == null || _source == null || _cancelled ||
+        if (_thread == null || _buffers == null || _source == null ||
             IoChannel.Get(_source.Bdev.IoDevice, out _sourceIo) != 0 ||
             IoChannel.Get(Target.Bdev.IoDevice, out _targetIo) != 0)
         {
@@ -196,16 +297,41 @@ internal sealed unsafe class NexusRebuild
         });
     }
 
+    /// <summary>The rate limit's bucket, filled for the time since the last look and capped at
+    /// one segment: true when a segment may start now (its bytes are taken).</summary>
+    private bool Earned(long rate)
+    {
+        if (rate <= 0)
+        {
+            return true;
+        }
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_lastTick != 0)
+        {
+            double seconds = (now - _lastTick) / (double)System.Diagnostics.Stopwatch.Frequency;
+            _tokens = Math.Min(NexusBdev.SegmentBytes, _tokens + rate * seconds);
+        }
+        _lastTick = now;
+        if (_tokens < NexusBdev.SegmentBytes)
+        {
+            return false;
+        }
+        _tokens -= NexusBdev.SegmentBytes;
+        return true;
+    }
+
     private int Copy()
     {
         int work = 0;
+        long rate = _nexus.RebuildRate;
         foreach (Slot s in _slots)
         {
             if (s.Step == 1 && _failed)
             {
                 Free(s); // locked, not started: nothing to wait for
             }
-            if (s.Step == 0 && !_failed && NextSegment(out long seg))
+            if (s.Step == 0 && !_failed && !_paused && _cursor < _nexus.Segments && Earned(rate) &&
+                NextSegment(out long seg))
             {
                 s.Segment = seg;
                 s.Step = 1;
@@ -214,7 +340,13 @@ internal sealed unsafe class NexusRebuild
             }
             if (s.Step == 1 && _nexus.Locks.Drained(s.Segment))
             {
+                if (!SourceStillHealthy())
+                {
+                    Free(s);
+                    continue;
+                }
                 s.Step = 2;
+                s.From = _source;
                 Submit(s, _source!, _sourceIo!, BdevIoType.Read);
                 work++;
             }
@@ -224,6 +356,36 @@ internal sealed unsafe class NexusRebuild
             _stage = Stage.Ending;
         }
         return work;
+    }
+
+    /// <summary>Checked after a segment's writes have drained and before it is read: a source
+    /// faulted meanwhile (a host write failed on it, so it lacks that write, which the target
+    /// has) must not be copied from any more; the copy goes on from another healthy child, or
+    /// fails when none is left. Reads submitted earlier stand: the range lock kept every write
+    /// off their segments, and a write that fails on the source faults it before it leaves its
+    /// segment.</summary>
+    private bool SourceStillHealthy()
+    {
+        if (_source!.Healthy)
+        {
+            return true;
+        }
+        NexusChild? next = PickSource();
+        IoChannel? io = null;
+        if (next == null || IoChannel.Get(next.Bdev.IoDevice, out io) != 0)
+        {
+            Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': source '{_source.Name}' is " +
+                      $"{NexusChild.StateName(_source.State)} and " +
+                      (next == null ? "no other healthy child is left" : LastError.Message));
+            _failed = true;
+            return false;
+        }
+        Log.Notice($"nexus '{_nexus.Name}': rebuild of '{Target.Name}' goes on from '{next.Name}' " +
+                   $"('{_source.Name}' is {NexusChild.StateName(_source.State)})");
+        _formerSources.Add(_sourceIo!);
+        _source = next;
+        _sourceIo = io;
+        return true;
     }
 
     private bool AnyTaken()
@@ -302,7 +464,7 @@ internal sealed unsafe class NexusRebuild
         if (status != 0)
         {
             Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': " +
-                      $"{(s.Step == 2 ? "read of '" + _source!.Name : "write of '" + Target.Name)}' " +
+                      $"{(s.Step == 2 ? "read of '" + s.From?.Name : "write of '" + Target.Name)}' " +
                       $"segment {s.Segment} failed ({status})");
             _failed = true;
             Free(s);
@@ -356,6 +518,11 @@ internal sealed unsafe class NexusRebuild
             System.Threading.Interlocked.Decrement(ref _nexus.RebuildActive);
         }
         _sourceIo?.Put();
+        foreach (IoChannel former in _formerSources)
+        {
+            former.Put();
+        }
+        _formerSources.Clear();
         _targetIo?.Put();
         if (_buffers != null)
         {
@@ -363,6 +530,9 @@ internal sealed unsafe class NexusRebuild
             _buffers = null;
         }
         bool synced = !_failed && !_cancelled && _copied == _total;
+        Ended = DateTime.UtcNow;
+        _result = (int)(synced ? NexusRebuildState.Completed
+            : _failed ? NexusRebuildState.Failed : NexusRebuildState.Stopped);
         _nexus.RebuildEnded(this, synced);
     }
 }

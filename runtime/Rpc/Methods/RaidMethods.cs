@@ -76,6 +76,10 @@ internal static class RaidMethods
             call.Error(rc, $"Failed to create RAID bdev {name}: {Libc.StrError(-rc)}");
             return;
         }
+        if (mirror && BdevRegistry.Find(name) is NexusBdev made)
+        {
+            made.SavedAsRaid1 = true; // save_config writes bdev_raid_create -r raid1 for it
+        }
         call.Result(true);
     }
 

@@ -33,6 +33,7 @@ public class HeaderLayoutTests
         new("nb_nvme_ctrlr_info", typeof(NbNvmeCtrlrInfo)),
         new("nb_nexus_child_info", typeof(NbNexusChildInfo)),
         new("nb_nvmf_target_opts", typeof(NbNvmfTargetOpts)),
+        new("nb_nexus_rebuild_record", typeof(NbNexusRebuildRecord)),
     ];
 
     /// <summary>Header structs with no C# mirror, each with the reason. Empty today: every
@@ -48,6 +49,7 @@ public class HeaderLayoutTests
         new("nb_bdev_error_type", typeof(ErrorModule), "NB_BDEV_ERROR_", [], ("NB_BDEV_ERROR_NOMEM", "NoMemory")),
         new("nb_nexus_child_state", typeof(NexusChildState), "NB_NEXUS_CHILD_", []),
         new("nb_nexus_fault_reason", typeof(NexusFaultReason), "NB_NEXUS_FAULT_", []),
+        new("nb_nexus_rebuild_state", typeof(NexusRebuildState), "NB_NEXUS_REBUILD_", []),
     ];
 
     private static readonly Dictionary<string, string> s_headerOnlyEnums = new()
