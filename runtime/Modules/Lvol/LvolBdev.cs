@@ -26,7 +26,9 @@ internal sealed class LvolBdev : Bdev.Bdev
 
     public LvolStore Store { get; }
     public LvolBlob Blob { get; }
-    public string LvolName { get; }
+    /// <summary>The volume's name in its store (its name xattr). A rename changes it and the
+    /// metadata; the bdev keeps the name it was registered with until the store is imported again.</summary>
+    public string LvolName { get; set; }
 
     public override bool IoTypeSupported(BdevIoType type) => type switch
     {
@@ -53,6 +55,11 @@ internal sealed class LvolBdev : Bdev.Bdev
         }
         return new LvolChannel(this, desc, baseChannel!);
     }
+
+    /// <summary>The store has written the new size (LvolVolumes.Resize) before the layer calls this.</summary>
+    protected override int ResizeBackend(ulong newBlockCount) =>
+        newBlockCount * BlockSize == (ulong)Blob.Clusters.Length * Store.ClusterSize ? 0
+            : LastError.Set(Errno.EINVAL, $"volume '{Name}' is resized through its lvol store (bdev_lvol_resize)");
 
     public override void Destruct() => Store.VolumeGone(this);
 }

@@ -23,6 +23,9 @@ internal sealed class LvolBlob
 
     public ulong Id { get; }
 
+    /// <summary>Its first page is zeroed on disk; its pages and clusters go back once its bdev is gone.</summary>
+    public bool Deleted { get; set; }
+
     /// <summary>md-region pages of the chain; [0] is the blob id's page.</summary>
     public uint[] Pages { get; set; } = [];
 

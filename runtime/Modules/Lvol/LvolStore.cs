@@ -229,6 +229,17 @@ internal sealed unsafe partial class LvolStore
     public void VolumeGone(LvolBdev v)
     {
         _volumes.Remove(v);
+        if (v.Blob.Deleted)
+        {
+            if (Owner.IsCurrent)
+            {
+                Forget(v.Blob);
+            }
+            else
+            {
+                Owner.SendControl(&ForgetOnOwner, v.Blob);
+            }
+        }
         if (_unloading && _volumes.Count == 0)
         {
             Close();
@@ -293,6 +304,24 @@ internal sealed unsafe partial class LvolStore
             BdevRegistry.Destroy(Base.Name, null);
         }
         _unloaded?.Invoke(rc);
+    }
+
+    private static void ForgetOnOwner(object? o, nint _)
+    {
+        var blob = (LvolBlob)o!;
+        foreach (LvolStore s in All())
+        {
+            if (s.Blobs.TryGetValue(blob.Id, out LvolBlob? b) && b == blob)
+            {
+                s.Forget(blob);
+            }
+        }
+    }
+
+    private void Forget(LvolBlob blob)
+    {
+        blob.Parent?.Clones.Remove(blob);
+        ReleaseBlob(blob);
     }
 
     private void OnBaseEvent(BdevEventType type, Bdev.Bdev b)
