@@ -121,6 +121,23 @@ internal sealed unsafe class LvolMdIo : IDisposable
         return 0;
     }
 
+    /// <summary>Copies <paramref name="bytes"/> from byte <paramref name="from"/> of the base to byte
+    /// <paramref name="to"/> (a cluster copied for an inflate, a decouple or a snapshot's removal).</summary>
+    public int Copy(long from, long to, long bytes)
+    {
+        for (long done = 0; done < bytes;)
+        {
+            int n = (int)Math.Min(ChunkBytes, bytes - done);
+            int rc = Run(BdevIoType.Read, from + done, n);
+            if (rc != 0 || (rc = Run(BdevIoType.Write, to + done, n)) != 0)
+            {
+                return rc;
+            }
+            done += n;
+        }
+        return 0;
+    }
+
     public int Flush() => Run(BdevIoType.Flush, 0, 0);
 
     private int Run(BdevIoType type, long offset, int bytes)

@@ -157,8 +157,8 @@ internal static class LvolVolumes
     }
 
     /// <summary>Deletes a volume: its first metadata page is zeroed (a replay no longer finds the
-    /// blob), then its pages and clusters go back and its bdev goes. A snapshot with clones is not
-    /// deleted here.</summary>
+    /// blob), then its pages and clusters go back and its bdev goes. A snapshot with one clone hands
+    /// its clusters to it first (<see cref="LvolSnapshots.DeleteSnapshot"/>).</summary>
     public static int Delete(LvolBdev v, Action<int>? done)
     {
         LvolStore store = v.Store;
@@ -169,7 +169,7 @@ internal static class LvolVolumes
         }
         if (v.Blob.Clones.Count > 0)
         {
-            return LastError.Set(Errno.EBUSY, $"volume '{v.Name}' is a snapshot with clones");
+            return LvolSnapshots.DeleteSnapshot(v, done);
         }
         if (store.Allocator.Busy)
         {
