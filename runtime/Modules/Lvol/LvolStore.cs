@@ -284,7 +284,15 @@ internal sealed unsafe partial class LvolStore
     private void Close()
     {
         int rc = 0;
-        if (!Desc.Closed)
+        if (!Desc.Closed && Base.Removing)
+        {
+            // The base is going (hot-remove, its delete): nothing can be written; the store stays
+            // marked dirty on disk, and its next import replays it.
+            Log.Warn($"lvol store '{Name}': base '{Base.Name}' is going; the store is left dirty on disk");
+            Allocator.Dispose();
+            BdevRegistry.Close(Desc);
+        }
+        else if (!Desc.Closed)
         {
             rc = LvolMdIo.Open(Desc, out LvolMdIo? io);
             if (rc == 0)

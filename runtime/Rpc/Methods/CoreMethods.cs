@@ -17,6 +17,7 @@ internal static class CoreMethods
         NvmeMethods.Register(server);
         NbdevMethods.Register(server);
         RaidMethods.Register(server);
+        LvolMethods.Register(server);
         NbdMethods.Register(server);
     }
 }
