@@ -30,6 +30,50 @@ internal sealed class BlobBitMask
         }
     }
 
+    public void Clear(long index)
+    {
+        if (index >= 0 && index < Bits)
+        {
+            _words[index >> 6] &= ~(1UL << (int)(index & 63));
+        }
+    }
+
+    /// <summary>The first clear bit at or after <paramref name="from"/>, or -1 when all are set.</summary>
+    public long FindClear(long from)
+    {
+        for (long w = Math.Max(0, from) >> 6; w < _words.Length; w++)
+        {
+            ulong free = ~_words[w];
+            if (w == from >> 6 && from > 0)
+            {
+                free &= ~0UL << (int)(from & 63);
+            }
+            if (free != 0)
+            {
+                long i = (w << 6) + BitOperations.TrailingZeroCount(free);
+                return i < Bits ? i : -1;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The mask as its on-disk region (SPDK's spdk_bs_md_mask): type, length in bits, the
+    /// bits; <paramref name="region"/> is the whole region (its pages), zeroed past the bits.</summary>
+    public void WriteTo(Span<byte> region, byte type)
+    {
+        region.Clear();
+        region[0] = type;
+        BinaryPrimitives.WriteUInt32LittleEndian(region[1..], (uint)Bits);
+        Span<byte> bits = region[BlobFormat.MaskHeader..];
+        for (long i = 0; i < Bits; i++)
+        {
+            if (this[i])
+            {
+                bits[(int)(i >> 3)] |= (byte)(1 << (int)(i & 7));
+            }
+        }
+    }
+
     public long CountSet()
     {
         long n = 0;

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using NativeBdev.Interop;
 
 namespace NativeBdev.Blob;
@@ -40,11 +41,14 @@ internal static class BlobLoader
             }
             index = next;
         }
+        uint[] extentPages = [];
         if (parser.TableFound)
         {
+            extentPages = [.. parser.ExtentPages.Where(p => p != 0)];
             LoadExtentPages(device, super, usedPages, parser, page, blob);
         }
-        return parser.Build(id, chain.ToArray());
+        BlobRecord record = parser.Build(id, chain.ToArray());
+        return extentPages.Length == 0 ? record : new BlobRecord(record, extentPages);
     }
 
     private static void LoadExtentPages(IBlobDevice device, BlobSuperBlock super, BlobBitMask usedPages,

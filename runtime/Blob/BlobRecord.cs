@@ -27,6 +27,14 @@ internal sealed class BlobRecord
         }
     }
 
+    /// <summary><paramref name="other"/> with the extent pages its table listed.</summary>
+    public BlobRecord(BlobRecord other, uint[] extentPages)
+        : this(other.Id, other.Pages, other.InvalidFlags, other.DataRoFlags, other.MdRoFlags, other.Xattrs,
+            other.InternalXattrs, other.Clusters)
+    {
+        ExtentPages = extentPages;
+    }
+
     public ulong Id { get; }
 
     /// <summary>The metadata pages of the chain, first (the blob id's page) to last, as md-region indices.</summary>
@@ -39,6 +47,10 @@ internal sealed class BlobRecord
     public IReadOnlyDictionary<string, byte[]> InternalXattrs { get; }
     public uint[] Clusters { get; }
     public long AllocatedClusters { get; }
+
+    /// <summary>The md-region pages of the extent pages its extent table lists (allocated ones
+    /// only): a writer that re-serializes the blob gives them back once they are unreferenced.</summary>
+    public uint[] ExtentPages { get; init; } = [];
 
     public bool IsThin => (InvalidFlags & BlobFormat.ThinProvisioned) != 0;
 

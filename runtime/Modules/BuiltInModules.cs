@@ -28,6 +28,7 @@ internal static class BuiltInModules
             new Split.SplitModule(),
             new Raid.RaidModule(),
             new Nexus.NexusModule(),
+            new Lvol.LvolModule(),
         ];
         foreach (IBdevModule m in modules)
         {

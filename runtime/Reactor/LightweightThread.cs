@@ -186,7 +186,10 @@ internal sealed unsafe class LightweightThread
 
     /// <param name="capacity">messages the ring holds (a power of two); 0 takes the
     /// environment's option (nb_env_opts.thread_msg_ring_size), else the default</param>
-    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread, int capacity = 0)
+    /// <param name="hostPolled">never placed on a reactor: its creator polls it itself (a module's
+    /// private thread for a short synchronous job, such as reading an lvol store's metadata)</param>
+    public static int Create(string? name, CpuSet? mask, out LightweightThread? thread, int capacity = 0,
+        bool hostPolled = false)
     {
         thread = null;
         if (capacity <= 0)
@@ -201,7 +204,10 @@ internal sealed unsafe class LightweightThread
         var t = new LightweightThread(name ?? $"thread{index}", mask, index, capacity);
         t.Handle = Handles.Allocate(t);
         ThreadRegistry.Add(t);
-        ReactorSet.Schedule(t);
+        if (!hostPolled)
+        {
+            ReactorSet.Schedule(t);
+        }
         thread = t;
         return 0;
     }

@@ -18,6 +18,7 @@ internal static class CoreMethods
         NbdevMethods.Register(server);
         RaidMethods.Register(server);
         NexusMethods.Register(server);
+        LvolMethods.Register(server);
         NbdMethods.Register(server);
         NvmfMethods.Register(server);
     }

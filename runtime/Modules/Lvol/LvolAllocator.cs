@@ -1,0 +1,239 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Modules.Lvol;
+
+/// <summary>Gives volumes clusters on first write (thin volumes, and clones copying on write), on
+/// the store's metadata thread only: a channel on any thread asks by message and parks the I/O;
+/// the answer comes back to the channel's thread by message. Requests that arrive together are one
+/// batch: each distinct (volume, cluster) gets a free cluster, filled first with what the volume
+/// read there before (its snapshot's cluster, or zeros) so that the whole cluster is defined; then
+/// each volume's metadata is written once for all its new clusters; only then is the new map
+/// published and the I/Os let go (they then write their data into their own cluster). A crash
+/// before the metadata write leaves the cluster unreferenced; after it, the cluster holds the old
+/// content: never garbage. -ENOSPC when the store has no free cluster.</summary>
+internal sealed class LvolAllocator(LvolStore store) : IDisposable
+{
+    private readonly List<(LvolChannel Channel, nint Io)> _queue = [];
+    private LvolOwnerIo? _io;
+    private bool _running;
+    private bool _disposed;
+    private int _asked; // requests sent and not yet answered, from any thread
+
+    /// <summary>Whether requests are queued or in flight: management changes wait for none.</summary>
+    public bool Busy => Volatile.Read(ref _asked) != 0 || _running;
+
+    public long Allocations { get; private set; }
+    public long MetadataWrites { get; private set; }
+
+    /// <summary>Called on <paramref name="channel"/>'s thread. The answer always comes by message,
+    /// never inline, so the channel's split loop is never re-entered.</summary>
+    public unsafe int Request(LvolChannel channel, BdevIo* io)
+    {
+        if (_disposed)
+        {
+            return LastError.Set(Errno.ENODEV, $"lvol store '{store.Name}' is unloaded");
+        }
+        Interlocked.Increment(ref _asked);
+        int rc = store.Owner.SendControl(&OnRequest, channel, (nint)io);
+        if (rc != 0)
+        {
+            Interlocked.Decrement(ref _asked);
+        }
+        return rc;
+    }
+
+    private static void OnRequest(object? o, nint io)
+    {
+        var channel = (LvolChannel)o!;
+        LvolAllocator a = channel.Volume.Store.Allocator;
+        a._queue.Add((channel, io));
+        if (!a._running)
+        {
+            a._running = true;
+            _ = a.RunGuarded();
+        }
+    }
+
+    private async Task RunGuarded()
+    {
+        try
+        {
+            while (_queue.Count > 0)
+            {
+                var batch = new List<(LvolChannel, nint)>(_queue);
+                _queue.Clear();
+                await RunBatch(batch).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            Log.Error($"lvol store '{store.Name}': the allocator failed: {e}");
+        }
+        finally
+        {
+            _running = false;
+        }
+    }
+
+    private async Task RunBatch(List<(LvolChannel Channel, nint Io)> batch)
+    {
+        int rc = 0;
+        if (_disposed)
+        {
+            rc = LastError.Set(Errno.ENODEV, $"lvol store '{store.Name}' is unloaded");
+        }
+        else if (_io == null && (rc = LvolOwnerIo.Open(store.Desc, out _io)) != 0)
+        {
+            _io = null;
+        }
+        var fresh = new Dictionary<LvolBlob, Dictionary<long, uint>>();
+        var status = new Dictionary<(LvolBlob, long), int>();
+        foreach (var (channel, io) in batch)
+        {
+            LvolBlob blob = channel.Volume.Blob;
+            long cluster = ClusterOf(io);
+            if (rc != 0 || status.ContainsKey((blob, cluster)) || blob.Clusters[cluster] != 0)
+            {
+                continue;
+            }
+            status[(blob, cluster)] = await Fill(blob, cluster, fresh).ConfigureAwait(false);
+        }
+        foreach (var (blob, added) in fresh)
+        {
+            int mrc = await PersistWith(blob, added).ConfigureAwait(false);
+            foreach (long c in added.Keys)
+            {
+                status[(blob, c)] = mrc;
+            }
+        }
+        foreach (var (channel, io) in batch)
+        {
+            LvolBlob blob = channel.Volume.Blob;
+            long cluster = ClusterOf(io);
+            Answer(channel, io, rc != 0 ? rc : status.GetValueOrDefault((blob, cluster)));
+        }
+    }
+
+    /// <summary>Takes a cluster for logical cluster <paramref name="cluster"/> of <paramref name="blob"/>
+    /// and gives it the content the volume reads there now.</summary>
+    private async Task<int> Fill(LvolBlob blob, long cluster, Dictionary<LvolBlob, Dictionary<long, uint>> fresh)
+    {
+        var one = new uint[1];
+        int rc = store.ReserveClusters(one, 0, 1);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        uint source = blob.Resolve(cluster);
+        long size = (long)store.ClusterSize;
+        for (long done = 0; done < size && rc == 0; done += LvolOwnerIo.BufferBytes)
+        {
+            int n = (int)Math.Min(LvolOwnerIo.BufferBytes, size - done);
+            if (source != 0)
+            {
+                rc = await _io!.Run(BdevIoType.Read, (source * size) + done, n).ConfigureAwait(false);
+            }
+            else if (done == 0)
+            {
+                _io!.ClearBuffer();
+            }
+            if (rc == 0)
+            {
+                rc = await _io!.Run(BdevIoType.Write, (one[0] * size) + done, n).ConfigureAwait(false);
+            }
+        }
+        if (rc != 0)
+        {
+            store.UsedClusters.Clear(one[0]);
+            return rc;
+        }
+        if (!fresh.TryGetValue(blob, out Dictionary<long, uint>? added))
+        {
+            fresh[blob] = added = [];
+        }
+        added[cluster] = one[0];
+        Allocations++;
+        return 0;
+    }
+
+    /// <summary>One metadata write for every cluster the batch gave <paramref name="blob"/>; the
+    /// new map is published once it is on disk.</summary>
+    private async Task<int> PersistWith(LvolBlob blob, Dictionary<long, uint> added)
+    {
+        uint[] current = blob.Clusters;
+        var map = (uint[])current.Clone();
+        foreach (var (c, device) in added)
+        {
+            map[c] = device;
+        }
+        // Published only once it is on disk: a write that saw the cluster early could be
+        // acknowledged (and flushed) before the metadata naming it, and lost in a crash.
+        int rc = store.Plan(blob, map, out LvolMdPlan? plan);
+        for (int i = 0; rc == 0 && i < plan!.Writes.Count; i++)
+        {
+            var (offset, page) = plan.Writes[i];
+            _io!.CopyToBuffer(page);
+            rc = await _io.Run(BdevIoType.Write, offset, page.Length).ConfigureAwait(false);
+        }
+        if (rc != 0)
+        {
+            plan?.Abort(store.UsedPages);
+            foreach (uint device in added.Values)
+            {
+                store.UsedClusters.Clear(device);
+            }
+            return rc;
+        }
+        plan!.Commit(store.UsedPages);
+        blob.Clusters = map;
+        MetadataWrites++;
+        return 0;
+    }
+
+    private static unsafe long ClusterOf(nint io) => LvolChannel.Context((BdevIo*)io)->Cluster;
+
+    /// <summary>The status rides back in the context's Cluster field: the I/O's thread may be
+    /// counting other children of it meanwhile, and they write Status, never Cluster.</summary>
+    private unsafe void Answer(LvolChannel channel, nint io, int status)
+    {
+        LvolChannel.Context((BdevIo*)io)->Cluster = status;
+        if (channel.Thread.SendControl(&OnAnswer, channel, io) != 0)
+        {
+            Log.Error($"lvol store '{store.Name}': the thread of an allocating write has exited");
+        }
+        Interlocked.Decrement(ref _asked);
+    }
+
+    private static unsafe void OnAnswer(object? o, nint io)
+    {
+        var channel = (LvolChannel)o!;
+        channel.ClusterReady((BdevIo*)io, (int)LvolChannel.Context((BdevIo*)io)->Cluster);
+    }
+
+    /// <summary>The store is closing: no more requests; the owner's channel is put on its thread.</summary>
+    public unsafe void Dispose()
+    {
+        _disposed = true;
+        LvolOwnerIo? io = _io;
+        _io = null;
+        if (io != null)
+        {
+            if (io.Thread.IsCurrent)
+            {
+                io.Dispose();
+            }
+            else
+            {
+                io.Thread.SendControl(&DisposeOnThread, io);
+            }
+        }
+    }
+
+    private static void DisposeOnThread(object? o, nint _) => ((LvolOwnerIo)o!).Dispose();
+}

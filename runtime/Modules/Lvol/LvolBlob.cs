@@ -1,0 +1,155 @@
+using System;
+using System.Collections.Generic;
+using System.Text;
+using System.Threading;
+using NativeBdev.Blob;
+
+namespace NativeBdev.Modules.Lvol;
+
+/// <summary>A blob of a running store: what its metadata says, mutable. The metadata thread of the
+/// store owns every field but <see cref="Clusters"/>, which the data path reads on any thread: an
+/// entry changes from 0 to a cluster only after the metadata naming it is on disk (a reader that
+/// sees the new cluster reads what was copied there, the same bytes as before), and a resize
+/// replaces the array whole.</summary>
+internal sealed class LvolBlob
+{
+    private uint[] _clusters;
+
+    public LvolBlob(ulong id, uint[] clusters)
+    {
+        Id = id;
+        _clusters = clusters;
+    }
+
+    public ulong Id { get; }
+
+    /// <summary>Its first page is zeroed on disk; its pages and clusters go back once its bdev is gone.</summary>
+    public bool Deleted { get; set; }
+
+    /// <summary>md-region pages of the chain; [0] is the blob id's page.</summary>
+    public uint[] Pages { get; set; } = [];
+
+    /// <summary>Extent pages of an extent table read from disk; freed when the blob is next written
+    /// (our writer stores clusters as EXTENT_RLE, which SPDK reads as well).</summary>
+    public uint[] ExtentPages { get; set; } = [];
+
+    public ulong InvalidFlags { get; set; }
+    public ulong DataRoFlags { get; set; }
+    public ulong MdRoFlags { get; set; }
+    public List<(string Name, byte[] Value)> Xattrs { get; } = [];
+    public List<(string Name, byte[] Value)> InternalXattrs { get; } = [];
+
+    /// <summary>The blob this one is a clone of: reads of its unallocated clusters go there.</summary>
+    public LvolBlob? Parent { get; set; }
+
+    /// <summary>Clones of this blob (a snapshot has at least one).</summary>
+    public List<LvolBlob> Clones { get; } = [];
+
+    public uint[] Clusters
+    {
+        get => Volatile.Read(ref _clusters);
+        set => Volatile.Write(ref _clusters, value);
+    }
+
+    public bool IsThin => (InvalidFlags & BlobFormat.ThinProvisioned) != 0;
+    public bool IsReadOnly => DataRoFlags != 0;
+
+    public long AllocatedClusters
+    {
+        get
+        {
+            long n = 0;
+            foreach (uint c in Clusters)
+            {
+                n += c != 0 ? 1 : 0;
+            }
+            return n;
+        }
+    }
+
+    /// <summary>The device cluster that holds logical cluster <paramref name="index"/>: its own, a
+    /// parent's along the chain, or 0 (zeros). Bounded by the chain's depth, allocation-free.</summary>
+    public uint Resolve(long index)
+    {
+        LvolBlob? b = this;
+        for (int depth = 0; b != null && depth < 1024; depth++)
+        {
+            uint[] map = b.Clusters;
+            if (index < map.Length && map[index] != 0)
+            {
+                return map[index];
+            }
+            b = b.Parent;
+        }
+        return 0;
+    }
+
+    public string? GetString(string name)
+    {
+        byte[]? v = Get(Xattrs, name);
+        if (v == null)
+        {
+            return null;
+        }
+        int nul = Array.IndexOf(v, (byte)0);
+        return Encoding.UTF8.GetString(v, 0, nul < 0 ? v.Length : nul);
+    }
+
+    /// <summary>Sets an xattr as SPDK's lvol code stores strings: the bytes and a NUL.</summary>
+    public void SetString(string name, string value)
+    {
+        byte[] bytes = new byte[Encoding.UTF8.GetByteCount(value) + 1];
+        Encoding.UTF8.GetBytes(value, bytes);
+        Set(Xattrs, name, bytes);
+    }
+
+    public static byte[]? Get(List<(string Name, byte[] Value)> list, string name)
+    {
+        foreach (var (n, v) in list)
+        {
+            if (n == name)
+            {
+                return v;
+            }
+        }
+        return null;
+    }
+
+    public static void Set(List<(string Name, byte[] Value)> list, string name, byte[] value)
+    {
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i].Name == name)
+            {
+                list[i] = (name, value);
+                return;
+            }
+        }
+        list.Add((name, value));
+    }
+
+    public static void Remove(List<(string Name, byte[] Value)> list, string name) =>
+        list.RemoveAll(x => x.Name == name);
+
+    /// <summary>The runtime blob of a blob read from disk (parents linked by the store).</summary>
+    public static LvolBlob From(BlobRecord r)
+    {
+        var b = new LvolBlob(r.Id, (uint[])r.Clusters.Clone())
+        {
+            Pages = r.Pages,
+            ExtentPages = r.ExtentPages,
+            InvalidFlags = r.InvalidFlags,
+            DataRoFlags = r.DataRoFlags,
+            MdRoFlags = r.MdRoFlags,
+        };
+        foreach (var (k, v) in r.Xattrs)
+        {
+            b.Xattrs.Add((k, v));
+        }
+        foreach (var (k, v) in r.InternalXattrs)
+        {
+            b.InternalXattrs.Add((k, v));
+        }
+        return b;
+    }
+}

@@ -1,0 +1,21 @@
+using System.Runtime.InteropServices;
+
+namespace NativeBdev.Modules.Lvol;
+
+/// <summary>An lvol I/O's state in its BdevIo's driver context: how far the split into
+/// cluster-sized pieces has got, the children (and cluster allocations) not yet back, the first
+/// failure, the room for the iovecs of the pieces of a vectored I/O, and the cluster an
+/// allocation request is for.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LvolIoContext
+{
+    public const int IovSlots = 8;
+
+    public ulong NextBlock;   // lvol blocks of the parent given to children so far
+    public long Cluster;      // the logical cluster an allocation request names
+    public int InFlight;      // children and allocation requests not yet back
+    public int Status;        // the first failure, 0 while none
+    public int IovUsed;       // entries of IovBytes held by children in flight
+    public int Pad;
+    public fixed byte IovBytes[IovSlots * 16]; // Iovec[IovSlots]
+}

@@ -1,0 +1,95 @@
+using System;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Modules.Lvol;
+
+/// <summary>Mayastor's pool and replica URIs over SPDK's lvol store format:
+/// <c>lvs:///POOL?mode=import|create|create_import|purge&amp;disk=URI&amp;cluster_size=</c> brings a store
+/// up on the bdev disk= makes (or names, with bdev:///NAME) and answers POOL; each of its volumes is
+/// a bdev POOL/NAME. <c>lvol:///NAME?size=&amp;thin=&amp;lvs=lvs:///POOL?...</c> brings the store up if it
+/// is not, then answers the volume POOL/NAME, created (size bytes, or with a K/M/G/T suffix) when the
+/// store has none of that name. The lvs URI inside lvol's may be percent-encoded; unencoded, its
+/// mode=, disk= and cluster_size= fall out as lvol's own parameters and are handed back to it.</summary>
+internal sealed class LvolModule : IBdevModule
+{
+    public string Name => "lvol";
+    public ReadOnlySpan<string> Schemes => new[] { "lvs", "lvol" };
+    public unsafe int IoContextSize => sizeof(LvolIoContext);
+
+    public int Create(BdevUri uri, out string? name)
+    {
+        name = null;
+        if (uri.Name.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"{uri.Scheme}:///NAME needs a name as its path");
+        }
+        return uri.Scheme == "lvs" ? CreateStore(uri, out name) : CreateVolume(uri, out name);
+    }
+
+    private static int CreateStore(BdevUri uri, out string? name)
+    {
+        name = null;
+        string mode = uri.Get("mode") ?? "create_import";
+        string? disk = uri.Get("disk"), cluster = uri.Get("cluster_size");
+        int rc = uri.CheckAllUsed("mode, disk, cluster_size");
+        if (rc != 0)
+        {
+            return rc;
+        }
+        rc = LvolPools.Bring(uri.Name, mode, disk, cluster, out LvolStore? store);
+        name = store?.Name;
+        return rc;
+    }
+
+    private static int CreateVolume(BdevUri uri, out string? name)
+    {
+        name = null;
+        string? lvs = uri.Get("lvs");
+        if (lvs == null)
+        {
+            return LastError.Set(Errno.EINVAL, "lvol:///NAME needs lvs=lvs:///POOL?mode=...&disk=URI");
+        }
+        int rc = BdevUri.Parse(lvs, out BdevUri? lvsUri);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (lvsUri!.Scheme != "lvs" || lvsUri.Name.Length == 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"lvol's lvs= must be an lvs:///POOL URI, not '{lvs}'");
+        }
+        string? outerMode = uri.Get("mode"), outerDisk = uri.Get("disk"), outerCluster = uri.Get("cluster_size");
+        string mode = lvsUri.Get("mode") ?? outerMode ?? "create_import";
+        string? disk = lvsUri.Get("disk") ?? outerDisk;
+        string? cluster = lvsUri.Get("cluster_size") ?? outerCluster;
+        ulong size = 0;
+        bool thin = false;
+        if ((rc = LvolPools.ParseSize(uri.Get("size"), out size)) != 0 || (rc = uri.GetBool("thin", ref thin)) != 0 ||
+            (rc = uri.CheckAllUsed("size, thin, lvs, mode, disk, cluster_size")) != 0 ||
+            (rc = lvsUri.CheckAllUsed("mode, disk, cluster_size")) != 0)
+        {
+            return rc;
+        }
+        if ((rc = LvolPools.Bring(lvsUri.Name, mode, disk, cluster, out LvolStore? store)) != 0)
+        {
+            return rc;
+        }
+        LvolBdev? v = store!.FindVolume(uri.Name);
+        if (v == null)
+        {
+            if (size == 0)
+            {
+                return LastError.Set(Errno.EINVAL,
+                    $"lvol store '{store.Name}' has no volume '{uri.Name}'; size= creates one");
+            }
+            if ((rc = LvolVolumes.Create(store, uri.Name, size, thin, out v)) != 0)
+            {
+                return rc;
+            }
+        }
+        name = v!.Name;
+        return 0;
+    }
+}

@@ -1,0 +1,198 @@
+using System;
+using NativeBdev.Bdev;
+using NativeBdev.Blob;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+using NativeBdev.Reactor;
+
+namespace NativeBdev.Modules.Lvol;
+
+internal sealed unsafe partial class LvolStore
+{
+    /// <summary>Brings up the store on bdev <paramref name="baseName"/>: opens and claims it, reads the
+    /// metadata part in big I/Os, parses it with the blobstore reader (which replays a store that
+    /// was not closed cleanly), marks the store dirty on disk and registers a bdev per volume.
+    /// The calling thread becomes the store's metadata thread. 0 or -errno.</summary>
+    public static int Import(string baseName, out LvolStore? store)
+    {
+        store = null;
+        int rc = OpenBase(baseName, out BdevDesc? desc, out LightweightThread? owner);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        rc = LvolMdIo.Open(desc!, out LvolMdIo? io);
+        if (rc == 0)
+        {
+            rc = Load(desc!, owner!, io!, out store);
+            io!.Dispose();
+        }
+        if (rc != 0)
+        {
+            ReleaseBase(desc!);
+            return rc;
+        }
+        if ((rc = store!.Publish()) != 0 || (rc = store.RegisterVolumes()) != 0)
+        {
+            int said = LastError.Errno;
+            string message = LastError.Message;
+            store.Abandon();
+            store = null;
+            return LastError.Set(said, message);
+        }
+        return 0;
+    }
+
+    /// <summary>Whether <paramref name="baseName"/> holds an lvol store (its super block reads as
+    /// one): what create_import asks before it chooses between import and create.</summary>
+    public static int Probe(string baseName, out bool found)
+    {
+        found = false;
+        int rc = OpenBase(baseName, out BdevDesc? desc, out _);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if ((rc = LvolMdIo.Open(desc!, out LvolMdIo? io)) == 0)
+        {
+            var page = new byte[BlobFormat.PageSize];
+            rc = io!.Read(0, page);
+            found = rc == 0 && page.AsSpan(0, 8).SequenceEqual("SPDKBLOB"u8) && BlobFormat.CrcHolds(page) &&
+                    page.AsSpan(56, 9).SequenceEqual("LVOLSTORE"u8);
+            io.Dispose();
+        }
+        ReleaseBase(desc!);
+        return rc;
+    }
+
+    private static int OpenBase(string baseName, out BdevDesc? desc, out LightweightThread? owner)
+    {
+        desc = null;
+        owner = LightweightThread.Current;
+        if (owner == null)
+        {
+            return LastError.Set(Errno.EINVAL,
+                "an lvol store needs a current thread, which becomes its metadata thread");
+        }
+        Bdev.Bdev? b = BdevRegistry.Find(baseName);
+        if (b == null || b.Removing)
+        {
+            return LastError.Set(Errno.ENODEV, $"no bdev named '{baseName}' for an lvol store");
+        }
+        if (b.BlockSize > BlobFormat.PageSize || BlobFormat.PageSize % b.BlockSize != 0)
+        {
+            return LastError.Set(Errno.EINVAL,
+                $"bdev '{baseName}' has {b.BlockSize}-byte blocks; an lvol store needs blocks that divide 4096");
+        }
+        int rc = BdevRegistry.Open(baseName, write: true, null, null,
+            static (t, x) => ForBase(x.Name)?.OnBaseEvent(t, x), out desc);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if ((rc = BdevRegistry.Claim(desc!, "lvol")) != 0)
+        {
+            BdevRegistry.Close(desc!);
+            desc = null;
+        }
+        return rc;
+    }
+
+    private static void ReleaseBase(BdevDesc desc)
+    {
+        if (!desc.Closed)
+        {
+            BdevRegistry.Close(desc);
+        }
+    }
+
+    private static int Load(BdevDesc desc, LightweightThread owner, LvolMdIo io, out LvolStore? store)
+    {
+        store = null;
+        Bdev.Bdev b = desc.Bdev;
+        var page = new byte[BlobFormat.PageSize];
+        int rc = io.Read(0, page);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        BlobSuperBlock super;
+        try
+        {
+            super = BlobSuperBlock.Parse(page, (long)b.SizeBytes);
+        }
+        catch (BlobFormatError e)
+        {
+            return LastError.Set(-e.Errno, $"bdev '{b.Name}' holds no lvol store: {e.Message}");
+        }
+        if (super.IoUnitSize % b.BlockSize != 0)
+        {
+            return LastError.Set(Errno.EINVAL, $"the store on '{b.Name}' has a {super.IoUnitSize}-byte io unit, " +
+                $"not a multiple of the bdev's {b.BlockSize}-byte blocks");
+        }
+        long prefixBytes = ((long)super.MdStart + super.MdLength) * BlobFormat.PageSize;
+        if (prefixBytes > int.MaxValue)
+        {
+            return LastError.Set(Errno.E2BIG, $"the store on '{b.Name}' has {prefixBytes} bytes of metadata");
+        }
+        var prefix = new byte[prefixBytes];
+        if ((rc = io.Read(0, prefix)) != 0)
+        {
+            return rc;
+        }
+        rc = LvolStoreImage.Load(new LvolPrefixDevice(prefix, (long)b.SizeBytes), out LvolStoreImage? image,
+            out string error);
+        if (rc != 0)
+        {
+            return LastError.Set(-rc, $"the lvol store on '{b.Name}' does not load: {error}");
+        }
+        BlobStoreImage bs = image!.Store;
+        var s = new LvolStore(image.Name, image.Uuid, b, desc, owner, page, bs.Super, bs.UsedPages,
+            bs.UsedClusters, bs.UsedBlobIds);
+        foreach (BlobRecord r in bs.Blobs.Values)
+        {
+            s.Blobs.Add(r.Id, LvolBlob.From(r));
+        }
+        foreach (LvolBlob blob in s.Blobs.Values)
+        {
+            if (BlobRecord_ParentId(blob) is ulong p && s.Blobs.TryGetValue(p, out LvolBlob? parent))
+            {
+                blob.Parent = parent;
+                parent.Clones.Add(blob);
+            }
+        }
+        s.SuperBlob = s.Blobs[bs.Super.SuperBlobId];
+        if ((rc = s.WriteSuper(io, clean: false)) != 0 || (rc = io.Flush()) != 0)
+        {
+            return rc;
+        }
+        store = s;
+        return 0;
+    }
+
+    private static ulong? BlobRecord_ParentId(LvolBlob b) =>
+        LvolBlob.Get(b.InternalXattrs, "SNAP") is { Length: 8 } v ? BitConverter.ToUInt64(v) : null;
+
+    private int RegisterVolumes()
+    {
+        var ids = new System.Collections.Generic.List<ulong>(Blobs.Keys);
+        ids.Sort();
+        foreach (ulong id in ids)
+        {
+            if (id == SuperBlob.Id)
+            {
+                continue;
+            }
+            int rc = AddVolume(Blobs[id], out _);
+            if (rc != 0)
+            {
+                return rc;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>A bring-up that failed after the store was published: volumes registered so far
+    /// go; the store unloads (clean) once they have.</summary>
+    private void Abandon() => Unload(destroy: false, null);
+}
