@@ -180,6 +180,25 @@ public enum nb_nexus_fault_reason : uint
     NB_NEXUS_FAULT_OFFLINE = 7,
 }
 
+public enum nb_nexus_rebuild_state : uint
+{
+    /// <summary>
+    /// waiting for its turn or its first segment
+    /// </summary>
+    NB_NEXUS_REBUILD_INIT = 0,
+    NB_NEXUS_REBUILD_RUNNING = 1,
+    NB_NEXUS_REBUILD_PAUSED = 2,
+    /// <summary>
+    /// stopped, or its child faulted or removed meanwhile
+    /// </summary>
+    NB_NEXUS_REBUILD_STOPPED = 3,
+    /// <summary>
+    /// a read or write failed: the child is faulted rebuild_failed
+    /// </summary>
+    NB_NEXUS_REBUILD_FAILED = 4,
+    NB_NEXUS_REBUILD_COMPLETED = 5,
+}
+
 /// <summary>Opaque handle: struct nb_io_channel is only ever used through a pointer.</summary>
 public struct nb_io_channel
 {
@@ -973,6 +992,52 @@ public unsafe struct nb_nexus_child_info
 
     [FieldOffset(280)]
     public ulong rebuild_blocks_done;
+}
+
+[StructLayout(LayoutKind.Explicit, Size = 552)]
+public unsafe struct nb_nexus_rebuild_record
+{
+    /// <summary>
+    /// the rebuilt child's bdev
+    /// </summary>
+    [FieldOffset(0)]
+    public fixed byte child[256];
+
+    /// <summary>
+    /// the child copied from ("" when none was found)
+    /// </summary>
+    [FieldOffset(256)]
+    public fixed byte source[256];
+
+    /// <summary>
+    /// enum nb_nexus_rebuild_state: STOPPED, FAILED or COMPLETED
+    /// </summary>
+    [FieldOffset(512)]
+    public int state;
+
+    /// <summary>
+    /// 1: only the segments written while it was out
+    /// </summary>
+    [FieldOffset(516)]
+    public int partial;
+
+    /// <summary>
+    /// blocks it had to copy
+    /// </summary>
+    [FieldOffset(520)]
+    public ulong blocks_total;
+
+    [FieldOffset(528)]
+    public ulong blocks_copied;
+
+    /// <summary>
+    /// wall clock (UTC), microseconds since the Unix epoch
+    /// </summary>
+    [FieldOffset(536)]
+    public ulong start_us;
+
+    [FieldOffset(544)]
+    public ulong end_us;
 }
 
 /// <summary>The functions and constants of include/nativebdev.h.</summary>
@@ -2101,4 +2166,56 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_nexus_list_children")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_nexus_list_children(byte* nexus, nb_nexus_child_info* children, int max);
+
+    /// <summary>
+    /// Rebuild controls (Mayastor's). `child` is the child's name or URI; -ENOENT when the nexus has
+    /// no such child or the child no rebuild (for start: see below).
+    /// Pause: no new segment starts (those in flight finish, no range stays locked, the host's writes
+    /// keep reaching the child); 0 when it was paused already. A rebuild paused before its turn
+    /// starts paused.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_pause")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_rebuild_pause(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Resume: the copy goes on where it was; 0 when it was not paused.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_resume")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_rebuild_resume(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Stop: the rebuild ends (its history record says STOPPED) and the child stays open and out of
+    /// sync (takes writes, no reads; it is not faulted) until nb_nexus_rebuild_start.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_rebuild_stop(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Starts a full rebuild of an open, out-of-sync child that has none (one stopped). -EEXIST while
+    /// one runs or waits; -EINVAL for a child in sync or not open (bring a faulted child back with
+    /// nb_nexus_online_child).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_rebuild_start(byte* nexus, byte* child);
+
+    /// <summary>
+    /// Limits the nexus's rebuilds to `bytes_per_sec` (0: no limit, the default); a running rebuild
+    /// takes the new limit at its next segment. Segments start one at a time as the time since the
+    /// last one has earned its 64 KiB, so the copy never runs ahead of the rate by more than one.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_set_rebuild_rate")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_set_rebuild_rate(byte* nexus, ulong bytes_per_sec);
+
+    /// <summary>
+    /// Copies up to `max` records of the nexus's ended rebuilds, oldest first (the last 256 are
+    /// kept); returns how many there are (may be more than `max`). records may be NULL with max 0.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_history")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_rebuild_history(byte* nexus, nb_nexus_rebuild_record* records, int max);
 }

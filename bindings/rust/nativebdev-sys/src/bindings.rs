@@ -3858,3 +3858,208 @@ extern "C" {
         max: ::std::os::raw::c_int,
     ) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn nb_nexus_rebuild_pause(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_rebuild_resume(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_rebuild_stop(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_rebuild_start(
+        nexus: *const ::std::os::raw::c_char,
+        child: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_nexus_set_rebuild_rate(
+        nexus: *const ::std::os::raw::c_char,
+        bytes_per_sec: u64,
+    ) -> ::std::os::raw::c_int;
+}
+pub const NB_NEXUS_REBUILD_INIT: nb_nexus_rebuild_state = 0;
+pub const NB_NEXUS_REBUILD_RUNNING: nb_nexus_rebuild_state = 1;
+pub const NB_NEXUS_REBUILD_PAUSED: nb_nexus_rebuild_state = 2;
+pub const NB_NEXUS_REBUILD_STOPPED: nb_nexus_rebuild_state = 3;
+pub const NB_NEXUS_REBUILD_FAILED: nb_nexus_rebuild_state = 4;
+pub const NB_NEXUS_REBUILD_COMPLETED: nb_nexus_rebuild_state = 5;
+pub type nb_nexus_rebuild_state = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nb_nexus_rebuild_record {
+    pub child: [::std::os::raw::c_char; 256usize],
+    pub source: [::std::os::raw::c_char; 256usize],
+    pub state: i32,
+    pub partial: i32,
+    pub blocks_total: u64,
+    pub blocks_copied: u64,
+    pub start_us: u64,
+    pub end_us: u64,
+}
+#[test]
+fn bindgen_test_layout_nb_nexus_rebuild_record() {
+    assert_eq!(
+        ::std::mem::size_of::<nb_nexus_rebuild_record>(),
+        552usize,
+        concat!("Size of: ", stringify!(nb_nexus_rebuild_record))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<nb_nexus_rebuild_record>(),
+        8usize,
+        concat!("Alignment of ", stringify!(nb_nexus_rebuild_record))
+    );
+    fn test_field_child() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).child) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(child)
+            )
+        );
+    }
+    test_field_child();
+    fn test_field_source() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).source) as usize - ptr as usize
+            },
+            256usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(source)
+            )
+        );
+    }
+    test_field_source();
+    fn test_field_state() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).state) as usize - ptr as usize
+            },
+            512usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(state)
+            )
+        );
+    }
+    test_field_state();
+    fn test_field_partial() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).partial) as usize - ptr as usize
+            },
+            516usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(partial)
+            )
+        );
+    }
+    test_field_partial();
+    fn test_field_blocks_total() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).blocks_total) as usize - ptr as usize
+            },
+            520usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(blocks_total)
+            )
+        );
+    }
+    test_field_blocks_total();
+    fn test_field_blocks_copied() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).blocks_copied) as usize - ptr as usize
+            },
+            528usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(blocks_copied)
+            )
+        );
+    }
+    test_field_blocks_copied();
+    fn test_field_start_us() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).start_us) as usize - ptr as usize
+            },
+            536usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(start_us)
+            )
+        );
+    }
+    test_field_start_us();
+    fn test_field_end_us() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nexus_rebuild_record>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).end_us) as usize - ptr as usize
+            },
+            544usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nexus_rebuild_record),
+                "::",
+                stringify!(end_us)
+            )
+        );
+    }
+    test_field_end_us();
+}
+extern "C" {
+    pub fn nb_nexus_rebuild_history(
+        nexus: *const ::std::os::raw::c_char,
+        records: *mut nb_nexus_rebuild_record,
+        max: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
