@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 
-MIN_KNOWN = 24
+MIN_KNOWN = 39
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(here))

@@ -168,7 +168,20 @@ internal sealed unsafe class LvolMdIo : IDisposable
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnDone(BdevIo* io, int status, void* arg) => *(int*)arg = status;
+    private static void OnDone(BdevIo* io, int status, void* arg) => Done(io, status, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Done(BdevIo* io, int status, void* arg)
+    {
+        try
+        {
+            *(int*)arg = status;
+        }
+        catch (Exception e)
+        {
+            Log.Error($"lvol metadata I/O: a completion failed: {e}");
+        }
+    }
 
     private int OnThread(Func<int> action)
     {
