@@ -44,8 +44,8 @@ internal static class NvmfDiscoveryLog
             BinaryPrimitives.WriteUInt16LittleEndian(e[6..], 0xFFFF);    // CNTLID: dynamic
             BinaryPrimitives.WriteUInt16LittleEndian(e[8..], 32);        // ASQSZ
             NvmfIdentify.Ascii(e.Slice(32, 32), l.Service);
-            NvmfIdentify.Ascii(e.Slice(256, 256), l.Address);
-            NvmfIdentify.Ascii(e.Slice(512, 256), s.Nqn, pad: 0);
+            NvmfIdentify.Ascii(e.Slice(256, 256), s.Nqn, pad: 0);  // SUBNQN
+            NvmfIdentify.Ascii(e.Slice(512, 256), l.Address);      // TRADDR
             // TSAS for TCP: SECTYPE 0, none.
         }
         return page;

@@ -43,13 +43,14 @@ internal sealed class NvmfSubsystem
     /// <summary>Namespace by NSID - 1: what the I/O path reads.</summary>
     public NvmfNamespace?[] NamespaceTable { get; }
 
-    public IEnumerable<NvmfNamespace> Namespaces => _namespaces.Values;
+    // Concrete collections: their struct enumerators keep the pollers that walk them allocation-free.
+    public SortedDictionary<uint, NvmfNamespace>.ValueCollection Namespaces => _namespaces.Values;
 
     public int NamespaceCount => _namespaces.Count;
 
-    public IEnumerable<string> Hosts => _hosts;
+    public HashSet<string> Hosts => _hosts;
 
-    public IEnumerable<NvmfController> Controllers => _controllers.Values;
+    public Dictionary<ushort, NvmfController>.ValueCollection Controllers => _controllers.Values;
 
     public bool HostAllowed(string hostNqn) => IsDiscovery || AllowAnyHost || _hosts.Contains(hostNqn);
 

@@ -78,7 +78,7 @@ internal sealed unsafe class NvmfTarget
         return 0;
     }
 
-    public IEnumerable<NvmfSubsystem> Subsystems => _subsystems.Values;
+    public Dictionary<string, NvmfSubsystem>.ValueCollection Subsystems => _subsystems.Values;
 
     /// <summary>Changes with every listener added or removed (discovery log GENCTR).</summary>
     public ulong DiscoveryGeneration { get; private set; }

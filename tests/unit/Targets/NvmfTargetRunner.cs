@@ -43,7 +43,13 @@ internal sealed class NvmfTargetRunner : IDisposable
                         return 0;
                     });
                 }
-                if (ThreadHost.Poll(_thread!) == 0)
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                int polled = ThreadHost.Poll(_thread!);
+                if (Measuring)
+                {
+                    Interlocked.Add(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+                }
+                if (polled == 0)
                 {
                     Thread.Yield();
                 }
@@ -66,6 +72,13 @@ internal sealed class NvmfTargetRunner : IDisposable
     }
 
     public NvmfTarget Target => _target!;
+
+    private long _allocated;
+
+    /// <summary>While set, the bytes the target's thread allocates in its polls are counted.</summary>
+    public volatile bool Measuring;
+
+    public long AllocatedWhileMeasuring => Interlocked.Read(ref _allocated);
 
     /// <summary>Runs <paramref name="f"/> on the target's thread; its result, and the
     /// message LastError held after it.</summary>

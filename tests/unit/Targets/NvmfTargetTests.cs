@@ -256,4 +256,44 @@ public class NvmfTargetTests
         await Assert.That(after).IsGreaterThan(TimeSpan.FromMilliseconds(300));
         await Assert.That(left).IsEqualTo(0);
     }
+
+    [Test]
+    public async Task The_target_allocates_nothing_per_io()
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-alloc");
+        string nqn = Nqn("alloc");
+        int port = target.Export(nqn, malloc);
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-alloc");
+        string name = Bdevs.Create($"nvmf://127.0.0.1:{port}/{nqn}?num_io_queues=1");
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(65536);
+        buf.Fill(seed: 9);
+        int failures = 0;
+        // 4 KiB in the capsule, 64 KiB by R2T and H2CData, and reads of both (C2HData).
+        void Round()
+        {
+            failures += s.Run(BdevIoType.Write, buf.Pointer, 0, 8) != 0 ? 1 : 0;
+            failures += s.Run(BdevIoType.Write, buf.Pointer, 64, 128) != 0 ? 1 : 0;
+            failures += s.Run(BdevIoType.Read, buf.Pointer, 0, 8) != 0 ? 1 : 0;
+            failures += s.Run(BdevIoType.Read, buf.Pointer, 64, 128) != 0 ? 1 : 0;
+        }
+        for (int i = 0; i < 200; i++)
+        {
+            Round(); // the pools, the channels and the JIT warm up
+        }
+        target.Measuring = true;
+        for (int i = 0; i < 500; i++)
+        {
+            Round();
+        }
+        target.Measuring = false;
+        long allocated = target.AllocatedWhileMeasuring;
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        Bdevs.DestroyAndWait(malloc, t);
+        await Assert.That(failures).IsEqualTo(0);
+        await Assert.That(allocated).IsEqualTo(0L);
+    }
 }

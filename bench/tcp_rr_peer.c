@@ -1,0 +1,88 @@
+/* The kernel's own cost of an NVMe/TCP-shaped exchange, the limit our target and initiator are
+ * measured against (bench/nvmf_tcp.sh): a plain TCP connection over loopback on which a client
+ * keeps QD requests of REQ bytes outstanding and a server answers each with RESP bytes — the
+ * bytes one I/O moves (a 72-byte command capsule; a 24-byte C2HData header and the data) with
+ * no storage stack at all. Blocking sockets, one thread each side, TCP_NODELAY.
+ *
+ *   tcp_rr_peer server PORT REQ RESP              (answers one connection until it closes)
+ *   tcp_rr_peer client PORT REQ RESP QD SECONDS   (prints: ops/s MiB/s) */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int full(int fd, char *b, size_t n, int writing)
+{
+	size_t at = 0;
+	while (at < n) {
+		ssize_t r = writing ? send(fd, b + at, n - at, MSG_NOSIGNAL) : recv(fd, b + at, n - at, 0);
+		if (r <= 0)
+			return -1;
+		at += (size_t)r;
+	}
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s server PORT REQ RESP | client PORT REQ RESP QD SECONDS\n", argv[0]);
+		return 2;
+	}
+	int port = atoi(argv[2]);
+	size_t req = (size_t)atol(argv[3]), resp = (size_t)atol(argv[4]);
+	char *rb = calloc(1, req), *sb = calloc(1, resp);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int one = 1;
+	if (strcmp(argv[1], "server") == 0) {
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 1) != 0) {
+			perror("bind/listen");
+			return 1;
+		}
+		int c = accept(l, NULL, NULL);
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		while (full(c, rb, req, 0) == 0 && full(c, sb, resp, 1) == 0)
+			;
+		return 0;
+	}
+	if (argc < 7)
+		return 2;
+	int qd = atoi(argv[5]);
+	double seconds = atof(argv[6]);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	for (int i = 0; i < 100 && connect(c, (struct sockaddr *)&a, sizeof(a)) != 0; i++) {
+		close(c);
+		usleep(20000);
+		c = socket(AF_INET, SOCK_STREAM, 0);
+	}
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char *in = malloc(resp);
+	for (int i = 0; i < qd; i++)
+		if (full(c, rb, req, 1) != 0)
+			return 1;
+	long ops = 0;
+	double start = now(), end = start + seconds;
+	while (now() < end) {
+		if (full(c, in, resp, 0) != 0 || full(c, rb, req, 1) != 0)
+			return 1;
+		ops++;
+	}
+	double took = now() - start;
+	printf("%.0f %.1f\n", ops / took, ops * (double)resp / took / (1 << 20));
+	return 0;
+}
