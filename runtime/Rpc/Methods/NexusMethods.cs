@@ -18,9 +18,9 @@ namespace NativeBdev.Rpc.Methods;
 /// ChildOperation, StartRebuild, StopRebuild, PauseRebuild, ResumeRebuild, GetRebuildState,
 /// GetRebuildStats and GetRebuildHistory; the parameters keep its names where it has them (a
 /// child is its uri, which here may also be its bdev's name; norebuild) and the nexus is
-/// named by name. Errors answer the negative errno with strerror's text and the core's message.
-/// Everything that changes a nexus runs on the server's thread (its reconfigurations and
-/// rebuilds are that thread's work).</summary>
+/// named by name (its name or, as Mayastor names it, its UUID). Errors answer the negative
+/// errno with strerror's text and the core's message. Everything that changes a nexus runs on
+/// the server's thread (its reconfigurations and rebuilds are that thread's work).</summary>
 internal static class NexusMethods
 {
     public static void Register(RpcServer server)
@@ -84,7 +84,7 @@ internal static class NexusMethods
         int rc = needsThread ? NexusModule.CheckThread() : 0;
         if (rc == 0)
         {
-            rc = NexusModule.Find(args.String("name")!, out nexus);
+            rc = FindByNameOrUuid(args.String("name")!, out nexus);
         }
         if (rc != 0)
         {
@@ -92,6 +92,25 @@ internal static class NexusMethods
             return false;
         }
         return true;
+    }
+
+    /// <summary>The nexus named so, or whose UUID it is (Mayastor names a nexus by its UUID).</summary>
+    private static int FindByNameOrUuid(string name, out NexusBdev? nexus)
+    {
+        int rc = NexusModule.Find(name, out nexus);
+        if (rc == 0 || !Guid.TryParse(name, out Guid uuid))
+        {
+            return rc;
+        }
+        foreach (Bdev.Bdev b in BdevRegistry.Snapshot())
+        {
+            if (b is NexusBdev { Removing: false } n && n.Uuid == uuid)
+            {
+                nexus = n;
+                return 0;
+            }
+        }
+        return rc;
     }
 
     /// <summary>Runs <paramref name="op"/> on the nexus the call names; replies true or its error.</summary>
@@ -188,7 +207,7 @@ internal static class NexusMethods
     {
         string? only = args.String("name");
         NexusBdev? one = null;
-        if (only != null && NexusModule.Find(only, out one) != 0)
+        if (only != null && FindByNameOrUuid(only, out one) != 0)
         {
             Fail(call, -Errno.ENODEV);
             return;

@@ -48,6 +48,7 @@ public class NexusMethodsTests
         JsonElement created = c.Call("nexus_create",
             $"{{\"name\":\"{name}\",\"children\":[\"{a}\",\"{madeUri}\"],\"uuid\":\"{uuid}\"}}");
         JsonElement listed = One(c, name);
+        JsonElement byUuid = One(c, uuid);
         JsonElement all = Result(c.Call("nexus_list", null));
         JsonElement faulted = c.Call("nexus_fault_child", $"{{\"name\":\"{name}\",\"uri\":\"{madeUri}\"}}");
         ThreadHost.PollUntil(() => ((NexusBdev)Bdevs.Find(name)).Reconfiguring == 0, t);
@@ -78,6 +79,7 @@ public class NexusMethodsTests
 
         await Assert.That(Result(created).GetString()).IsEqualTo(name);
         await Assert.That(listed.GetProperty("uuid").GetString()).IsEqualTo(uuid);
+        await Assert.That(byUuid.GetProperty("name").GetString()).IsEqualTo(name);
         await Assert.That(listed.GetProperty("size").GetUInt64()).IsEqualTo((ulong)Blocks * 512);
         await Assert.That(listed.GetProperty("state").GetString()).IsEqualTo("online");
         await Assert.That(listed.GetProperty("children").GetArrayLength()).IsEqualTo(2);
