@@ -13,7 +13,7 @@ namespace NativeBdev.Rpc.Methods;
 /// <summary>Mayastor's nexus over JSON-RPC, thin over the nexus core (the calls the C API
 /// makes): nexus_create, nexus_destroy, nexus_list; nexus_add_child, nexus_remove_child,
 /// nexus_fault_child, nexus_online_child; nexus_rebuild_start, _stop, _pause, _resume,
-/// _state, _stats, _history and nexus_set_rebuild_rate. Mayastor's gRPC calls these
+/// _state, _stats, _history, nexus_set_rebuild_rate and nexus_set_rebuild_verify. Mayastor's gRPC calls these
 /// CreateNexus, DestroyNexus, ListNexus, AddChildNexus, RemoveChildNexus, FaultNexusChild,
 /// ChildOperation, StartRebuild, StopRebuild, PauseRebuild, ResumeRebuild, GetRebuildState,
 /// GetRebuildStats and GetRebuildHistory; the parameters keep its names where it has them (a
@@ -67,6 +67,13 @@ internal static class NexusMethods
             (call, args) => OnNexus(call, args,
                 n => n.SetRebuildRate((long)Math.Min(args.UInt64("max_bytes_per_sec"), long.MaxValue)),
                 needsThread: false)));
+        server.Register(new RpcMethod("nexus_set_rebuild_verify",
+            [Req("name", RpcParamKind.String), Req("verify", RpcParamKind.Bool)],
+            (call, args) => OnNexus(call, args, n =>
+            {
+                n.RebuildVerify = args.Bool("verify");
+                return 0;
+            }, needsThread: false)));
     }
 
     private static RpcParam[] ChildParams() => [Req("name", RpcParamKind.String), Req("uri", RpcParamKind.String)];
@@ -243,6 +250,7 @@ internal static class NexusMethods
         w.WriteNumber("size", n.BlockCount * n.BlockSize);
         w.WriteString("state", NexusState(children));
         w.WriteNumber("max_bytes_per_sec", n.RebuildRate);
+        w.WriteBoolean("rebuild_verify", n.RebuildVerify);
         w.WriteStartArray("children");
         foreach (NexusChild c in children)
         {
@@ -280,6 +288,8 @@ internal static class NexusMethods
         w.WriteNumber("tasks_total", NexusRebuild.InFlight);
         w.WriteNumber("tasks_active", job.TasksActive);
         w.WriteBoolean("is_partial", job.Partial);
+        w.WriteBoolean("verify", job.Verify);
+        w.WriteNumber("verify_failures", job.VerifyFailures);
         w.WriteString("start_time", Time(job.Started == DateTime.MinValue ? job.Created : job.Started));
         w.WriteEndObject();
     }

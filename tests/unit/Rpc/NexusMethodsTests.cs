@@ -283,6 +283,7 @@ public class NexusMethodsTests
             Result(c.Call("nexus_create", $"{{\"name\":\"{name}\",\"children\":[\"{a}\",\"{madeUri}\",\"{b}\"]}}"));
             Result(c.Call("nexus_fault_child", $"{{\"name\":\"{name}\",\"uri\":\"{b}\"}}"));
             Result(c.Call("nexus_set_rebuild_rate", $"{{\"name\":\"{name}\",\"max_bytes_per_sec\":123456789}}"));
+            Result(c.Call("nexus_set_rebuild_verify", $"{{\"name\":\"{name}\",\"verify\":true}}"));
             Result(c.Call("bdev_raid_create",
                 $"{{\"name\":\"{raid}\",\"raid_level\":\"raid1\",\"base_bdevs\":[\"{r1}\",\"{r2}\"]}}"));
             ThreadHost.PollUntil(() => ((NexusBdev)Bdevs.Find(name)).Reconfiguring == 0, t);
@@ -319,6 +320,7 @@ public class NexusMethodsTests
             await Assert.That(methods).Contains("nexus_create");
             await Assert.That(methods).Contains("nexus_add_child");
             await Assert.That(methods).Contains("nexus_set_rebuild_rate");
+            await Assert.That(methods).Contains("nexus_set_rebuild_verify");
             await Assert.That(methods.Count(m => m == "bdev_raid_create")).IsGreaterThanOrEqualTo(1);
             await Assert.That(Array.IndexOf(methods, "nexus_add_child"))
                 .IsGreaterThan(Array.IndexOf(methods, "nexus_create"));
@@ -337,6 +339,8 @@ public class NexusMethodsTests
             await Assert.That(history.Length).IsEqualTo(1);
             await Assert.That(history[0].Partial).IsFalse();
             await Assert.That(n.RebuildRate).IsEqualTo(123456789L);
+            await Assert.That(n.RebuildVerify).IsTrue();
+            await Assert.That(history[0].State).IsEqualTo(NexusRebuildState.Completed);
             await Assert.That(r).IsNotNull();
             await Assert.That(r!.Uuid).IsEqualTo(raidUuid);
             await Assert.That(r.SavedAsRaid1).IsTrue();
