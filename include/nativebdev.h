@@ -1199,6 +1199,12 @@ int nb_nexus_rebuild_start(const char *nexus, const char *child);
  * last one has earned its 64 KiB, so the copy never runs ahead of the rate by more than one. */
 int nb_nexus_set_rebuild_rate(const char *nexus, uint64_t bytes_per_sec);
 
+/* With `verify` 1, rebuilds started from now on read each segment back from the child after
+ * copying it (still under its range lock) and compare it with the source's data; a difference
+ * fails the rebuild (NB_NEXUS_REBUILD_FAILED, the child faulted REBUILD_FAILED). 0 turns it off
+ * (the default); any other value is -EINVAL. */
+int nb_nexus_set_rebuild_verify(const char *nexus, int verify);
+
 enum nb_nexus_rebuild_state {
 	NB_NEXUS_REBUILD_INIT = 0,      /* waiting for its turn or its first segment */
 	NB_NEXUS_REBUILD_RUNNING = 1,

@@ -399,6 +399,36 @@ internal static unsafe class NexusExports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_set_rebuild_verify", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbNexusSetRebuildVerify(byte* nexus, int verify) => VerifyGuarded(nexus, verify);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int VerifyGuarded(byte* nexus, int verify)
+    {
+        try
+        {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
+            int rc = Nexus(nexus, out NexusBdev? n);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            if (verify is not (0 or 1))
+            {
+                return LastError.Set(Errno.EINVAL, $"verify {verify} is not 0 or 1");
+            }
+            n!.RebuildVerify = verify == 1;
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nbm_nexus_rebuild_history", CallConvs = [typeof(CallConvCdecl)])]
     public static int NbNexusRebuildHistory(byte* nexus, NbNexusRebuildRecord* records, int max) =>
         HistoryGuarded(nexus, records, max);

@@ -1182,6 +1182,14 @@ int nb_nexus_set_rebuild_rate(const char *nexus, uint64_t bytes_per_sec)
 	return nbm_nexus_set_rebuild_rate(nexus, bytes_per_sec);
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_nexus_set_rebuild_verify(const char *nexus, int verify);
+int nb_nexus_set_rebuild_verify(const char *nexus, int verify)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nexus_set_rebuild_verify(nexus, verify);
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *records, int max);
 int nb_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *records, int max)
 {

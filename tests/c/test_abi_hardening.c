@@ -3019,6 +3019,7 @@ static void g_composite(const char *dir)
 	RC(nb_nexus_rebuild_stop("abi_nx", "abi_m"), -ENODEV);
 	RC(nb_nexus_rebuild_start("abi_nx", "abi_m"), -ENODEV);
 	RC(nb_nexus_set_rebuild_rate("abi_nx", 1), -ENODEV);
+	RC(nb_nexus_set_rebuild_verify("abi_nx", 1), -ENODEV);
 	RC(nb_nexus_rebuild_history("abi_nx", NULL, 0), -ENODEV);
 	RC(nb_nexus_rebuild_pause(NULL, "abi_m"), -EINVAL);
 	RC(nb_nexus_rebuild_history(NULL, NULL, 0), -EINVAL);
@@ -3050,6 +3051,9 @@ static void g_composite(const char *dir)
 	ERR(nb_nexus_rebuild_stop("abi_nx", guarded(4097, 'c')));
 	RC(nb_nexus_set_rebuild_rate("abi_nx", UINT64_MAX), -EINVAL);
 	OK(nb_nexus_set_rebuild_rate("abi_nx", 0), 0);
+	RC(nb_nexus_set_rebuild_verify("abi_nx", 2), -EINVAL);
+	RC(nb_nexus_set_rebuild_verify("abi_nx", -1), -EINVAL);
+	OK(nb_nexus_set_rebuild_verify("abi_nx", 0), 0);
 	RC(nb_nexus_rebuild_history("abi_nx", NULL, 1), -EINVAL);
 	RC(nb_nexus_rebuild_history("abi_nx", (struct nb_nexus_rebuild_record *)info, -1), -EINVAL);
 	OK(nb_nexus_rebuild_history("abi_nx", NULL, 0), 0);

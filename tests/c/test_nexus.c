@@ -216,7 +216,10 @@ static void test_rebuild_controls(void)
 	CHECK_EQ(rw(v, 1, w, 0, BLOCKS), 0);
 
 	struct nb_nexus_child_info info[4];
+	CHECK_EQ(nb_nexus_set_rebuild_verify("NP", 1), 0); /* Q's copy is read back and compared */
+	CHECK_ERR(nb_nexus_set_rebuild_verify("NP", 7), -EINVAL);
 	CHECK_EQ(nb_nexus_add_child("NP", "malloc:///Q?size_mb=4"), 0);
+	CHECK_EQ(nb_nexus_set_rebuild_verify("NP", 0), 0);
 	CHECK_EQ(nb_nexus_rebuild_pause("NP", "Q"), 0);
 	for (int i = 0; i < 500; i++)
 		nb_thread_poll(g_t, 0, 0);

@@ -490,6 +490,16 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         return 0;
     }
 
+    /// <summary>Rebuilds made from now on read each segment back from the target and compare it
+    /// with the source's (a difference fails the rebuild).</summary>
+    public bool RebuildVerify
+    {
+        get => _rebuildVerify;
+        set => _rebuildVerify = value;
+    }
+
+    private volatile bool _rebuildVerify;
+
     /// <summary>The ended rebuilds, oldest first.</summary>
     public NexusRebuildRecord[] RebuildHistory()
     {
@@ -756,11 +766,12 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
     }
 
     /// <summary>save_config: nexus_create (or bdev_raid_create -r 1 for a nexus made that way)
-    /// over the healthy children, then nexus_add_child for each other one, so that a child that
-    /// was faulted or out of sync comes back through a full rebuild rather than as a reader; then
-    /// the rate limit. A child the nexus made is named by its URI (and writes no entry of its
-    /// own), any other by its bdev's name (and left out when that bdev is gone). When no child is
-    /// healthy all are written as members: nothing better is left to read.</summary>
+    /// over the healthy children, the rebuild options (verify, the rate limit), then
+    /// nexus_add_child for each other child, so that a child that was faulted or out of sync
+    /// comes back through a full rebuild (under those options) rather than as a reader. A child
+    /// the nexus made is named by its URI (and writes no entry of its own), any other by its
+    /// bdev's name (and left out when that bdev is gone). When no child is healthy all are
+    /// written as members: nothing better is left to read.</summary>
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer)
     {
         // A child whose bdev went away and that the nexus cannot make again (it was named, not
@@ -802,6 +813,22 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
                 w.WriteEndArray();
             });
         }
+        if (RebuildVerify)
+        {
+            BdevConfig.Entry(writer, "nexus_set_rebuild_verify", w =>
+            {
+                w.WriteString("name", Name);
+                w.WriteBoolean("verify", true);
+            });
+        }
+        if (RebuildRate > 0)
+        {
+            BdevConfig.Entry(writer, "nexus_set_rebuild_rate", w =>
+            {
+                w.WriteString("name", Name);
+                w.WriteNumber("max_bytes_per_sec", RebuildRate);
+            });
+        }
         foreach (NexusChild c in all)
         {
             if (!members.Contains(c))
@@ -813,14 +840,6 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
                     w.WriteBoolean("norebuild", false);
                 });
             }
-        }
-        if (RebuildRate > 0)
-        {
-            BdevConfig.Entry(writer, "nexus_set_rebuild_rate", w =>
-            {
-                w.WriteString("name", Name);
-                w.WriteNumber("max_bytes_per_sec", RebuildRate);
-            });
         }
     }
 

@@ -21,7 +21,10 @@ namespace NativeBdev.Modules.Nexus;
 /// from the cursor, Stop ends the job and leaves the child out of sync (open, taking writes,
 /// no reads: Mayastor's degraded) until a rebuild is started again. The nexus's rate limit
 /// (bytes per second) is a token bucket of one segment: a segment starts once the time since
-/// the last one has earned its bytes.</summary>
+/// the last one has earned its bytes. With the nexus's verify on (when the job is made), each
+/// segment is read back from the target after its write, still under its range lock, and
+/// compared with what was read from the source: a difference fails the rebuild (Mayastor's
+/// verify mode "fail"), and the child is faulted rebuild_failed.</summary>
 internal sealed unsafe class NexusRebuild
 {
     public const int InFlight = NexusRangeLocks.Slots;
@@ -41,6 +44,7 @@ internal sealed unsafe class NexusRebuild
         public NexusRebuild Job = null!;
         public int Index;
         public byte* Buffer;
+        public byte* Check; // the verify pass's read-back of the target (verify only)
         public long Segment = -1;
         public int Step; // 0 free, 1 locked (waiting for writes to leave), 2 reading, 3 writing
         public NexusChild? From;
@@ -71,11 +75,15 @@ internal sealed unsafe class NexusRebuild
     private double _tokens = NexusBdev.SegmentBytes;
     private long _lastTick;
 
+    public readonly bool Verify;
+    private long _verifyFailures;
+
     public NexusRebuild(NexusBdev nexus, NexusChild target, bool partial)
     {
         _nexus = nexus;
         Target = target;
         Partial = partial;
+        Verify = nexus.RebuildVerify;
         _map = new ulong[(nexus.Segments + 63) / 64];
         Created = DateTime.UtcNow;
     }
@@ -85,6 +93,8 @@ internal sealed unsafe class NexusRebuild
     public DateTime Started { get; private set; }
     public DateTime Ended { get; private set; }
     public bool Cancelled => _cancelled;
+    /// <summary>Segments whose read-back differed from the source (verify only).</summary>
+    public long VerifyFailures => System.Threading.Interlocked.Read(ref _verifyFailures);
     /// <summary>The administrator stopped it: the child stays out of sync, not faulted.</summary>
     public bool StoppedByUser => _stopped;
     public bool Paused => _paused;
@@ -179,7 +189,7 @@ internal sealed unsafe class NexusRebuild
             End(); // stopped (or its child left) before its turn came: stopped, not failed
             return;
         }
-        long bytes = (long)InFlight * NexusBdev.SegmentBytes;
+        long bytes = (long)InFlight * NexusBdev.SegmentBytes * (Verify ? 2 : 1);
         _buffers = (byte*)NbEnvironment.Dma!.Alloc(bytes, 4096, zero: false);
         _source = PickSource();
         if (_thread == null || _buffers == null || _source == null ||
@@ -195,6 +205,10 @@ internal sealed unsafe class NexusRebuild
         for (int i = 0; i < InFlight; i++)
         {
             var s = new Slot { Job = this, Index = i, Buffer = _buffers + (long)i * NexusBdev.SegmentBytes };
+            if (Verify)
+            {
+                s.Check = _buffers + (long)(InFlight + i) * NexusBdev.SegmentBytes;
+            }
             s.Self = GCHandle.Alloc(s);
             _slots[i] = s;
         }
@@ -427,13 +441,13 @@ internal sealed unsafe class NexusRebuild
         return false;
     }
 
-    private void Submit(Slot s, NexusChild child, IoChannel io, BdevIoType type)
+    private void Submit(Slot s, NexusChild child, IoChannel io, BdevIoType type, byte* buffer = null)
     {
         ulong first = (ulong)s.Segment * _nexus.SegmentBlocks;
         ulong blocks = Math.Min(_nexus.SegmentBlocks, _nexus.BlockCount - first);
         var ch = (BdevChannel)io.State!;
         int rc = child.Desc is { Closed: false } d
-            ? ch.Submit(d, type, null, 0, s.Buffer, first, blocks,
+            ? ch.Submit(d, type, null, 0, buffer != null ? buffer : s.Buffer, first, blocks,
                 (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone, GCHandle.ToIntPtr(s.Self))
             : -Errno.ENODEV;
         if (rc != 0)
@@ -464,7 +478,8 @@ internal sealed unsafe class NexusRebuild
         if (status != 0)
         {
             Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': " +
-                      $"{(s.Step == 2 ? "read of '" + s.From?.Name : "write of '" + Target.Name)}' " +
+                      $"{(s.Step == 2 ? "read of '" + s.From?.Name : s.Step == 3 ? "write of '" + Target.Name
+                          : "read-back of '" + Target.Name)}' " +
                       $"segment {s.Segment} failed ({status})");
             _failed = true;
             Free(s);
@@ -476,11 +491,33 @@ internal sealed unsafe class NexusRebuild
             Submit(s, Target, _targetIo!, BdevIoType.Write);
             return;
         }
-        if (s.Step == 3)
+        if (s.Step == 3 && Verify && !_cancelled)
+        {
+            s.Step = 4;
+            Submit(s, Target, _targetIo!, BdevIoType.Read, s.Check);
+            return;
+        }
+        if (s.Step == 4 && !Same(s))
+        {
+            Log.Error($"nexus '{_nexus.Name}': rebuild of '{Target.Name}': segment {s.Segment} reads back " +
+                      "other than it was copied (verify)");
+            System.Threading.Interlocked.Increment(ref _verifyFailures);
+            _failed = true;
+            Free(s);
+            return;
+        }
+        if (s.Step >= 3)
         {
             System.Threading.Interlocked.Increment(ref _copied);
         }
         Free(s);
+    }
+
+    private bool Same(Slot s)
+    {
+        ulong first = (ulong)s.Segment * _nexus.SegmentBlocks;
+        int bytes = (int)(Math.Min(_nexus.SegmentBlocks, _nexus.BlockCount - first) * _nexus.BlockSize);
+        return new ReadOnlySpan<byte>(s.Buffer, bytes).SequenceEqual(new ReadOnlySpan<byte>(s.Check, bytes));
     }
 
     private void Free(Slot s)

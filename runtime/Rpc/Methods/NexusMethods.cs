@@ -13,14 +13,14 @@ namespace NativeBdev.Rpc.Methods;
 /// <summary>Mayastor's nexus over JSON-RPC, thin over the nexus core (the calls the C API
 /// makes): nexus_create, nexus_destroy, nexus_list; nexus_add_child, nexus_remove_child,
 /// nexus_fault_child, nexus_online_child; nexus_rebuild_start, _stop, _pause, _resume,
-/// _state, _stats, _history and nexus_set_rebuild_rate. Mayastor's gRPC calls these
+/// _state, _stats, _history, nexus_set_rebuild_rate and nexus_set_rebuild_verify. Mayastor's gRPC calls these
 /// CreateNexus, DestroyNexus, ListNexus, AddChildNexus, RemoveChildNexus, FaultNexusChild,
 /// ChildOperation, StartRebuild, StopRebuild, PauseRebuild, ResumeRebuild, GetRebuildState,
 /// GetRebuildStats and GetRebuildHistory; the parameters keep its names where it has them (a
 /// child is its uri, which here may also be its bdev's name; norebuild) and the nexus is
-/// named by name. Errors answer the negative errno with strerror's text and the core's message.
-/// Everything that changes a nexus runs on the server's thread (its reconfigurations and
-/// rebuilds are that thread's work).</summary>
+/// named by name (its name or, as Mayastor names it, its UUID). Errors answer the negative
+/// errno with strerror's text and the core's message. Everything that changes a nexus runs on
+/// the server's thread (its reconfigurations and rebuilds are that thread's work).</summary>
 internal static class NexusMethods
 {
     public static void Register(RpcServer server)
@@ -67,6 +67,13 @@ internal static class NexusMethods
             (call, args) => OnNexus(call, args,
                 n => n.SetRebuildRate((long)Math.Min(args.UInt64("max_bytes_per_sec"), long.MaxValue)),
                 needsThread: false)));
+        server.Register(new RpcMethod("nexus_set_rebuild_verify",
+            [Req("name", RpcParamKind.String), Req("verify", RpcParamKind.Bool)],
+            (call, args) => OnNexus(call, args, n =>
+            {
+                n.RebuildVerify = args.Bool("verify");
+                return 0;
+            }, needsThread: false)));
     }
 
     private static RpcParam[] ChildParams() => [Req("name", RpcParamKind.String), Req("uri", RpcParamKind.String)];
@@ -84,7 +91,7 @@ internal static class NexusMethods
         int rc = needsThread ? NexusModule.CheckThread() : 0;
         if (rc == 0)
         {
-            rc = NexusModule.Find(args.String("name")!, out nexus);
+            rc = FindByNameOrUuid(args.String("name")!, out nexus);
         }
         if (rc != 0)
         {
@@ -92,6 +99,25 @@ internal static class NexusMethods
             return false;
         }
         return true;
+    }
+
+    /// <summary>The nexus named so, or whose UUID it is (Mayastor names a nexus by its UUID).</summary>
+    private static int FindByNameOrUuid(string name, out NexusBdev? nexus)
+    {
+        int rc = NexusModule.Find(name, out nexus);
+        if (rc == 0 || !Guid.TryParse(name, out Guid uuid))
+        {
+            return rc;
+        }
+        foreach (Bdev.Bdev b in BdevRegistry.Snapshot())
+        {
+            if (b is NexusBdev { Removing: false } n && n.Uuid == uuid)
+            {
+                nexus = n;
+                return 0;
+            }
+        }
+        return rc;
     }
 
     /// <summary>Runs <paramref name="op"/> on the nexus the call names; replies true or its error.</summary>
@@ -188,7 +214,7 @@ internal static class NexusMethods
     {
         string? only = args.String("name");
         NexusBdev? one = null;
-        if (only != null && NexusModule.Find(only, out one) != 0)
+        if (only != null && FindByNameOrUuid(only, out one) != 0)
         {
             Fail(call, -Errno.ENODEV);
             return;
@@ -224,6 +250,7 @@ internal static class NexusMethods
         w.WriteNumber("size", n.BlockCount * n.BlockSize);
         w.WriteString("state", NexusState(children));
         w.WriteNumber("max_bytes_per_sec", n.RebuildRate);
+        w.WriteBoolean("rebuild_verify", n.RebuildVerify);
         w.WriteStartArray("children");
         foreach (NexusChild c in children)
         {
@@ -261,6 +288,8 @@ internal static class NexusMethods
         w.WriteNumber("tasks_total", NexusRebuild.InFlight);
         w.WriteNumber("tasks_active", job.TasksActive);
         w.WriteBoolean("is_partial", job.Partial);
+        w.WriteBoolean("verify", job.Verify);
+        w.WriteNumber("verify_failures", job.VerifyFailures);
         w.WriteString("start_time", Time(job.Started == DateTime.MinValue ? job.Created : job.Started));
         w.WriteEndObject();
     }

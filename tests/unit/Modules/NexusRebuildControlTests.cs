@@ -11,8 +11,8 @@ namespace NativeBdev.Tests.Modules;
 /// <summary>The administrator's rebuild controls over the core: pause holds the copy (its
 /// progress stays still while the host's writes go on), resume finishes it with every child
 /// identical, stop leaves the child open and out of sync (writes, no reads) until a rebuild is
-/// started again, the rate limit bounds the bytes copied over a window, and the history keeps
-/// one record per rebuild.</summary>
+/// started again, the rate limit bounds the bytes copied over a window, the history keeps
+/// one record per rebuild, and the verify pass catches a target that returns other data.</summary>
 [NotInParallel(Keys.Threads)]
 public class NexusRebuildControlTests
 {
@@ -295,5 +295,56 @@ public class NexusRebuildControlTests
         await Assert.That(h[1].Start).IsGreaterThanOrEqualTo(h[0].End);
         await Assert.That(h[0].BlockSize).IsEqualTo((uint)Bs);
         await Assert.That(dc).IsEqualTo(da);
+    }
+    [Test]
+    public async Task Verify_reads_each_segment_back_and_a_target_returning_other_data_fails_the_rebuild()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nexus-verify");
+        var (name, a, s) = Filled(t, "rvf", 8192);
+        NexusBdev n = Nexus(name);
+        n.RebuildVerify = true;
+        // A sound target: every segment read back once and equal.
+        string good = Bdevs.Unique("rv-good");
+        int addGood = Bdevs.Bound(t, () => n.AddChild($"malloc:///{good}?num_blocks=8192&blk_size={Bs}"));
+        NexusRebuild goodJob = n.RebuildOf(n.FindChild(good)!)!;
+        bool goodSynced = ThreadHost.PollUntil(() => n.FindChild(good)!.Healthy, t);
+        ulong readBacks = Bdevs.Find(good).CollectStats().Ops[(int)BdevIoType.Read].Ops;
+        // A target whose reads come back corrupted (its writes land, what it returns differs).
+        string bad = Bdevs.Malloc("rv-bad", $"num_blocks=8192&blk_size={Bs}");
+        int rule = NativeBdev.Bdev.FaultRegistry.Add($"inject://{bad}?op=read&stage=compl&method=data&every=1");
+        int addBad = Bdevs.Bound(t, () => n.AddChild(bad));
+        NexusRebuild badJob = n.RebuildOf(n.FindChild(bad)!)!;
+        bool badEnded = ThreadHost.PollUntil(() => n.RebuildOf(n.FindChild(bad)!) == null && n.Reconfiguring == 0, t);
+        string badState = n.FindChild(bad)!.ToString();
+        // Without the verify pass the same target passes for synced: what the pass is for.
+        n.RebuildVerify = false;
+        int online = Bdevs.Bound(t, () => n.Online(bad));
+        NexusRebuild unverified = n.RebuildOf(n.FindChild(bad)!)!;
+        bool unverifiedSynced = ThreadHost.PollUntil(() => n.FindChild(bad)!.Healthy, t);
+        NativeBdev.Bdev.FaultRegistry.Remove(rule);
+        s.Close();
+        string da = Digest(t, a, 8192), dg = Digest(t, good, 8192);
+        NexusRebuildRecord[] h = n.RebuildHistory();
+        Bdevs.DestroyAndWait(name, t);
+        Bdevs.DestroyAndWait(a, t);
+        Bdevs.DestroyAndWait(bad, t);
+
+        await Assert.That(addGood + addBad + online).IsEqualTo(0);
+        await Assert.That(rule).IsGreaterThanOrEqualTo(0);
+        await Assert.That(goodJob.Verify).IsTrue();
+        await Assert.That(goodSynced).IsTrue();
+        await Assert.That(goodJob.VerifyFailures).IsEqualTo(0L);
+        await Assert.That(readBacks).IsEqualTo(64UL);
+        await Assert.That(dg).IsEqualTo(da);
+        await Assert.That(badEnded).IsTrue();
+        await Assert.That(badJob.State).IsEqualTo(NexusRebuildState.Failed);
+        await Assert.That(badJob.VerifyFailures).IsGreaterThan(0L);
+        await Assert.That(badState).IsEqualTo($"{bad} faulted(rebuild_failed) out-of-sync");
+        await Assert.That(unverified.Verify).IsFalse();
+        await Assert.That(unverifiedSynced).IsTrue();
+        await Assert.That(h.Select(r => r.State).ToArray()).IsEquivalentTo(
+            new[] { NexusRebuildState.Completed, NexusRebuildState.Failed, NexusRebuildState.Completed },
+            TUnit.Assertions.Enums.CollectionOrdering.Matching);
     }
 }

@@ -48,6 +48,7 @@ public class NexusMethodsTests
         JsonElement created = c.Call("nexus_create",
             $"{{\"name\":\"{name}\",\"children\":[\"{a}\",\"{madeUri}\"],\"uuid\":\"{uuid}\"}}");
         JsonElement listed = One(c, name);
+        JsonElement byUuid = One(c, uuid);
         JsonElement all = Result(c.Call("nexus_list", null));
         JsonElement faulted = c.Call("nexus_fault_child", $"{{\"name\":\"{name}\",\"uri\":\"{madeUri}\"}}");
         ThreadHost.PollUntil(() => ((NexusBdev)Bdevs.Find(name)).Reconfiguring == 0, t);
@@ -78,6 +79,7 @@ public class NexusMethodsTests
 
         await Assert.That(Result(created).GetString()).IsEqualTo(name);
         await Assert.That(listed.GetProperty("uuid").GetString()).IsEqualTo(uuid);
+        await Assert.That(byUuid.GetProperty("name").GetString()).IsEqualTo(name);
         await Assert.That(listed.GetProperty("size").GetUInt64()).IsEqualTo((ulong)Blocks * 512);
         await Assert.That(listed.GetProperty("state").GetString()).IsEqualTo("online");
         await Assert.That(listed.GetProperty("children").GetArrayLength()).IsEqualTo(2);
@@ -281,6 +283,7 @@ public class NexusMethodsTests
             Result(c.Call("nexus_create", $"{{\"name\":\"{name}\",\"children\":[\"{a}\",\"{madeUri}\",\"{b}\"]}}"));
             Result(c.Call("nexus_fault_child", $"{{\"name\":\"{name}\",\"uri\":\"{b}\"}}"));
             Result(c.Call("nexus_set_rebuild_rate", $"{{\"name\":\"{name}\",\"max_bytes_per_sec\":123456789}}"));
+            Result(c.Call("nexus_set_rebuild_verify", $"{{\"name\":\"{name}\",\"verify\":true}}"));
             Result(c.Call("bdev_raid_create",
                 $"{{\"name\":\"{raid}\",\"raid_level\":\"raid1\",\"base_bdevs\":[\"{r1}\",\"{r2}\"]}}"));
             ThreadHost.PollUntil(() => ((NexusBdev)Bdevs.Find(name)).Reconfiguring == 0, t);
@@ -317,6 +320,7 @@ public class NexusMethodsTests
             await Assert.That(methods).Contains("nexus_create");
             await Assert.That(methods).Contains("nexus_add_child");
             await Assert.That(methods).Contains("nexus_set_rebuild_rate");
+            await Assert.That(methods).Contains("nexus_set_rebuild_verify");
             await Assert.That(methods.Count(m => m == "bdev_raid_create")).IsGreaterThanOrEqualTo(1);
             await Assert.That(Array.IndexOf(methods, "nexus_add_child"))
                 .IsGreaterThan(Array.IndexOf(methods, "nexus_create"));
@@ -335,6 +339,8 @@ public class NexusMethodsTests
             await Assert.That(history.Length).IsEqualTo(1);
             await Assert.That(history[0].Partial).IsFalse();
             await Assert.That(n.RebuildRate).IsEqualTo(123456789L);
+            await Assert.That(n.RebuildVerify).IsTrue();
+            await Assert.That(history[0].State).IsEqualTo(NexusRebuildState.Completed);
             await Assert.That(r).IsNotNull();
             await Assert.That(r!.Uuid).IsEqualTo(raidUuid);
             await Assert.That(r.SavedAsRaid1).IsTrue();
