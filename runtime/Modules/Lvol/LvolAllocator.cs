@@ -68,7 +68,19 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
             {
                 var batch = new List<(LvolChannel, nint)>(_queue);
                 _queue.Clear();
-                await RunBatch(batch).ConfigureAwait(false);
+                try
+                {
+                    await RunBatch(batch).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // A bug, not a state: the batch's writes fail rather than wait for ever.
+                    Log.Error($"lvol store '{store.Name}': an allocation batch failed: {e}");
+                    foreach (var (channel, io) in batch)
+                    {
+                        Answer(channel, io, -Errno.EIO);
+                    }
+                }
             }
         }
         catch (Exception e)
@@ -98,7 +110,16 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         {
             LvolBlob blob = channel.Volume.Blob;
             long cluster = ClusterOf(io);
-            if (rc != 0 || status.ContainsKey((blob, cluster)) || blob.Clusters[cluster] != 0)
+            if (rc != 0 || status.ContainsKey((blob, cluster)))
+            {
+                continue;
+            }
+            if (blob.Deleted || cluster >= blob.Clusters.Length)
+            {
+                status[(blob, cluster)] = blob.Deleted ? -Errno.ENODEV : -Errno.EINVAL; // deleted or shrunk
+                continue;
+            }
+            if (blob.Clusters[cluster] != 0)
             {
                 continue;
             }
@@ -166,11 +187,13 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
     /// new map is published once it is on disk.</summary>
     private async Task<int> PersistWith(LvolBlob blob, Dictionary<long, uint> added)
     {
-        uint[] current = blob.Clusters;
-        var map = (uint[])current.Clone();
+        var map = (uint[])blob.Clusters.Clone();
         foreach (var (c, device) in added)
         {
-            map[c] = device;
+            if (c < map.Length) // a shrink meanwhile (the management paths refuse while Busy)
+            {
+                map[c] = device;
+            }
         }
         // Published only once it is on disk: a write that saw the cluster early could be
         // acknowledged (and flushed) before the metadata naming it, and lost in a crash.

@@ -23,6 +23,27 @@ internal sealed class LvolBlob
 
     public ulong Id { get; }
 
+    /// <summary>Writes to the volume's own clusters submitted and not yet back, on every thread.</summary>
+    public int WritesInFlight;
+
+    /// <summary>Set while a snapshot (or a shrink) is made: new writes go by the allocator, which
+    /// the metadata thread serves after.</summary>
+    public bool Frozen;
+
+    /// <summary>Freezes the blob if no write to its clusters is in flight: true, and the caller
+    /// thaws it (<see cref="Frozen"/> = false) when done; false (not frozen) when one is.</summary>
+    public bool TryFreeze()
+    {
+        Volatile.Write(ref Frozen, true);
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref WritesInFlight) == 0)
+        {
+            return true;
+        }
+        Volatile.Write(ref Frozen, false);
+        return false;
+    }
+
     /// <summary>Its first page is zeroed on disk; its pages and clusters go back once its bdev is gone.</summary>
     public bool Deleted { get; set; }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -94,7 +95,13 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
             ulong cluster = byteAt / _clusterBytes;
             ulong inCluster = byteAt % _clusterBytes;
             ulong blocks = Math.Min(io->NumBlocks - ctx->NextBlock, (_clusterBytes - inCluster) / _blockSize);
-            uint device = write ? own[cluster] : _volume.Blob.Resolve((long)cluster);
+            if (write && cluster >= (ulong)own.Length)
+            {
+                // A shrink published the shorter map before the bdev's new size: past the end now.
+                ctx->Status = -Errno.EINVAL;
+                break;
+            }
+            uint device = write ? Admit(own[cluster]) : _volume.Blob.Resolve((long)cluster);
             if (device == 0 && write)
             {
                 // Not the volume's own yet: one request, then this piece again once it is answered.
@@ -118,6 +125,10 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
             }
             if (!Issue(io, ctx, device, inCluster, skip, bytes, out ulong taken))
             {
+                if (write)
+                {
+                    Interlocked.Decrement(ref _volume.Blob.WritesInFlight);
+                }
                 if (ctx->InFlight > 0)
                 {
                     return; // the iovec room comes back with this batch
@@ -130,6 +141,27 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
         {
             channel.Complete(io, ctx->Status);
         }
+    }
+
+    /// <summary>A write to device cluster <paramref name="device"/> is counted in flight, unless the
+    /// volume is frozen (a snapshot is being taken): then it goes the allocator's way (0), and the
+    /// metadata thread answers it once the snapshot is done. Counted before the flag is read, and
+    /// the snapshot sets the flag before it reads the count (both full fences): one of the two
+    /// sees the other, so no write slips past a snapshot unseen.</summary>
+    private uint Admit(uint device)
+    {
+        if (device == 0)
+        {
+            return 0;
+        }
+        LvolBlob blob = _volume.Blob;
+        Interlocked.Increment(ref blob.WritesInFlight);
+        if (Volatile.Read(ref blob.Frozen))
+        {
+            Interlocked.Decrement(ref blob.WritesInFlight);
+            return 0;
+        }
+        return device;
     }
 
     /// <summary>One child at <paramref name="inCluster"/> of device cluster <paramref name="device"/>.
@@ -203,6 +235,10 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
     {
         LvolIoContext* ctx = Context(parent);
         Invariant.Assert(ctx->InFlight > 0, "an lvol child came back that was never counted");
+        if (parent->Type == BdevIoType.Write)
+        {
+            Interlocked.Decrement(ref _volume.Blob.WritesInFlight);
+        }
         if (child->Status != 0 && ctx->Status == 0)
         {
             ctx->Status = child->Status;

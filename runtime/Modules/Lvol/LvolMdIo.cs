@@ -28,11 +28,13 @@ internal sealed unsafe class LvolMdIo : IDisposable
     private IoChannel? _channel;
     private byte* _buffer;
     private int* _status;
+    private readonly int _chunk;
 
-    private LvolMdIo(BdevDesc desc, LightweightThread thread)
+    private LvolMdIo(BdevDesc desc, LightweightThread thread, int chunk)
     {
         _desc = desc;
         _thread = thread;
+        _chunk = chunk;
     }
 
     public long Length => (long)_desc.Bdev.SizeBytes;
@@ -40,7 +42,8 @@ internal sealed unsafe class LvolMdIo : IDisposable
     public uint BlockSize => _desc.Bdev.BlockSize;
 
     /// <summary>Makes the thread, its channel of <paramref name="desc"/>'s bdev and the buffer.</summary>
-    public static int Open(BdevDesc desc, out LvolMdIo? io)
+    /// <param name="bufferBytes">the bounce buffer (a probe of the super block needs one page)</param>
+    public static int Open(BdevDesc desc, out LvolMdIo? io, int bufferBytes = ChunkBytes)
     {
         io = null;
         int rc = LightweightThread.Create("lvs-md", null, out LightweightThread? t, 0, hostPolled: true);
@@ -48,13 +51,13 @@ internal sealed unsafe class LvolMdIo : IDisposable
         {
             return rc;
         }
-        var m = new LvolMdIo(desc, t!);
-        m._buffer = (byte*)NbEnvironment.Dma!.Alloc(ChunkBytes, 4096, zero: false);
+        var m = new LvolMdIo(desc, t!, bufferBytes);
+        m._buffer = (byte*)NbEnvironment.Dma!.Alloc(bufferBytes, 4096, zero: false);
         m._status = (int*)NativeMemory.Alloc(sizeof(int));
         if (m._buffer == null)
         {
             m.Dispose();
-            return LastError.Set(Errno.ENOMEM, "lvol store: no DMA memory for a 1 MiB metadata buffer");
+            return LastError.Set(Errno.ENOMEM, $"lvol store: no DMA memory for a {bufferBytes}-byte metadata buffer");
         }
         IoChannel? ch = null;
         rc = m.OnThread(() => IoChannel.Get(desc.Bdev.IoDevice, out ch));
@@ -74,7 +77,7 @@ internal sealed unsafe class LvolMdIo : IDisposable
     {
         for (int done = 0; done < into.Length;)
         {
-            int n = Math.Min(ChunkBytes, into.Length - done);
+            int n = Math.Min(_chunk, into.Length - done);
             int rc = Run(BdevIoType.Read, offset + done, n);
             if (rc != 0)
             {
@@ -91,7 +94,7 @@ internal sealed unsafe class LvolMdIo : IDisposable
     {
         for (int done = 0; done < from.Length;)
         {
-            int n = Math.Min(ChunkBytes, from.Length - done);
+            int n = Math.Min(_chunk, from.Length - done);
             from.Slice(done, n).CopyTo(new Span<byte>(_buffer, n));
             int rc = Run(BdevIoType.Write, offset + done, n);
             if (rc != 0)
@@ -107,10 +110,10 @@ internal sealed unsafe class LvolMdIo : IDisposable
     /// new thick volume's clusters, a deleted blob's first page).</summary>
     public int Zero(long offset, long bytes)
     {
-        new Span<byte>(_buffer, ChunkBytes).Clear();
+        new Span<byte>(_buffer, _chunk).Clear();
         for (long done = 0; done < bytes;)
         {
-            int n = (int)Math.Min(ChunkBytes, bytes - done);
+            int n = (int)Math.Min(_chunk, bytes - done);
             int rc = Run(BdevIoType.Write, offset + done, n);
             if (rc != 0)
             {
@@ -127,7 +130,7 @@ internal sealed unsafe class LvolMdIo : IDisposable
     {
         for (long done = 0; done < bytes;)
         {
-            int n = (int)Math.Min(ChunkBytes, bytes - done);
+            int n = (int)Math.Min(_chunk, bytes - done);
             int rc = Run(BdevIoType.Read, from + done, n);
             if (rc != 0 || (rc = Run(BdevIoType.Write, to + done, n)) != 0)
             {

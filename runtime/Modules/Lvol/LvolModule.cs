@@ -18,6 +18,31 @@ internal sealed class LvolModule : IBdevModule
     public ReadOnlySpan<string> Schemes => new[] { "lvs", "lvol" };
     public unsafe int IoContextSize => sizeof(LvolIoContext);
 
+    /// <summary>SPDK's lvol examine: a bdev that appears with an lvol store on it (a super block
+    /// whose CRC holds, of type LVOLSTORE) brings the store and its volumes up, on the registering
+    /// thread, which becomes the store's metadata thread. Our own volumes are not examined, nor a
+    /// bdev registered without a current thread, nor one that is claimed already.</summary>
+    public void Examine(Bdev.Bdev bdev)
+    {
+        if (bdev.ModuleName == Name || bdev.ClaimOwner != null || bdev.Removing ||
+            Reactor.LightweightThread.Current == null || !bdev.IoTypeSupported(BdevIoType.Read) ||
+            bdev.BlockSize > Blob.BlobFormat.PageSize || Blob.BlobFormat.PageSize % bdev.BlockSize != 0 ||
+            bdev.SizeBytes < 2 * Blob.BlobFormat.PageSize)
+        {
+            return;
+        }
+        if (LvolStore.Probe(bdev.Name, out bool found) != 0 || !found)
+        {
+            return;
+        }
+        if (LvolStore.Import(bdev.Name, out LvolStore? store) != 0)
+        {
+            Log.Warn($"lvol: bdev '{bdev.Name}' holds an lvol store that does not come up: {LastError.Message}");
+            return;
+        }
+        Log.Info($"lvol: store '{store!.Name}' found on bdev '{bdev.Name}', {store.Volumes.Count} volumes");
+    }
+
     public int Create(BdevUri uri, out string? name)
     {
         name = null;

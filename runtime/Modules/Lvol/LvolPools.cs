@@ -57,7 +57,11 @@ internal static class LvolPools
 
     private static int BringOn(string pool, string mode, string baseName, ulong cluster, out LvolStore? store)
     {
-        store = null;
+        store = LvolStore.ForBase(baseName); // the examine brought it up as the disk appeared
+        if (store != null)
+        {
+            return Examined(pool, mode, baseName, ref store);
+        }
         bool found = false;
         int rc;
         if (mode != "purge" && (rc = LvolStore.Probe(baseName, out found)) != 0)
@@ -84,6 +88,23 @@ internal static class LvolPools
         {
             string actual = store.Name;
             store.Unload(destroy: false, null);
+            store = null;
+            return LastError.Set(Errno.EINVAL, $"bdev '{baseName}' holds lvol store '{actual}', not '{pool}'");
+        }
+        return 0;
+    }
+
+    private static int Examined(string pool, string mode, string baseName, ref LvolStore? store)
+    {
+        string actual = store!.Name;
+        if (mode is "create" or "purge")
+        {
+            store = null;
+            return LastError.Set(mode == "create" ? Errno.EEXIST : Errno.EBUSY,
+                $"bdev '{baseName}' holds lvol store '{actual}', which is loaded (mode={mode}): unload it first");
+        }
+        if (actual != pool)
+        {
             store = null;
             return LastError.Set(Errno.EINVAL, $"bdev '{baseName}' holds lvol store '{actual}', not '{pool}'");
         }

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using NativeBdev.Bdev;
 using NativeBdev.Blob;
 using NativeBdev.Env;
@@ -13,8 +14,10 @@ namespace NativeBdev.Modules.Lvol;
 /// gives a clone every cluster (copied from its chain, zeros where the chain has none) and no
 /// parent; decouple copies only what the parent itself holds and makes the grandparent the parent.
 /// Deleting a snapshot with one clone hands its clusters to the clone. Every change runs on the
-/// store's metadata thread, with no allocation in flight; the volume's I/O is not frozen meanwhile
-/// (SPDK freezes it): writes racing a snapshot may land on either side of it.</summary>
+/// store's metadata thread, with no allocation in flight. A snapshot freezes the volume's writes as
+/// SPDK does: it is refused (-EBUSY, try again) while a write to the volume's clusters is in flight,
+/// and writes that come meanwhile wait at the metadata thread, which serves them (copy-on-write) once
+/// the volume is the snapshot's clone.</summary>
 internal static class LvolSnapshots
 {
     public static int Snapshot(LvolBdev v, string name, out LvolBdev? snapshot)
@@ -30,7 +33,26 @@ internal static class LvolSnapshots
         {
             return LastError.Set(Errno.EEXIST, $"lvol store '{store.Name}' has a volume '{name}' already");
         }
-        if ((rc = store.ReserveBlobId(out ulong id)) != 0)
+        LvolBlob blob = v.Blob;
+        if (!blob.TryFreeze())
+        {
+            return LastError.Set(Errno.EBUSY, $"volume '{v.Name}' has writes in flight: try the snapshot again");
+        }
+        try
+        {
+            return TakeSnapshot(store, v, name, out snapshot);
+        }
+        finally
+        {
+            Volatile.Write(ref blob.Frozen, false);
+        }
+    }
+
+    private static int TakeSnapshot(LvolStore store, LvolBdev v, string name, out LvolBdev? snapshot)
+    {
+        snapshot = null;
+        int rc = store.ReserveBlobId(out ulong id);
+        if (rc != 0)
         {
             return rc;
         }

@@ -48,20 +48,26 @@ internal sealed unsafe partial class LvolStore
     public static int Probe(string baseName, out bool found)
     {
         found = false;
-        int rc = OpenBase(baseName, out BdevDesc? desc, out _);
+        if (LightweightThread.Current == null)
+        {
+            return LastError.Set(Errno.EINVAL, "probing for an lvol store needs a current thread");
+        }
+        // Read-only and unclaimed: a probe neither takes the bdev nor needs it writable.
+        int rc = BdevRegistry.Open(baseName, write: false, null, null, static (_, _) => { }, out BdevDesc? desc);
         if (rc != 0)
         {
             return rc;
         }
-        if ((rc = LvolMdIo.Open(desc!, out LvolMdIo? io)) == 0)
+        if (desc!.Bdev.BlockSize <= BlobFormat.PageSize && (rc = LvolMdIo.Open(desc, out LvolMdIo? io,
+                BlobFormat.PageSize)) == 0)
         {
             var page = new byte[BlobFormat.PageSize];
             rc = io!.Read(0, page);
             found = rc == 0 && page.AsSpan(0, 8).SequenceEqual("SPDKBLOB"u8) && BlobFormat.CrcHolds(page) &&
-                    page.AsSpan(56, 9).SequenceEqual("LVOLSTORE"u8);
+                    page.AsSpan(56, 10).SequenceEqual("LVOLSTORE\0"u8);
             io.Dispose();
         }
-        ReleaseBase(desc!);
+        BdevRegistry.Close(desc);
         return rc;
     }
 

@@ -90,6 +90,29 @@ internal static class LvolVolumes
         {
             return LastError.Set(Errno.EBUSY, $"volume '{v.Name}': cluster allocations are in flight");
         }
+        // A shrink must not free a cluster a write is still going to: writes are frozen while it is made.
+        if (!blob.TryFreeze())
+        {
+            return LastError.Set(Errno.EBUSY, $"volume '{v.Name}' has writes in flight: try the resize again");
+        }
+        try
+        {
+            rc = ResizeMap(store, blob, clusters);
+        }
+        finally
+        {
+            System.Threading.Volatile.Write(ref blob.Frozen, false);
+        }
+        if (rc != 0)
+        {
+            return rc;
+        }
+        return v.Resize(clusters * store.ClusterSize / v.BlockSize);
+    }
+
+    private static int ResizeMap(LvolStore store, LvolBlob blob, ulong clusters)
+    {
+        int rc;
         uint[] old = blob.Clusters;
         var map = new uint[clusters];
         Array.Copy(old, map, Math.Min(old.Length, map.Length));
@@ -113,7 +136,7 @@ internal static class LvolVolumes
         {
             store.ReleaseClusters(old, map.Length);
         }
-        return v.Resize(clusters * store.ClusterSize / v.BlockSize);
+        return 0;
     }
 
     public static int Rename(LvolBdev v, string newName)

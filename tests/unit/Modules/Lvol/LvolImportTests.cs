@@ -133,4 +133,37 @@ public class LvolImportTests
         await Assert.That(other).IsEqualTo(-Interop.Errno.EINVAL);
         await Assert.That(again).IsEqualTo(0);
     }
+
+    [Test]
+    public async Task A_bdev_that_appears_with_a_store_brings_it_up_by_examine()
+    {
+        if (!LvsFixtures.Has("lvsB.img"))
+        {
+            return;
+        }
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("lvol-examine");
+        using var f = LvolTestStore.FromFixture(t, "lvsB.img");
+        var aio = f.Create(f.Disk(512));
+        LvolStore? store = LvolStore.Find("lvsB");
+        int volumes = store?.Volumes.Count ?? -1;
+        string claim = Bdevs.Find(aio.Name!).ClaimOwner ?? "";
+        string sha = f.Sha256Of("lvsB/small_thin");
+        var viaUri = f.Create($"lvol:///small_thin?lvs={Uri.EscapeDataString("lvs:///lvsB?mode=import")}");
+        bool gone = Bdevs.DestroyAndWait(aio.Name!, t) &&
+                    ThreadHost.PollUntil(() => BdevRegistry.Find("lvsB/small_thin") == null, t);
+        bool unloaded = LvolStore.Find("lvsB") == null;
+        LvolStoreImage left = f.Reread();
+
+        await Assert.That(aio.Rc).IsEqualTo(0);
+        await Assert.That(store).IsNotNull();
+        await Assert.That(volumes).IsEqualTo(2);
+        await Assert.That(claim).IsEqualTo("lvol");
+        await Assert.That(sha).IsEqualTo(LvsFixtures.ManifestSha256()[("lvsB.img", "small_thin")]);
+        await Assert.That(viaUri.Rc).IsEqualTo(0);
+        await Assert.That(viaUri.Name).IsEqualTo("lvsB/small_thin");
+        await Assert.That(gone && unloaded).IsTrue();
+        await Assert.That(left.Store.Replayed).IsTrue(); // its base went first: left dirty, replayed
+        await Assert.That(left.Lvols.Count).IsEqualTo(2);
+    }
 }

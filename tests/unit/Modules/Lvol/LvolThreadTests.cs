@@ -56,4 +56,36 @@ public class LvolThreadTests
         await Assert.That(reads).IsTrue();
         await Assert.That(foreign).IsEqualTo(-Errno.EXDEV);
     }
+
+    [Test]
+    public async Task A_snapshot_waits_for_no_write_in_flight_and_then_copies_on_write()
+    {
+        using var host = new ThreadHost();
+        LightweightThread owner = host.Create("lvol-fz-owner"), other = host.Create("lvol-fz-other");
+        using var f = new LvolTestStore(owner, null, 32L << 20);
+        f.Bring("fz", "create", 4096, "&cluster_size=1M");
+        f.Create("lvol:///v?size=4M&lvs=lvs:///fz");
+        LvolBdev v = f.Store!.FindVolume("v")!;
+        BdevSession s = BdevSession.Open(other, "fz/v");
+        var log = new IoLog();
+        using var buf = new DmaBuffer(4096).Fill(seed: 9);
+        int submitted = s.Submit(BdevIoType.Write, buf.Pointer, 0, 1, log, 1); // in flight until polled
+        int busy = Bdevs.Bound(owner, () => LvolSnapshots.Snapshot(v, "snap", out _));
+        bool first = ThreadHost.PollUntil(() => log.Count == 1, other);
+        int snap = Bdevs.Bound(owner, () => LvolSnapshots.Snapshot(v, "snap", out _));
+        using var buf2 = new DmaBuffer(4096).Fill(seed: 10);
+        int second = s.Submit(BdevIoType.Write, buf2.Pointer, 0, 1, log, 2);
+        bool secondDone = ThreadHost.PollUntil(() => log.Count == 2, owner, other);
+        s.Close();
+        byte[] vol = f.ReadAll("fz/v"), snapshot = f.ReadAll("fz/snap");
+
+        await Assert.That(submitted + second).IsEqualTo(0);
+        await Assert.That(busy).IsEqualTo(-Errno.EBUSY);
+        await Assert.That(first && secondDone).IsTrue();
+        await Assert.That(log.Statuses).IsEqualTo("0,0");
+        await Assert.That(snap).IsEqualTo(0);
+        await Assert.That(snapshot.AsSpan(0, 4096).SequenceEqual(buf.Span)).IsTrue();
+        await Assert.That(vol.AsSpan(0, 4096).SequenceEqual(buf2.Span)).IsTrue();
+        await Assert.That(v.Blob.AllocatedClusters).IsEqualTo(1);
+    }
 }
