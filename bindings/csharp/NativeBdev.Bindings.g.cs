@@ -2212,6 +2212,16 @@ public static unsafe partial class Nb
     public static partial int nb_nexus_set_rebuild_rate(byte* nexus, ulong bytes_per_sec);
 
     /// <summary>
+    /// With `verify` 1, rebuilds started from now on read each segment back from the child after
+    /// copying it (still under its range lock) and compare it with the source's data; a difference
+    /// fails the rebuild (NB_NEXUS_REBUILD_FAILED, the child faulted REBUILD_FAILED). 0 turns it off
+    /// (the default); any other value is -EINVAL.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nexus_set_rebuild_verify")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nexus_set_rebuild_verify(byte* nexus, int verify);
+
+    /// <summary>
     /// Copies up to `max` records of the nexus's ended rebuilds, oldest first (the last 256 are
     /// kept); returns how many there are (may be more than `max`). records may be NULL with max 0.
     /// </summary>

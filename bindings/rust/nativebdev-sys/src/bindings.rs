@@ -3888,6 +3888,12 @@ extern "C" {
         bytes_per_sec: u64,
     ) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn nb_nexus_set_rebuild_verify(
+        nexus: *const ::std::os::raw::c_char,
+        verify: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
 pub const NB_NEXUS_REBUILD_INIT: nb_nexus_rebuild_state = 0;
 pub const NB_NEXUS_REBUILD_RUNNING: nb_nexus_rebuild_state = 1;
 pub const NB_NEXUS_REBUILD_PAUSED: nb_nexus_rebuild_state = 2;
