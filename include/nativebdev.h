@@ -1189,9 +1189,10 @@ int nb_nexus_rebuild_resume(const char *nexus, const char *child);
  * sync (takes writes, no reads; it is not faulted) until nb_nexus_rebuild_start. */
 int nb_nexus_rebuild_stop(const char *nexus, const char *child);
 
-/* Starts a full rebuild of an open, out-of-sync child that has none (one stopped). -EEXIST while
- * one runs or waits; -EINVAL for a child in sync or not open (bring a faulted child back with
- * nb_nexus_online_child). */
+/* Starts a rebuild of an open, out-of-sync child that has none: of the segments a stopped
+ * rebuild had not copied yet (the child took every write meanwhile), else full (a child added
+ * without one). -EEXIST while one runs or waits; -EINVAL for a child in sync or not open (bring
+ * a faulted child back with nb_nexus_online_child). */
 int nb_nexus_rebuild_start(const char *nexus, const char *child);
 
 /* Limits the nexus's rebuilds to `bytes_per_sec` (0: no limit, the default); a running rebuild

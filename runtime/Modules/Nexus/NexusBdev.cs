@@ -256,6 +256,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             LoggingActive = 1;
         }
         c.LogEpoch = wasSynced ? LogEpoch : -1;
+        c.ResumeMap = null; // it may miss writes from now on
         CancelRebuildLocked(c);
         _generation++;
     }
@@ -566,8 +567,9 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         return 0;
     }
 
-    /// <summary>Mayastor's StartRebuild: a full rebuild of an open, out-of-sync child that has
-    /// none (stopped, or added without one). -EEXIST while one runs or waits, -EINVAL for a
+    /// <summary>Mayastor's StartRebuild: a rebuild of an open, out-of-sync child that has none:
+    /// of what a stopped one left (a partial rebuild), or full (added without one, or stopped
+    /// before it knew what to copy). -EEXIST while one runs or waits, -EINVAL for a
     /// child in sync or not open (a faulted child is brought back by Online).</summary>
     public int StartRebuild(string child)
     {
@@ -592,12 +594,17 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
                 return LastError.Set(Errno.EINVAL, $"child '{c.Name}' of nexus '{Name}' is in sync");
             }
         }
-        return BeginRebuild(c, partial: false);
+        ulong[]? remainder;
+        lock (_lock)
+        {
+            remainder = c.ResumeMap;
+        }
+        return BeginRebuild(c, partial: false, remainder);
     }
 
-    private int BeginRebuild(NexusChild c, bool partial)
+    private int BeginRebuild(NexusChild c, bool partial, ulong[]? remainder = null)
     {
-        var job = new NexusRebuild(this, c, partial);
+        var job = new NexusRebuild(this, c, partial, remainder);
         lock (_lock)
         {
             c.State = NexusChildState.Open;
@@ -642,6 +649,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             if (c.Rebuild == job)
             {
                 c.Rebuild = null;
+                c.ResumeMap = job.StoppedByUser && c.State == NexusChildState.Open ? job.Remainder() : null;
                 if (synced && c.State == NexusChildState.Open)
                 {
                     c.Synced = true;

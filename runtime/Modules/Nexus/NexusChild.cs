@@ -24,6 +24,9 @@ internal sealed unsafe class NexusChild : IDisposable
     /// rebuild is possible while the epoch is still current. -1: a full rebuild is needed.</summary>
     internal int LogEpoch = -1;
     internal NexusRebuild? Rebuild;
+    /// <summary>What a rebuild stopped by the administrator left to copy: a rebuild started again
+    /// copies only this (the child has taken every write meanwhile). Null: a full rebuild.</summary>
+    internal ulong[]? ResumeMap;
     private byte* _nameUtf8;
 
     public NexusChild(int index, string name, string uri, bool createdByNexus, Bdev.Bdev bdev)

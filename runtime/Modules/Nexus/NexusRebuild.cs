@@ -56,6 +56,9 @@ internal sealed unsafe class NexusRebuild
     public readonly bool Partial;
     private Stage _stage;
     private ulong[] _map;           // segments to copy, one bit each
+    private readonly ulong[] _done; // segments copied (and verified), one bit each
+    private readonly ulong[]? _preset; // a stopped rebuild's remainder, copied instead of a merge
+    private bool _mapReady;
     private long _cursor;           // the next segment to look at
     private readonly Slot[] _slots = new Slot[InFlight];
     private byte* _buffers;
@@ -78,13 +81,15 @@ internal sealed unsafe class NexusRebuild
     public readonly bool Verify;
     private long _verifyFailures;
 
-    public NexusRebuild(NexusBdev nexus, NexusChild target, bool partial)
+    public NexusRebuild(NexusBdev nexus, NexusChild target, bool partial, ulong[]? remainder = null)
     {
         _nexus = nexus;
         Target = target;
-        Partial = partial;
+        Partial = partial || remainder != null;
         Verify = nexus.RebuildVerify;
         _map = new ulong[(nexus.Segments + 63) / 64];
+        _done = new ulong[_map.Length];
+        _preset = remainder;
         Created = DateTime.UtcNow;
     }
 
@@ -282,8 +287,38 @@ internal sealed unsafe class NexusRebuild
         }
     }
 
+    /// <summary>What a stopped rebuild left to copy (its segments not copied yet), once it knew
+    /// what to copy; null before that. The child took every write since the rebuild began, so a
+    /// rebuild started again needs only these.</summary>
+    internal ulong[]? Remainder()
+    {
+        if (!_mapReady)
+        {
+            return null;
+        }
+        var left = new ulong[_map.Length];
+        for (int i = 0; i < left.Length; i++)
+        {
+            left[i] = _map[i] & ~_done[i];
+        }
+        return left;
+    }
+
     private void BeginCopy()
     {
+        if (_preset != null)
+        {
+            long n = 0;
+            for (int i = 0; i < _map.Length; i++)
+            {
+                _map[i] = _preset[i];
+                n += System.Numerics.BitOperations.PopCount(_preset[i]);
+            }
+            _total = n;
+            _mapReady = true;
+            _stage = Stage.Copying;
+            return;
+        }
         if (!Partial)
         {
             for (int s = 0; s < _nexus.Segments; s++)
@@ -291,6 +326,7 @@ internal sealed unsafe class NexusRebuild
                 _map[s >> 6] |= 1UL << (s & 63);
             }
             _total = _nexus.Segments;
+            _mapReady = true;
             _stage = Stage.Copying;
             return;
         }
@@ -304,6 +340,7 @@ internal sealed unsafe class NexusRebuild
                 n += System.Numerics.BitOperations.PopCount(w);
             }
             _total = n;
+            _mapReady = true;
             if (_stage == Stage.Merging)
             {
                 _stage = Stage.Copying;
@@ -506,8 +543,9 @@ internal sealed unsafe class NexusRebuild
             Free(s);
             return;
         }
-        if (s.Step >= 3)
+        if (s.Step >= 3 && !(s.Step == 3 && Verify))
         {
+            _done[s.Segment >> 6] |= 1UL << (int)(s.Segment & 63);
             System.Threading.Interlocked.Increment(ref _copied);
         }
         Free(s);

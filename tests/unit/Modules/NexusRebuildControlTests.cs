@@ -199,7 +199,10 @@ public class NexusRebuildControlTests
                 TUnit.Assertions.Enums.CollectionOrdering.Matching);
         await Assert.That(history[0].BlocksCopied).IsGreaterThan(0UL);
         await Assert.That(history[0].BlocksCopied).IsLessThan(history[0].BlocksTotal);
-        await Assert.That(history[1].BlocksCopied).IsEqualTo((ulong)Blocks);
+        // Started again, it copies only what the stopped one had not: the child took every write.
+        await Assert.That(history[1].Partial).IsTrue();
+        await Assert.That(history[1].BlocksTotal).IsEqualTo((ulong)Blocks - history[0].BlocksCopied);
+        await Assert.That(history[1].BlocksCopied).IsEqualTo(history[1].BlocksTotal);
         await Assert.That(events.Any(e => e.Contains("faulted"))).IsFalse();
     }
 
@@ -346,5 +349,68 @@ public class NexusRebuildControlTests
         await Assert.That(h.Select(r => r.State).ToArray()).IsEquivalentTo(
             new[] { NexusRebuildState.Completed, NexusRebuildState.Failed, NexusRebuildState.Completed },
             TUnit.Assertions.Enums.CollectionOrdering.Matching);
+    }
+    [Test]
+    public async Task A_rebuild_paused_and_stopped_while_another_thread_writes_ends_with_the_children_identical()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t1 = host.Create("nexus-ctl-1"), t2 = host.Create("nexus-ctl-2");
+        var (name, a, s1) = Filled(t1, "rmt", 8192);
+        NexusBdev n = Nexus(name);
+        BdevSession s2 = BdevSession.Open(t2, name);
+        n.SetRebuildRate(8 << 20); // 4 MiB at 8 MiB/s: half a second, long enough to act on
+        string added = Bdevs.Unique("rm-new");
+        int add = Bdevs.Bound(t1, () => n.AddChild($"malloc:///{added}?num_blocks=8192&blk_size={Bs}"));
+        NexusChild child = n.FindChild(added)!;
+        var rng = new Random(9);
+        using var w = new DmaBuffer(32 * Bs);
+        int writeErrors = 0, writes = 0, pauses = 0, stops = 0, restarts = 0;
+        var sw = Stopwatch.StartNew();
+        while (!child.Healthy && sw.Elapsed < TimeSpan.FromSeconds(8))
+        {
+            // t2 writes; t1 runs the rebuild; the controls come from this OS thread, bound to neither.
+            var log = new IoLog();
+            w.Fill(seed: writes);
+            s2.Submit(BdevIoType.Write, w.Pointer, (ulong)rng.Next(0, 8192 - 32), 32, log, 1);
+            ThreadHost.PollUntil(() => log.Count == 1, t2, t1);
+            writeErrors += log.Done[0].Status != 0 ? 1 : 0;
+            writes++;
+            switch (rng.Next(40))
+            {
+                case 0:
+                    pauses += n.PauseRebuild(added) == 0 ? 1 : 0;
+                    break;
+                case 1 or 2 or 3:
+                    n.ResumeRebuild(added);
+                    break;
+                case 4 when stops < 2 && n.RebuildOf(child) is { StoppedByUser: false }:
+                    stops += n.StopRebuild(added) == 0 ? 1 : 0;
+                    break;
+            }
+            if (n.RebuildOf(child) == null && !child.Healthy && n.Reconfiguring == 0)
+            {
+                restarts += Bdevs.Bound(t1, () => n.StartRebuild(added)) == 0 ? 1 : 0; // stopped: again
+            }
+        }
+        n.SetRebuildRate(0);
+        n.ResumeRebuild(added);
+        bool synced = ThreadHost.PollUntil(() => child.Healthy, t1, t2);
+        s1.Close();
+        s2.Close();
+        string da = Digest(t1, a, 8192), db = Digest(t1, added, 8192);
+        NexusRebuildRecord[] h = n.RebuildHistory();
+        Bdevs.DestroyAndWait(name, t1, t2);
+        Bdevs.DestroyAndWait(a, t1);
+
+        await Assert.That(add).IsEqualTo(0);
+        await Assert.That(writeErrors).IsEqualTo(0);
+        await Assert.That(writes).IsGreaterThan(20);
+        await Assert.That(pauses + stops).IsGreaterThan(0);
+        await Assert.That(synced).IsTrue();
+        await Assert.That(db).IsEqualTo(da);
+        await Assert.That(restarts).IsEqualTo(stops);
+        await Assert.That(h.Length).IsEqualTo(stops + 1);
+        await Assert.That(h.Count(r => r.State == NexusRebuildState.Stopped)).IsEqualTo(stops);
+        await Assert.That(h[^1].State).IsEqualTo(NexusRebuildState.Completed);
     }
 }
