@@ -65,3 +65,6 @@ echo
 echo "== user-space NVMe driver vs null bdev, instructions per I/O (callgrind, simulated controller)"
 "$(dirname "$0")/nvme-callgrind/run.sh" "$BUILD" 20000 32
 "$(dirname "$0")/nvme-callgrind/run.sh" "$BUILD" 20000 1
+
+echo
+"$(dirname "$0")/nvmf_tcp.sh" "$BUILD" 3 5
