@@ -171,7 +171,20 @@ internal sealed unsafe class LvolMdIo : IDisposable
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnDone(BdevIo* io, int status, void* arg) => *(int*)arg = status;
+    private static void OnDone(BdevIo* io, int status, void* arg) => Done(io, status, arg);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Done(BdevIo* io, int status, void* arg)
+    {
+        try
+        {
+            *(int*)arg = status; // the status slot the polling loop watches
+        }
+        catch (Exception e)
+        {
+            Log.Error($"lvol store: a metadata completion failed: {e}");
+        }
+    }
 
     private int OnThread(Func<int> action)
     {

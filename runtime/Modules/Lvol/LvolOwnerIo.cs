@@ -73,14 +73,14 @@ internal sealed unsafe class LvolOwnerIo : IValueTaskSource<int>, IDisposable
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void OnDone(BdevIo* io, int status, void* arg) => Done(status, (nint)arg);
+    private static void OnDone(BdevIo* io, int status, void* arg) => Done(io, status, arg);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Done(int status, nint arg)
+    private static void Done(BdevIo* io, int status, void* arg)
     {
         try
         {
-            ((LvolOwnerIo)GCHandle.FromIntPtr(arg).Target!)._core.SetResult(status);
+            ((LvolOwnerIo)GCHandle.FromIntPtr((nint)arg).Target!)._core.SetResult(status);
         }
         catch (Exception e)
         {
