@@ -1115,7 +1115,9 @@ int nb_lvol_set_read_only(const char *lvol);
 int nb_lvol_delete(const char *lvol, nb_bdev_destroy_cb cb, void *ctx);
 
 /* Unloads store `lvs` (destroy 0: written clean; 1: its super block wiped, SPDK's
- * bdev_lvol_delete_lvstore); `cb` runs once every volume's bdev is gone and the store closed. */
+ * bdev_lvol_delete_lvstore); `cb` runs once every volume's bdev is gone and the store closed.
+ * A store whose base bdev is destroyed first is closed without a write: it stays marked dirty
+ * and its next import replays the metadata (nothing acknowledged is lost, only time). */
 int nb_lvs_unload(const char *lvs, int destroy, nb_bdev_destroy_cb cb, void *ctx);
 
 #ifdef __cplusplus
