@@ -1230,6 +1230,45 @@ struct nb_nexus_rebuild_record {
  * kept); returns how many there are (may be more than `max`). records may be NULL with max 0. */
 int nb_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *records, int max);
 
+/* ---------------------------------------------------------------- lvol
+ * Logical volumes on SPDK's lvol store format (a store SPDK made imports here, ours in SPDK).
+ * Stores and volumes come up through nb_bdev_create:
+ *   lvs:///POOL?mode=import|create|create_import|purge&disk=URI&cluster_size=4M
+ *       a store on the bdev disk= makes (or names, bdev:///NAME); answers POOL
+ *   lvol:///NAME?size=BYTES[K|M|G|T]&thin=0|1&lvs=lvs:///POOL?...  a volume, made if missing
+ * and by examine: a bdev that appears with a store on it brings the store up. Each volume is a
+ * bdev "POOL/NAME" with the volume's UUID. The calling thread of the store's bring-up is its
+ * metadata thread: every function below must be called on it (-EXDEV otherwise); each writes
+ * its metadata before it returns. `lvol` is a volume's bdev name ("POOL/NAME") or UUID. */
+
+/* Snapshots `lvol` as `snapshot` (a read-only volume holding its clusters; the volume becomes
+ * its thin clone, copying clusters on first write); the snapshot's bdev name goes to `name`.
+ * -EBUSY while a write to the volume is in flight (retry). */
+int nb_lvol_snapshot(const char *lvol, const char *snapshot, char *name, size_t name_len);
+
+/* Makes `clone`, a thin volume whose parent is the read-only `snapshot`; its bdev name to `name`. */
+int nb_lvol_clone(const char *snapshot, const char *clone, char *name, size_t name_len);
+
+/* Grows or shrinks `lvol` to `size_bytes` (rounded up to whole clusters). -ENOSPC when full. */
+int nb_lvol_resize(const char *lvol, uint64_t size_bytes);
+
+/* decouple 0: inflate (every cluster its own, no parent); 1: decouple from its parent (the
+ * parent's clusters copied, the grandparent becomes the parent). -EINVAL without a parent. */
+int nb_lvol_inflate(const char *lvol, int decouple);
+
+/* Makes `lvol` read-only (writes then fail with -EPERM). */
+int nb_lvol_set_read_only(const char *lvol);
+
+/* Deletes `lvol` (a snapshot only with one clone, which takes its clusters); `cb` runs on the
+ * calling thread once its bdev is gone. */
+int nb_lvol_delete(const char *lvol, nb_bdev_destroy_cb cb, void *ctx);
+
+/* Unloads store `lvs` (destroy 0: written clean; 1: its super block wiped, SPDK's
+ * bdev_lvol_delete_lvstore); `cb` runs once every volume's bdev is gone and the store closed.
+ * A store whose base bdev is destroyed first is closed without a write: it stays marked dirty
+ * and its next import replays the metadata (nothing acknowledged is lost, only time). */
+int nb_lvs_unload(const char *lvs, int destroy, nb_bdev_destroy_cb cb, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

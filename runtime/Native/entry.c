@@ -1197,3 +1197,59 @@ int nb_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *
 		return -ECHILD;
 	return nbm_nexus_rebuild_history(nexus, records, max);
 }
+
+__attribute__((visibility("hidden"))) extern int nbm_lvol_snapshot(const char *lvol, const char *snapshot, char *name, size_t name_len);
+int nb_lvol_snapshot(const char *lvol, const char *snapshot, char *name, size_t name_len)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvol_snapshot(lvol, snapshot, name, name_len);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_lvol_clone(const char *snapshot, const char *clone, char *name, size_t name_len);
+int nb_lvol_clone(const char *snapshot, const char *clone, char *name, size_t name_len)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvol_clone(snapshot, clone, name, name_len);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_lvol_resize(const char *lvol, uint64_t size_bytes);
+int nb_lvol_resize(const char *lvol, uint64_t size_bytes)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvol_resize(lvol, size_bytes);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_lvol_inflate(const char *lvol, int decouple);
+int nb_lvol_inflate(const char *lvol, int decouple)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvol_inflate(lvol, decouple);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_lvol_set_read_only(const char *lvol);
+int nb_lvol_set_read_only(const char *lvol)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvol_set_read_only(lvol);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_lvol_delete(const char *lvol, nb_bdev_destroy_cb cb, void *ctx);
+int nb_lvol_delete(const char *lvol, nb_bdev_destroy_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvol_delete(lvol, cb, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_lvs_unload(const char *lvs, int destroy, nb_bdev_destroy_cb cb, void *ctx);
+int nb_lvs_unload(const char *lvs, int destroy, nb_bdev_destroy_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvs_unload(lvs, destroy, cb, ctx);
+}

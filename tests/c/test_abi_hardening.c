@@ -3082,6 +3082,54 @@ static void g_composite(const char *dir)
 	OK(nb_nexus_destroy("abi_nx", NULL, NULL), 0);
 }
 
+/* =========================================================================================
+ * Group: lvol — the lvol functions with hostile arguments, then each once on a store on malloc
+ * ======================================================================================= */
+
+static void on_lvs_unloaded(void *ctx, int status)
+{
+	*(int *)ctx = status == 0 ? 1 : -1;
+}
+
+static void g_lvol(const char *dir)
+{
+	(void)dir;
+	setup_world();
+	char name[64];
+	RC(nb_lvol_snapshot(NULL, "s", name, sizeof(name)), -EINVAL);
+	RC(nb_lvol_snapshot("abi_nolvs/v", "s", name, sizeof(name)), -ENODEV);
+	RC(nb_lvol_clone(NULL, "c", name, sizeof(name)), -EINVAL);
+	RC(nb_lvol_resize(NULL, 1), -EINVAL);
+	RC(nb_lvol_resize("abi_nolvs/v", 1 << 20), -ENODEV);
+	RC(nb_lvol_inflate(NULL, 0), -EINVAL);
+	RC(nb_lvol_set_read_only(NULL), -EINVAL);
+	RC(nb_lvol_delete(NULL, NULL, NULL), -EINVAL);
+	RC(nb_lvol_delete("abi_nolvs/v", NULL, NULL), -ENODEV);
+	RC(nb_lvs_unload(NULL, 0, NULL, NULL), -EINVAL);
+	RC(nb_lvs_unload("abi_nolvs", 0, NULL, NULL), -ENODEV);
+	NEED(nb_bdev_create("lvs:///abi_lvs?mode=create&cluster_size=1M&disk=malloc%3A%2F%2F%2Fabi_lvm%3Fsize_mb%3D16",
+			    name, sizeof(name)) == 0);
+	NEED(nb_bdev_create("lvol:///v?size=4M&lvs=lvs%3A%2F%2F%2Fabi_lvs", name, sizeof(name)) == 0);
+	TRUE(strcmp(name, "abi_lvs/v") == 0);
+	RC(nb_lvol_snapshot("abi_lvs/v", NULL, name, sizeof(name)), -EINVAL);
+	RC(nb_lvol_snapshot("abi_lvs/v", "bad/name", name, sizeof(name)), -EINVAL);
+	OK(nb_lvol_snapshot("abi_lvs/v", "s", name, sizeof(name)), 0);
+	TRUE(strcmp(name, "abi_lvs/s") == 0);
+	RC(nb_lvol_clone("abi_lvs/v", "c", name, sizeof(name)), -EINVAL); /* not read-only */
+	OK(nb_lvol_clone("abi_lvs/s", "c", name, sizeof(name)), 0);
+	RC(nb_lvol_resize("abi_lvs/v", 0), -EINVAL);
+	RC(nb_lvol_resize("abi_lvs/v", UINT64_MAX), -EINVAL);
+	OK(nb_lvol_resize("abi_lvs/v", 8 << 20), 0);
+	RC(nb_lvol_inflate("abi_lvs/s", 0), -EINVAL); /* no parent */
+	OK(nb_lvol_inflate("abi_lvs/c", 1), 0);
+	OK(nb_lvol_set_read_only("abi_lvs/c"), 0);
+	OK(nb_lvol_delete("abi_lvs/s", NULL, NULL), 0); /* one clone left: it takes the clusters */
+	int done = 0;
+	OK(nb_lvs_unload("abi_lvs", 1, on_lvs_unloaded, &done), 0);
+	POLL_UNTIL(W.t1, done != 0);
+	TRUE(done == 1);
+}
+
 struct group {
 	const char *name;
 	void (*fn)(const char *dir);
@@ -3123,6 +3171,7 @@ static const struct group groups[] = {
 	{ "crypto", g_crypto, 60, "" },
 	{ "config", g_config, 60, "" },
 	{ "composite", g_composite, 60, "" },
+	{ "lvol", g_lvol, 60, "" },
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 

@@ -48,17 +48,24 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         return rc;
     }
 
-    private static void OnRequest(object? o, nint io)
+    private static unsafe void OnRequest(object? o, nint io)
     {
         var channel = (LvolChannel)o!;
         LvolAllocator a = channel.Volume.Store.Allocator;
         a._queue.Add((channel, io));
         if (!a._running)
         {
+            // Started by a message of its own rather than here: the requests already waiting
+            // behind this one join the first batch and share its metadata write.
             a._running = true;
-            _ = a.RunGuarded();
+            if (channel.Volume.Store.Owner.SendControl(&OnStart, a) != 0)
+            {
+                _ = a.RunGuarded();
+            }
         }
     }
+
+    private static void OnStart(object? o, nint arg) => _ = ((LvolAllocator)o!).RunGuarded();
 
     private async Task RunGuarded()
     {

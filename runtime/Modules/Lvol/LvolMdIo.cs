@@ -178,11 +178,11 @@ internal sealed unsafe class LvolMdIo : IDisposable
     {
         try
         {
-            *(int*)arg = status;
+            *(int*)arg = status; // the status slot the polling loop watches
         }
         catch (Exception e)
         {
-            Log.Error($"lvol metadata I/O: a completion failed: {e}");
+            Log.Error($"lvol store: a metadata completion failed: {e}");
         }
     }
 

@@ -27,7 +27,7 @@ internal static class LvolVolumes
         {
             return LastError.Set(Errno.EEXIST, $"lvol store '{store.Name}' has a volume '{name}' already");
         }
-        ulong clusters = (sizeBytes + store.ClusterSize - 1) / store.ClusterSize;
+        ulong clusters = (sizeBytes / store.ClusterSize) + (sizeBytes % store.ClusterSize != 0 ? 1UL : 0);
         if (sizeBytes == 0 || clusters > BlobDescriptorParser.MaxClusters)
         {
             return LastError.Set(Errno.EINVAL, $"volume size {sizeBytes} bytes: at least one byte, " +
@@ -81,7 +81,7 @@ internal static class LvolVolumes
         {
             return LastError.Set(Errno.EPERM, $"volume '{v.Name}' is read-only or a snapshot: it is not resized");
         }
-        ulong clusters = (sizeBytes + store.ClusterSize - 1) / store.ClusterSize;
+        ulong clusters = (sizeBytes / store.ClusterSize) + (sizeBytes % store.ClusterSize != 0 ? 1UL : 0);
         if (sizeBytes == 0 || clusters > BlobDescriptorParser.MaxClusters)
         {
             return LastError.Set(Errno.EINVAL, $"volume size {sizeBytes} bytes is out of range");
