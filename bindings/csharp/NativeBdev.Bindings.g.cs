@@ -2194,9 +2194,10 @@ public static unsafe partial class Nb
     public static partial int nb_nexus_rebuild_stop(byte* nexus, byte* child);
 
     /// <summary>
-    /// Starts a full rebuild of an open, out-of-sync child that has none (one stopped). -EEXIST while
-    /// one runs or waits; -EINVAL for a child in sync or not open (bring a faulted child back with
-    /// nb_nexus_online_child).
+    /// Starts a rebuild of an open, out-of-sync child that has none: of the segments a stopped
+    /// rebuild had not copied yet (the child took every write meanwhile), else full (a child added
+    /// without one). -EEXIST while one runs or waits; -EINVAL for a child in sync or not open (bring
+    /// a faulted child back with nb_nexus_online_child).
     /// </summary>
     [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_start")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
@@ -2228,4 +2229,60 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_nexus_rebuild_history")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_nexus_rebuild_history(byte* nexus, nb_nexus_rebuild_record* records, int max);
+
+    /// <summary>
+    /// Snapshots `lvol` as `snapshot` (a read-only volume holding its clusters; the volume becomes
+    /// its thin clone, copying clusters on first write); the snapshot's bdev name goes to `name`.
+    /// -EBUSY while a write to the volume is in flight (retry).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvol_snapshot")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvol_snapshot(byte* lvol, byte* snapshot, byte* name, nuint name_len);
+
+    /// <summary>
+    /// Makes `clone`, a thin volume whose parent is the read-only `snapshot`; its bdev name to `name`.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvol_clone")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvol_clone(byte* snapshot, byte* clone, byte* name, nuint name_len);
+
+    /// <summary>
+    /// Grows or shrinks `lvol` to `size_bytes` (rounded up to whole clusters). -ENOSPC when full.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvol_resize")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvol_resize(byte* lvol, ulong size_bytes);
+
+    /// <summary>
+    /// decouple 0: inflate (every cluster its own, no parent); 1: decouple from its parent (the
+    /// parent's clusters copied, the grandparent becomes the parent). -EINVAL without a parent.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvol_inflate")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvol_inflate(byte* lvol, int decouple);
+
+    /// <summary>
+    /// Makes `lvol` read-only (writes then fail with -EPERM).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvol_set_read_only")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvol_set_read_only(byte* lvol);
+
+    /// <summary>
+    /// Deletes `lvol` (a snapshot only with one clone, which takes its clusters); `cb` runs on the
+    /// calling thread once its bdev is gone.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvol_delete")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvol_delete(byte* lvol, nb_bdev_destroy_cb cb, void* ctx);
+
+    /// <summary>
+    /// Unloads store `lvs` (destroy 0: written clean; 1: its super block wiped, SPDK's
+    /// bdev_lvol_delete_lvstore); `cb` runs once every volume's bdev is gone and the store closed.
+    /// A store whose base bdev is destroyed first is closed without a write: it stays marked dirty
+    /// and its next import replays the metadata (nothing acknowledged is lost, only time).
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvs_unload")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvs_unload(byte* lvs, int destroy, nb_bdev_destroy_cb cb, void* ctx);
 }

@@ -4069,3 +4069,49 @@ extern "C" {
         max: ::std::os::raw::c_int,
     ) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn nb_lvol_snapshot(
+        lvol: *const ::std::os::raw::c_char,
+        snapshot: *const ::std::os::raw::c_char,
+        name: *mut ::std::os::raw::c_char,
+        name_len: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_lvol_clone(
+        snapshot: *const ::std::os::raw::c_char,
+        clone: *const ::std::os::raw::c_char,
+        name: *mut ::std::os::raw::c_char,
+        name_len: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_lvol_resize(
+        lvol: *const ::std::os::raw::c_char,
+        size_bytes: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_lvol_inflate(
+        lvol: *const ::std::os::raw::c_char,
+        decouple: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_lvol_set_read_only(lvol: *const ::std::os::raw::c_char) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_lvol_delete(
+        lvol: *const ::std::os::raw::c_char,
+        cb: nb_bdev_destroy_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_lvs_unload(
+        lvs: *const ::std::os::raw::c_char,
+        destroy: ::std::os::raw::c_int,
+        cb: nb_bdev_destroy_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
