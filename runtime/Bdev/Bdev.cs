@@ -35,6 +35,9 @@ internal abstract unsafe class Bdev
     /// <summary>The device reads and writes host memory itself: every buffer must come from
     /// the DMA pool (nb_dma_malloc), and iovecs must meet at page boundaries.</summary>
     public bool NeedsDmaBuffers { get; protected init; }
+    /// <summary>The device holds no data when it is created (a RAM disk, a null device): an
+    /// examine has nothing to find on it and does not read it.</summary>
+    public bool StartsBlank { get; protected init; }
     /// <summary>Blocks; I/O should not cross a multiple of it (0 = no boundary).</summary>
     public uint OptimalIoBoundary { get; protected init; }
 

@@ -21,10 +21,12 @@ internal sealed class LvolModule : IBdevModule
     /// <summary>SPDK's lvol examine: a bdev that appears with an lvol store on it (a super block
     /// whose CRC holds, of type LVOLSTORE) brings the store and its volumes up, on the registering
     /// thread, which becomes the store's metadata thread. Our own volumes are not examined, nor a
-    /// bdev registered without a current thread, nor one that is claimed already.</summary>
+    /// bdev registered without a current thread, nor one that is claimed already, nor one that
+    /// starts blank (a RAM or null device: nothing to find, and its probe read would show in its
+    /// statistics and cost each creation a metadata thread).</summary>
     public void Examine(Bdev.Bdev bdev)
     {
-        if (bdev.ModuleName == Name || bdev.ClaimOwner != null || bdev.Removing ||
+        if (bdev.ModuleName == Name || bdev.StartsBlank || bdev.ClaimOwner != null || bdev.Removing ||
             Reactor.LightweightThread.Current == null || !bdev.IoTypeSupported(BdevIoType.Read) ||
             bdev.BlockSize > Blob.BlobFormat.PageSize || Blob.BlobFormat.PageSize % bdev.BlockSize != 0 ||
             bdev.SizeBytes < 2 * Blob.BlobFormat.PageSize)

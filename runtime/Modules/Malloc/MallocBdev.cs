@@ -16,6 +16,7 @@ internal sealed unsafe class MallocBdev : Bdev.Bdev
     {
         Uuid = uuid;
         ProductName = "Malloc disk";
+        StartsBlank = true;
         _mem = mem;
         _capacityBlocks = blocks;
         _dma = dma;

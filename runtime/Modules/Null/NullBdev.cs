@@ -10,6 +10,7 @@ internal sealed unsafe class NullBdev : Bdev.Bdev
     {
         Uuid = uuid;
         ProductName = "Null disk";
+        StartsBlank = true;
     }
 
     public override bool IoTypeSupported(BdevIoType type) => type is BdevIoType.Read or BdevIoType.Write
