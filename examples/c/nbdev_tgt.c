@@ -115,6 +115,11 @@ static void stop(void *ctx)
 		if (t->metrics)
 			nb_metrics_server_stop();
 	}
+	/* Hosts are disconnected and the listeners closed before their namespaces' bdevs go
+	 * (-ENOENT: no target was started). */
+	int rc = nb_nvmf_target_stop();
+	if (rc != 0 && rc != -ENOENT)
+		fprintf(stderr, "nbdev_tgt: stopping the NVMe/TCP target: %s\n", nb_last_error());
 	t->bdevs_left = 1;
 	/* nb_bdev_first skips bdevs being destroyed; one that refuses leaves the walk to the next. */
 	for (struct nb_bdev *b = nb_bdev_first(); b;) {

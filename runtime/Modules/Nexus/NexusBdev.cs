@@ -51,6 +51,10 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
     private void* _eventCtx;
     public Action<NexusChild>? Listener { get; set; }
 
+    /// <summary>state_file=PATH: writes are acknowledged only once the file records every child
+    /// that became unhealthy before they completed.</summary>
+    public NexusStateFile? StateFile { get; private set; }
+
     public NexusBdev(string name, uint blockSize, ulong blockCount, Guid uuid, uint alignment, bool dmaBuffers)
         : base(name, "nexus", blockSize, blockCount)
     {
@@ -69,6 +73,58 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         {
             _eventCb = cb;
             _eventCtx = ctx;
+        }
+    }
+
+    /// <summary>Keeps the child states in <paramref name="path"/> from now on, after applying
+    /// what it holds (made, before the nexus is registered): a child it records as unhealthy, or
+    /// does not know, starts faulted (nb_nexus_online_child brings it back with a full rebuild).
+    /// -EIO when no child would be left in sync.</summary>
+    internal int UseStateFile(string path)
+    {
+        int rc = NexusStateFile.Open(path, Name, SnapshotState, out NexusStateFile? file,
+            out List<NexusChildRecord>? records);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (records != null)
+        {
+            List<NexusChild> all = Children();
+            bool anyHealthy = all.Exists(c => records.Exists(r => r.Healthy && (r.Uri == c.Uri || r.Name == c.Name)));
+            if (!anyHealthy)
+            {
+                file!.Stop();
+                return LastError.Set(Errno.EIO,
+                    $"state file '{path}' records no child of nexus '{Name}' in sync: none may serve reads");
+            }
+            lock (_lock)
+            {
+                foreach (NexusChild c in all)
+                {
+                    NexusChildRecord? r = records.Find(x => x.Uri == c.Uri || x.Name == c.Name);
+                    if (r is { Healthy: true })
+                    {
+                        continue;
+                    }
+                    c.State = NexusChildState.Faulted;
+                    c.Reason = r?.Reason is { } why && why != NexusFaultReason.None ? why : NexusFaultReason.Offline;
+                    c.Synced = false;
+                    c.LogEpoch = -1;
+                    StartLogLocked();
+                    _generation++;
+                }
+            }
+        }
+        StateFile = file;
+        return 0;
+    }
+
+    private byte[] SnapshotState()
+    {
+        lock (_lock)
+        {
+            return NexusStateFile.Format(Name, Array.FindAll(_children, c => c != null)!);
         }
     }
 
@@ -224,23 +280,34 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
 
     /// <summary>The child's bdev is going away (hot-removed): it is faulted offline even when it
     /// is the last healthy one (nothing can read it any more), detached, and its descriptor
-    /// closed so that the removal can finish.</summary>
+    /// closed so that the removal can finish.
+    /// A bdev that failed for good (retired: an NVMe-oF controller past its ctrlr_loss_timeout)
+    /// is treated the same way, and destroyed when the nexus made it, as SPDK deletes such a
+    /// controller: nb_nexus_online_child makes it again from its URI.</summary>
     private void OnChildEvent(NexusChild c, BdevEventType type)
     {
-        if (type != BdevEventType.Remove)
+        if (type != BdevEventType.Remove && type != BdevEventType.Failed)
         {
             return;
         }
         lock (_lock)
         {
-            if (c.State == NexusChildState.Closed)
+            if (c.State == NexusChildState.Closed || (type == BdevEventType.Failed && c.Desc is not { Closed: false }))
             {
                 return;
             }
             FaultLocked(c, NexusFaultReason.Offline);
         }
         Emit(c);
-        Reconfigure(_ => CloseChild(c));
+        Bdev.Bdev gone = c.Bdev;
+        Reconfigure(_ =>
+        {
+            CloseChild(c);
+            if (type == BdevEventType.Failed && c.CreatedByNexus && BdevRegistry.Find(gone.Name) == gone)
+            {
+                BdevRegistry.Destroy(gone.Name, null);
+            }
+        });
     }
 
     /// <summary>Faults <paramref name="c"/> (the caller holds the lock): the write log starts if
@@ -248,6 +315,11 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
     private void FaultLocked(NexusChild c, NexusFaultReason reason)
     {
         bool wasSynced = c.Synced && c.State == NexusChildState.Open;
+        bool wasFaulted = c.State == NexusChildState.Faulted;
+        if (!wasFaulted)
+        {
+            StateFile?.ChildBecameUnhealthy();
+        }
         c.State = NexusChildState.Faulted;
         c.Reason = reason;
         if (LoggingActive == 0)
@@ -255,7 +327,12 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             LogEpoch++;
             LoggingActive = 1;
         }
-        c.LogEpoch = wasSynced ? LogEpoch : -1;
+        if (!wasFaulted)
+        {
+            // Faulted again (its bdev went away after an I/O error): what it missed is still
+            // what the log has recorded since the first fault.
+            c.LogEpoch = wasSynced ? LogEpoch : -1;
+        }
         c.ResumeMap = null; // it may miss writes from now on
         CancelRebuildLocked(c);
         _generation++;
@@ -369,12 +446,14 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             return LastError.Set(Errno.EINVAL, $"child '{c.Name}' is {NexusChild.StateName(c.State)}, not faulted");
         }
         int rc;
-        bool reopened = false;
+        bool vouched = true;
         if (c.Desc is not { Closed: false })
         {
-            // Its bdev went away: what comes back (remade from the URI, or another bdev of the
-            // name) holds nothing the write log can vouch for, so the rebuild is full.
-            reopened = true;
+            // Its bdev went away. What comes back holds what the write log can vouch for only
+            // if it is the same device: a bdev with the old one's UUID (a replica's namespace on
+            // a target that restarted, as Mayastor knows a replica by its UUID) kept what it
+            // had; anything else (another bdev of the name, a fresh device) is rebuilt in full.
+            Guid had = c.Bdev.Uuid;
             if ((rc = NexusModule.ResolveChild(c.Uri, out Bdev.Bdev? b, out bool made)) != 0)
             {
                 return rc;
@@ -384,6 +463,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
                 b!.ConfigOwner = this;
             }
             c.Bdev = b!;
+            vouched = had != Guid.Empty && b!.Uuid == had;
             if ((rc = OpenChild(c)) != 0)
             {
                 return rc;
@@ -392,7 +472,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
         bool partial;
         lock (_lock)
         {
-            partial = !reopened && c.LogEpoch >= 0 && c.LogEpoch == LogEpoch;
+            partial = vouched && c.LogEpoch >= 0 && c.LogEpoch == LogEpoch;
         }
         return BeginRebuild(c, partial);
     }
@@ -709,6 +789,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             cb = _eventCb;
             ctx = _eventCtx;
         }
+        StateFile?.Changed();
         Listener?.Invoke(c);
         if (cb != null)
         {
@@ -816,6 +897,10 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
                 w.WriteString("name", Name);
                 w.WriteString("uuid", Uuid.ToString());
                 w.WriteNumber("size", BlockCount * BlockSize);
+                if (StateFile != null)
+                {
+                    w.WriteString("state_file", StateFile.Path);
+                }
                 w.WriteStartArray("children");
                 members.ForEach(c => w.WriteStringValue(Text(c)));
                 w.WriteEndArray();
@@ -857,6 +942,7 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
 
     public override void Destruct()
     {
+        StateFile?.Stop();
         foreach (NexusChild c in Children())
         {
             c.Rebuild?.Cancel();

@@ -42,6 +42,7 @@ internal sealed unsafe class NexusChannel : BdevModuleChannel
     private uint _next;
     private int _generation = -1;
     private BdevIo* _heldHead, _heldTail;
+    private BdevIo* _awaitHead, _awaitTail; // successful completions waiting for the state file
     private Poller? _poller;
     private readonly ulong[] _log;
     private int _logEpoch;
@@ -216,6 +217,11 @@ internal sealed unsafe class NexusChannel : BdevModuleChannel
             }
         }
         int status = ctx->Status != 0 ? ctx->Status : ctx->Successes > 0 ? 0 : -Errno.EIO;
+        if (_nexus.StateFile is { } file && status == 0 && (ctx->AwaitState = file.WritesMustWaitFor()) != 0)
+        {
+            AwaitStateFile(io);
+            return;
+        }
         _channel.Complete(io, status);
     }
 
@@ -331,6 +337,47 @@ internal sealed unsafe class NexusChannel : BdevModuleChannel
         }
     }
 
+    /// <summary>A write that succeeded while the state file does not yet record a child that
+    /// became unhealthy: acknowledged by the poller once it does.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void AwaitStateFile(BdevIo* io)
+    {
+        NexusIoContext* ctx = Context(io);
+        ctx->NextHeld = null;
+        if (_awaitTail == null)
+        {
+            _awaitHead = io;
+        }
+        else
+        {
+            Context(_awaitTail)->NextHeld = io;
+        }
+        _awaitTail = io;
+        if (_poller == null)
+        {
+            StartPoller();
+        }
+    }
+
+    private int CompleteCovered()
+    {
+        NexusStateFile file = _nexus.StateFile!;
+        int n = 0;
+        while (_awaitHead != null && file.Covers(Context(_awaitHead)->AwaitState))
+        {
+            BdevIo* io = _awaitHead;
+            _awaitHead = Context(io)->NextHeld;
+            if (_awaitHead == null)
+            {
+                _awaitTail = null;
+            }
+            Context(io)->NextHeld = null;
+            _channel.Complete(io, 0);
+            n++;
+        }
+        return n;
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void StartPoller()
     {
@@ -344,13 +391,13 @@ internal sealed unsafe class NexusChannel : BdevModuleChannel
     private static int PollHeld(object? o)
     {
         var c = (NexusChannel)o!;
+        int n = c._awaitHead != null ? c.CompleteCovered() : 0;
         if (c._nexus.Reconfiguring != 0)
         {
-            return 0;
+            return n;
         }
         BdevIo* io = c._heldHead;
         c._heldHead = c._heldTail = null;
-        int n = 0;
         while (io != null)
         {
             BdevIo* next = Context(io)->NextHeld;
@@ -359,7 +406,7 @@ internal sealed unsafe class NexusChannel : BdevModuleChannel
             io = next;
             n++;
         }
-        if (c._heldHead == null && c._poller != null)
+        if (c._heldHead == null && c._awaitHead == null && c._poller != null)
         {
             c._channel.Thread.UnregisterPoller(c._poller);
             c._poller = null;

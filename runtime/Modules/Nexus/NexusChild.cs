@@ -96,6 +96,18 @@ internal sealed unsafe class NexusChild : IDisposable
         _ => "none",
     };
 
+    public static NexusFaultReason ReasonFromName(string name) => name switch
+    {
+        "cant_open" => NexusFaultReason.CantOpen,
+        "no_space" => NexusFaultReason.NoSpace,
+        "timed_out" => NexusFaultReason.TimedOut,
+        "io_error" => NexusFaultReason.IoError,
+        "rebuild_failed" => NexusFaultReason.RebuildFailed,
+        "admin_failed" => NexusFaultReason.AdminFailed,
+        "offline" => NexusFaultReason.Offline,
+        _ => NexusFaultReason.None,
+    };
+
     public override string ToString() =>
         $"{Name} {StateName(State)}{(State == NexusChildState.Faulted ? "(" + ReasonName(Reason) + ")" : "")} " +
         (Synced ? "synced" : "out-of-sync");

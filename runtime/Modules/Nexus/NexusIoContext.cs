@@ -7,7 +7,9 @@ namespace NativeBdev.Modules.Nexus;
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct NexusIoContext
 {
-    public BdevIo* NextHeld;  // the channel's queue of I/O held while reconfiguring or range-locked
+    public BdevIo* NextHeld;  // the channel's queue of I/O held while reconfiguring or range-locked,
+                              // or of completions waiting for the state file
+    public long AwaitState;   // a completion held until the state file covers this request
     public ulong Tried;       // a read: the child slots already asked (bit per slot)
     public int InFlight;      // children not yet back
     public int Status;        // a failure the host must see (0: none so far)

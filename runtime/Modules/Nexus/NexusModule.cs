@@ -26,7 +26,8 @@ internal sealed class NexusModule : IBdevModule
             return rc;
         }
         string? children = uri.Get("children");
-        if ((rc = uri.CheckAllUsed("size, children, uuid")) != 0 || (rc = BdevRegistry.CheckName(uri.Name)) != 0)
+        string? stateFile = uri.Get("state_file");
+        if ((rc = uri.CheckAllUsed("size, children, uuid, state_file")) != 0 || (rc = BdevRegistry.CheckName(uri.Name)) != 0)
         {
             return rc;
         }
@@ -34,13 +35,14 @@ internal sealed class NexusModule : IBdevModule
         {
             return LastError.Set(Errno.EINVAL, "nexus:///NAME needs children=URI,URI,... (percent-encoded URIs)");
         }
-        rc = Create(uri.Name, size, children.Split(','), uuid);
+        rc = Create(uri.Name, size, children.Split(','), uuid, stateFile);
         name = rc == 0 ? uri.Name : null;
         return rc;
     }
 
-    /// <summary>The core of nb_nexus_create: 0, or -errno with every child made for it destroyed.</summary>
-    public static int Create(string name, ulong sizeBytes, string[] childUris, Guid uuid)
+    /// <summary>The core of nb_nexus_create: 0, or -errno with every child made for it destroyed.
+    /// <paramref name="stateFile"/>: see <see cref="NexusBdev.UseStateFile"/>.</summary>
+    public static int Create(string name, ulong sizeBytes, string[] childUris, Guid uuid, string? stateFile = null)
     {
         if (Reactor.LightweightThread.Current == null)
         {
@@ -67,7 +69,7 @@ internal sealed class NexusModule : IBdevModule
         NexusBdev? nexus = null;
         if (rc == 0)
         {
-            rc = Build(name, sizeBytes, childUris, bdevs, created, uuid, out nexus);
+            rc = Build(name, sizeBytes, childUris, bdevs, created, uuid, stateFile, out nexus);
         }
         if (rc != 0)
         {
@@ -86,7 +88,7 @@ internal sealed class NexusModule : IBdevModule
     }
 
     private static int Build(string name, ulong sizeBytes, string[] uris, Bdev.Bdev[] bdevs, bool[] created, Guid uuid,
-        out NexusBdev? nexus)
+        string? stateFile, out NexusBdev? nexus)
     {
         nexus = null;
         uint bs = bdevs[0].BlockSize;
@@ -124,11 +126,16 @@ internal sealed class NexusModule : IBdevModule
                 c!.State = NexusChildState.Open;
             }
         }
+        if (rc == 0 && stateFile != null)
+        {
+            rc = n.UseStateFile(stateFile);
+        }
         if (rc == 0 && (rc = BdevRegistry.Register(n)) == 0)
         {
             nexus = n;
             return 0;
         }
+        n.StateFile?.Stop();
         int said = LastError.Errno;
         string message = LastError.Message;
         foreach (NexusChild c in n.Children())

@@ -28,7 +28,7 @@ internal static class NexusMethods
         server.Register(new RpcMethod("nexus_create",
         [
             Req("name", RpcParamKind.String), Req("children", RpcParamKind.StringList),
-            Opt("size", RpcParamKind.UInt64), Opt("uuid", RpcParamKind.Uuid),
+            Opt("size", RpcParamKind.UInt64), Opt("uuid", RpcParamKind.Uuid), Opt("state_file", RpcParamKind.String),
         ], Create));
         server.Register(new RpcMethod("nexus_destroy", [Req("name", RpcParamKind.String)],
             (call, args) => BdevRpc.Delete(call, args.String("name")!, b => b is NexusBdev)));
@@ -160,7 +160,7 @@ internal static class NexusMethods
     {
         string name = args.String("name")!;
         int rc = NexusModule.Create(name, args.UInt64("size"), args.StringList("children"),
-            args.Uuid("uuid") ?? Guid.NewGuid());
+            args.Uuid("uuid") ?? Guid.NewGuid(), args.String("state_file"));
         if (rc != 0)
         {
             Fail(call, rc);
