@@ -447,7 +447,8 @@ enum nb_bdev_event_type {
  *                                                 (M MiB each, 0 = equal parts); answers BASEp0
  *   raid0:///NAME?strip_size_kb=K&base_bdevs=A,B  SPDK's raid0 (K a power of two), bases claimed
  *   concat:///NAME?strip_size_kb=K&base_bdevs=A,B SPDK's concat: the bases one after the other
- *   nexus:///NAME?size=BYTES&children=URI,URI     a mirror (see nb_nexus_create)
+ *   nexus:///NAME?size=BYTES&children=URI,URI     a mirror (see nb_nexus_create); &state_file=PATH
+ *                                                 keeps the child states in PATH (see the nexus)
  * bdev://, loopback://, error://, delay://, split://, raid0://, concat:// and nexus:// need a
  * current thread (they open their bases). */
 int nb_bdev_create(const char *uri, char *name, size_t name_len);
@@ -1157,8 +1158,11 @@ int nb_nexus_remove_child(const char *nexus, const char *child);
  * healthy child. Writes from then on are logged for a partial rebuild. */
 int nb_nexus_fault_child(const char *nexus, const char *child, int reason);
 
-/* Brings a faulted child back: reopened (remade from its URI if its bdev went away), out of
- * sync, and rebuilt — partially when the write log covers it. 0 for a child already open. */
+/* Brings a faulted child back: reopened (remade from its URI if its bdev went away or failed for
+ * good — an NVMe-oF child past its ctrlr_loss_timeout — the nexus destroys such a bdev it made),
+ * out of sync, and rebuilt — partially when the write log covers it and the child is the same
+ * device (a remade bdev with the old one's UUID, e.g. a replica's namespace on a restarted
+ * target). 0 for a child already open. */
 int nb_nexus_online_child(const char *nexus, const char *child);
 
 struct nb_nexus_child_info {

@@ -1459,7 +1459,8 @@ public static unsafe partial class Nb
     /// (M MiB each, 0 = equal parts); answers BASEp0
     /// raid0:///NAME?strip_size_kb=K&amp;base_bdevs=A,B  SPDK's raid0 (K a power of two), bases claimed
     /// concat:///NAME?strip_size_kb=K&amp;base_bdevs=A,B SPDK's concat: the bases one after the other
-    /// nexus:///NAME?size=BYTES&amp;children=URI,URI     a mirror (see nb_nexus_create)
+    /// nexus:///NAME?size=BYTES&amp;children=URI,URI     a mirror (see nb_nexus_create); &amp;state_file=PATH
+    /// keeps the child states in PATH (see the nexus)
     /// bdev://, loopback://, error://, delay://, split://, raid0://, concat:// and nexus:// need a
     /// current thread (they open their bases).
     /// </summary>
@@ -2152,8 +2153,11 @@ public static unsafe partial class Nb
     public static partial int nb_nexus_fault_child(byte* nexus, byte* child, int reason);
 
     /// <summary>
-    /// Brings a faulted child back: reopened (remade from its URI if its bdev went away), out of
-    /// sync, and rebuilt — partially when the write log covers it. 0 for a child already open.
+    /// Brings a faulted child back: reopened (remade from its URI if its bdev went away or failed for
+    /// good — an NVMe-oF child past its ctrlr_loss_timeout — the nexus destroys such a bdev it made),
+    /// out of sync, and rebuilt — partially when the write log covers it and the child is the same
+    /// device (a remade bdev with the old one's UUID, e.g. a replica's namespace on a restarted
+    /// target). 0 for a child already open.
     /// </summary>
     [LibraryImport(LibraryName, EntryPoint = "nb_nexus_online_child")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
