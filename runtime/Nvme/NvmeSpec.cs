@@ -47,6 +47,7 @@ internal static class NvmeSpec
     public const byte IoFlush = 0x00;
     public const byte IoWrite = 0x01;
     public const byte IoRead = 0x02;
+    public const byte IoCompare = 0x05;
     public const byte IoWriteZeroes = 0x08;
     public const byte IoDatasetManagement = 0x09;
 
@@ -91,6 +92,7 @@ internal static class NvmeSpec
     public const int IdCtrlNn = 516;
     public const int IdCtrlOncs = 520;
     public const int IdCtrlVwc = 525;
+    public const ushort OncsCompare = 1 << 0;
     public const ushort OncsDatasetManagement = 1 << 2;
     public const ushort OncsWriteZeroes = 1 << 3;
 

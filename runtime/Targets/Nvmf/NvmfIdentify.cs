@@ -52,7 +52,7 @@ internal static class NvmfIdentify
         {
             BinaryPrimitives.WriteUInt32LittleEndian(p[NvmeSpec.IdCtrlNn..], (uint)s.MaxNamespaces);
             BinaryPrimitives.WriteUInt16LittleEndian(p[NvmeSpec.IdCtrlOncs..],
-                NvmeSpec.OncsDatasetManagement | NvmeSpec.OncsWriteZeroes);
+                NvmeSpec.OncsCompare | NvmeSpec.OncsDatasetManagement | NvmeSpec.OncsWriteZeroes);
             p[NvmeSpec.IdCtrlVwc] = c.WriteCache ? (byte)1 : (byte)0;
         }
         BinaryPrimitives.WriteUInt32LittleEndian(p[536..], 1);      // SGLS: SGLs, no alignment needed

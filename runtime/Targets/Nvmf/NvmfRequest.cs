@@ -37,6 +37,7 @@ internal unsafe struct NvmfRequest
     public nint Owner;           // the connection's GCHandle
     public Iovec* Iov;           // ChunkCount entries over the connection's DMA chunks
     public int* Chunks;          // the chunk numbers behind Iov
+    public Iovec CompareIov;     // Compare: the bdev's data, read into DMA memory of its own
     public fixed byte Header[HeaderCapacity];
     public fixed byte Tail[TailCapacity];
 }

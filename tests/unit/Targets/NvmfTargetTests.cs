@@ -1,9 +1,12 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using NativeBdev.Bdev;
+using NativeBdev.Interop;
+using NativeBdev.Modules.Nvme;
 using NativeBdev.Nvme;
 using NativeBdev.Nvme.Tcp;
 using NativeBdev.Reactor;
+using NativeBdev.Tests.Nvme;
 using NativeBdev.Tests.Support;
 using BlockDevice = NativeBdev.Bdev.Bdev;
 
@@ -255,6 +258,46 @@ public class NvmfTargetTests
         await Assert.That(closed).IsTrue();
         await Assert.That(after).IsGreaterThan(TimeSpan.FromMilliseconds(300));
         await Assert.That(left).IsEqualTo(0);
+    }
+
+    [Test]
+    public async Task Compare_succeeds_on_the_same_data_and_fails_with_compare_failure_on_other_data()
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-cmp", "size_mb=4&blk_size=512");
+        string nqn = Nqn("cmp");
+        int port = target.Export(nqn, malloc);
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-cmp");
+        string name = Bdevs.Create($"nvmf://127.0.0.1:{port}/{nqn}");
+        BdevSession s = BdevSession.Open(t, name);
+        using var buf = new DmaBuffer(65536);
+        buf.Fill(seed: 21);
+        int written = s.Run(BdevIoType.Write, buf.Pointer, 40, 128);
+        bool oncs = (((NvmeBdev)s.Bdev).Controller.Oncs & NvmeSpec.OncsCompare) != 0;
+        NvmeCommand Compare(ulong lba, int blocks) => new()
+        {
+            Opcode = NvmeSpec.IoCompare, Cdw10 = (uint)lba, Cdw11 = (uint)(lba >> 32), Cdw12 = (uint)(blocks - 1),
+        };
+        // 4 KiB in the capsule and 64 KiB by R2T, equal; then one byte changed; then beyond the end.
+        var (small, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, Compare(40, 8), buf.Pointer, 4096);
+        var (large, _) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, Compare(40, 128), buf.Pointer, 65536);
+        buf.Span[60000] ^= 0xFF;
+        var (differs, differsStatus) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, Compare(40, 128), buf.Pointer,
+            65536);
+        var (outside, outsideStatus) = NvmeTestIo.Passthru(s, BdevIoType.NvmeIo, Compare(8190, 8), buf.Pointer,
+            4096);
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        Bdevs.DestroyAndWait(malloc, t);
+        await Assert.That(written).IsEqualTo(0);
+        await Assert.That(oncs).IsTrue();
+        await Assert.That(small).IsEqualTo(0);
+        await Assert.That(large).IsEqualTo(0);
+        await Assert.That(differs).IsEqualTo(-Errno.EIO);
+        await Assert.That(differsStatus).IsEqualTo(((ushort)NvmeSpec.SctMediaError, (ushort)0x85));
+        await Assert.That(outside).IsEqualTo(-Errno.EIO);
+        await Assert.That(outsideStatus).IsEqualTo(((ushort)NvmeSpec.SctGeneric, (ushort)0x80));
     }
 
     [Test]
