@@ -5,8 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace NativeBdev.Crypto;
 
 /// <summary>XTS-AES on 128-bit AES-NI: eight blocks in flight, the depth that covers AESENC's
-/// latency (4 cycles) at its throughput on the two AES units of recent cores. The path on CPUs
-/// without VAES, and the reference the vector path is tested against.</summary>
+/// latency (4 cycles) at its throughput on the two AES units of recent cores. The only path:
+/// .NET 10 has no VAES intrinsics (docs/ARCHITECTURE.md, "Cipher").</summary>
 internal static unsafe class XtsAesNi
 {
     /// <summary>Encrypts or decrypts whole data units. <paramref name="data"/> is the data

@@ -129,7 +129,7 @@ public class CipherKeyTests
     [Arguments(16u)]
     [Arguments(48u)]
     [Arguments(144u)]
-    [Arguments(400u)] // three groups of eight blocks (the tweak buffers swap twice), then one more
+    [Arguments(400u)] // three groups of eight blocks, then one more
     public async Task Odd_block_counts_per_unit_match_python_cryptography(uint unitSize)
     {
         var rng = new Random((int)unitSize);
