@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # AES-XTS-256 encryption on one core (core 0): our runtime/Crypto (AOT, and Release JIT with
-# tiered PGO) against `openssl speed -evp aes-256-xts`, alternated, ROUNDS rounds, medians.
+# tiered PGO) against `openssl speed -evp aes-256-xts`, alternated, ROUNDS rounds, medians. Both
+# divide by user CPU time (openssl speed's default; Program.cs does the same), so that jobs
+# sharing the core do not count against either.
 # Usage: bench/cipher/run.sh [ROUNDS] [SECONDS]
 set -euo pipefail
 ROUNDS=${1:-5}; SECS=${2:-2}

@@ -19,7 +19,7 @@ PY=/usr/bin/python3 # Debian's, whatever python3 comes first in PATH
 # vfio_iommu_type1 before vfio-pci: busybox modprobe does not follow softdeps.
 MODULES="virtio_pci 9pnet_virtio 9p configfs crc32c-intel crc32c_generic crc64_rocksoft_generic
   crct10dif_generic nvme nvme-tcp nvmet-tcp vfio_iommu_type1 vfio-pci uio_pci_generic null_blk
-  brd virtio_net"
+  brd virtio_net dm_mod dm_crypt xts aesni_intel"
 
 say() { echo "vm: $*"; }
 die() { echo "vm: $*" >&2; exit 1; }
@@ -33,6 +33,8 @@ host_packages() {
   command -v cpio >/dev/null || missing+=(cpio)
   command -v depmod >/dev/null || missing+=(kmod)
   command -v lspci >/dev/null || missing+=(pciutils)
+  command -v cryptsetup >/dev/null || missing+=(cryptsetup-bin) # dm_crypt_interop, in the chroot
+  command -v dmsetup >/dev/null || missing+=(dmsetup)
   [ -x $PY ] || missing+=(python3)
   command -v flock >/dev/null || missing+=(util-linux)
   [ ${#missing[@]} -eq 0 ] && return

@@ -129,6 +129,7 @@ public class CipherKeyTests
     [Arguments(16u)]
     [Arguments(48u)]
     [Arguments(144u)]
+    [Arguments(400u)] // three groups of eight blocks, then one more
     public async Task Odd_block_counts_per_unit_match_python_cryptography(uint unitSize)
     {
         var rng = new Random((int)unitSize);
@@ -139,6 +140,7 @@ public class CipherKeyTests
         using CipherKey k = Create(CryptoCipher.AesXts, key[..32], key[32..]);
         byte[] expected = CipherOracle.Run("xts", key, unitSize, 7, "spdk-sw", true, plain);
         await Assert.That(Run(k, plain, unitSize, 7, TweakLayout.SpdkSw, true, false)).IsEquivalentTo(expected);
+        await Assert.That(Run(k, expected, unitSize, 7, TweakLayout.SpdkSw, false, true)).IsEquivalentTo(plain);
         using CipherKey c = Create(CryptoCipher.AesCbc, key[..16], []);
         byte[] expectedCbc = CipherOracle.Run("cbc", key[..16], unitSize, 7, "plain64", true, plain);
         await Assert.That(Run(c, plain, unitSize, 7, TweakLayout.Plain64, true, false)).IsEquivalentTo(expectedCbc);
