@@ -64,6 +64,7 @@ mod channel;
 mod dma;
 mod env;
 mod error;
+mod reactor;
 mod thread;
 
 pub use bdev::{Bdev, BdevEvent, Descriptor};
@@ -71,6 +72,7 @@ pub use channel::{BufIo, IoChannel, OpIo, Refused};
 pub use dma::DmaBuf;
 pub use env::{version, Env, EnvOptions};
 pub use error::{Error, Result};
+pub use reactor::Reactors;
 pub use nativebdev_sys as sys;
 pub use thread::{Entered, LocalExecutor, Thread};
 

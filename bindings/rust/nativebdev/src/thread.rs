@@ -39,10 +39,24 @@ impl Drop for Entered<'_> {
 }
 
 impl Thread {
-    /// nb_thread_create, on any core (`cpumask` NULL).
+    /// nb_thread_create, on any core (`cpumask` NULL): host-driven ([`Thread::poll`],
+    /// [`Thread::enter`]) until reactors start, then placed on one.
     pub fn create(name: &str) -> Result<Thread> {
+        Self::create_raw(name, None)
+    }
+
+    /// nb_thread_create limited to the reactors of `cpumask` ("0x2", "[1]"): with
+    /// [`Reactors`](crate::Reactors) running, the thread is placed on one of them at once, and
+    /// closures [`Thread::send`] gives it run there, pinned, as an SPDK app's work does.
+    pub fn create_on(name: &str, cpumask: &str) -> Result<Thread> {
+        Self::create_raw(name, Some(cpumask))
+    }
+
+    fn create_raw(name: &str, cpumask: Option<&str>) -> Result<Thread> {
         let name = c_string(name)?;
-        let raw = unsafe { sys::nb_thread_create(name.as_ptr(), std::ptr::null()) };
+        let mask = cpumask.map(c_string).transpose()?;
+        let mask = mask.as_ref().map_or(std::ptr::null(), |m| m.as_ptr());
+        let raw = unsafe { sys::nb_thread_create(name.as_ptr(), mask) };
         NonNull::new(raw).map(|raw| Thread { raw }).ok_or_else(|| Error::last("nb_thread_create", -1))
     }
 
@@ -198,7 +212,10 @@ impl<'a> LocalExecutor<'a> {
         let mut i = 0;
         while i < self.tasks.len() {
             let task = &mut self.tasks[i];
-            if task.flag.0.swap(false, Ordering::Acquire) {
+            // A load, then a store only when set: a swap is a locked instruction on every task
+            // of every poll. A wake landing between the two is for an event this poll sees.
+            if task.flag.0.load(Ordering::Acquire) {
+                task.flag.0.store(false, Ordering::Relaxed);
                 busy = true;
                 let mut cx = Context::from_waker(&task.waker);
                 if task.fut.as_mut().poll(&mut cx).is_ready() {
