@@ -14,8 +14,9 @@
 //! Default: the safe crate's callbacks (`IoChannel::read_blocks`). --raw: the same job on the
 //! nativebdev-sys declarations (C's shape: a slot struct as cb_arg), the peer that shows what
 //! the safe layer itself costs. --async: DEPTH tasks, each a loop of `read_async().await`, on
-//! the crate's executor (host-driven only: the executor runs in `Thread::run`). --host: no
-//! reactors; this OS thread polls the thread (`nb_thread_poll`).
+//! the crate's executor (run by a poller of the job's thread, `LocalExecutor::spawn_on_current`).
+//! --host: no reactors; this OS thread polls the thread (`nb_thread_poll`; `Thread::run` for
+//! --async).
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -69,8 +70,6 @@ fn parse() -> Opts {
     if o.raw && o.run_async {
         usage("--raw and --async are two different jobs");
     }
-    // The executor runs inside Thread::run, a loop of the host's own.
-    o.host |= o.run_async;
     o
 }
 
@@ -170,7 +169,7 @@ fn run_reactor(o: &Opts) -> nativebdev::Result<()> {
     let bufs = alloc_bufs(o)?;
     let job_thread = Thread::create_on(bdev.name(), &format!("[{core}]"))?;
     let (name, size, write) = (bdev.name().to_owned(), o.size, o.write);
-    let start: StartFn = if o.raw { raw::start } else { start_job };
+    let start: StartFn = if o.raw { raw::start } else if o.run_async { start_async } else { start_job };
     job_thread.send(move || {
         if let Err(e) = start(&name, size, write, bufs) {
             eprintln!("perf: job start: {e}");
@@ -207,7 +206,7 @@ fn run_host(o: &Opts) -> nativebdev::Result<()> {
     let bufs = alloc_bufs(o)?;
     let end = Instant::now() + Duration::from_secs_f64(o.seconds);
     if o.run_async {
-        run_async(o, &thread, bdev.name(), bufs, end)?;
+        run_async_host(o, &thread, bdev.name(), bufs, end)?;
     } else {
         let start: StartFn = if o.raw { raw::start } else { start_job };
         start(bdev.name(), o.size, o.write, bufs)?;
@@ -383,31 +382,49 @@ mod raw {
     }
 }
 
-/// DEPTH tasks on the crate's executor, each awaiting its reads in turn.
-fn run_async(o: &Opts, thread: &Thread, name: &str, bufs: Vec<DmaBuf>, end: Instant) -> nativebdev::Result<()> {
-    let desc = Descriptor::open(name, o.write, |_| {})?;
-    let geo = Geometry::of(&desc, o.size, o.write);
-    let ch = desc.io_channel()?;
-    let start = Instant::now();
-    let mut tasks = LocalExecutor::new();
-    for (i, mut buf) in bufs.into_iter().enumerate() {
-        let ch = &ch;
-        let bs = desc.block_size() as u64;
-        tasks.spawn(async move {
-            let mut rng = Rng(0x9e3779b97f4a7c15 ^ (i as u64 + 1));
-            let mut n = 0u64;
-            loop {
-                let offset = rng.next(geo.num_ios) * geo.io_blocks * bs;
-                let (b, r) = if geo.write { ch.write_async(buf, offset).await } else { ch.read_async(buf, offset).await };
-                buf = b;
-                bump(if r.is_ok() { &STATS.completed } else { &STATS.failed });
-                n += 1;
-                if n & 0xff == 0 && Instant::now() >= end {
-                    break;
-                }
-            }
-        });
+/// DEPTH tasks, each awaiting its I/Os in turn on one buffer, until the stop flag (raised by
+/// the host, or by a task itself once `deadline` has passed when the host is in a loop of
+/// its own).
+async fn io_loop(ch: Rc<IoChannel<'static>>, mut buf: DmaBuf, geo: Geometry, seed: u64, deadline: Option<Instant>) {
+    let mut rng = Rng(seed);
+    let bs = ch.block_size() as u64;
+    let mut n = 0u32;
+    while !STOP.load(Relaxed) {
+        let offset = rng.next(geo.num_ios) * geo.io_blocks * bs;
+        let (b, r) = if geo.write { ch.write_async(buf, offset).await } else { ch.read_async(buf, offset).await };
+        buf = b;
+        bump(if r.is_ok() { &STATS.completed } else { &STATS.failed });
+        n = n.wrapping_add(1);
+        if n & 0xff == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            STOP.store(true, Relaxed);
+        }
     }
+}
+
+fn async_tasks(name: &str, size: usize, write: bool, bufs: Vec<DmaBuf>, deadline: Option<Instant>) -> nativebdev::Result<LocalExecutor<'static>> {
+    let desc = Descriptor::open(name, write, |_| STOP.store(true, Relaxed))?;
+    let geo = Geometry::of(&desc, size, write);
+    // The tasks share the channel; the last one to finish puts it and closes the bdev.
+    let ch = Rc::new(desc.into_io_channel()?);
+    let mut tasks = LocalExecutor::new();
+    for (i, buf) in bufs.into_iter().enumerate() {
+        tasks.spawn(io_loop(ch.clone(), buf, geo, 0x9e3779b97f4a7c15 ^ (i as u64 + 1), deadline));
+    }
+    Ok(tasks)
+}
+
+/// On a reactor: the executor runs from a poller of the job's thread.
+fn start_async(name: &str, size: usize, write: bool, bufs: Vec<DmaBuf>) -> nativebdev::Result<()> {
+    let start = Instant::now();
+    async_tasks(name, size, write, bufs, None)?.spawn_on_current(move || {
+        STATS.elapsed_ns.store(start.elapsed().as_nanos() as u64, Relaxed);
+        STATS.finished.store(true, Release);
+    })
+}
+
+fn run_async_host(o: &Opts, thread: &Thread, name: &str, bufs: Vec<DmaBuf>, end: Instant) -> nativebdev::Result<()> {
+    let start = Instant::now();
+    let mut tasks = async_tasks(name, o.size, o.write, bufs, Some(end))?;
     thread.run(&mut tasks)?;
     STATS.elapsed_ns.store(start.elapsed().as_nanos() as u64, Relaxed);
     Ok(())

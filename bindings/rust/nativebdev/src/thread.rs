@@ -229,6 +229,46 @@ impl<'a> LocalExecutor<'a> {
     }
 }
 
+impl LocalExecutor<'static> {
+    /// Runs the tasks on the current thread without blocking it: a poller of the thread polls
+    /// them, and once the last one has finished it unregisters itself and runs `done`. For a
+    /// thread a reactor runs (in a message sent with [`Thread::send`]), where [`Thread::run`]'s
+    /// loop cannot be: the reactor does the polling. The tasks own what they use (an
+    /// `Rc<IoChannel<'static>>`, for one).
+    pub fn spawn_on_current(self, done: impl FnOnce() + 'static) -> Result<()> {
+        let driver = Box::into_raw(Box::new(PollerDriven { tasks: self, poller: std::ptr::null_mut(), done: Some(Box::new(done)) }));
+        let poller = unsafe { sys::nb_poller_register(Some(poll_driven), driver as *mut c_void, 0) };
+        if poller.is_null() {
+            let e = Error::last("nb_poller_register", -1);
+            drop(unsafe { Box::from_raw(driver) });
+            return Err(e);
+        }
+        unsafe { (*driver).poller = poller };
+        Ok(())
+    }
+}
+
+struct PollerDriven {
+    tasks: LocalExecutor<'static>,
+    poller: *mut sys::nb_poller,
+    done: Option<Box<dyn FnOnce()>>,
+}
+
+extern "C" fn poll_driven(ctx: *mut c_void) -> i32 {
+    let driver = ctx as *mut PollerDriven;
+    // Ours alone until the poller is unregistered, below, from inside itself (allowed on
+    // the poller's own thread); then the box goes and nothing calls back with it again.
+    let busy = crate::no_unwind(|| unsafe { (*driver).tasks.poll_woken() });
+    if unsafe { (*driver).tasks.is_empty() } {
+        let mut d = unsafe { Box::from_raw(driver) };
+        unsafe { sys::nb_poller_unregister(&mut d.poller) };
+        if let Some(done) = d.done.take() {
+            crate::no_unwind(done);
+        }
+    }
+    if busy { sys::NB_POLLER_BUSY as i32 } else { sys::NB_POLLER_IDLE as i32 }
+}
+
 impl Default for LocalExecutor<'_> {
     fn default() -> Self {
         Self::new()
