@@ -387,11 +387,11 @@ mod raw {
 /// its own).
 async fn io_loop(ch: Rc<IoChannel<'static>>, mut buf: DmaBuf, geo: Geometry, seed: u64, deadline: Option<Instant>) {
     let mut rng = Rng(seed);
-    let bs = ch.block_size() as u64;
     let mut n = 0u32;
     while !STOP.load(Relaxed) {
-        let offset = rng.next(geo.num_ios) * geo.io_blocks * bs;
-        let (b, r) = if geo.write { ch.write_async(buf, offset).await } else { ch.read_async(buf, offset).await };
+        let offset = rng.next(geo.num_ios) * geo.io_blocks;
+        let io = if geo.write { ch.write_blocks_async(buf, offset, geo.io_blocks) } else { ch.read_blocks_async(buf, offset, geo.io_blocks) };
+        let (b, r) = io.await;
         buf = b;
         bump(if r.is_ok() { &STATS.completed } else { &STATS.failed });
         n = n.wrapping_add(1);

@@ -115,7 +115,9 @@ impl<'d> IoChannel<'d> {
     where
         F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
     {
-        let n = self.blocks_in(&buf, num_blocks);
+        let Some(n) = self.blocks_in(&buf, num_blocks) else {
+            return Err(Refused { error: too_small("nb_bdev_read_blocks", num_blocks, self.block_size), buf });
+        };
         self.submit_with(sys::nb_bdev_read_blocks, "nb_bdev_read_blocks", buf, offset_blocks, n, done)
     }
 
@@ -126,7 +128,9 @@ impl<'d> IoChannel<'d> {
     where
         F: FnOnce(&IoChannel<'_>, DmaBuf, Result<()>) + 'static,
     {
-        let n = self.blocks_in(&buf, num_blocks);
+        let Some(n) = self.blocks_in(&buf, num_blocks) else {
+            return Err(Refused { error: too_small("nb_bdev_write_blocks", num_blocks, self.block_size), buf });
+        };
         self.submit_with(sys::nb_bdev_write_blocks, "nb_bdev_write_blocks", buf, offset_blocks, n, done)
     }
 
@@ -145,12 +149,33 @@ impl<'d> IoChannel<'d> {
     /// freed when it completes.
     #[inline]
     pub fn read_async(&self, buf: DmaBuf, offset: u64) -> BufIo<'_> {
-        self.submit_future(sys::nb_bdev_read, "nb_bdev_read", buf, offset)
+        let len = buf_len(&buf);
+        self.submit_future(sys::nb_bdev_read, "nb_bdev_read", buf, offset, len)
     }
 
     #[inline]
     pub fn write_async(&self, buf: DmaBuf, offset: u64) -> BufIo<'_> {
-        self.submit_future(sys::nb_bdev_write, "nb_bdev_write", buf, offset)
+        let len = buf_len(&buf);
+        self.submit_future(sys::nb_bdev_write, "nb_bdev_write", buf, offset, len)
+    }
+
+    /// [`IoChannel::read_blocks`] as a future. The block calls are the library's fast path:
+    /// its byte calls convert and check through an extra call (about 110 instructions more
+    /// per I/O, callgrind).
+    #[inline]
+    pub fn read_blocks_async(&self, buf: DmaBuf, offset_blocks: u64, num_blocks: u64) -> BufIo<'_> {
+        let Some(n) = self.blocks_in(&buf, num_blocks) else {
+            return BufIo::refused(buf, too_small("nb_bdev_read_blocks", num_blocks, self.block_size));
+        };
+        self.submit_future(sys::nb_bdev_read_blocks, "nb_bdev_read_blocks", buf, offset_blocks, n)
+    }
+
+    #[inline]
+    pub fn write_blocks_async(&self, buf: DmaBuf, offset_blocks: u64, num_blocks: u64) -> BufIo<'_> {
+        let Some(n) = self.blocks_in(&buf, num_blocks) else {
+            return BufIo::refused(buf, too_small("nb_bdev_write_blocks", num_blocks, self.block_size));
+        };
+        self.submit_future(sys::nb_bdev_write_blocks, "nb_bdev_write_blocks", buf, offset_blocks, n)
     }
 
     /// Unmaps `len` bytes at `offset`; `done(result)` on completion.
@@ -189,13 +214,13 @@ impl<'d> IoChannel<'d> {
         self.op_future("nb_bdev_reset", |cb, arg| unsafe { sys::nb_bdev_reset(self.desc, self.raw.as_ptr(), cb, arg) })
     }
 
-    /// `num_blocks`, or 0 when they do not fit in `buf` (the library refuses a zero-length
-    /// I/O with -EINVAL): a multiply and a compare, no division on the hot path.
+    /// `num_blocks` if they fit in `buf`: a multiply and a compare, no division on the hot
+    /// path.
     #[inline(always)]
-    fn blocks_in(&self, buf: &DmaBuf, num_blocks: u64) -> u64 {
+    fn blocks_in(&self, buf: &DmaBuf, num_blocks: u64) -> Option<u64> {
         match num_blocks.checked_mul(self.block_size as u64) {
-            Some(bytes) if bytes <= buf_len(buf) => num_blocks,
-            _ => 0,
+            Some(bytes) if bytes <= buf_len(buf) => Some(num_blocks),
+            _ => None,
         }
     }
 
@@ -222,10 +247,10 @@ impl<'d> IoChannel<'d> {
     }
 
     #[inline]
-    fn submit_future(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64) -> BufIo<'_> {
-        let (ptr, len) = (buf.as_ptr() as *mut c_void, buf.len() as u64);
+    fn submit_future(&self, io: RawBufIo, op: &'static str, buf: DmaBuf, offset: u64, len: u64) -> BufIo<'_> {
         let inner = buf.into_inner();
         let state = unsafe { inner.as_ref() };
+        let ptr = state.ptr.as_ptr() as *mut c_void;
         state.stage.set(Stage::Pending);
         let rc = unsafe { io(self.desc, self.raw.as_ptr(), ptr, offset, len, Some(complete_future), inner.as_ptr() as *mut c_void) };
         let refused = if rc != 0 {
@@ -275,6 +300,14 @@ impl Drop for IoChannel<'_> {
 #[inline(always)]
 fn buf_len(buf: &DmaBuf) -> u64 {
     buf.len() as u64
+}
+
+/// The refusal of a block I/O whose blocks do not fit in its buffer (the library cannot see
+/// the buffer's length: it would read or write past it).
+#[cold]
+#[inline(never)]
+fn too_small(op: &'static str, num_blocks: u64, block_size: u32) -> Error {
+    Error::Call { op, errno: 22, message: format!("{num_blocks} blocks of {block_size} bytes do not fit in the buffer") }
 }
 
 const fn fits_inline<F>() -> bool {
@@ -365,6 +398,12 @@ pub struct BufIo<'c> {
     inner: Option<NonNull<BufInner>>,
     refused: Option<Error>,
     _ch: PhantomData<&'c IoChannel<'c>>,
+}
+
+impl BufIo<'_> {
+    fn refused(buf: DmaBuf, e: Error) -> Self {
+        BufIo { inner: Some(buf.into_inner()), refused: Some(e), _ch: PhantomData }
+    }
 }
 
 impl Future for BufIo<'_> {

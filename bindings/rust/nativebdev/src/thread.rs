@@ -45,7 +45,7 @@ impl Thread {
         Self::create_raw(name, None)
     }
 
-    /// nb_thread_create limited to the reactors of `cpumask` ("0x2", "[1]"): with
+    /// nb_thread_create limited to the reactors of `cpumask` (`"0x2"`, `"[1]"`): with
     /// [`Reactors`](crate::Reactors) running, the thread is placed on one of them at once, and
     /// closures [`Thread::send`] gives it run there, pinned, as an SPDK app's work does.
     pub fn create_on(name: &str, cpumask: &str) -> Result<Thread> {

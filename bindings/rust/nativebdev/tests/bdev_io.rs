@@ -199,6 +199,16 @@ fn block_io_round_trips_and_refuses_blocks_past_the_buffer() {
         let (back, r) = thread.block_on(ch.read_async(DmaBuf::zeroed(1024, 0).unwrap(), 1536)).unwrap();
         r.unwrap();
         assert!(back.iter().all(|&b| b == 0x5a));
+        // And through the block future: block 4 alone, then block 5 (never written).
+        let (back, r) = thread.block_on(ch.read_blocks_async(back, 4, 1)).unwrap();
+        r.unwrap();
+        assert!(back[..512].iter().all(|&b| b == 0x5a));
+        let (back, r) = thread.block_on(ch.read_blocks_async(back, 5, 1)).unwrap();
+        r.unwrap();
+        assert!(back[..512].iter().all(|&b| b == 0));
+        let (back, r) = thread.block_on(ch.read_blocks_async(back, 0, 3)).unwrap();
+        assert_eq!(r.unwrap_err().errno(), EINVAL, "three blocks do not fit in 1024 bytes");
+        assert_eq!(back.len(), 1024);
         // Three blocks do not fit in 1024 bytes: refused before the library sees the buffer.
         let refused = ch.read_blocks(buf, 0, 3, |_, _, _| panic!("must not complete")).unwrap_err();
         assert_eq!(refused.error.errno(), EINVAL, "{}", refused.error);
