@@ -27,10 +27,12 @@ one() {
     host-callback) taskset -c 0 "$perf" -q "$depth" -t "$secs" --host -b "$uri" 2>/dev/null | awk '/^IOPS:/ {print $2}' ;;
   esac
 }
+declare -A ratios
 for r in $(seq "$rounds"); do
   line="round $r:"
   for n in "${names[@]}"; do
     v=$(one "$n"); runs[$n]="${runs[$n]:-} $v"; line+="  $n $v"
+    [ "$n" = bdevperf ] && c=$v || ratios[$n]="${ratios[$n]:-} $(echo "scale=3; $v / $c" | bc)"
   done
   echo "$line"
 done
@@ -40,4 +42,9 @@ line="median IOPS: bdevperf $mc"
 for n in "${names[@]:1}"; do
   m=$(median "${runs[$n]}"); line+="  $n $m ($(echo "scale=3; $m / $mc" | bc))"
 done
+echo "$line"
+# The load of a shared machine drifts between rounds: the ratio within each round (the two
+# runs seconds apart) is the steadier figure.
+line="median of the rounds' ratios to bdevperf:"
+for n in "${names[@]:1}"; do line+="  $n $(median "${ratios[$n]}")"; done
 echo "$line"
