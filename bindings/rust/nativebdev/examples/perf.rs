@@ -13,7 +13,7 @@
 //!
 //! Default: the safe crate's callbacks (`IoChannel::read_blocks`). --raw: the same job on the
 //! nativebdev-sys declarations (C's shape: a slot struct as cb_arg), the peer that shows what
-//! the safe layer itself costs. --async: DEPTH tasks, each a loop of `read_async().await`, on
+//! the safe layer itself costs. --async: DEPTH tasks, each a loop of `read_blocks_async().await`, on
 //! the crate's executor (run by a poller of the job's thread, `LocalExecutor::spawn_on_current`).
 //! --host: no reactors; this OS thread polls the thread (`nb_thread_poll`; `Thread::run` for
 //! --async).
