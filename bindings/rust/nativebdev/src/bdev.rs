@@ -139,6 +139,17 @@ impl Descriptor {
             .map(|ch| unsafe { IoChannel::from_raw(self, ch) })
             .ok_or_else(|| Error::last("nb_bdev_get_io_channel", -1))
     }
+
+    /// The current thread's channel, owning the descriptor: dropping the channel puts it and
+    /// then closes the descriptor. For state that outlives the scope that opened the bdev, a
+    /// job started on a reactor by [`crate::Thread::send`] for one.
+    pub fn into_io_channel(self) -> Result<IoChannel<'static>> {
+        let ch = unsafe { sys::nb_bdev_get_io_channel(self.raw.as_ptr()) };
+        match NonNull::new(ch) {
+            Some(ch) => Ok(unsafe { IoChannel::owning(self, ch) }),
+            None => Err(Error::last("nb_bdev_get_io_channel", -1)),
+        }
+    }
 }
 
 impl Drop for Descriptor {

@@ -41,6 +41,7 @@ pub(crate) struct BufInner {
     /// of the channel (resubmitting from inside the callback).
     pub(crate) desc: Cell<*mut sys::nb_bdev_desc>,
     pub(crate) ch: Cell<*mut sys::nb_io_channel>,
+    pub(crate) block_size: Cell<u32>,
 }
 
 /// An aligned DMA buffer. `Deref<Target = [u8]>` and `DerefMut` give its bytes.
@@ -82,6 +83,7 @@ impl DmaBuf {
             closure: UnsafeCell::new(MaybeUninit::uninit()),
             desc: Cell::new(std::ptr::null_mut()),
             ch: Cell::new(std::ptr::null_mut()),
+            block_size: Cell::new(0),
         });
         Ok(DmaBuf { inner: NonNull::from(Box::leak(inner)) })
     }

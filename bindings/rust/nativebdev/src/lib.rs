@@ -23,6 +23,35 @@
 //! # Ok::<(), nativebdev::Error>(())
 //! ```
 //!
+//! Reactor-driven use, as an SPDK application's: reactors started, a thread pinned to one, and
+//! the work sent to it as a closure, which runs there inside the reactor's poll of the thread
+//! (the host only waits). State the work keeps past the closure owns what it uses: a channel
+//! made by [`Descriptor::into_io_channel`] owns its descriptor.
+//!
+//! ```no_run
+//! use std::rc::Rc;
+//! use nativebdev::{Bdev, Descriptor, DmaBuf, Env, Reactors, Thread};
+//! let _env = Env::init()?;
+//! let app = Thread::create("app")?;
+//! let bdev = {
+//!     let _on = app.enter()?;
+//!     Bdev::create("null:///Null0?size_mb=64")?
+//! };
+//! let reactors = Reactors::start(None)?;
+//! let job = Thread::create_on("job", "[0]")?;
+//! let (name, buf) = (bdev.name().to_owned(), DmaBuf::zeroed(4096, 0)?);
+//! job.send(move || {
+//!     let ch = Rc::new(Descriptor::open(&name, false, |_| {}).unwrap().into_io_channel().unwrap());
+//!     let keep = ch.clone(); // the channel and its descriptor stay until the completion
+//!     ch.read_blocks(buf, 0, 8, move |_, _buf, r| {
+//!         r.unwrap();
+//!         drop(keep);
+//!     })
+//!     .unwrap();
+//! })?;
+//! # Ok::<(), nativebdev::Error>(())
+//! ```
+//!
 //! Ownership carries the header's rules: a channel borrows its descriptor and is neither
 //! `Send` nor `Sync`; an I/O takes its buffer by value and gives it back on completion, so
 //! the buffer is neither read, written nor freed while the device may be using it.
@@ -57,13 +86,15 @@
 //! ```
 //!
 //! Closures given as callbacks and messages never unwind into the library: a panic in one
-//! aborts the process with its message.
+//! aborts the process (messages, events and executors with this crate's message; an I/O
+//! completion at the `extern "C"` boundary Rust puts around it, which costs nothing per I/O).
 
 mod bdev;
 mod channel;
 mod dma;
 mod env;
 mod error;
+mod reactor;
 mod thread;
 
 pub use bdev::{Bdev, BdevEvent, Descriptor};
@@ -71,6 +102,7 @@ pub use channel::{BufIo, IoChannel, OpIo, Refused};
 pub use dma::DmaBuf;
 pub use env::{version, Env, EnvOptions};
 pub use error::{Error, Result};
+pub use reactor::Reactors;
 pub use nativebdev_sys as sys;
 pub use thread::{Entered, LocalExecutor, Thread};
 

@@ -39,10 +39,24 @@ impl Drop for Entered<'_> {
 }
 
 impl Thread {
-    /// nb_thread_create, on any core (`cpumask` NULL).
+    /// nb_thread_create, on any core (`cpumask` NULL): host-driven ([`Thread::poll`],
+    /// [`Thread::enter`]) until reactors start, then placed on one.
     pub fn create(name: &str) -> Result<Thread> {
+        Self::create_raw(name, None)
+    }
+
+    /// nb_thread_create limited to the reactors of `cpumask` (`"0x2"`, `"[1]"`): with
+    /// [`Reactors`](crate::Reactors) running, the thread is placed on one of them at once, and
+    /// closures [`Thread::send`] gives it run there, pinned, as an SPDK app's work does.
+    pub fn create_on(name: &str, cpumask: &str) -> Result<Thread> {
+        Self::create_raw(name, Some(cpumask))
+    }
+
+    fn create_raw(name: &str, cpumask: Option<&str>) -> Result<Thread> {
         let name = c_string(name)?;
-        let raw = unsafe { sys::nb_thread_create(name.as_ptr(), std::ptr::null()) };
+        let mask = cpumask.map(c_string).transpose()?;
+        let mask = mask.as_ref().map_or(std::ptr::null(), |m| m.as_ptr());
+        let raw = unsafe { sys::nb_thread_create(name.as_ptr(), mask) };
         NonNull::new(raw).map(|raw| Thread { raw }).ok_or_else(|| Error::last("nb_thread_create", -1))
     }
 
@@ -198,7 +212,10 @@ impl<'a> LocalExecutor<'a> {
         let mut i = 0;
         while i < self.tasks.len() {
             let task = &mut self.tasks[i];
-            if task.flag.0.swap(false, Ordering::Acquire) {
+            // A load, then a store only when set: a swap is a locked instruction on every task
+            // of every poll. A wake landing between the two is for an event this poll sees.
+            if task.flag.0.load(Ordering::Acquire) {
+                task.flag.0.store(false, Ordering::Relaxed);
                 busy = true;
                 let mut cx = Context::from_waker(&task.waker);
                 if task.fut.as_mut().poll(&mut cx).is_ready() {
@@ -210,6 +227,46 @@ impl<'a> LocalExecutor<'a> {
         }
         busy
     }
+}
+
+impl LocalExecutor<'static> {
+    /// Runs the tasks on the current thread without blocking it: a poller of the thread polls
+    /// them, and once the last one has finished it unregisters itself and runs `done`. For a
+    /// thread a reactor runs (in a message sent with [`Thread::send`]), where [`Thread::run`]'s
+    /// loop cannot be: the reactor does the polling. The tasks own what they use (an
+    /// `Rc<IoChannel<'static>>`, for one).
+    pub fn spawn_on_current(self, done: impl FnOnce() + 'static) -> Result<()> {
+        let driver = Box::into_raw(Box::new(PollerDriven { tasks: self, poller: std::ptr::null_mut(), done: Some(Box::new(done)) }));
+        let poller = unsafe { sys::nb_poller_register(Some(poll_driven), driver as *mut c_void, 0) };
+        if poller.is_null() {
+            let e = Error::last("nb_poller_register", -1);
+            drop(unsafe { Box::from_raw(driver) });
+            return Err(e);
+        }
+        unsafe { (*driver).poller = poller };
+        Ok(())
+    }
+}
+
+struct PollerDriven {
+    tasks: LocalExecutor<'static>,
+    poller: *mut sys::nb_poller,
+    done: Option<Box<dyn FnOnce()>>,
+}
+
+extern "C" fn poll_driven(ctx: *mut c_void) -> i32 {
+    let driver = ctx as *mut PollerDriven;
+    // Ours alone until the poller is unregistered, below, from inside itself (allowed on
+    // the poller's own thread); then the box goes and nothing calls back with it again.
+    let busy = crate::no_unwind(|| unsafe { (*driver).tasks.poll_woken() });
+    if unsafe { (*driver).tasks.is_empty() } {
+        let mut d = unsafe { Box::from_raw(driver) };
+        unsafe { sys::nb_poller_unregister(&mut d.poller) };
+        if let Some(done) = d.done.take() {
+            crate::no_unwind(done);
+        }
+    }
+    if busy { sys::NB_POLLER_BUSY as i32 } else { sys::NB_POLLER_IDLE as i32 }
 }
 
 impl Default for LocalExecutor<'_> {

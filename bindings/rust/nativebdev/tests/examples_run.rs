@@ -17,14 +17,17 @@ fn hello_bdev_reads_back_hello_world() {
 }
 
 #[test]
-fn perf_reports_iops_in_both_modes() {
-    for mode in [&[][..], &["--async"][..]] {
+fn perf_reports_iops_in_every_mode() {
+    let modes: [&[&str]; 6] = [&[], &["--raw"], &["--async"], &["--host"], &["--host", "--raw"], &["--host", "--async"]];
+    for mode in modes {
         let out = Command::new(example("perf")).args(["-q", "8", "-t", "0.2"]).args(mode).output().expect("run perf");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
         let iops: f64 = stdout.lines().find_map(|l| l.strip_prefix("IOPS: ")).expect("IOPS line").parse().unwrap();
         assert!(iops > 1000.0, "{stdout}");
         assert!(stdout.contains(", 0 failed"), "{stdout}");
+        let driver = if mode.contains(&"--host") { "(host)" } else { "(reactor)" };
+        assert!(stdout.contains(driver), "{mode:?}: {stdout}");
     }
     let out = Command::new(example("perf")).args(["-q", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a bad option is a usage error");
