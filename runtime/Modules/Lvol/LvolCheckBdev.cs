@@ -11,7 +11,7 @@ namespace NativeBdev.Modules.Lvol;
 /// masks, metadata region) read once in big I/Os, then <see cref="LvolStoreChecker"/> on it. Nothing
 /// is written. A store that is loaded is refused: while it runs its masks on disk are stale by design
 /// and its metadata thread may be writing.</summary>
-internal static class LvolCheckBdev
+internal static unsafe class LvolCheckBdev
 {
     public static int Check(string bdevName, out LvolCheckReport? report)
     {
