@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -148,6 +149,13 @@ static void wait_for(struct io_wait *w)
 		nb_thread_poll(T, 0, 0);
 }
 
+static void on_event(int type, struct nb_bdev *bdev, void *ctx)
+{
+	(void)type;
+	(void)bdev;
+	(void)ctx;
+}
+
 static void full_name(char *out, size_t n, const struct vol *v)
 {
 	snprintf(out, n, "pool/%s", v->name);
@@ -181,7 +189,7 @@ static void verify_volume(struct vol *v, void *buf)
 		die("%s has %u blocks, %u acknowledged", bdev, blocks, v->blocks);
 	}
 	struct nb_bdev_desc *desc;
-	if (nb_bdev_open_ext(bdev, 0, NULL, NULL, &desc) != 0)
+	if (nb_bdev_open_ext(bdev, 0, on_event, NULL, &desc) != 0)
 		die("open %s", bdev);
 	struct nb_io_channel *ch = nb_bdev_get_io_channel(desc);
 	uint64_t *data = buf;
@@ -277,7 +285,7 @@ static void op_write(uint64_t *gen, void *bufs)
 	char bdev[64];
 	full_name(bdev, sizeof(bdev), v);
 	struct nb_bdev_desc *desc;
-	if (nb_bdev_open_ext(bdev, 1, NULL, NULL, &desc) != 0)
+	if (nb_bdev_open_ext(bdev, 1, on_event, NULL, &desc) != 0)
 		die("open %s", bdev);
 	struct nb_io_channel *ch = nb_bdev_get_io_channel(desc);
 	int n = 1 + (int)(rnd() % 8);
@@ -429,7 +437,10 @@ static int run_child(const char *file, int model_fd, uint64_t seed)
 		got += (size_t)n;
 	}
 	close(model_fd);
-	if (nb_env_init(NULL) != 0)
+	struct nb_env_opts opts;
+	nb_env_opts_init(&opts, sizeof(opts));
+	opts.log_level = NB_LOG_WARN;
+	if (nb_env_init(&opts) != 0)
 		die("nb_env_init");
 	/* made before this process has a current thread: examine leaves the store alone */
 	char uri[512], name[64];
@@ -487,8 +498,12 @@ static int run_child(const char *file, int model_fd, uint64_t seed)
 
 static int g_inflight = -1, g_inflight2 = -1; /* slots an unacknowledged operation touched */
 
+/* acknowledged operations by their letter, and in-flight ones resolved after a kill (E) */
+static long g_tally[128];
+
 static void apply(char *line)
 {
+	g_tally[(unsigned char)line[0] & 127]++;
 	int s, t;
 	unsigned u;
 	unsigned long long g;
@@ -624,6 +639,8 @@ static int iteration(const char *file, uint64_t seed, int it, int kill_after, un
 	int to_child[2], from_child[2];
 	if (pipe(to_child) != 0 || pipe(from_child) != 0)
 		return -1;
+	fflush(stdout);
+	fflush(stderr);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(to_child[1]);
@@ -725,8 +742,13 @@ int main(int argc, char **argv)
 	e = getenv("NB_LVOL_CRASH_SEED");
 	uint64_t seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);
 	mkdir(argv[1], 0755);
-	char file[4096];
-	snprintf(file, sizeof(file), "%s/crash.img", argv[1]);
+	char dir[4096], file[4200];
+	if (!realpath(argv[1], dir)) {
+		perror(argv[1]);
+		return 2;
+	}
+	snprintf(file, sizeof(file), "%s/crash.img", dir); /* aio:// takes an absolute path */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	int fd = open(file, O_CREAT | O_TRUNC | O_RDWR, 0644);
 	if (fd < 0 || ftruncate(fd, (off_t)STORE_BYTES) != 0) {
 		perror(file);
@@ -749,6 +771,10 @@ int main(int argc, char **argv)
 	/* the last store as it was killed: one more check and verification */
 	if (iteration(file, seed ^ 0x5555, iterations, 0, 0) != 0)
 		return 1;
+	printf("test_lvol_crash: acknowledged %ld creates, %ld writes, %ld flushes, %ld snapshots, %ld clones, "
+	       "%ld resizes, %ld deletes; %ld refused (full or busy); %ld in flight at a kill, resolved\n",
+	       g_tally['C'], g_tally['W'], g_tally['F'], g_tally['S'], g_tally['K'], g_tally['R'], g_tally['X'],
+	       g_tally['N'] + g_tally['A'], g_tally['E']);
 	printf("test_lvol_crash: %d kills, every acknowledged create and flushed write found, the checker "
 	       "clean each time (%.1f s)\n", iterations, (double)(now_us() - start) / 1e6);
 	return 0;
