@@ -1,7 +1,8 @@
 /* Crash safety of lvol stores (issue 12): a child process runs a random workload on a store on
- * a file (aio, buffered: what a SIGKILL leaves in the page cache is what the disk would hold
+ * a file (uring, buffered: what a SIGKILL leaves in the page cache is what the disk would hold
  * after the process dies, which is the failure this test is about; a power cut is not): creates,
- * writes and flushes, snapshots, clones, resizes, deletes. It reports each acknowledged
+ * writes and flushes, unmaps and write zeroes (whole clusters of thin volumes go back to the
+ * store), snapshots, clones, resizes, deletes. It reports each acknowledged
  * operation over a pipe and the parent SIGKILLs it at a random moment. The next child checks
  * the store offline (nb_lvs_check: no problem allowed), imports it and verifies, against the
  * parent's record of what was acknowledged, that every acknowledged create exists (and every
@@ -331,6 +332,43 @@ static void op_write(uint64_t *gen, void *bufs)
 	nb_bdev_close(desc);
 }
 
+/* An unmap or a write zeroes of up to two clusters at a random block: what it covered is not
+ * checked after (an unmap reads zeros or the snapshot's data), the rest of the volume is. */
+static void op_zero(void)
+{
+	int s = pick(writable);
+	if (s < 0)
+		return;
+	struct vol *v = &M.v[s];
+	uint32_t first = (uint32_t)(rnd() % v->blocks);
+	if (rnd() % 2)
+		first -= first % (CLUSTER / BLOCK); /* often whole clusters */
+	uint32_t count = 1 + (uint32_t)(rnd() % (2 * CLUSTER / BLOCK));
+	if (count > v->blocks - first)
+		count = v->blocks - first;
+	int unmap = (int)(rnd() % 2);
+	char bdev[64];
+	full_name(bdev, sizeof(bdev), v);
+	struct nb_bdev_desc *desc;
+	if (nb_bdev_open_ext(bdev, 1, on_event, NULL, &desc) != 0)
+		die("open %s", bdev);
+	struct nb_io_channel *ch = nb_bdev_get_io_channel(desc);
+	/* the blocks it covers are forgotten before it is submitted: they may change from now on */
+	say("Z %d %u %u", s, first, count);
+	struct io_wait w = { 1, 0 };
+	int rc = unmap ? nb_bdev_unmap(desc, ch, (uint64_t)first * BLOCK, (uint64_t)count * BLOCK, on_io, &w)
+		       : nb_bdev_write_zeroes(desc, ch, (uint64_t)first * BLOCK, (uint64_t)count * BLOCK, on_io, &w);
+	if (rc != 0)
+		die("%s %s", unmap ? "unmap" : "write zeroes", bdev);
+	wait_for(&w);
+	if (w.status != 0 && w.status != -ENOSPC)
+		die("%s %s: %d", unmap ? "unmap" : "write zeroes", bdev, w.status);
+	for (uint32_t i = first; i < first + count; i++)
+		v->flushed[i] = v->acked[i] = 0;
+	nb_put_io_channel(ch);
+	nb_bdev_close(desc);
+}
+
 static void op_snapshot(uint64_t gen)
 {
 	int s = pick(writable), t = free_slot();
@@ -444,7 +482,7 @@ static int run_child(const char *file, int model_fd, uint64_t seed)
 		die("nb_env_init");
 	/* made before this process has a current thread: examine leaves the store alone */
 	char uri[512], name[64];
-	snprintf(uri, sizeof(uri), "aio://%s?direct=0&name=base", file);
+	snprintf(uri, sizeof(uri), "uring://%s?direct=0&name=base", file);
 	if (nb_bdev_create(uri, name, sizeof(name)) != 0)
 		die("create %s", uri);
 	if (!(T = nb_thread_create("crash", NULL)))
@@ -478,8 +516,10 @@ static int run_child(const char *file, int model_fd, uint64_t seed)
 			live += M.v[i].used && M.v[i].exists;
 		if (r < 12 || live == 0)
 			op_create(++gen);
-		else if (r < 70)
+		else if (r < 62)
 			op_write(&gen, bufs);
+		else if (r < 70)
+			op_zero();
 		else if (r < 78)
 			op_snapshot(++gen);
 		else if (r < 84)
@@ -572,6 +612,11 @@ static void apply(char *line)
 		M.v[s].exists = 0;
 		M.v[s].used = 0;
 		g_inflight = -1;
+		break;
+	case 'Z':
+		sscanf(line, "Z %d %u %u", &s, &u, &t);
+		for (unsigned i = u; i < u + (unsigned)t && i < MAX_BLOCKS; i++)
+			M.v[s].flushed[i] = M.v[s].acked[i] = 0;
 		break;
 	case 'W':
 		sscanf(line, "W %d %u %llu", &s, &u, &g);
@@ -747,7 +792,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 2;
 	}
-	snprintf(file, sizeof(file), "%s/crash.img", dir); /* aio:// takes an absolute path */
+	snprintf(file, sizeof(file), "%s/crash.img", dir); /* uring:// takes an absolute path */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	int fd = open(file, O_CREAT | O_TRUNC | O_RDWR, 0644);
 	if (fd < 0 || ftruncate(fd, (off_t)STORE_BYTES) != 0) {
@@ -771,9 +816,11 @@ int main(int argc, char **argv)
 	/* the last store as it was killed: one more check and verification */
 	if (iteration(file, seed ^ 0x5555, iterations, 0, 0) != 0)
 		return 1;
-	printf("test_lvol_crash: acknowledged %ld creates, %ld writes, %ld flushes, %ld snapshots, %ld clones, "
-	       "%ld resizes, %ld deletes; %ld refused (full or busy); %ld in flight at a kill, resolved\n",
-	       g_tally['C'], g_tally['W'], g_tally['F'], g_tally['S'], g_tally['K'], g_tally['R'], g_tally['X'],
+	printf("test_lvol_crash: acknowledged %ld creates, %ld writes, %ld flushes, %ld unmaps or write zeroes "
+	       "(submitted), %ld snapshots, %ld clones, %ld resizes, %ld deletes; %ld refused (full or busy); "
+	       "%ld in flight at a kill, resolved\n",
+	       g_tally['C'], g_tally['W'], g_tally['F'], g_tally['Z'], g_tally['S'], g_tally['K'], g_tally['R'],
+	       g_tally['X'],
 	       g_tally['N'] + g_tally['A'], g_tally['E']);
 	printf("test_lvol_crash: %d kills, every acknowledged create and flushed write found, the checker "
 	       "clean each time (%.1f s)\n", iterations, (double)(now_us() - start) / 1e6);
