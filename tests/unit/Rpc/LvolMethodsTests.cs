@@ -2,6 +2,7 @@ using System.Text.Json;
 using NativeBdev.Bdev;
 using NativeBdev.Reactor;
 using NativeBdev.Tests.Support;
+using BlockDevice = NativeBdev.Bdev.Bdev;
 
 namespace NativeBdev.Tests.Rpc;
 

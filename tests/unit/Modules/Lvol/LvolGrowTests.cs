@@ -2,6 +2,7 @@ using NativeBdev.Bdev;
 using NativeBdev.Modules.Lvol;
 using NativeBdev.Reactor;
 using NativeBdev.Tests.Support;
+using BlockDevice = NativeBdev.Bdev.Bdev;
 
 namespace NativeBdev.Tests.Modules.Lvol;
 
