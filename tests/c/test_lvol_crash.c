@@ -477,7 +477,7 @@ static int run_child(const char *file, int model_fd, uint64_t seed)
 	close(model_fd);
 	struct nb_env_opts opts;
 	nb_env_opts_init(&opts, sizeof(opts));
-	opts.log_level = NB_LOG_WARN;
+	opts.log_level = getenv("NB_LVOL_CRASH_VERBOSE") ? NB_LOG_INFO : NB_LOG_WARN;
 	if (nb_env_init(&opts) != 0)
 		die("nb_env_init");
 	/* made before this process has a current thread: examine leaves the store alone */

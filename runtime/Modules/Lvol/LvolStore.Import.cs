@@ -185,7 +185,7 @@ internal sealed unsafe partial class LvolStore
     public const string SnapshotInProgress = "SNAPTMP";
 
     /// <summary>A snapshot still marked in progress: if its volume names it (SNAP), the snapshot was
-    /// complete and only the mark is dropped (in memory: it is harmless on disk); if not, the crash
+    /// complete but for the last write, which is done here (the mark goes); if not, the crash
     /// came before the volume's write: the snapshot names the volume's own clusters and goes (its
     /// first page zeroed, its pages and id freed; its clusters stay the volume's).</summary>
     private int DropUnfinishedSnapshots(LvolMdIo io)
@@ -198,12 +198,19 @@ internal sealed unsafe partial class LvolStore
                 continue;
             }
             ulong volume = BitConverter.ToUInt64(v);
+            int rc;
             if (Blobs.TryGetValue(volume, out LvolBlob? vol) && BlobRecord_ParentId(vol) == b.Id)
             {
+                // written without the mark now: once the volume is deleted, nothing would tell a
+                // finished snapshot from an unfinished one
                 LvolBlob.Remove(b.InternalXattrs, SnapshotInProgress);
+                if ((rc = Persist(io, b)) != 0)
+                {
+                    return rc;
+                }
                 continue;
             }
-            int rc = io.Write(((long)Super.MdStart + b.Pages[0]) * BlobFormat.PageSize, zero);
+            rc = io.Write(((long)Super.MdStart + b.Pages[0]) * BlobFormat.PageSize, zero);
             if (rc != 0)
             {
                 return rc;
