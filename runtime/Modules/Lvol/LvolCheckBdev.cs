@@ -35,7 +35,8 @@ internal static unsafe class LvolCheckBdev
             if (desc!.Bdev.BlockSize > BlobFormat.PageSize || BlobFormat.PageSize % desc.Bdev.BlockSize != 0)
             {
                 return LastError.Set(Errno.EINVAL,
-                    $"bdev '{bdevName}' has {desc.Bdev.BlockSize}-byte blocks; an lvol store needs blocks dividing 4096");
+                    $"bdev '{bdevName}' has {desc.Bdev.BlockSize}-byte blocks; " +
+                    "an lvol store needs blocks dividing 4096");
             }
             if ((rc = ReadMetadata(desc, out byte[]? head)) != 0)
             {

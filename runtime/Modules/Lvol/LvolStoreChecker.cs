@@ -108,7 +108,8 @@ internal sealed class LvolStoreChecker
             }
             catch (BlobFormatError e)
             {
-                _report.Add(LvolCheckKind.Replay, "the store was not closed cleanly and its replay fails: " + e.Message);
+                _report.Add(LvolCheckKind.Replay,
+                    "the store was not closed cleanly and its replay fails: " + e.Message);
             }
             return;
         }

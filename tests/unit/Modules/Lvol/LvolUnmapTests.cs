@@ -27,7 +27,8 @@ public class LvolUnmapTests
         {
             T = _host.Create("lvol-unmap");
             Base = Bdevs.Bound(T, () => Bdevs.Malloc(Pool + "-base", "size_mb=32&blk_size=4096"));
-            Bdevs.Bound(T, () => Bdevs.Create($"lvs:///{Pool}?mode=create&cluster_size=1M&disk=bdev%3A%2F%2F%2F{Base}"));
+            string disk = $"disk=bdev%3A%2F%2F%2F{Base}";
+            Bdevs.Bound(T, () => Bdevs.Create($"lvs:///{Pool}?mode=create&cluster_size=1M&{disk}"));
         }
 
         public LvolStore Lvs => LvolStore.Find(Pool)!;
