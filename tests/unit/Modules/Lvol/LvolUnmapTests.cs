@@ -15,86 +15,12 @@ public class LvolUnmapTests
 {
     private const int MiB = 1 << 20;
 
-    private sealed class Store : IDisposable
-    {
-        public readonly LightweightThread T;
-        public readonly string Pool = Bdevs.Unique("pu");
-        public readonly string Base;
-        private readonly ThreadHost _host = new();
-        private bool _unloaded;
-
-        public Store()
-        {
-            T = _host.Create("lvol-unmap");
-            Base = Bdevs.Bound(T, () => Bdevs.Malloc(Pool + "-base", "size_mb=32&blk_size=4096"));
-            string disk = $"disk=bdev%3A%2F%2F%2F{Base}";
-            Bdevs.Bound(T, () => Bdevs.Create($"lvs:///{Pool}?mode=create&cluster_size=1M&{disk}"));
-        }
-
-        public LvolStore Lvs => LvolStore.Find(Pool)!;
-
-        public string Volume(string name, int mib, bool thin) =>
-            Bdevs.Bound(T, () => Bdevs.Create($"lvol:///{name}?size={mib}M&thin={(thin ? 1 : 0)}&lvs=lvs:///{Pool}"));
-
-        public int Run(string bdev, BdevIoType type, long offset, byte[]? data, long bytes)
-        {
-            BdevSession s = BdevSession.Open(T, bdev);
-            try
-            {
-                using var buf = new DmaBuffer((int)Math.Max(bytes, 4096));
-                data?.CopyTo(buf.Span);
-                int rc = s.Run(type, type is BdevIoType.Write or BdevIoType.Read ? buf.Pointer : 0,
-                    (ulong)offset / s.Bdev.BlockSize, (ulong)bytes / s.Bdev.BlockSize);
-                if (type == BdevIoType.Read && data != null)
-                {
-                    buf.Span[..(int)bytes].CopyTo(data);
-                }
-                return rc;
-            }
-            finally
-            {
-                s.Close();
-            }
-        }
-
-        public byte[] Read(string bdev, long offset, long bytes)
-        {
-            var data = new byte[bytes];
-            int rc = Run(bdev, BdevIoType.Read, offset, data, bytes);
-            return rc == 0 ? data : throw new InvalidOperationException($"read {bdev}: {rc}");
-        }
-
-        /// <summary>Unloads (written clean) and runs the checker on the base: its findings.</summary>
-        public IReadOnlyList<LvolCheckFinding> UnloadAndCheck()
-        {
-            bool done = false;
-            Bdevs.Bound(T, () => Lvs.Unload(false, _ => done = true));
-            ThreadHost.PollUntil(() => done, T);
-            _unloaded = true;
-            LvolCheckReport? report = null;
-            int rc = Bdevs.Bound(T, () => LvolCheckBdev.Check(Base, out report));
-            return rc == 0 ? report!.Findings : throw new InvalidOperationException($"check: {rc}");
-        }
-
-        public void Dispose()
-        {
-            if (!_unloaded)
-            {
-                bool done = false;
-                Bdevs.Bound(T, () => Lvs.Unload(false, _ => done = true));
-                ThreadHost.PollUntil(() => done, T);
-            }
-            Bdevs.DestroyAndWait(Base, T);
-            _host.Dispose();
-        }
-    }
-
     private static bool IsZero(byte[] b) => b.AsSpan().IndexOfAnyExcept((byte)0) < 0;
 
     [Test]
     public async Task Unmap_of_whole_clusters_of_a_thin_volume_gives_them_back_and_zeroes_parts()
     {
-        using var s = new Store();
+        using var s = new LvolMallocStore();
         string v = s.Volume("v", 8, thin: true);
         byte[] data = LvsFixtures.Pattern("unmap", 1, 4 * MiB);
         await Assert.That(s.Run(v, BdevIoType.Write, 0, data, 4 * MiB)).IsEqualTo(0);
@@ -126,7 +52,7 @@ public class LvolUnmapTests
     [Test]
     public async Task Write_zeroes_gives_back_whole_clusters_and_reads_zeros()
     {
-        using var s = new Store();
+        using var s = new LvolMallocStore();
         string v = s.Volume("v", 4, thin: true);
         byte[] data = LvsFixtures.Pattern("wz", 2, 4 * MiB);
         await Assert.That(s.Run(v, BdevIoType.Write, 0, data, 4 * MiB)).IsEqualTo(0);
@@ -142,7 +68,7 @@ public class LvolUnmapTests
     [Test]
     public async Task Write_zeroes_on_a_clone_zeroes_its_copy_and_leaves_the_snapshot()
     {
-        using var s = new Store();
+        using var s = new LvolMallocStore();
         string v = s.Volume("v", 4, thin: true);
         byte[] data = LvsFixtures.Pattern("wzc", 3, 4 * MiB);
         await Assert.That(s.Run(v, BdevIoType.Write, 0, data, 4 * MiB)).IsEqualTo(0);
@@ -168,7 +94,7 @@ public class LvolUnmapTests
     [Test]
     public async Task A_thick_volume_keeps_its_clusters_and_reads_zeros()
     {
-        using var s = new Store();
+        using var s = new LvolMallocStore();
         string v = s.Volume("t", 2, thin: false);
         byte[] data = LvsFixtures.Pattern("thick", 4, 2 * MiB);
         await Assert.That(s.Run(v, BdevIoType.Write, 0, data, 2 * MiB)).IsEqualTo(0);
