@@ -49,6 +49,7 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
         ctx->InFlight = 0;
         ctx->Status = 0;
         ctx->IovUsed = 0;
+        ctx->Release = LvolIoContext.ReleaseNone; // the context is the previous I/O's memory
         switch (io->Type)
         {
             case BdevIoType.Read:
@@ -69,7 +70,6 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
                     channel.Complete(io, LastError.Set(Errno.EPERM, $"volume '{_volume.Name}' is read-only"));
                     return;
                 }
-                ctx->Release = LvolIoContext.ReleaseNone;
                 ZeroPieces(channel, io, ctx);
                 break;
             case BdevIoType.Flush:
