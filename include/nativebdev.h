@@ -1273,6 +1273,27 @@ int nb_lvol_delete(const char *lvol, nb_bdev_destroy_cb cb, void *ctx);
  * and its next import replays the metadata (nothing acknowledged is lost, only time). */
 int nb_lvs_unload(const char *lvs, int destroy, nb_bdev_destroy_cb cb, void *ctx);
 
+/* One problem nb_lvs_check found: `kind` its class, a short name (super_block, super_block_crc,
+ * store_type, mask_format, replay, page_crc, page_chain, page_owned_twice, page_not_marked,
+ * page_leaked, extent_page, blob_metadata, blob_id_stale, blob_id_not_marked,
+ * cluster_owned_twice, cluster_not_marked, cluster_leaked, parent_missing, parent_cycle,
+ * parent_writable, super_blob, lvol_xattr, lvol_name_twice); `message` a sentence naming the
+ * page, cluster or blob. Both are valid during the call only. */
+typedef void (*nb_lvs_check_cb)(void *ctx, const char *kind, const char *message);
+
+/* Verifies, offline and without writing, the lvol store on bdev `bdev` (SPDK's blobstore
+ * format): the super block and its CRC, every metadata page a blob uses (CRC, id, sequence,
+ * the chain), the extent pages, the used-page / used-cluster / used-blob-id masks against what
+ * the blobs use, that no cluster or page has two owners, that each clone's parent is there and
+ * read-only and no parent chain loops, and the lvol xattrs. A store that was not closed cleanly
+ * (its masks stale by design) is checked against the masks its replay rebuilds. `cb` (may be
+ * NULL) runs on the calling thread, during the call, once per problem; one damaged structure
+ * may show as several (a blob that does not load also leaves its clusters held by no blob).
+ * Returns the number of problems (0: consistent), or a negative errno: -EINVAL (NULL bdev, no
+ * current thread), -ENODEV (no such bdev), -EBUSY (a loaded store is on it: unload it first),
+ * -EIO (a read failed). Needs a current thread; reads only the metadata part of the device. */
+int nb_lvs_check(const char *bdev, nb_lvs_check_cb cb, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

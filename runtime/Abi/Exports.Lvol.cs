@@ -189,6 +189,63 @@ internal static unsafe class LvolExports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nbm_lvs_check", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NbLvsCheck(byte* bdev, delegate* unmanaged[Cdecl]<void*, byte*, byte*, void> cb, void* ctx) =>
+        Check(bdev, cb, ctx);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Check(byte* bdev, delegate* unmanaged[Cdecl]<void*, byte*, byte*, void> cb, void* ctx)
+    {
+        try
+        {
+            if (ForkGuard.InChild)
+            {
+                return ForkGuard.Refused;
+            }
+            string? n = Guard.String(bdev, "bdev", out int rc);
+            if (rc != 0 || n == null)
+            {
+                return rc != 0 ? rc : Guard.Null("bdev");
+            }
+            if (!NbEnvironment.IsInitialized)
+            {
+                return NbEnvironment.NotInitialized();
+            }
+            if ((rc = LvolCheckBdev.Check(n, out LvolCheckReport? report)) != 0)
+            {
+                return rc;
+            }
+            if (cb != null)
+            {
+                foreach (LvolCheckFinding f in report!.Findings)
+                {
+                    Report(cb, ctx, f);
+                }
+            }
+            return report!.Findings.Count;
+        }
+        catch (Exception e)
+        {
+            return Guard.Fail(e);
+        }
+    }
+
+    private static void Report(delegate* unmanaged[Cdecl]<void*, byte*, byte*, void> cb, void* ctx,
+        LvolCheckFinding f)
+    {
+        nint kind = Marshal.StringToCoTaskMemUTF8(f.Kind);
+        nint message = Marshal.StringToCoTaskMemUTF8(f.Message);
+        try
+        {
+            cb(ctx, (byte*)kind, (byte*)message);
+        }
+        finally
+        {
+            Marshal.FreeCoTaskMem(kind);
+            Marshal.FreeCoTaskMem(message);
+        }
+    }
+
     private static int Volume(byte* lvol, out LvolBdev? v)
     {
         v = null;

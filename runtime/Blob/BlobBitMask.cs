@@ -38,6 +38,14 @@ internal sealed class BlobBitMask
         }
     }
 
+    /// <summary>A copy with <paramref name="bits"/> bits (at least as many as this one), the new ones clear.</summary>
+    public BlobBitMask Grown(long bits)
+    {
+        var m = new BlobBitMask(Math.Max(bits, Bits));
+        Array.Copy(_words, m._words, _words.Length);
+        return m;
+    }
+
     /// <summary>The first clear bit at or after <paramref name="from"/>, or -1 when all are set.</summary>
     public long FindClear(long from)
     {

@@ -1253,3 +1253,11 @@ int nb_lvs_unload(const char *lvs, int destroy, nb_bdev_destroy_cb cb, void *ctx
 		return -ECHILD;
 	return nbm_lvs_unload(lvs, destroy, cb, ctx);
 }
+
+__attribute__((visibility("hidden"))) extern int nbm_lvs_check(const char *bdev, nb_lvs_check_cb cb, void *ctx);
+int nb_lvs_check(const char *bdev, nb_lvs_check_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_lvs_check(bdev, cb, ctx);
+}

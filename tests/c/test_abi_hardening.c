@@ -3091,6 +3091,13 @@ static void on_lvs_unloaded(void *ctx, int status)
 	*(int *)ctx = status == 0 ? 1 : -1;
 }
 
+/* counts the problems of class super_block (what a bdev with no blobstore gives) */
+static void on_check_problem(void *ctx, const char *kind, const char *message)
+{
+	if (strcmp(kind, "super_block") == 0 && message[0] != 0)
+		(*(int *)ctx)++;
+}
+
 static void g_lvol(const char *dir)
 {
 	(void)dir;
@@ -3128,6 +3135,26 @@ static void g_lvol(const char *dir)
 	OK(nb_lvs_unload("abi_lvs", 1, on_lvs_unloaded, &done), 0);
 	POLL_UNTIL(W.t1, done != 0);
 	TRUE(done == 1);
+
+	/* nb_lvs_check: hostile arguments, a blank bdev (one problem: no blobstore), a loaded store
+	 * refused, the same store once written clean (no problem) */
+	int blank = 0;
+	RC(nb_lvs_check(NULL, NULL, NULL), -EINVAL);
+	RC(nb_lvs_check("abi_nobdev", on_check_problem, &blank), -ENODEV);
+	TRUE(blank == 0);
+	NEED(nb_bdev_create("malloc:///abi_lvc?size_mb=16", name, sizeof(name)) == 0);
+	OK(nb_lvs_check("abi_lvc", on_check_problem, &blank), 1);
+	TRUE(blank == 1);
+	OK(nb_lvs_check("abi_lvc", NULL, NULL), 1);
+	NEED(nb_bdev_create("lvs:///abi_lvs2?mode=create&cluster_size=1M&disk=bdev%3A%2F%2F%2Fabi_lvc",
+			    name, sizeof(name)) == 0);
+	RC(nb_lvs_check("abi_lvc", NULL, NULL), -EBUSY);
+	done = 0;
+	OK(nb_lvs_unload("abi_lvs2", 0, on_lvs_unloaded, &done), 0);
+	POLL_UNTIL(W.t1, done != 0);
+	TRUE(done == 1);
+	OK(nb_lvs_check("abi_lvc", NULL, NULL), 0);
+	OK(nb_bdev_destroy("abi_lvc", NULL, NULL), 0);
 }
 
 struct group {

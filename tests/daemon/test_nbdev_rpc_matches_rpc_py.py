@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 
-MIN_KNOWN = 39
+MIN_KNOWN = 48
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(here))

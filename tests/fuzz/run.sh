@@ -2,7 +2,7 @@
 # Builds the libFuzzer harnesses against the published library and runs each for a bounded
 # time. Exit 0 when no harness found anything; otherwise 1, with the reproducers named.
 #
-#   tests/fuzz/run.sh BUILD_DIR [SECONDS_EACH=30] [HARNESS...]      (HARNESS: uri, coremask, nbd, rpc, config, nvmf)
+#   tests/fuzz/run.sh BUILD_DIR [SECONDS_EACH=30] [HARNESS...]      (HARNESS: uri, coremask, nbd, rpc, config, nvmf, lvs)
 #
 # Needs clang-14 with libFuzzer (Debian: clang-14 libclang-rt-14-dev) and a built library
 # (BUILD_DIR/nativebdev/libnativebdev.so, from ./build.sh). Extra libFuzzer flags can be given
@@ -53,6 +53,7 @@ for h in "${HARNESSES[@]}"; do
     exit 2
   fi
   dict=$HERE/$h.dict
+  [ -f "$dict" ] || dict=""
   corpus=$OUT/corpus_$h
   mkdir -p "$corpus"
   # One log per run (two runs may share the build tree: CTest and a long run by hand);
@@ -62,13 +63,30 @@ for h in "${HARNESSES[@]}"; do
   ln -sf "logs/$(basename "$log")" "$OUT/fuzz_$h.log"
   ls -t "$OUT/logs"/fuzz_$h.*.log 2>/dev/null | tail -n +11 | xargs -r rm -f
   echo "== fuzz_$h: ${SECS}s (log: $log)"
+  seeds=()
+  [ -d "$HERE/corpus/$h" ] && seeds+=("$HERE/corpus/$h")
+  maxlen=8192
+  if [ "$h" = lvs ]; then
+    # Store images: the first 64 KiB (super block, masks, metadata pages) of each SPDK-made
+    # store in the shared fixtures, written fresh as seeds (the fixtures are only read).
+    maxlen=65536
+    fixtures=""
+    for d in "${NB_FIXTURES:-}" "$ROOT/../shared/fixtures" /work/shared/fixtures; do
+      [ -n "$d" ] && [ -d "$d/lvs" ] && { fixtures=$d/lvs; break; }
+    done
+    mkdir -p "$OUT/seeds_lvs"
+    for img in "$fixtures"/*.img.xz; do
+      [ -f "$img" ] && xz -dc "$img" | head -c 65536 > "$OUT/seeds_lvs/$(basename "$img" .img.xz)"
+    done
+    seeds+=("$OUT/seeds_lvs")
+  fi
   # The first corpus directory receives new inputs; the seeds are read only.
   # -timeout: an input running longer than 10 s is a hang and reported as such.
   # -print_funcs=0: naming a newly covered function starts llvm-symbolizer on two pipes that
   # stay open, which the harnesses' descriptor check would report as a leak.
-  "$bin" "$corpus" "$HERE/corpus/$h" \
+  "$bin" "$corpus" "${seeds[@]}" \
     -max_total_time="$SECS" -use_value_profile=1 ${dict:+-dict="$dict"} \
-    -timeout=10 -print_funcs=0 -max_len=8192 -rss_limit_mb=4096 -print_final_stats=1 \
+    -timeout=10 -print_funcs=0 -max_len="$maxlen" -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$OUT/artifacts/${h}-" ${FUZZ_FLAGS:-} >"$log" 2>&1
   rc=$?
   grep -aE "^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)" "$log" | sed 's/^/   /'

@@ -16,7 +16,11 @@ namespace NativeBdev.Modules.Lvol;
 /// each volume's metadata is written once for all its new clusters; only then is the new map
 /// published and the I/Os let go (they then write their data into their own cluster). A crash
 /// before the metadata write leaves the cluster unreferenced; after it, the cluster holds the old
-/// content: never garbage. -ENOSPC when the store has no free cluster.</summary>
+/// content: never garbage. -ENOSPC when the store has no free cluster.
+/// The same queue takes clusters back (an unmap or write zeroes of a whole cluster of a thin
+/// volume): the volume is frozen if none of its writes is in flight (else the cluster is kept and
+/// the piece zeroes it in place), its metadata without the cluster is written, the map published,
+/// and only then is the cluster free for another volume.</summary>
 internal sealed class LvolAllocator(LvolStore store) : IDisposable
 {
     private readonly List<(LvolChannel Channel, nint Io)> _queue = [];
@@ -28,7 +32,12 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
     /// <summary>Whether requests are queued or in flight: management changes wait for none.</summary>
     public bool Busy => Volatile.Read(ref _asked) != 0 || _running;
 
+    /// <summary>The answer to a release request when the cluster stays the volume's (its writes
+    /// were in flight, so it could not be frozen): the piece zeroes it in place instead.</summary>
+    public const int KeptCluster = 1;
+
     public long Allocations { get; private set; }
+    public long Releases { get; private set; }
     public long MetadataWrites { get; private set; }
 
     /// <summary>Called on <paramref name="channel"/>'s thread. The answer always comes by message,
@@ -113,10 +122,20 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         }
         var fresh = new Dictionary<LvolBlob, Dictionary<long, uint>>();
         var status = new Dictionary<(LvolBlob, long), int>();
+        var releases = new Dictionary<LvolBlob, HashSet<long>>();
         foreach (var (channel, io) in batch)
         {
             LvolBlob blob = channel.Volume.Blob;
             long cluster = ClusterOf(io);
+            if (rc == 0 && IsRelease(io))
+            {
+                if (!releases.TryGetValue(blob, out HashSet<long>? set))
+                {
+                    releases[blob] = set = [];
+                }
+                set.Add(cluster);
+                continue;
+            }
             if (rc != 0 || status.ContainsKey((blob, cluster)))
             {
                 continue;
@@ -140,11 +159,69 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
                 status[(blob, c)] = mrc;
             }
         }
+        var released = new Dictionary<LvolBlob, int>();
+        foreach (var (blob, clusters) in releases)
+        {
+            released[blob] = await Release(blob, clusters).ConfigureAwait(false);
+        }
         foreach (var (channel, io) in batch)
         {
             LvolBlob blob = channel.Volume.Blob;
             long cluster = ClusterOf(io);
-            Answer(channel, io, rc != 0 ? rc : status.GetValueOrDefault((blob, cluster)));
+            int answer = rc != 0 ? rc
+                : IsRelease(io) ? released[blob] : status.GetValueOrDefault((blob, cluster));
+            Answer(channel, io, answer);
+        }
+    }
+
+    private static unsafe bool IsRelease(nint io) =>
+        LvolChannel.Context((BdevIo*)io)->Release == LvolIoContext.ReleaseAsked;
+
+    /// <summary>Gives <paramref name="clusters"/> of <paramref name="blob"/> back to the store: frozen
+    /// (no write of it in flight, new ones wait here), its metadata without them written, the map
+    /// published, then the clusters freed: a crash before the metadata write leaves them the
+    /// volume's, after it they are free (unnamed) either way. 0, <see cref="KeptCluster"/>, or -errno.</summary>
+    private async Task<int> Release(LvolBlob blob, HashSet<long> clusters)
+    {
+        if (blob.Deleted)
+        {
+            return -Errno.ENODEV;
+        }
+        if (!blob.TryFreeze())
+        {
+            return KeptCluster;
+        }
+        try
+        {
+            var map = (uint[])blob.Clusters.Clone();
+            var freed = new List<uint>();
+            foreach (long c in clusters)
+            {
+                if (c < map.Length && map[c] != 0)
+                {
+                    freed.Add(map[c]);
+                    map[c] = 0;
+                }
+            }
+            if (freed.Count == 0)
+            {
+                return 0;
+            }
+            int rc = await WriteMap(blob, map).ConfigureAwait(false);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            foreach (uint device in freed)
+            {
+                store.UsedClusters.Clear(device);
+            }
+            Releases += freed.Count;
+            return 0;
+        }
+        finally
+        {
+            Volatile.Write(ref blob.Frozen, false);
         }
     }
 
@@ -204,6 +281,21 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         }
         // Published only once it is on disk: a write that saw the cluster early could be
         // acknowledged (and flushed) before the metadata naming it, and lost in a crash.
+        int rc = await WriteMap(blob, map).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            foreach (uint device in added.Values)
+            {
+                store.UsedClusters.Clear(device);
+            }
+        }
+        return rc;
+    }
+
+    /// <summary>Writes <paramref name="blob"/>'s metadata with cluster map <paramref name="map"/> and,
+    /// once it is on disk, publishes the map.</summary>
+    private async Task<int> WriteMap(LvolBlob blob, uint[] map)
+    {
         int rc = store.Plan(blob, map, out LvolMdPlan? plan);
         for (int i = 0; rc == 0 && i < plan!.Writes.Count; i++)
         {
@@ -214,10 +306,6 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         if (rc != 0)
         {
             plan?.Abort(store.UsedPages);
-            foreach (uint device in added.Values)
-            {
-                store.UsedClusters.Clear(device);
-            }
             return rc;
         }
         plan!.Commit(store.UsedPages);

@@ -34,6 +34,8 @@ internal sealed class LvolBdev : Bdev.Bdev
     {
         BdevIoType.Read or BdevIoType.Write => true,
         BdevIoType.Flush => Store.Base.IoTypeSupported(BdevIoType.Flush),
+        // the parts of clusters that stay the volume's are zeroed on the base
+        BdevIoType.Unmap or BdevIoType.WriteZeroes => Store.Base.IoTypeSupported(BdevIoType.WriteZeroes),
         _ => false,
     };
 

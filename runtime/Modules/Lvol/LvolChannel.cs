@@ -49,6 +49,7 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
         ctx->InFlight = 0;
         ctx->Status = 0;
         ctx->IovUsed = 0;
+        ctx->Release = LvolIoContext.ReleaseNone; // the context is the previous I/O's memory
         switch (io->Type)
         {
             case BdevIoType.Read:
@@ -61,6 +62,15 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
                     return;
                 }
                 IssuePieces(channel, io, ctx);
+                break;
+            case BdevIoType.Unmap:
+            case BdevIoType.WriteZeroes:
+                if (_volume.Blob.IsReadOnly)
+                {
+                    channel.Complete(io, LastError.Set(Errno.EPERM, $"volume '{_volume.Name}' is read-only"));
+                    return;
+                }
+                ZeroPieces(channel, io, ctx);
                 break;
             case BdevIoType.Flush:
                 ctx->NextBlock = io->NumBlocks;
@@ -142,6 +152,97 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
             channel.Complete(io, ctx->Status);
         }
     }
+
+    /// <summary>Unmap and write zeroes, piece by piece (a piece never crosses a cluster): a whole
+    /// cluster a thin volume owns goes back to the store (for write zeroes only when no snapshot
+    /// would show through); any other cluster it owns is zeroed on the base; one it does not own is
+    /// left as it is (unmap; or write zeroes where it reads zeros), or, for write zeroes on a clone,
+    /// taken (copy-on-write) and then zeroed.</summary>
+    private void ZeroPieces(BdevChannel channel, BdevIo* io, LvolIoContext* ctx)
+    {
+        bool unmap = io->Type == BdevIoType.Unmap;
+        LvolBlob blob = _volume.Blob;
+        while (ctx->NextBlock < io->NumBlocks && ctx->Status == 0)
+        {
+            uint[] own = blob.Clusters;
+            ulong byteAt = (io->OffsetBlocks + ctx->NextBlock) * _blockSize;
+            ulong cluster = byteAt / _clusterBytes;
+            ulong inCluster = byteAt % _clusterBytes;
+            ulong blocks = Math.Min(io->NumBlocks - ctx->NextBlock, (_clusterBytes - inCluster) / _blockSize);
+            if (cluster >= (ulong)own.Length)
+            {
+                ctx->Status = -Errno.EINVAL;
+                break;
+            }
+            uint owned = own[cluster];
+            if (owned == 0 && (unmap || blob.Resolve((long)cluster) == 0))
+            {
+                ctx->NextBlock += blocks;
+                continue;
+            }
+            bool whole = inCluster == 0 && blocks * _blockSize == _clusterBytes;
+            if (owned != 0 && whole && blob.IsThin && ctx->Release != LvolIoContext.ReleaseKept &&
+                (unmap || blob.Parent == null))
+            {
+                if (ctx->InFlight > 0)
+                {
+                    return; // this I/O's own zeroing in flight would keep the volume from freezing
+                }
+                if (!Ask(ctx, io, cluster, LvolIoContext.ReleaseAsked))
+                {
+                    break;
+                }
+                return;
+            }
+            uint device = Admit(owned);
+            if (device == 0)
+            {
+                // a clone's cluster to take first, or the volume is frozen: the allocator's way
+                if (!Ask(ctx, io, cluster, LvolIoContext.ReleaseNone))
+                {
+                    break;
+                }
+                return;
+            }
+            ctx->Release = LvolIoContext.ReleaseNone;
+            ulong at = ((device * _clusterBytes) + inCluster) / _baseBlockSize;
+            int rc = _base.SubmitChild(_baseDesc, io, BdevIoType.WriteZeroes, null, 0, null, at,
+                blocks * _blockSize / _baseBlockSize);
+            if (rc != 0)
+            {
+                Interlocked.Decrement(ref blob.WritesInFlight);
+                ctx->Status = rc;
+                break;
+            }
+            ctx->InFlight++;
+            ctx->NextBlock += blocks;
+        }
+        if (ctx->InFlight == 0)
+        {
+            channel.Complete(io, ctx->Status);
+        }
+    }
+
+    /// <summary>An allocation (or, with <see cref="LvolIoContext.ReleaseAsked"/>, release) request for
+    /// <paramref name="cluster"/>; false (the failure in Status) when it cannot be sent.</summary>
+    private bool Ask(LvolIoContext* ctx, BdevIo* io, ulong cluster, int release)
+    {
+        ctx->Cluster = (long)cluster;
+        ctx->Release = release;
+        ctx->InFlight++;
+        int rc = _volume.Store.Allocator.Request(this, io);
+        if (rc != 0)
+        {
+            ctx->InFlight--;
+            ctx->Status = rc;
+            ctx->Release = LvolIoContext.ReleaseNone;
+            return false;
+        }
+        return true;
+    }
+
+    private static bool CountsAsWrite(BdevIoType type) =>
+        type is BdevIoType.Write or BdevIoType.WriteZeroes or BdevIoType.Unmap;
 
     /// <summary>A write to device cluster <paramref name="device"/> is counted in flight, unless the
     /// volume is frozen (a snapshot is being taken): then it goes the allocator's way (0), and the
@@ -235,7 +336,7 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
     {
         LvolIoContext* ctx = Context(parent);
         Invariant.Assert(ctx->InFlight > 0, "an lvol child came back that was never counted");
-        if (parent->Type == BdevIoType.Write)
+        if (CountsAsWrite(parent->Type))
         {
             Interlocked.Decrement(ref _volume.Blob.WritesInFlight);
         }
@@ -255,6 +356,16 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
     {
         LvolIoContext* ctx = Context(io);
         Invariant.Assert(ctx->InFlight > 0, "an allocation answer for an I/O that asked none");
+        if (ctx->Release == LvolIoContext.ReleaseAsked)
+        {
+            // released: the whole cluster is done; kept: the piece zeroes it in place next
+            ctx->Release = status == LvolAllocator.KeptCluster ? LvolIoContext.ReleaseKept : LvolIoContext.ReleaseNone;
+            if (status == 0)
+            {
+                ctx->NextBlock += _clusterBytes / _blockSize;
+            }
+            status = status == LvolAllocator.KeptCluster ? 0 : status;
+        }
         if (status != 0 && ctx->Status == 0)
         {
             ctx->Status = status;
@@ -271,7 +382,14 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
         ctx->IovUsed = 0;
         if (ctx->Status == 0 && ctx->NextBlock < parent->NumBlocks)
         {
-            IssuePieces(channel, parent, ctx);
+            if (parent->Type is BdevIoType.Unmap or BdevIoType.WriteZeroes)
+            {
+                ZeroPieces(channel, parent, ctx);
+            }
+            else
+            {
+                IssuePieces(channel, parent, ctx);
+            }
             return;
         }
         channel.Complete(parent, ctx->Status);

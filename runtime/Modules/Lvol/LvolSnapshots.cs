@@ -72,6 +72,9 @@ internal static class LvolSnapshots
         {
             LvolBlob.Set(snap.InternalXattrs, "SNAP", BitConverter.GetBytes(blob.Parent.Id));
         }
+        // SPDK's snapshot-in-progress mark (SNAPTMP, the volume's id) until the volume is the clone:
+        // an import that finds it on a snapshot its volume does not name drops the snapshot.
+        LvolBlob.Set(snap.InternalXattrs, LvolStore.SnapshotInProgress, BitConverter.GetBytes(blob.Id));
         store.Blobs.Add(id, snap);
         var empty = new uint[taken.Length];
         ulong oldFlags = blob.InvalidFlags;
@@ -79,7 +82,8 @@ internal static class LvolSnapshots
         blob.InvalidFlags |= BlobFormat.ThinProvisioned;
         LvolBlob.Set(blob.InternalXattrs, "SNAP", BitConverter.GetBytes(id));
         // The snapshot is written first: a crash before the volume's write leaves both naming the
-        // same clusters (each still reads right), never a cluster named by neither.
+        // same clusters (each still reads right), never a cluster named by neither, and the
+        // snapshot marked in progress, which the next import drops.
         rc = LvolVolumes.WithMd(store, io =>
         {
             int r = store.Persist(io, snap);
@@ -99,6 +103,13 @@ internal static class LvolSnapshots
         blob.Parent = snap;
         snap.Clones.Add(blob);
         blob.Clusters = empty;
+        LvolBlob.Remove(snap.InternalXattrs, LvolStore.SnapshotInProgress);
+        if (LvolVolumes.WithMd(store, io => store.Persist(io, snap)) != 0)
+        {
+            // harmless: an import finds the volume naming it and drops the mark itself
+            Log.Warn($"lvol store '{store.Name}': snapshot '{name}' keeps its in-progress mark on disk: " +
+                LastError.Message);
+        }
         return store.AddVolume(snap, out snapshot);
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using NativeBdev.Bdev;
 using NativeBdev.Blob;
 using NativeBdev.Env;
@@ -159,6 +160,10 @@ internal sealed unsafe partial class LvolStore
         {
             s.Blobs.Add(r.Id, LvolBlob.From(r));
         }
+        if ((rc = s.DropUnfinishedSnapshots(io)) != 0)
+        {
+            return rc;
+        }
         foreach (LvolBlob blob in s.Blobs.Values)
         {
             if (BlobRecord_ParentId(blob) is ulong p && s.Blobs.TryGetValue(p, out LvolBlob? parent))
@@ -173,6 +178,55 @@ internal sealed unsafe partial class LvolStore
             return rc;
         }
         store = s;
+        return 0;
+    }
+
+    /// <summary>SPDK's name for the internal xattr a snapshot carries until its volume is its clone.</summary>
+    public const string SnapshotInProgress = "SNAPTMP";
+
+    /// <summary>A snapshot still marked in progress: if its volume names it (SNAP), the snapshot was
+    /// complete but for the last write, which is done here (the mark goes); if not, the crash
+    /// came before the volume's write: the snapshot names the volume's own clusters and goes (its
+    /// first page zeroed, its pages and id freed; its clusters stay the volume's).</summary>
+    private int DropUnfinishedSnapshots(LvolMdIo io)
+    {
+        var zero = new byte[BlobFormat.PageSize];
+        foreach (LvolBlob b in new List<LvolBlob>(Blobs.Values))
+        {
+            if (LvolBlob.Get(b.InternalXattrs, SnapshotInProgress) is not { Length: 8 } v)
+            {
+                continue;
+            }
+            ulong volume = BitConverter.ToUInt64(v);
+            int rc;
+            if (Blobs.TryGetValue(volume, out LvolBlob? vol) && BlobRecord_ParentId(vol) == b.Id)
+            {
+                // written without the mark now: once the volume is deleted, nothing would tell a
+                // finished snapshot from an unfinished one
+                LvolBlob.Remove(b.InternalXattrs, SnapshotInProgress);
+                if ((rc = Persist(io, b)) != 0)
+                {
+                    return rc;
+                }
+                continue;
+            }
+            rc = io.Write(((long)Super.MdStart + b.Pages[0]) * BlobFormat.PageSize, zero);
+            if (rc != 0)
+            {
+                return rc;
+            }
+            foreach (uint page in b.Pages)
+            {
+                UsedPages.Clear(page);
+            }
+            foreach (uint page in b.ExtentPages)
+            {
+                UsedPages.Clear(page);
+            }
+            UsedBlobIds.Clear(BlobFormat.BlobIdToPage(b.Id));
+            Blobs.Remove(b.Id);
+            Log.Notice($"lvol store '{Name}': snapshot blob 0x{b.Id:x} was not finished before a crash; dropped");
+        }
         return 0;
     }
 

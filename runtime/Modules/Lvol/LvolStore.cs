@@ -47,9 +47,9 @@ internal sealed unsafe partial class LvolStore
     public Bdev.Bdev Base { get; }
     public BdevDesc Desc { get; }
     public LightweightThread Owner { get; }
-    public BlobSuperBlock Super { get; }
+    public BlobSuperBlock Super { get; private set; }
     public BlobBitMask UsedPages { get; }
-    public BlobBitMask UsedClusters { get; }
+    public BlobBitMask UsedClusters { get; private set; }
     public BlobBitMask UsedBlobIds { get; }
     public Dictionary<ulong, LvolBlob> Blobs { get; } = [];
     public LvolBlob SuperBlob { get; private set; } = null!;
@@ -135,6 +135,47 @@ internal sealed unsafe partial class LvolStore
         }
         return Owner.IsCurrent ? 0 : LastError.Set(Errno.EXDEV,
             $"lvol store '{Name}' is changed on its metadata thread '{Owner.Name}' only");
+    }
+
+    /// <summary>SPDK's bdev_lvol_grow_lvstore: takes in what the base grew by. The super block's size
+    /// is written first (a crash after it leaves the new clusters free: a replay and a clean load
+    /// both size the cluster mask from it), then the cluster mask is lengthened in memory; it is on
+    /// disk at the next clean unload. The mask's region was sized when the store was made: a base
+    /// grown past what it can hold is -ENOSPC. 0 also when the base has not grown.</summary>
+    public int Grow()
+    {
+        int rc = CheckOwner();
+        if (rc != 0)
+        {
+            return rc;
+        }
+        ulong size = Base.SizeBytes / ClusterSize * ClusterSize;
+        ulong total = size / ClusterSize;
+        if (total <= Super.TotalClusters)
+        {
+            return 0;
+        }
+        long room = (((long)Super.UsedClusterMaskLength * BlobFormat.PageSize) - BlobFormat.MaskHeader) * 8;
+        if ((long)total > room)
+        {
+            return LastError.Set(Errno.ENOSPC, $"lvol store '{Name}': its used-cluster mask holds {room} " +
+                $"clusters, the grown base has {total}");
+        }
+        if (Allocator.Busy)
+        {
+            return LastError.Set(Errno.EBUSY, $"lvol store '{Name}' is allocating clusters; try again");
+        }
+        ulong oldSize = BinaryPrimitives.ReadUInt64LittleEndian(_superPage.AsSpan(80));
+        BinaryPrimitives.WriteUInt64LittleEndian(_superPage.AsSpan(80), size);
+        rc = LvolVolumes.WithMd(this, io => WriteSuper(io, clean: false) is int w && w != 0 ? w : io.Flush());
+        if (rc != 0)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(_superPage.AsSpan(80), oldSize);
+            return rc;
+        }
+        Super = BlobSuperBlock.Parse(_superPage, (long)Base.SizeBytes);
+        UsedClusters = UsedClusters.Grown((long)total);
+        return 0;
     }
 
     /// <summary>Writes the super block with <paramref name="clean"/>; the rest of the page as read

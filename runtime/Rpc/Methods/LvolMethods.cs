@@ -41,6 +41,14 @@ internal static class LvolMethods
                     call.Errno(rc);
                 }
             }));
+        server.Register(new RpcMethod("bdev_lvol_grow_lvstore",
+            [Opt("uuid", RpcParamKind.String), Opt("lvs_name", RpcParamKind.String)], (call, args) =>
+            {
+                if (Store(call, args) is { } s)
+                {
+                    BdevRpc.Status(call, s.Grow());
+                }
+            }));
         server.Register(new RpcMethod("bdev_lvol_rename_lvstore",
             [Req("old_name", RpcParamKind.String), Req("new_name", RpcParamKind.String)], (call, args) =>
             {

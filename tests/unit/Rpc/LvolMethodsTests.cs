@@ -2,6 +2,7 @@ using System.Text.Json;
 using NativeBdev.Bdev;
 using NativeBdev.Reactor;
 using NativeBdev.Tests.Support;
+using BlockDevice = NativeBdev.Bdev.Bdev;
 
 namespace NativeBdev.Tests.Rpc;
 
@@ -104,5 +105,33 @@ public class LvolMethodsTests
         await Assert.That(delStore.GetProperty("result").GetBoolean()).IsTrue();
         await Assert.That(volumesGone).IsTrue();
         await Assert.That(none.GetProperty("result").GetArrayLength()).IsEqualTo(0);
+    }
+
+    [Test]
+    public async Task Grow_lvstore_takes_in_a_grown_base()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("rpc-lvol-grow");
+        var c = new RpcTestClient { Pump = () => t.Poll(0, 0) };
+        string disk = Bdevs.Malloc("lvgrow", "size_mb=32&blk_size=4096");
+        BlockDevice b = Bdevs.Find(disk);
+        Bdevs.Bound(t, () => b.Resize((16UL << 20) / 4096));
+        string lvs = Bdevs.Unique("lvs");
+        CallOn(t, c, "bdev_lvol_create_lvstore",
+            $"{{\"bdev_name\":\"{disk}\",\"lvs_name\":\"{lvs}\",\"cluster_sz\":1048576}}");
+        long before = CallOn(t, c, "bdev_lvol_get_lvstores", $"{{\"lvs_name\":\"{lvs}\"}}")
+            .GetProperty("result")[0].GetProperty("total_data_clusters").GetInt64();
+        Bdevs.Bound(t, () => b.Resize((32UL << 20) / 4096));
+        JsonElement grow = CallOn(t, c, "bdev_lvol_grow_lvstore", $"{{\"lvs_name\":\"{lvs}\"}}");
+        JsonElement after = CallOn(t, c, "bdev_lvol_get_lvstores", $"{{\"lvs_name\":\"{lvs}\"}}");
+        JsonElement nobody = CallOn(t, c, "bdev_lvol_grow_lvstore", "{\"lvs_name\":\"nope\"}");
+        CallOn(t, c, "bdev_lvol_delete_lvstore", $"{{\"lvs_name\":\"{lvs}\"}}");
+        Bdevs.DestroyAndWait(disk, t);
+
+        await Assert.That(grow.GetProperty("result").GetBoolean()).IsTrue();
+        JsonElement s0 = after.GetProperty("result")[0];
+        await Assert.That(s0.GetProperty("total_data_clusters").GetInt64()).IsEqualTo(before + 16);
+        await Assert.That(s0.GetProperty("free_clusters").GetInt64()).IsEqualTo(before + 16);
+        await Assert.That(nobody.GetProperty("error").GetProperty("code").GetInt32()).IsEqualTo(-19);
     }
 }
