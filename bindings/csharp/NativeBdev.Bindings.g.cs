@@ -54,6 +54,13 @@ global using unsafe nb_config_load_cb = delegate* unmanaged[Cdecl]<void*, int, v
 // the I/O that failed) before that I/O's completion callback, so a control plane can record
 // the change before the host is told the write succeeded. Must not block.
 global using unsafe nb_nexus_event_cb = delegate* unmanaged[Cdecl]<byte*, byte*, int, int, int, void*, void>;
+// One problem nb_lvs_check found: `kind` its class, a short name (super_block, super_block_crc,
+// store_type, mask_format, replay, page_crc, page_chain, page_owned_twice, page_not_marked,
+// page_leaked, extent_page, blob_metadata, blob_id_stale, blob_id_not_marked,
+// cluster_owned_twice, cluster_not_marked, cluster_leaked, parent_missing, parent_cycle,
+// parent_writable, super_blob, lvol_xattr, lvol_name_twice); `message` a sentence naming the
+// page, cluster or blob. Both are valid during the call only.
+global using unsafe nb_lvs_check_cb = delegate* unmanaged[Cdecl]<void*, byte*, byte*, void>;
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -2289,4 +2296,21 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_lvs_unload")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_lvs_unload(byte* lvs, int destroy, nb_bdev_destroy_cb cb, void* ctx);
+
+    /// <summary>
+    /// Verifies, offline and without writing, the lvol store on bdev `bdev` (SPDK's blobstore
+    /// format): the super block and its CRC, every metadata page a blob uses (CRC, id, sequence,
+    /// the chain), the extent pages, the used-page / used-cluster / used-blob-id masks against what
+    /// the blobs use, that no cluster or page has two owners, that each clone's parent is there and
+    /// read-only and no parent chain loops, and the lvol xattrs. A store that was not closed cleanly
+    /// (its masks stale by design) is checked against the masks its replay rebuilds. `cb` (may be
+    /// NULL) runs on the calling thread, during the call, once per problem; one damaged structure
+    /// may show as several (a blob that does not load also leaves its clusters held by no blob).
+    /// Returns the number of problems (0: consistent), or a negative errno: -EINVAL (NULL bdev, no
+    /// current thread), -ENODEV (no such bdev), -EBUSY (a loaded store is on it: unload it first),
+    /// -EIO (a read failed). Needs a current thread; reads only the metadata part of the device.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_lvs_check")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_lvs_check(byte* bdev, nb_lvs_check_cb cb, void* ctx);
 }

@@ -27,7 +27,8 @@ internal sealed class NexusModule : IBdevModule
         }
         string? children = uri.Get("children");
         string? stateFile = uri.Get("state_file");
-        if ((rc = uri.CheckAllUsed("size, children, uuid, state_file")) != 0 || (rc = BdevRegistry.CheckName(uri.Name)) != 0)
+        if ((rc = uri.CheckAllUsed("size, children, uuid, state_file")) != 0 ||
+            (rc = BdevRegistry.CheckName(uri.Name)) != 0)
         {
             return rc;
         }

@@ -136,7 +136,8 @@ public class NexusStateFileTests
         string b = Bdevs.Malloc("nsbb", $"num_blocks={Blocks}&blk_size={Bs}");
         string name = Bdevs.Unique("nexus");
         string path = TempPath();
-        string child(string c, bool healthy) => $"{{\"uri\":\"{c}\",\"name\":\"{c}\",\"healthy\":{(healthy ? "true" : "false")}}}";
+        string child(string c, bool healthy) =>
+            $"{{\"uri\":\"{c}\",\"name\":\"{c}\",\"healthy\":{(healthy ? "true" : "false")}}}";
         File.WriteAllText(path, kind switch
         {
             "other" => $"{{\"nexus\":\"other\",\"children\":[{child(a, true)}]}}",

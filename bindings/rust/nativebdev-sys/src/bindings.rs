@@ -4115,3 +4115,17 @@ extern "C" {
         ctx: *mut ::std::os::raw::c_void,
     ) -> ::std::os::raw::c_int;
 }
+pub type nb_lvs_check_cb = ::std::option::Option<
+    unsafe extern "C" fn(
+        ctx: *mut ::std::os::raw::c_void,
+        kind: *const ::std::os::raw::c_char,
+        message: *const ::std::os::raw::c_char,
+    ),
+>;
+extern "C" {
+    pub fn nb_lvs_check(
+        bdev: *const ::std::os::raw::c_char,
+        cb: nb_lvs_check_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
