@@ -22,4 +22,9 @@ internal static unsafe partial class NbNative
     [LibraryImport(Lib, EntryPoint = "nb_native_clock")]
     [SuppressGCTransition]
     public static partial void* Clock(ulong* hz);
+
+    /// <summary>nbd_do_it.c: ioctl(NBD_DO_IT) with every signal blocked on the calling
+    /// thread; 0 or -errno. Blocks until the kernel device is disconnected.</summary>
+    [LibraryImport(Lib, EntryPoint = "nb_native_nbd_do_it")]
+    public static partial int NbdDoIt(int fd);
 }
