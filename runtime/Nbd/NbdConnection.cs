@@ -349,6 +349,23 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
         return true;
     }
 
+    /// <summary>Ends the connection softly: no more requests are read; those in flight are
+    /// answered, then the socket closes (what NBD_CMD_DISC does).</summary>
+    internal void Drain(string reason)
+    {
+        if (_socket.IsClosed || _draining)
+        {
+            return;
+        }
+        Log.Info($"nbd: export '{_export?.Name}': {reason}; answering the requests in flight, then closing");
+        _draining = true;
+        Flush();
+        MaybeFinish();
+    }
+
+    /// <summary>Draining, with replies or requests still out.</summary>
+    public bool IsDraining => _draining && !_socket.IsClosed;
+
     /// <summary>Ends the connection at once (a hard disconnect) and releases what it can.</summary>
     internal void AbortAndFinish(string reason)
     {

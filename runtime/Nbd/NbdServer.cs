@@ -106,7 +106,47 @@ internal sealed unsafe class NbdServer : INbdConnectionOwner
         conn.MaybeFinish();
     }
 
-    public void BdevGoing(NbdConnection c, string why) => c.AbortAndFinish(why);
+    /// <summary>How long a client whose export's bdev is going (nbdev_tgt stopping) has to take
+    /// the replies of its requests in flight before its connection is closed under it.</summary>
+    private const long DrainDeadlineUs = 5_000_000;
+
+    private Poller? _drainDeadline;
+
+    /// <summary>The export's bdev is going: the client gets the replies of what it sent (the
+    /// bdev finishes it), then the connection closes; one that does not read them in 5 s is cut.</summary>
+    public void BdevGoing(NbdConnection c, string why)
+    {
+        c.Drain(why);
+        if (c.IsDraining && _drainDeadline == null &&
+            _thread.RegisterPoller("nbd_drain", DrainDeadlineUs, (nint)(delegate*<object?, int>)&DrainDeadlineThunk, 0,
+                this, managed: true, out _drainDeadline) != 0)
+        {
+            c.AbortAndFinish($"{why} (no deadline could be set for its replies)");
+        }
+    }
+
+    private static int DrainDeadlineThunk(object? o)
+    {
+        var s = (NbdServer)o!;
+        foreach (NbdConnection c in s._connections.ToArray())
+        {
+            if (c.IsDraining)
+            {
+                c.AbortAndFinish($"its replies were not taken within {DrainDeadlineUs / 1_000_000} s");
+            }
+        }
+        s.StopDrainDeadline();
+        return 1;
+    }
+
+    private void StopDrainDeadline()
+    {
+        if (_drainDeadline != null)
+        {
+            _thread.UnregisterPoller(_drainDeadline);
+            _drainDeadline = null;
+        }
+    }
 
     public void Closed(NbdConnection c)
     {
@@ -288,5 +328,6 @@ internal sealed unsafe class NbdServer : INbdConnectionOwner
             }
         }
         _flushes.Stop(_thread);
+        StopDrainDeadline();
     }
 }
