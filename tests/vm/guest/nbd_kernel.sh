@@ -44,10 +44,13 @@ show_log() {
 r() { $RPC -s $W/rpc.sock "$@"; }
 vm_wait "r nbd_get_disks 2>/dev/null | grep -q '/dev/nbd0'" 120 ||
   { show_log; vm_fail "nbdev_tgt did not come up with /dev/nbd0 from its config"; }
-[ "$(cat /sys/block/nbd0/pid)" = "$PID" ] || vm_fail "/sys/block/nbd0/pid is not nbdev_tgt's pid"
+# The driver records the thread that runs NBD_DO_IT: one of nbdev_tgt's.
+DOIT=$(cat /sys/block/nbd0/pid)
+[ "$(awk '/^Tgid:/ {print $2}' /proc/$DOIT/status)" = "$PID" ] ||
+  vm_fail "/sys/block/nbd0/pid ($DOIT) is no thread of nbdev_tgt ($PID)"
 vm_wait "[ \$(blockdev --getsize64 /dev/nbd0) = $((32 << 20)) ]" 30 || vm_fail "/dev/nbd0 is not 32 MiB"
 [ "$(blockdev --getss /dev/nbd0)" = 4096 ] || vm_fail "/dev/nbd0's logical block size is not the bdev's 4096"
-echo "/dev/nbd0 from the config: 32 MiB, 4096-byte blocks, served by pid $PID"
+echo "/dev/nbd0 from the config: 32 MiB, 4096-byte blocks, NBD_DO_IT in thread $DOIT of nbdev_tgt ($PID)"
 
 expect_error() { # CODE, then the nbdev-rpc command
   local code=$1 out
