@@ -23,8 +23,19 @@ internal static unsafe partial class NbNative
     [SuppressGCTransition]
     public static partial void* Clock(ulong* hz);
 
-    /// <summary>nbd_do_it.c: ioctl(NBD_DO_IT) with every signal blocked on the calling
-    /// thread; 0 or -errno. Blocks until the kernel device is disconnected.</summary>
-    [LibraryImport(Lib, EntryPoint = "nb_native_nbd_do_it")]
-    public static partial int NbdDoIt(int fd);
+    /// <summary>nbd_do_it.c's struct nb_nbd_kernel_op: one kernel NBD ioctl on its own native
+    /// thread; <see cref="Done"/> becomes 1 (release order) once it returned.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct NbdKernelOp
+    {
+        public int Fd;
+        public int Done;
+        public int Rc;
+        public int Disconnect;
+    }
+
+    /// <summary>nbd_do_it.c: starts NBD_DO_IT (or NBD_DISCONNECT) on a detached native thread with
+    /// every signal blocked; 0 or -errno.</summary>
+    [LibraryImport(Lib, EntryPoint = "nb_native_nbd_kernel_start")]
+    public static partial int NbdKernelStart(NbdKernelOp* op);
 }

@@ -60,8 +60,10 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
     private Poller? _timer;
     private int _retriesLeft;
     private bool _hardStopped;
-    private int _doItRunning;     // 1 while the NBD_DO_IT thread is inside the ioctl
-    private int _disconnecting;   // 1 while the NBD_DISCONNECT thread holds the device fd
+    private NbNative.NbdKernelOp* _doIt;        // NBD_DO_IT on its native thread
+    private NbNative.NbdKernelOp* _disconnect;  // NBD_DISCONNECT on its native thread
+    private Poller? _kernelPoll;                // watches both
+    private bool _abandoned;                    // their threads were given up on: ops leak
 
     private NbdDisk(LightweightThread thread, string path, string bdevName)
     {
@@ -238,19 +240,61 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
         return 0;
     }
 
+    private const long KernelPollUs = 10_000;
+
+    /// <summary>NBD_DO_IT on a native thread (runtime/Native/nbd_do_it.c), watched by a poller.</summary>
     private int StartDoIt()
     {
-        Volatile.Write(ref _doItRunning, 1);
+        int rc = StartKernelOp(disconnect: false, out _doIt);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        if (_thread.RegisterPoller("nbd_kernel", KernelPollUs, (nint)(delegate*<object?, int>)&KernelPollThunk, 0,
+                this, managed: true, out _kernelPoll) != 0)
+        {
+            // NBD_DO_IT runs and nothing would see it end: end it now, before the disk serves.
+            Libc.ioctl(_devFd, NbdKernelAbi.NBD_CLEAR_SOCK, null);
+            return LastError.Set(Errno.ENOMEM, $"no poller to watch NBD_DO_IT on {Path}");
+        }
+        return 0;
+    }
+
+    private int StartKernelOp(bool disconnect, out NbNative.NbdKernelOp* op)
+    {
+        op = (NbNative.NbdKernelOp*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(
+            (nuint)sizeof(NbNative.NbdKernelOp));
+        op->Fd = _devFd;
+        op->Disconnect = disconnect ? 1 : 0;
+        int rc;
         try
         {
-            new System.Threading.Thread(DoIt) { IsBackground = true, Name = "nbd_do_it" }.Start();
-            return 0;
+            rc = NbNative.NbdKernelStart(op);
         }
-        catch (Exception e)
+        catch (DllNotFoundException)
         {
-            Volatile.Write(ref _doItRunning, 0);
-            return LastError.Set(Errno.EAGAIN, $"no thread for NBD_DO_IT on {Path}: {e.Message}");
+            rc = -Errno.ENOSYS; // JIT (unit tests): the library's own C functions are not there
         }
+        if (rc != 0)
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(op);
+            op = null;
+            string what = disconnect ? "NBD_DISCONNECT" : "NBD_DO_IT";
+            return LastError.Set(-rc, $"no native thread for {what} on {Path}: {Libc.StrError(-rc)}");
+        }
+        return 0;
+    }
+
+    private static bool Running(NbNative.NbdKernelOp* op) => op != null && Volatile.Read(ref op->Done) == 0;
+
+    private bool DoItRunning => !_abandoned && Running(_doIt);
+
+    private bool Disconnecting => !_abandoned && Running(_disconnect);
+
+    private static int KernelPollThunk(object? o)
+    {
+        ((NbdDisk)o!).Progress();
+        return 0;
     }
 
     private void StartFailed(int rc)
@@ -265,54 +309,6 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
         started(rc);
         RunStopped();
     }
-
-    // ------------------------------------------------------------------ the kernel's threads
-
-    /// <summary>The OS thread that lends itself to the kernel: NBD_DO_IT returns when the
-    /// device is disconnected or its socket ends. What the kernel still queues is failed and
-    /// the socket dropped here, off the reactor.</summary>
-    private void DoIt()
-    {
-        int rc;
-        try
-        {
-            rc = NbNative.NbdDoIt(_devFd);
-        }
-        catch (DllNotFoundException)
-        {
-            // JIT (unit tests): no library of our own C functions; signals are not blocked.
-            rc = Libc.ioctl(_devFd, NbdKernelAbi.NBD_DO_IT, null) == 0 ? 0 : -Libc.LastErrno;
-        }
-        Libc.ioctl(_devFd, NbdKernelAbi.NBD_CLEAR_QUE, null);
-        Libc.ioctl(_devFd, NbdKernelAbi.NBD_CLEAR_SOCK, null);
-        if (rc != 0)
-        {
-            Log.Info($"nbd: NBD_DO_IT on {Path} returned {Libc.StrError(-rc)}");
-        }
-        Volatile.Write(ref _doItRunning, 0);
-        Wake();
-    }
-
-    private void Disconnect()
-    {
-        if (Libc.ioctl(_devFd, NbdKernelAbi.NBD_DISCONNECT, null) != 0)
-        {
-            Log.Warn($"nbd: ioctl(NBD_DISCONNECT) on {Path} failed: {Libc.StrError(Libc.LastErrno)}");
-        }
-        Volatile.Write(ref _disconnecting, 0);
-        Wake();
-    }
-
-    /// <summary>Tells the disk's thread that a kernel thread finished.</summary>
-    private void Wake()
-    {
-        if (_thread.SendControl(&WakeThunk, this) != 0)
-        {
-            Log.Warn($"nbd: {Path}: thread '{_thread.Name}' has exited; the disk is not released");
-        }
-    }
-
-    private static void WakeThunk(object? o, nint _) => ((NbdDisk)o!).Progress();
 
     // ------------------------------------------------------------------ stopping
 
@@ -345,15 +341,9 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
         }
         _state = State.Stopping;
         Log.Info($"nbd: detaching {Path} from bdev '{BdevName}'");
-        Volatile.Write(ref _disconnecting, 1);
-        try
+        if (StartKernelOp(disconnect: true, out _disconnect) != 0)
         {
-            new System.Threading.Thread(Disconnect) { IsBackground = true, Name = "nbd_disconnect" }.Start();
-        }
-        catch (Exception e)
-        {
-            Volatile.Write(ref _disconnecting, 0);
-            Log.Warn($"nbd: no thread for NBD_DISCONNECT on {Path} ({e.Message}): closing its socket");
+            Log.Warn($"nbd: {LastError.Message}: closing the socket of {Path}");
             HardStop();
         }
         if (_thread.RegisterPoller("nbd_stop", HardStopAfterUs, (nint)(delegate*<object?, int>)&DeadlineThunk, 0,
@@ -383,9 +373,8 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
         }
         // The kernel threads are still out after another period: release without them.
         Log.Error($"nbd: the kernel threads of {disk.Path} have not returned; releasing the disk without them");
-        Volatile.Write(ref disk._doItRunning, 0);
-        Volatile.Write(ref disk._disconnecting, 0);
-        disk._devFd = -1; // left open: a thread may still use the descriptor
+        disk._abandoned = true; // their ops stay allocated: the threads may still write them
+        disk._devFd = -1;       // left open: a thread may still use the descriptor
         disk.Progress();
         return 1;
     }
@@ -405,7 +394,12 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
         {
             return;
         }
-        bool doIt = Volatile.Read(ref _doItRunning) != 0;
+        bool doIt = DoItRunning;
+        if (!doIt && _doIt != null && _doIt->Rc != 0 && !_abandoned)
+        {
+            Log.Info($"nbd: NBD_DO_IT on {Path} returned {Libc.StrError(-_doIt->Rc)}");
+            _doIt->Rc = 0;
+        }
         if (!doIt && _connectionOpen)
         {
             if (_state == State.Running)
@@ -416,7 +410,7 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
             _connection!.AbortAndFinish($"{Path} is disconnected");
             return; // Closed comes back here
         }
-        if (doIt || _connectionOpen || Volatile.Read(ref _disconnecting) != 0)
+        if (doIt || _connectionOpen || Disconnecting)
         {
             return;
         }
@@ -439,6 +433,17 @@ internal sealed unsafe class NbdDisk : INbdConnectionOwner
     private void Release()
     {
         StopTimer();
+        if (_kernelPoll != null)
+        {
+            _thread.UnregisterPoller(_kernelPoll);
+            _kernelPoll = null;
+        }
+        if (!_abandoned)
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(_doIt);
+            System.Runtime.InteropServices.NativeMemory.Free(_disconnect);
+        }
+        _doIt = _disconnect = null;
         if (_connectionOpen)
         {
             _connection!.AbortAndFinish($"{Path} is released");

@@ -93,7 +93,8 @@ internal static class NbdDisks
         }
         if (File.Exists($"{SysBlockDirectory}/nbd{index}/pid"))
         {
-            return LastError.Set(Errno.EBUSY, $"{path} is in use (it has a server: {SysBlockDirectory}/nbd{index}/pid)");
+            return LastError.Set(Errno.EBUSY,
+                $"{path} is in use (it has a server: {SysBlockDirectory}/nbd{index}/pid)");
         }
         return 0;
     }

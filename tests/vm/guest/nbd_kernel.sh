@@ -28,6 +28,7 @@ JSON
 PID=$!
 DD=0
 cleanup() {
+  kill $WATCHDOG 2>/dev/null || true
   umount $W/mnt 2>/dev/null || true
   [ "$DD" != 0 ] && kill $DD 2>/dev/null || true
   if [ "$PID" != 0 ]; then
@@ -40,8 +41,17 @@ trap cleanup EXIT
 show_log() {
   echo "--- nbdev_tgt log"; tail -n 40 $W/tgt.log
   echo "--- kernel log"; dmesg | tail -n 30
+  local t
+  for t in /proc/$PID/task/*; do
+    echo "--- thread $(basename $t) $(cat $t/comm 2>/dev/null): $(cat $t/wchan 2>/dev/null)"
+    cat $t/stack 2>/dev/null | head -n 8
+  done
 }
-r() { $RPC -s $W/rpc.sock "$@"; }
+# No step may hang the test: each RPC has 60 s, and a watchdog shows where things stand.
+r() { timeout 60 $RPC -s $W/rpc.sock -t 50 "$@"; }
+step() { echo "[$(date +%T)] $*"; }
+(sleep 420; echo "WATCHDOG: the test has run 420 s"; show_log) &
+WATCHDOG=$!
 vm_wait "r nbd_get_disks 2>/dev/null | grep -q '/dev/nbd0'" 120 ||
   { show_log; vm_fail "nbdev_tgt did not come up with /dev/nbd0 from its config"; }
 # The driver records the thread that runs NBD_DO_IT: one of nbdev_tgt's.
@@ -56,8 +66,9 @@ expect_error() { # CODE, then the nbdev-rpc command
   local code=$1 out
   shift
   if out=$(r "$@" 2>&1); then vm_fail "$* succeeded"; fi
-  grep -q "(code $code)" <<<"$out" || vm_fail "$*: not error $code: $out"
+  grep -q "(code $code)" <<<"$out" || { show_log; vm_fail "$*: not error $code: $out"; }
 }
+step "refusals"
 expect_error -16 nbd_start_disk Ram0 /dev/nbd0
 expect_error -19 nbd_start_disk NoSuchBdev /dev/nbd2
 expect_error -19 nbd_start_disk Ram0 /dev/ram0
@@ -66,6 +77,7 @@ expect_error -19 nbd_get_disks -n /dev/nbd5
 [ ! -e /sys/block/nbd2/pid ] || vm_fail "a refused nbd_start_disk left /dev/nbd2 connected"
 echo "refused: a device in use (-16), a missing bdev, an illegal path, devices not ours (-19)"
 
+step "nbd_start_disk Ram0"
 DEV=$(r nbd_start_disk Ram0) || { show_log; vm_fail "nbd_start_disk Ram0 failed"; }
 [ "$DEV" = /dev/nbd1 ] || vm_fail "nbd_start_disk without nbd_device chose $DEV, not the first free /dev/nbd1"
 r nbd_get_disks >$W/disks
@@ -77,23 +89,27 @@ PY
 echo "nbd_start_disk Ram0 took /dev/nbd1; nbd_get_disks lists both"
 
 # A pattern through /dev/nbd0, read back through the bdev by our network NBD server.
+step "dd through /dev/nbd0"
 head -c $((4 << 20)) /dev/urandom >$W/data
-dd if=$W/data of=/dev/nbd0 bs=1M seek=4 oflag=direct status=none || { show_log; vm_fail "dd to /dev/nbd0 failed"; }
-dd if=/dev/nbd0 of=$W/back bs=1M skip=4 count=4 iflag=direct status=none || vm_fail "dd from /dev/nbd0 failed"
+timeout 60 dd if=$W/data of=/dev/nbd0 bs=1M seek=4 oflag=direct status=none || { show_log; vm_fail "dd to /dev/nbd0 failed"; }
+timeout 60 dd if=/dev/nbd0 of=$W/back bs=1M skip=4 count=4 iflag=direct status=none || vm_fail "dd from /dev/nbd0 failed"
 cmp -s $W/data $W/back || vm_fail "/dev/nbd0 read other data than was written"
+step "nbdcopy from our NBD server"
 r call nbd_server_start '{"listen_address": "127.0.0.1:10809"}' >/dev/null || vm_fail "nbd_server_start failed"
 r call nbd_server_add_export '{"name": "m0", "bdev_name": "Malloc0"}' >/dev/null || vm_fail "nbd_server_add_export failed"
-nbdcopy nbd://127.0.0.1:10809/m0 $W/m0.img || { show_log; vm_fail "nbdcopy of the bdev failed"; }
+timeout 60 nbdcopy nbd://127.0.0.1:10809/m0 $W/m0.img || { show_log; vm_fail "nbdcopy of the bdev failed"; }
 dd if=$W/m0.img of=$W/bdev bs=1M skip=4 count=4 status=none
 cmp -s $W/data $W/bdev || vm_fail "the bdev behind /dev/nbd0 holds other data than dd wrote"
 echo "4 MiB written with dd through /dev/nbd0, the same bytes read from the bdev over our NBD server"
 
 # A file system through /dev/nbd1 (the ram disk's uring bdev).
-mkfs.ext4 -q -F /dev/nbd1 || { show_log; vm_fail "mkfs.ext4 /dev/nbd1 failed"; }
+step "mkfs.ext4 /dev/nbd1"
+timeout 120 mkfs.ext4 -q -F /dev/nbd1 || { show_log; vm_fail "mkfs.ext4 /dev/nbd1 failed"; }
 mkdir -p $W/mnt
-mount -t ext4 /dev/nbd1 $W/mnt || { show_log; vm_fail "mount /dev/nbd1 failed"; }
+timeout 60 mount -t ext4 /dev/nbd1 $W/mnt || { show_log; vm_fail "mount /dev/nbd1 failed"; }
 cp $W/data $W/mnt/data
-umount $W/mnt || vm_fail "umount failed"
+timeout 60 umount $W/mnt || { show_log; vm_fail "umount failed"; }
+step "nbd_stop_disk /dev/nbd1"
 r nbd_stop_disk /dev/nbd1 >/dev/null || { show_log; vm_fail "nbd_stop_disk /dev/nbd1 failed"; }
 r nbd_get_disks | grep -q /dev/nbd1 && vm_fail "nbd_get_disks still lists /dev/nbd1 after nbd_stop_disk"
 vm_wait "[ ! -e /sys/block/nbd1/pid ]" 30 || vm_fail "/dev/nbd1 is still connected after nbd_stop_disk"
@@ -117,6 +133,7 @@ PY
 echo "save_config writes an nbd_start_disk entry per disk"
 r call nbd_server_stop >/dev/null || vm_fail "nbd_server_stop failed"
 
+step "SIGTERM under dd"
 # SIGTERM under load: dd keeps writing /dev/nbd0 until the device goes.
 (while dd if=/dev/zero of=/dev/nbd0 bs=1M count=32 oflag=direct status=none 2>/dev/null; do :; done) &
 DD=$!
