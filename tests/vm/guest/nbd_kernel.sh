@@ -48,7 +48,7 @@ show_log() {
   done
 }
 # No step may hang the test: each RPC has 60 s, and a watchdog shows where things stand.
-r() { timeout 60 $RPC -s $W/rpc.sock -t 50 "$@"; }
+r() { $RPC -s $W/rpc.sock -t 50 "$@"; }
 step() { echo "[$(date +%T)] $*"; }
 (sleep 420; echo "WATCHDOG: the test has run 420 s"; show_log) &
 WATCHDOG=$!
@@ -91,24 +91,24 @@ echo "nbd_start_disk Ram0 took /dev/nbd1; nbd_get_disks lists both"
 # A pattern through /dev/nbd0, read back through the bdev by our network NBD server.
 step "dd through /dev/nbd0"
 head -c $((4 << 20)) /dev/urandom >$W/data
-timeout 60 dd if=$W/data of=/dev/nbd0 bs=1M seek=4 oflag=direct status=none || { show_log; vm_fail "dd to /dev/nbd0 failed"; }
-timeout 60 dd if=/dev/nbd0 of=$W/back bs=1M skip=4 count=4 iflag=direct status=none || vm_fail "dd from /dev/nbd0 failed"
+timeout --foreground 60 dd if=$W/data of=/dev/nbd0 bs=1M seek=4 oflag=direct status=none || { show_log; vm_fail "dd to /dev/nbd0 failed"; }
+timeout --foreground 60 dd if=/dev/nbd0 of=$W/back bs=1M skip=4 count=4 iflag=direct status=none || vm_fail "dd from /dev/nbd0 failed"
 cmp -s $W/data $W/back || vm_fail "/dev/nbd0 read other data than was written"
 step "nbdcopy from our NBD server"
 r call nbd_server_start '{"listen_address": "127.0.0.1:10809"}' >/dev/null || vm_fail "nbd_server_start failed"
 r call nbd_server_add_export '{"name": "m0", "bdev_name": "Malloc0"}' >/dev/null || vm_fail "nbd_server_add_export failed"
-timeout 60 nbdcopy nbd://127.0.0.1:10809/m0 $W/m0.img || { show_log; vm_fail "nbdcopy of the bdev failed"; }
+timeout --foreground 60 nbdcopy nbd://127.0.0.1:10809/m0 $W/m0.img || { show_log; vm_fail "nbdcopy of the bdev failed"; }
 dd if=$W/m0.img of=$W/bdev bs=1M skip=4 count=4 status=none
 cmp -s $W/data $W/bdev || vm_fail "the bdev behind /dev/nbd0 holds other data than dd wrote"
 echo "4 MiB written with dd through /dev/nbd0, the same bytes read from the bdev over our NBD server"
 
 # A file system through /dev/nbd1 (the ram disk's uring bdev).
 step "mkfs.ext4 /dev/nbd1"
-timeout 120 mkfs.ext4 -q -F /dev/nbd1 || { show_log; vm_fail "mkfs.ext4 /dev/nbd1 failed"; }
+timeout --foreground 120 mkfs.ext4 -q -F /dev/nbd1 || { show_log; vm_fail "mkfs.ext4 /dev/nbd1 failed"; }
 mkdir -p $W/mnt
-timeout 60 mount -t ext4 /dev/nbd1 $W/mnt || { show_log; vm_fail "mount /dev/nbd1 failed"; }
+timeout --foreground 60 mount -t ext4 /dev/nbd1 $W/mnt || { show_log; vm_fail "mount /dev/nbd1 failed"; }
 cp $W/data $W/mnt/data
-timeout 60 umount $W/mnt || { show_log; vm_fail "umount failed"; }
+timeout --foreground 60 umount $W/mnt || { show_log; vm_fail "umount failed"; }
 step "nbd_stop_disk /dev/nbd1"
 r nbd_stop_disk /dev/nbd1 >/dev/null || { show_log; vm_fail "nbd_stop_disk /dev/nbd1 failed"; }
 r nbd_get_disks | grep -q /dev/nbd1 && vm_fail "nbd_get_disks still lists /dev/nbd1 after nbd_stop_disk"
