@@ -68,3 +68,7 @@ echo "== user-space NVMe driver vs null bdev, instructions per I/O (callgrind, s
 
 echo
 "$(dirname "$0")/nvmf_tcp.sh" "$BUILD" 3 5
+
+echo
+echo "== nbdev_tgt start-up: exec to the RPC socket accepting a connection"
+"$(dirname "$0")/tgt_start.sh" "$BUILD" 21

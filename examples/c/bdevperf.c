@@ -3,7 +3,7 @@
  *
  *   bdevperf -q DEPTH -o SIZE -w WORKLOAD -t SECONDS [-M READ%] [-m COREMASK] [-c|--json CONFIG]
  *            [-T BDEV]... [-C] [-f] [-k SECONDS [-X]] [-S PERIOD [-P N]] [-F THETA] [-U] [-l|-ll]
- *            [-j JOBFILE]
+ *            [-j JOBFILE] [-z [-r RPC_SOCKET]]
  *   extensions (SPDK has no such options): [-b URI]... [--fault inject://...]...
  *            [--results-json FILE|-] [--hot-remove MS]
  *
@@ -24,7 +24,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include "nativebdev.h"
+#include "bdevperf_rpc.h"
 
 #define MAX_BDEVS 64
 #define MAX_JOBS 1024
@@ -60,6 +62,8 @@ static struct {
 	int hot_remove_ms;              /* --hot-remove: destroy the bdevs this far into the run */
 	int latency;                    /* -l 1, -ll 2 */
 	const char *json;               /* --results-json */
+	int wait_for_tests;             /* -z: run when the perform_tests RPC comes */
+	const char *rpc_addr;           /* -r: its Unix socket */
 } g_opt = { .depth = 0, .io_size = 0, .workload = -1, .rwmix = -1, .seconds = 0, .core_mask = "0x1" };
 
 /* SPDK bdevperf's latency cut-offs, in percent. */
@@ -440,6 +444,8 @@ static void usage(void)
 		"  -l, -ll       latency percentiles per job; -ll at every SPDK cut-off\n"
 		"  -j JOBFILE    SPDK's fio-like job file ([global] and one section per job)\n"
 		"  -H            accepted: buffers never need hugepages here\n"
+		"  -z            wait for the perform_tests RPC (bdevperf.py perform_tests) before running\n"
+		"  -r PATH       its Unix socket (default /var/tmp/spdk.sock)\n"
 		" extensions, which SPDK's bdevperf does not have:\n"
 		"  -b URI        create a bdev from a URI (repeatable); without -b or -c:\n"
 		"                malloc:///Malloc0?size_mb=128\n"
@@ -599,6 +605,21 @@ static int read_jobfile(const char *file)
 	return 0;
 }
 
+/* 0 when -q, -o, -w, -t (and -M for the mixes) make a run, else -1 with a message. */
+static int check_run_params(void)
+{
+	if (g_opt.depth <= 0 || g_opt.depth > 4096 || g_opt.io_size == 0 || g_opt.workload < 0 ||
+	    g_opt.seconds <= 0) {
+		fprintf(stderr, "bdevperf: -q (1..4096), -o, -w and -t are required (-j: or bs, iodepth, rw)\n");
+		return -1;
+	}
+	if ((g_opt.workload == W_RW || g_opt.workload == W_RANDRW) && (g_opt.rwmix < 0 || g_opt.rwmix > 100)) {
+		fprintf(stderr, "bdevperf: rw and randrw need -M 0..100\n");
+		return -1;
+	}
+	return 0;
+}
+
 static void parse_args(int argc, char **argv)
 {
 	static struct option longopts[] = { { "json", required_argument, NULL, 'c' },
@@ -608,7 +629,7 @@ static void parse_args(int argc, char **argv)
 					    { "help", no_argument, NULL, 'h' },
 					    { NULL, 0, NULL, 0 } };
 	int c;
-	while ((c = getopt_long(argc, argv, "q:o:w:M:t:m:b:T:k:S:P:F:j:c:lCfXUHzZDEh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "q:o:w:M:t:m:b:T:k:S:P:F:j:c:r:lCfXUHzZDEh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': g_opt.depth = atoi(optarg); break;
 		case 'o': g_opt.io_size = parse_size(optarg); break;
@@ -661,10 +682,11 @@ static void parse_args(int argc, char **argv)
 		case 'X': g_opt.abort_timeouts = 1; break;
 		case 'U': g_opt.unique_writes = 1; break;
 		case 'H': break;
-		case 'z': case 'Z': case 'D': case 'E':
+		case 'z': g_opt.wait_for_tests = 1; break;
+		case 'r': g_opt.rpc_addr = optarg; break;
+		case 'Z': case 'D': case 'E':
 			fprintf(stderr, "bdevperf: -%c (SPDK's %s) is not supported by this bdevperf\n", c,
-				c == 'z' ? "wait for the perform_tests RPC" : c == 'Z' ? "zcopy API" :
-				c == 'D' ? "random map" : "per-core shared thread");
+				c == 'Z' ? "zcopy API" : c == 'D' ? "random map" : "per-core shared thread");
 			exit(2);
 		case 'Y': g_opt.hot_remove_ms = atoi(optarg); break;
 		case 'R': g_opt.json = optarg; break;
@@ -677,15 +699,9 @@ static void parse_args(int argc, char **argv)
 	}
 	if (g_opt.jobfile && read_jobfile(g_opt.jobfile) != 0)
 		exit(1);
-	if (g_opt.depth <= 0 || g_opt.depth > 4096 || g_opt.io_size == 0 || g_opt.workload < 0 ||
-	    g_opt.seconds <= 0) {
-		fprintf(stderr, "bdevperf: -q (1..4096), -o, -w and -t are required (-j: or bs, iodepth, rw)\n");
+	/* With -z the run's parameters may still come with perform_tests: checked then, as SPDK does. */
+	if (!g_opt.wait_for_tests && check_run_params() != 0)
 		usage();
-	}
-	if ((g_opt.workload == W_RW || g_opt.workload == W_RANDRW) && (g_opt.rwmix < 0 || g_opt.rwmix > 100)) {
-		fprintf(stderr, "bdevperf: rw and randrw need -M 0..100\n");
-		usage();
-	}
 	if (g_opt.ema_period > 0 && g_opt.period_s == 0) {
 		fprintf(stderr, "bdevperf: -P option must be specified with -S option\n");
 		exit(1);
@@ -701,14 +717,13 @@ static double us(uint64_t ticks)
 	return ticks * 1e6 / (double)g_hz;
 }
 
-static void print_results(void)
+/* Prints SPDK's table and returns the results as SPDK's perform_tests reply holds them
+ * ({"results":[...],"core_count":N}, malloc'd), also written to --results-json's file. */
+static char *print_results(void)
 {
-	FILE *js = NULL;
-	if (g_opt.json) {
-		js = strcmp(g_opt.json, "-") == 0 ? stdout : fopen(g_opt.json, "w");
-		if (!js)
-			fprintf(stderr, "bdevperf: --results-json %s: %s\n", g_opt.json, strerror(errno));
-	}
+	char *json = NULL;
+	size_t json_len = 0;
+	FILE *js = open_memstream(&json, &json_len);
 	printf("%*sLatency(us)\n", 96, "");
 	printf("Device Information          : runtime(s)       IOPS      MiB/s     Fail/s     TO/s    Average        min        max\n");
 	double tiops = 0, tmib = 0, tfail = 0, tto = 0, tlat = 0, tmin = 0, tmax = 0;
@@ -768,10 +783,20 @@ static void print_results(void)
 				seen |= g_jobs[k].core == g_jobs[i].core;
 			cores += !seen;
 		}
-		fprintf(js, "],\"core_count\":%d}\n", cores);
-		if (js != stdout)
-			fclose(js);
+		fprintf(js, "],\"core_count\":%d}", cores);
+		fclose(js);
 	}
+	if (json && g_opt.json) {
+		FILE *f = strcmp(g_opt.json, "-") == 0 ? stdout : fopen(g_opt.json, "w");
+		if (!f)
+			fprintf(stderr, "bdevperf: --results-json %s: %s\n", g_opt.json, strerror(errno));
+		else {
+			fprintf(f, "%s\n", json);
+			if (f != stdout)
+				fclose(f);
+		}
+	}
+	return json;
 }
 
 static int die(const char *what)
@@ -888,6 +913,59 @@ static void destroy_all_bdevs(struct nb_thread *app)
 		nb_thread_poll(app, 0, 0);
 }
 
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&g_stop, 1);
+}
+
+/* perform_tests' parameters (SPDK's names; io_size is a string, as -o's argument), applied
+ * over the command line's: 0, or -1 when the result is no run (the options stay as they were). */
+static int apply_rpc_params(const char *params)
+{
+	typeof(g_opt) saved = g_opt;
+	const char *v;
+	char word[64];
+	if ((v = bperf_json_get(params, "time_in_sec")))
+		g_opt.seconds = atoi(v);
+	if ((v = bperf_json_get(params, "queue_depth")))
+		g_opt.depth = atoi(v);
+	if ((v = bperf_json_get(params, "rw_percentage")))
+		g_opt.rwmix = atoi(v);
+	if ((v = bperf_json_get(params, "workload_type")) && sscanf(v, "\"%63[^\"]\"", word) == 1)
+		g_opt.workload = parse_workload(word);
+	if ((v = bperf_json_get(params, "io_size")) && sscanf(v, "\"%63[^\"]\"", word) == 1)
+		g_opt.io_size = parse_size(word);
+	if (check_run_params() != 0) {
+		g_opt = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* -z: serves the -r socket until a perform_tests request with a valid run arrives; returns its
+ * connection (the results are the reply), or -1 (a signal first, or no socket). */
+static int wait_for_perform_tests(char *id, size_t idlen)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	const char *path = g_opt.rpc_addr ? g_opt.rpc_addr : "/var/tmp/spdk.sock";
+	for (;;) {
+		char *params = NULL;
+		int conn = bperf_rpc_wait(path, &g_stop, id, idlen, &params);
+		if (conn < 0)
+			return -1;
+		int rc = apply_rpc_params(params);
+		free(params);
+		if (rc == 0)
+			return conn;
+		/* SPDK answers a run that cannot be made so, and keeps waiting. */
+		bperf_rpc_error(conn, id, -32700, "Invalid parameters provided");
+		close(conn);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
@@ -931,6 +1009,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	int rpc_conn = -1;
+	char rpc_id[256] = "null";
+	if (g_opt.wait_for_tests && (rpc_conn = wait_for_perform_tests(rpc_id, sizeof(rpc_id))) < 0)
+		return atomic_load(&g_stop) ? 0 : 1;
 	if (nb_reactors_start(g_opt.core_mask) != 0)
 		return die("nb_reactors_start");
 	uint32_t cores[64];
@@ -1026,7 +1108,13 @@ int main(int argc, char **argv)
 		if (g_jobs[i].setup_rc != 0)
 			rc = 1;
 	}
-	print_results();
+	char *results = print_results();
+	if (rpc_conn >= 0) {
+		if (bperf_rpc_reply(rpc_conn, rpc_id, results ? results : "{}") != 0)
+			fprintf(stderr, "bdevperf: the perform_tests reply could not be sent\n");
+		close(rpc_conn);
+	}
+	free(results);
 	for (int i = 0; i < g_njobs; i++) {
 		if (atomic_load(&g_jobs[i].failed) || atomic_load(&g_jobs[i].timeouts) || g_jobs[i].verify_errors)
 			rc = 1;

@@ -22,4 +22,20 @@ internal static unsafe partial class NbNative
     [LibraryImport(Lib, EntryPoint = "nb_native_clock")]
     [SuppressGCTransition]
     public static partial void* Clock(ulong* hz);
+
+    /// <summary>nbd_do_it.c's struct nb_nbd_kernel_op: one kernel NBD ioctl on its own native
+    /// thread; <see cref="Done"/> becomes 1 (release order) once it returned.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct NbdKernelOp
+    {
+        public int Fd;
+        public int Done;
+        public int Rc;
+        public int Disconnect;
+    }
+
+    /// <summary>nbd_do_it.c: starts NBD_DO_IT (or NBD_DISCONNECT) on a detached native thread with
+    /// every signal blocked; 0 or -errno.</summary>
+    [LibraryImport(Lib, EntryPoint = "nb_native_nbd_kernel_start")]
+    public static partial int NbdKernelStart(NbdKernelOp* op);
 }

@@ -93,6 +93,9 @@ internal static unsafe partial class SocketAbi
     public static partial int socket(int domain, int type, int protocol);
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial int socketpair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int bind(int fd, void* addr, uint length);
 
     [LibraryImport(Lib, SetLastError = true)]

@@ -3,14 +3,15 @@ using NativeBdev.Bdev;
 
 namespace NativeBdev.Nbd;
 
-/// <summary>The nbd subsystem's config entries: the server's address and each export, as the
-/// nbd_server_* calls that re-create them (SPDK's own nbd section holds nbd_start_disk entries
-/// for kernel devices, which this runtime does not make).</summary>
+/// <summary>The nbd subsystem's config entries: SPDK's nbd_start_disk for each kernel
+/// /dev/nbdX disk, then the network server's address and each export, as the nbd_server_*
+/// calls that re-create them.</summary>
 internal static class NbdConfig
 {
     public static void Write(Utf8JsonWriter writer)
     {
         writer.WriteStartArray();
+        Kernel.NbdDisks.WriteConfig(writer);
         NbdServer? server = NbdService.Current;
         if (server != null)
         {

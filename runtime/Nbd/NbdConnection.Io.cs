@@ -439,6 +439,14 @@ internal sealed unsafe partial class NbdConnection
 
     public void List(System.Collections.Generic.List<NbdExportView> exports) => _server.ListViews(exports);
 
+    /// <summary>Takes <paramref name="export"/> into use without a handshake (a kernel disk):
+    /// 0, or -errno with <see cref="LastError"/> saying why.</summary>
+    public int AttachExport(NbdExport export, NbdExportGeometry geometry)
+    {
+        string? why = Attach(new NbdExportView(export.NameUtf8, export.DescriptionUtf8, geometry, export));
+        return why == null ? 0 : LastError.Set(LastError.Errno > 0 ? LastError.Errno : Errno.EIO, why);
+    }
+
     public string? Attach(NbdExportView view)
     {
         var export = (NbdExport)view.Tag!;
@@ -482,8 +490,7 @@ internal sealed unsafe partial class NbdConnection
     {
         if (type == BdevEventType.Remove || type == BdevEventType.Failed)
         {
-            Abort($"bdev '{bdev.Name}' is going away ({type})");
-            MaybeFinish();
+            _server.BdevGoing(this, $"bdev '{bdev.Name}' is going away ({type})");
         }
     }
 }

@@ -25,7 +25,7 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
     /// advertised limit (consumed and refused); longer ones end the connection.</summary>
     private const uint MaxSkippedPayload = 32 << 20;
 
-    private readonly NbdServer _server;
+    private readonly INbdConnectionOwner _server;
     private readonly NetSocket _socket;
     private readonly byte[] _in = new byte[ReceiveBufferBytes];
     private int _inStart;
@@ -58,7 +58,7 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
     private bool _draining;      // no more input: finish what is in flight, then close
     private bool _disposed;
 
-    public NbdConnection(NbdServer server, NetSocket socket)
+    public NbdConnection(INbdConnectionOwner server, NetSocket socket)
     {
         _server = server;
         _socket = socket;
@@ -66,7 +66,20 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
         _handshake.WriteGreeting();
     }
 
+    /// <summary>A connection already in transmission, as the kernel's nbd driver speaks on
+    /// the socket handed to it with NBD_SET_SOCK: no handshake, simple replies only;
+    /// <see cref="AttachExport"/> chooses its export before the first request.</summary>
+    public NbdConnection(INbdConnectionOwner owner, NetSocket socket, bool transmissionOnly)
+    {
+        Invariant.Assert(transmissionOnly, "the handshake-less constructor is for transmission only");
+        _server = owner;
+        _socket = socket;
+    }
+
     public NbdExport? Export => _export;
+
+    /// <summary>What the requests are checked against (set by the handshake or <see cref="AttachExport"/>).</summary>
+    public NbdExportGeometry Geometry => _geometry;
 
     public bool IsClosed => _socket.IsClosed;
 
@@ -334,6 +347,30 @@ internal sealed unsafe partial class NbdConnection : ISocketHandler, INbdExportC
         _payload = null;
         Submit(s);
         return true;
+    }
+
+    /// <summary>Ends the connection softly: no more requests are read; those in flight are
+    /// answered, then the socket closes (what NBD_CMD_DISC does).</summary>
+    internal void Drain(string reason)
+    {
+        if (_socket.IsClosed || _draining)
+        {
+            return;
+        }
+        Log.Info($"nbd: export '{_export?.Name}': {reason}; answering the requests in flight, then closing");
+        _draining = true;
+        Flush();
+        MaybeFinish();
+    }
+
+    /// <summary>Draining, with replies or requests still out.</summary>
+    public bool IsDraining => _draining && !_socket.IsClosed;
+
+    /// <summary>Ends the connection at once (a hard disconnect) and releases what it can.</summary>
+    internal void AbortAndFinish(string reason)
+    {
+        Abort(reason);
+        MaybeFinish();
     }
 
     private void Abort(string reason)

@@ -12,7 +12,7 @@ namespace NativeBdev.Nbd;
 /// under a name, served to NBD clients over TCP or a Unix socket. The listener and every
 /// connection live on the thread that started it; the export table may be changed from
 /// any thread (under a lock: it is read only during handshakes).</summary>
-internal sealed unsafe class NbdServer
+internal sealed unsafe class NbdServer : INbdConnectionOwner
 {
     public const string DefaultAddress = "127.0.0.1:10809";
 
@@ -62,8 +62,7 @@ internal sealed unsafe class NbdServer
         {
             return rc;
         }
-        rc = thread.RegisterPoller("nbd_server", 0, (nint)(delegate*<object?, int>)&PollThunk, 0, s, managed: true,
-            out s._poller);
+        rc = s._flushes.Start(thread, "nbd_server");
         if (rc != 0)
         {
             s._listener!.Stop();
@@ -73,28 +72,10 @@ internal sealed unsafe class NbdServer
         return 0;
     }
 
-    private List<NbdConnection> _flushes = new();
-    private List<NbdConnection> _flushing = new();
-    private Poller? _poller;
+    private readonly NbdFlushQueue _flushes = new();
 
-    /// <summary>A connection with replies completed in this poll: flushed by <see cref="Poll"/>.</summary>
-    internal void QueueFlush(NbdConnection c) => _flushes.Add(c);
-
-    private static int PollThunk(object? o) => ((NbdServer)o!).Poll();
-
-    private int Poll()
-    {
-        // A flush may queue its connection again (requests it resumed completed at once):
-        // that goes to the other list, for the next poll.
-        (_flushing, _flushes) = (_flushes, _flushing);
-        int n = _flushing.Count;
-        for (int i = 0; i < n; i++)
-        {
-            _flushing[i].FlushQueued();
-        }
-        _flushing.Clear();
-        return n;
-    }
+    /// <summary>A connection with replies completed in this poll: flushed by the server's poller.</summary>
+    public void QueueFlush(NbdConnection c) => _flushes.Add(c);
 
     private ISocketHandler Connect(NetSocket socket)
     {
@@ -125,7 +106,49 @@ internal sealed unsafe class NbdServer
         conn.MaybeFinish();
     }
 
-    internal void Closed(NbdConnection c)
+    /// <summary>How long a client whose export's bdev is going (nbdev_tgt stopping) has to take
+    /// the replies of its requests in flight before its connection is closed under it.</summary>
+    private const long DrainDeadlineUs = 5_000_000;
+
+    private Poller? _drainDeadline;
+
+    /// <summary>The export's bdev is going: the client gets the replies of what it sent (the
+    /// bdev finishes it), then the connection closes; one that does not read them in 5 s is cut.</summary>
+    public void BdevGoing(NbdConnection c, string why)
+    {
+        c.Drain(why);
+        if (c.IsDraining && _drainDeadline == null &&
+            _thread.RegisterPoller("nbd_drain", DrainDeadlineUs, (nint)(delegate*<object?, int>)&DrainDeadlineThunk, 0,
+                this, managed: true, out _drainDeadline) != 0)
+        {
+            c.AbortAndFinish($"{why} (no deadline could be set for its replies)");
+        }
+    }
+
+    private static int DrainDeadlineThunk(object? o)
+    {
+        var s = (NbdServer)o!;
+        foreach (NbdConnection c in s._connections.ToArray())
+        {
+            if (c.IsDraining)
+            {
+                c.AbortAndFinish($"its replies were not taken within {DrainDeadlineUs / 1_000_000} s");
+            }
+        }
+        s.StopDrainDeadline();
+        return 1;
+    }
+
+    private void StopDrainDeadline()
+    {
+        if (_drainDeadline != null)
+        {
+            _thread.UnregisterPoller(_drainDeadline);
+            _drainDeadline = null;
+        }
+    }
+
+    public void Closed(NbdConnection c)
     {
         _connections.Remove(c);
         System.Threading.Interlocked.Decrement(ref _connectionCount);
@@ -242,7 +265,7 @@ internal sealed unsafe class NbdServer
 
     /// <summary>The export a client names; the empty name is the default export: one named
     /// "" if there is one, else the first added.</summary>
-    internal NbdExportView? FindView(ReadOnlySpan<byte> name)
+    public NbdExportView? FindView(ReadOnlySpan<byte> name)
     {
         NbdExport? found = null;
         lock (_lock)
@@ -263,7 +286,7 @@ internal sealed unsafe class NbdServer
         return found == null ? null : View(found);
     }
 
-    internal void ListViews(List<NbdExportView> views)
+    public void ListViews(List<NbdExportView> views)
     {
         foreach (NbdExport e in Exports())
         {
@@ -304,11 +327,7 @@ internal sealed unsafe class NbdServer
                 c.MaybeFinish();
             }
         }
-        _flushes.Clear();
-        if (_poller != null)
-        {
-            _thread.UnregisterPoller(_poller);
-            _poller = null;
-        }
+        _flushes.Stop(_thread);
+        StopDrainDeadline();
     }
 }

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """bdevperf with each of SPDK bdevperf's options, as SPDK documents them: an SPDK user's
 `bdevperf -c cfg.json -q 128 -o 4096 -w randread -t 5` loads that config (and leaves the
-file as it was), -T/-C/-f/-S/-P/-F/-U/-l/-ll/-j/-H mean what they mean in SPDK, and the
-options this bdevperf lacks are refused by name.
+file as it was), -T/-C/-f/-S/-P/-F/-U/-l/-ll/-j/-H/-z mean what they mean in SPDK (-z: wait
+on the -r socket for bdevperf.py's perform_tests, run, reply with the results), and the options
+this bdevperf lacks are refused by name.
 
   test_spdk_options.py BDEVPERF WORK_DIR"""
 import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
 bdevperf, work = sys.argv[1], os.path.abspath(sys.argv[2])
 os.makedirs(work, exist_ok=True)
@@ -134,9 +137,65 @@ check(rc != 0 and "one value for every job" in out, "-j: a per-job bs is refused
 # -H (non-hugepage buffers) is accepted; SPDK options this bdevperf lacks are refused by name.
 check(run("-q", "8", "-o", "4096", "-w", "randread", "-t", "1", "-H", "-b", "null:///N?size_mb=64")[0] == 0,
       "-H is accepted")
-for opt, name in (("-z", "perform_tests"), ("-Z", "zcopy")):
-    rc, out = run("-q", "8", "-o", "4096", "-w", "randread", "-t", "1", opt)
-    check(rc == 2 and name in out, f"{opt} is refused by name", out)
+rc, out = run("-q", "8", "-o", "4096", "-w", "randread", "-t", "1", "-Z")
+check(rc == 2 and "zcopy" in out, "-Z is refused by name", out)
+
+
+# -z: bdevperf waits on its -r socket until bdevperf.py perform_tests comes, runs then, and answers
+# with SPDK's results object; perform_tests' parameters (SPDK's names) override the command line's.
+def rpc_request(conn, method, req_id, params=None):
+    req = {"jsonrpc": "2.0", "method": method, "id": req_id}
+    if params is not None:
+        req["params"] = params
+    conn.sendall(json.dumps(req, indent=2).encode())  # rpc.py's framing: pretty-printed, no delimiter
+    buf, dec = b"", json.JSONDecoder()
+    while True:
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError(f"{method}: bdevperf closed the connection")
+        buf += chunk
+        try:
+            return dec.raw_decode(buf.decode())[0]
+        except ValueError:
+            continue
+
+
+def wait_test(params, *args):
+    sock = os.path.join(work, "bdevperf.sock")
+    p = subprocess.Popen([bdevperf, "-z", "-r", sock, "-b", "malloc:///Mz?size_mb=16"] + list(args),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 20
+    while not os.path.exists(sock) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    time.sleep(1.0)  # well past start-up: a bdevperf that did not wait would be running by now
+    waited = p.poll() is None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(60)
+    conn.connect(sock)
+    other = rpc_request(conn, "bdev_get_bdevs", 1)
+    t0 = time.time()
+    reply = rpc_request(conn, "perform_tests", 2, params)
+    took = time.time() - t0
+    out, _ = p.communicate(timeout=60)
+    return waited, other, reply, took, p.returncode, out
+
+
+waited, other, reply, took, rc, out = wait_test(None, "-q", "8", "-o", "4096", "-w", "randread", "-t", "1")
+check(waited and "Running I/O" not in out.split("Waiting for the perform_tests RPC")[0],
+      "-z: bdevperf waits for perform_tests instead of running", out)
+check(other.get("error", {}).get("code") == -32601, "-z: another method is answered -32601", json.dumps(other))
+res = reply.get("result", {})
+job = res.get("results", [{}])[0]
+check(reply.get("id") == 2 and res.get("core_count") == 1 and job.get("job") == "Mz" and
+      job.get("workload") == "randread" and job.get("status") == "finished" and job.get("iops", 0) > 0 and
+      0.9 <= job.get("runtime", 0) < 3 and took >= 0.9 and rc == 0,
+      "-z: perform_tests runs the jobs and replies with SPDK's results when they are done", json.dumps(reply) + out)
+waited, other, reply, took, rc, out = wait_test(
+    {"time_in_sec": 2, "workload_type": "randwrite", "queue_depth": 4, "io_size": "8192"}, "-t", "1")
+job = reply.get("result", {}).get("results", [{}])[0]
+check(job.get("workload") == "randwrite" and job.get("queue_depth") == 4 and job.get("io_size") == 8192 and
+      job.get("runtime", 0) >= 1.9 and took >= 1.9 and rc == 0,
+      "-z: perform_tests' time_in_sec, workload_type, queue_depth and io_size set the run", json.dumps(reply) + out)
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

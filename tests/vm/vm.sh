@@ -19,7 +19,7 @@ PY=/usr/bin/python3 # Debian's, whatever python3 comes first in PATH
 # vfio_iommu_type1 before vfio-pci: busybox modprobe does not follow softdeps.
 MODULES="virtio_pci 9pnet_virtio 9p configfs crc32c-intel crc32c_generic crc64_rocksoft_generic
   crct10dif_generic nvme nvme-tcp nvmet-tcp vfio_iommu_type1 vfio-pci uio_pci_generic null_blk
-  brd virtio_net dm_mod dm_crypt xts aesni_intel"
+  brd virtio_net dm_mod dm_crypt xts aesni_intel nbd ext4"
 
 say() { echo "vm: $*"; }
 die() { echo "vm: $*" >&2; exit 1; }

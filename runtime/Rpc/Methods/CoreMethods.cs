@@ -20,6 +20,7 @@ internal static class CoreMethods
         NexusMethods.Register(server);
         LvolMethods.Register(server);
         NbdMethods.Register(server);
+        NbdDiskMethods.Register(server);
         NvmfMethods.Register(server);
     }
 }

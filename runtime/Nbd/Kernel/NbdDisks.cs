@@ -1,0 +1,134 @@
+using System.Collections.Generic;
+using System.IO;
+using System.Text.Json;
+using NativeBdev.Bdev;
+using NativeBdev.Env;
+using NativeBdev.Interop;
+
+namespace NativeBdev.Nbd.Kernel;
+
+/// <summary>The process's kernel NBD disks by device path, and how a device is chosen: a path
+/// of the form /dev/nbdN, not one of ours, and not in use by anyone (the driver shows a
+/// connected device's server in /sys/block/nbdN/pid), as SPDK's nbd_start_disk checks.</summary>
+internal static class NbdDisks
+{
+    private static readonly object s_lock = new();
+    private static readonly List<NbdDisk> s_disks = new();
+
+    /// <summary>Where the devices are (/dev) and the driver's view of them (/sys/block): tests
+    /// point them at directories of their own.</summary>
+    internal static string DevDirectory { get; set; } = "/dev";
+    internal static string SysBlockDirectory { get; set; } = "/sys/block";
+
+    public static NbdDisk? Find(string path)
+    {
+        lock (s_lock)
+        {
+            return s_disks.Find(d => d.Path == path);
+        }
+    }
+
+    public static NbdDisk[] Snapshot()
+    {
+        lock (s_lock)
+        {
+            return s_disks.ToArray();
+        }
+    }
+
+    internal static int Register(NbdDisk disk)
+    {
+        lock (s_lock)
+        {
+            if (s_disks.Exists(d => d.Path == disk.Path))
+            {
+                return LastError.Set(Errno.EBUSY, $"{disk.Path} is already exported");
+            }
+            s_disks.Add(disk);
+        }
+        return 0;
+    }
+
+    internal static void Unregister(NbdDisk disk)
+    {
+        lock (s_lock)
+        {
+            s_disks.Remove(disk);
+        }
+    }
+
+    /// <summary>The device index of a path /dev/nbdN (no tail), or -1.</summary>
+    public static int Index(string path)
+    {
+        string prefix = DevDirectory + "/nbd";
+        if (!path.StartsWith(prefix, System.StringComparison.Ordinal) || path.Length == prefix.Length)
+        {
+            return -1;
+        }
+        int n = 0;
+        for (int i = prefix.Length; i < path.Length; i++)
+        {
+            char c = path[i];
+            if (c < '0' || c > '9' || n > 100_000_000)
+            {
+                return -1;
+            }
+            n = n * 10 + (c - '0');
+        }
+        return n;
+    }
+
+    /// <summary>0 when <paramref name="path"/> may be free, -EBUSY when it is in use (here or by
+    /// another program), -ENODEV (with a message) when it is no nbd device path.</summary>
+    public static int CheckAvailable(string path)
+    {
+        int index = Index(path);
+        if (index < 0)
+        {
+            return LastError.Set(Errno.ENODEV, $"illegal nbd device {path}");
+        }
+        if (Find(path) != null)
+        {
+            return LastError.Set(Errno.EBUSY, $"{path} is exported by this process");
+        }
+        if (File.Exists($"{SysBlockDirectory}/nbd{index}/pid"))
+        {
+            return LastError.Set(Errno.EBUSY,
+                $"{path} is in use (it has a server: {SysBlockDirectory}/nbd{index}/pid)");
+        }
+        return 0;
+    }
+
+    /// <summary>The first free /dev/nbdN from index <paramref name="from"/> on, or null when
+    /// the devices run out (none at all: the nbd module is not loaded).</summary>
+    public static string? FindFree(int from, out int next)
+    {
+        for (int i = from; ; i++)
+        {
+            string path = $"{DevDirectory}/nbd{i}";
+            if (!File.Exists(path))
+            {
+                next = i;
+                return null;
+            }
+            if (CheckAvailable(path) == 0)
+            {
+                next = i + 1;
+                return path;
+            }
+        }
+    }
+
+    /// <summary>SPDK's nbd section: an nbd_start_disk entry per disk.</summary>
+    public static void WriteConfig(Utf8JsonWriter writer)
+    {
+        foreach (NbdDisk d in Snapshot())
+        {
+            BdevConfig.Entry(writer, "nbd_start_disk", w =>
+            {
+                w.WriteString("nbd_device", d.Path);
+                w.WriteString("bdev_name", d.BdevName);
+            });
+        }
+    }
+}
