@@ -8,7 +8,10 @@
  * with nb_nexus_online_child and rebuilt *partially* (only the segments written while it was
  * out, counted against the rebuild's record) while the host keeps writing. At the end every
  * block reads back through the nexus as last written, and once both targets have stopped
- * (SIGTERM, exit 0) the two files are byte for byte identical. */
+ * (SIGTERM, exit 0) the two files are byte for byte identical.
+ * Then the initiator alone, on a bare nvmf:// bdev of target 0: the target killed under writes
+ * and started again within ctrlr_loss_timeout_s (no write fails, every acknowledged one reads
+ * back), and killed for longer than ctrlr_loss_timeout_s (the writes fail, none hangs). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -224,7 +227,13 @@ static void submit(struct slot *s)
 	fill(s->buf, s->block, s->gen);
 	s->busy = 1;
 	g_in_flight++;
-	CHECK_EQ(nb_bdev_write_blocks(g_desc, g_ch, s->buf, b, 1, on_write, s), 0);
+	int rc = nb_bdev_write_blocks(g_desc, g_ch, s->buf, b, 1, on_write, s);
+	if (rc != 0) { /* refused at once: a failed controller's bdev */
+		s->busy = 0;
+		g_in_flight--;
+		g_failed++;
+		g_last_error = rc;
+	}
 }
 
 /* Keeps DEPTH writes in flight for `seconds` or until `until` (if any) says so. */
@@ -296,7 +305,7 @@ static void on_read(struct nb_bdev_io *io, int status, void *arg)
 	r->status = status;
 }
 
-static void verify_through_nexus(void)
+static void verify_all(const char *what)
 {
 	enum { CHUNK = 64 };
 	static const uint8_t zero[BLOCK];
@@ -316,7 +325,7 @@ static void verify_through_nexus(void)
 			CHECK(memcmp(buf + (size_t)k * BLOCK, expect, BLOCK) == 0);
 		}
 	}
-	printf("every one of %u blocks reads back through the nexus as last written\n", BLOCKS);
+	printf("every one of %u blocks reads back through %s as last written\n", BLOCKS, what);
 	free(want);
 	nb_dma_free(buf);
 }
@@ -343,6 +352,74 @@ static void compare_files(void)
 	fclose(a);
 	fclose(b);
 	printf("the two replicas' files are identical (%zu bytes)\n", total);
+}
+
+static void open_bare(const char *params, char *name, size_t len)
+{
+	char uri[700];
+	snprintf(uri, sizeof(uri), "nvmf://127.0.0.1:%d/" NQN_FMT "?nsid=1&reconnect_delay_ms=100&%s", g_port[0], 0,
+		 params);
+	CHECK_EQ(nb_bdev_create(uri, name, len), 0);
+	CHECK_EQ(nb_bdev_open_ext(name, 1, on_event, NULL, &g_desc), 0);
+	g_ch = nb_bdev_get_io_channel(g_desc);
+	CHECK(g_ch != NULL);
+}
+
+static void close_bare(const char *name)
+{
+	CHECK_EQ(nb_put_io_channel(g_ch), 0);
+	CHECK_EQ(nb_bdev_close(g_desc), 0);
+	struct read_result destroyed = { 0, 0 };
+	CHECK_EQ(nb_bdev_destroy(name, on_destroyed, &destroyed), 0);
+	POLL_UNTIL(g_t, destroyed.done == 1);
+}
+
+/* The initiator alone: its target killed under writes and back within ctrlr_loss_timeout —
+ * the writes in flight and those arriving meanwhile wait, are sent again after the reconnect,
+ * and every acknowledged write reads back. */
+static void bare_reconnect(void)
+{
+	char name[256];
+	open_bare("name=Bare0n&ctrlr_loss_timeout_s=30", name, sizeof(name));
+	write_for(0.5, NULL);
+	long before = g_acked;
+	kill_target(0);
+	write_for(1.0, NULL);
+	long while_down = g_acked - before;
+	start_target(0);
+	write_for(2.0, NULL);
+	drain();
+	CHECK_EQ(g_failed, 0);
+	CHECK(g_acked > before + while_down + DEPTH);
+	printf("bare nvmf bdev: target killed and back: %ld writes acknowledged in the second it was down, "
+	       "%ld after it came back, none failed\n", while_down, g_acked - before - while_down);
+	verify_all("the reconnected bdev");
+	close_bare(name);
+}
+
+static int any_failed(void)
+{
+	return g_failed > 0;
+}
+
+/* ctrlr_loss_timeout passes: the I/O fails with an error, none is left hanging. */
+static void bare_ctrlr_loss(void)
+{
+	char name[256];
+	open_bare("name=Bare1n&ctrlr_loss_timeout_s=1", name, sizeof(name));
+	write_for(0.3, NULL);
+	CHECK_EQ(g_failed, 0);
+	kill_target(0);
+	double killed = now_s();
+	write_for(10.0, any_failed);
+	double failed_after = now_s() - killed;
+	drain();
+	CHECK(g_failed > 0);
+	CHECK(g_last_error < 0);
+	CHECK(failed_after < 6.0);
+	printf("bare nvmf bdev past ctrlr_loss_timeout 1 s: writes fail (%d) after %.2f s, none left in flight\n",
+	       g_last_error, failed_after);
+	close_bare(name);
 }
 
 int main(int argc, char **argv)
@@ -460,11 +537,9 @@ int main(int argc, char **argv)
 	CHECK(rec[0].blocks_total <= BLOCKS / 4 + 2 * DEPTH * 16);
 	printf("partial rebuild: %llu of %u blocks copied\n", (unsigned long long)rec[0].blocks_copied, BLOCKS);
 
-	verify_through_nexus();
+	verify_all("the nexus");
 	CHECK_EQ(nb_put_io_channel(g_ch), 0);
 	CHECK_EQ(nb_bdev_close(g_desc), 0);
-	for (int i = 0; i < DEPTH; i++)
-		nb_dma_free(g_slots[i].buf);
 	struct read_result destroyed = { 0, 0 };
 	CHECK_EQ(nb_nexus_destroy("Vol", on_destroyed, &destroyed), 0);
 	POLL_UNTIL(g_t, destroyed.done == 1);
@@ -472,6 +547,12 @@ int main(int argc, char **argv)
 	stop_target(0);
 	stop_target(1);
 	compare_files();
+
+	start_target(0);
+	bare_reconnect();
+	bare_ctrlr_loss();
+	for (int i = 0; i < DEPTH; i++)
+		nb_dma_free(g_slots[i].buf);
 
 	CHECK_EQ(nb_set_thread(NULL), 0);
 	CHECK_EQ(nb_thread_exit(g_t), 0);
