@@ -19,6 +19,7 @@ internal sealed class NvmeTcpTestTarget : IDisposable
     public const string Nqn = "nqn.2026-12.io.nativebdev:test-target";
     public const string Model = "NativeBdev TCP test target";
     private TcpListener _listener;
+    private Socket? _reserved; // while stopped: the port stays ours, bound but not listening
     private readonly List<Socket> _sockets = new();
     private volatile bool _stop;
     private readonly object _lock = new();
@@ -62,15 +63,27 @@ internal sealed class NvmeTcpTestTarget : IDisposable
         return l;
     }
 
-    /// <summary>The target goes away: no listener, every connection closed (the medium stays).</summary>
+    /// <summary>The target goes away: no listener, every connection closed (the medium stays).
+    /// The port stays bound without listening: connections to it are refused, and no other test's
+    /// listener (tests run in parallel, bind(0) hands out freed ports) can take it meanwhile —
+    /// a host reconnecting would reach that target instead.</summary>
     public void Stop()
     {
         _listener.Stop();
         DropConnections();
+        var reserve = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        reserve.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        reserve.Bind(new IPEndPoint(IPAddress.Loopback, Port));
+        _reserved = reserve;
     }
 
     /// <summary>Back on the same port.</summary>
-    public void Restart() => _listener = Listen(Port);
+    public void Restart()
+    {
+        _reserved?.Dispose();
+        _reserved = null;
+        _listener = Listen(Port);
+    }
 
     public string Uri(string query = "") =>
         $"nvmf://127.0.0.1:{Port}/{Nqn}{(query.Length > 0 ? "?" + query : "")}";
@@ -100,6 +113,7 @@ internal sealed class NvmeTcpTestTarget : IDisposable
         _stop = true;
         _listener.Stop();
         DropConnections();
+        _reserved?.Dispose();
     }
 
     private void AcceptLoop(TcpListener listener)
