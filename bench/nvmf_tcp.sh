@@ -4,8 +4,10 @@
 # randread QD128 IOPS, QD1 average latency, 128 KiB QD32 throughput, each with digests off and
 # on. The peer in the same run is the kernel's own cost of the same exchange with no storage
 # stack (bench/tcp_rr_peer.c: 72-byte requests answered with a C2HData header and the data,
-# QD outstanding, the two ends on the same two cores). Rounds alternate ours and the peer;
-# medians are printed with the ratio ours/peer.
+# QD outstanding, the two ends on the same two cores), and the ceiling: the same two cores
+# streaming bytes one way over one loopback connection as fast as the kernel copies them,
+# counted in answers of the I/O's size (no stack can move more). Rounds alternate ours and the
+# peers; medians are printed with the ratios ours/peer and ours/ceiling.
 #
 #   bench/nvmf_tcp.sh BUILD_DIR [ROUNDS=3] [SECONDS=5]
 set -euo pipefail
@@ -54,25 +56,34 @@ peer() { # QD BYTES -> "ops/s MiB/s"
   taskset -c 1 "$W/tcp_rr_peer" client $p 72 $((24 + $2)) "$1" "$SECS"
   wait $s 2>/dev/null || true
 }
+ceiling() { # BYTES -> "ops/s MiB/s"
+  local p=$((PORT + 1 + RANDOM % 1000))
+  taskset -c 0 "$W/tcp_rr_peer" stream-server $p 0 $((24 + $1)) &
+  local s=$!
+  taskset -c 1 "$W/tcp_rr_peer" stream-client $p 0 $((24 + $1)) 1 "$SECS"
+  wait $s 2>/dev/null || true
+}
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 row() { # LABEL QD BYTES QUERY FIELD(1 iops, 2 MiB/s, 3 avg us)
-  local label=$1 qd=$2 bytes=$3 query=$4 field=$5 o=() p=() i
+  local label=$1 qd=$2 bytes=$3 query=$4 field=$5 o=() p=() c=() i
   for i in $(seq "$ROUNDS"); do
     o+=("$(ours "$qd" "$bytes" "$query" | awk -v f="$field" '{print $f}')")
     if [ "$field" != 3 ]; then
       p+=("$(peer "$qd" "$bytes" | awk -v f="$field" '{print $f}')")
+      c+=("$(ceiling "$bytes" | awk -v f="$field" '{print $f}')")
     fi
   done
-  local om pm
+  local om pm cm
   om=$(printf '%s\n' "${o[@]}" | median)
   if [ "$field" = 3 ]; then
     printf '%-36s ours %10s us (median of %s: %s)\n' "$label" "$om" "$ROUNDS" "${o[*]}"
     return
   fi
   pm=$(printf '%s\n' "${p[@]}" | median)
-  printf '%-36s ours %10s  kernel socket peer %10s  ratio %.2f   (ours: %s)\n' "$label" "$om" "$pm" \
-    "$(echo "$om / $pm" | bc -l)" "${o[*]}"
+  cm=$(printf '%s\n' "${c[@]}" | median)
+  printf '%-36s ours %10s  socket peer %10s (%.2f)  stream ceiling %10s (%.2f)   (ours: %s)\n' "$label" "$om" \
+    "$pm" "$(echo "$om / $pm" | bc -l)" "$cm" "$(echo "$om / $cm" | bc -l)" "${o[*]}"
 }
 echo "== NVMe/TCP over loopback, our initiator (core 1) -> our target (core 0) -> null bdev; ${SECS} s, ${ROUNDS} rounds"
 row "4 KiB randread QD128 IOPS"            128 4096   ""                1

@@ -7,7 +7,15 @@
  * answered (replaced) with one send.
  *
  *   tcp_rr_peer server PORT REQ RESP              (answers one connection until it closes)
- *   tcp_rr_peer client PORT REQ RESP QD SECONDS   (prints: ops/s MiB/s) */
+ *   tcp_rr_peer client PORT REQ RESP QD SECONDS   (prints: ops/s MiB/s)
+ *
+ * The stream mode is the ceiling: no requests, the server sends 1 MiB at a time as fast as the
+ * kernel copies it over loopback and the client receives into one 1 MiB buffer; what it moved
+ * is counted in RESP-byte answers (ops/s can then be read as the most I/Os of that size any
+ * stack could move per second over one connection on these two cores).
+ *
+ *   tcp_rr_peer stream-server PORT 0 RESP
+ *   tcp_rr_peer stream-client PORT 0 RESP 1 SECONDS  (prints: ops/s MiB/s) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,7 +48,8 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s server PORT REQ RESP | client PORT REQ RESP QD SECONDS\n", argv[0]);
+		fprintf(stderr, "usage: %s server|stream-server PORT REQ RESP | client|stream-client PORT REQ RESP QD SECONDS\n",
+			argv[0]);
 		return 2;
 	}
 	int port = atoi(argv[2]);
@@ -50,7 +59,7 @@ int main(int argc, char **argv)
 	int one = 1;
 	enum { MAX_QD = 1024, CHUNK = 1 << 20 };
 	char *big = calloc(1, CHUNK);
-	if (strcmp(argv[1], "server") == 0) {
+	if (strcmp(argv[1], "stream-server") == 0 || strcmp(argv[1], "server") == 0) {
 		char *out = calloc(MAX_QD, resp);
 		int l = socket(AF_INET, SOCK_STREAM, 0);
 		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -60,6 +69,11 @@ int main(int argc, char **argv)
 		}
 		int c = accept(l, NULL, NULL);
 		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (argv[1][0] == 's' && argv[1][1] == 't') {
+			while (full(c, big, CHUNK, 1) == 0) {
+			}
+			return 0;
+		}
 		size_t pending = 0;
 		for (;;) {
 			ssize_t n = recv(c, big, CHUNK, 0);
@@ -90,7 +104,8 @@ int main(int argc, char **argv)
 		c = socket(AF_INET, SOCK_STREAM, 0);
 	}
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (full(c, reqs, (size_t)qd * req, 1) != 0)
+	int stream = strcmp(argv[1], "stream-client") == 0;
+	if (!stream && full(c, reqs, (size_t)qd * req, 1) != 0)
 		return 1;
 	long ops = 0;
 	size_t got = 0;
@@ -103,7 +118,7 @@ int main(int argc, char **argv)
 		size_t k = got / resp;
 		got %= resp;
 		ops += (long)k;
-		if (k > 0 && full(c, reqs, k * req, 1) != 0)
+		if (!stream && k > 0 && full(c, reqs, k * req, 1) != 0)
 			return 1;
 	}
 	double took = now() - start;

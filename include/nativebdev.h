@@ -860,7 +860,8 @@ int nb_nvme_ctrlr_reset(const char *bdev_name);
 
 /* Serves SPDK-compatible JSON-RPC 2.0 on `listen_addr` from the current thread: a Unix
  * socket path ("/path" or "unix:/path", created 0600; a stale socket file is replaced, one a
- * live process serves is refused with -EADDRINUSE), or "IP:PORT" / "[IPV6]:PORT" for TCP
+ * live process serves is refused with -EADDRINUSE; as spdk_tgt, a relative path without a
+ * colon is taken from the working directory), or "IP:PORT" / "[IPV6]:PORT" for TCP
  * (port 0 picks a free port). NULL means SPDK's default, "/var/tmp/spdk.sock". The listener,
  * every connection and every method run on this thread, which must keep polling (or sit on a
  * reactor). One server per process: -EALREADY if one runs. -EINVAL bad address or no current

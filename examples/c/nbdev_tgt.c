@@ -7,7 +7,8 @@
  *             [--metrics IP:PORT]
  *
  * -m       core mask for the reactors ("0x3", "[0,2]"); default: the first core
- * -r       RPC listen address: a Unix socket path or IP:PORT (default /var/tmp/spdk.sock)
+ * -r       RPC listen address: a Unix socket path (relative ones too, as spdk_tgt) or IP:PORT
+ *          (default /var/tmp/spdk.sock)
  * -c       SPDK JSON config to load at start-up (--json is the same); a config that fails
  *          stops the daemon with exit status 1, as spdk_tgt does
  * --wait-for-rpc  serve RPC first and load the config only when framework_start_init comes

@@ -46,22 +46,48 @@ internal static unsafe class BdevIoExports
         return bc!.Submit(d!, type, iov, iovcnt, buf, offsetBlocks, numBlocks, cb, (nint)arg);
     }
 
-    /// <summary>The byte-addressed calls: offset and length must be whole blocks.</summary>
+    /// <summary>The byte-addressed calls: offset and length must be whole blocks. The handles are
+    /// resolved once, and a power-of-two block size (every one in practice) is a mask and a
+    /// shift, not two 64-bit divisions.</summary>
     internal static int SubmitBytes(nint desc, nint ch, BdevIoType type, Iovec* iov, int iovcnt, void* buf,
         ulong offset, ulong nbytes, nint cb, void* arg)
     {
-        BdevDesc? d = HandleTable.Get<BdevDesc>(desc, HandleType.BdevDesc);
-        if (d == null)
+        int rc = Resolve(desc, ch, out BdevDesc? d, out BdevChannel? bc);
+        if (rc != 0)
         {
-            return Guard.Bad(desc, HandleType.BdevDesc);
+            return rc;
         }
-        uint bs = d.Bdev.BlockSize;
-        if (offset % bs != 0 || nbytes % bs != 0)
+        if (cb == 0)
         {
-            return LastError.Set(Errno.EINVAL, "offset and length must be multiples of the block size");
+            return LastError.Set(Errno.EINVAL, "completion callback is NULL");
         }
-        return Submit(desc, ch, type, iov, iovcnt, buf, offset / bs, nbytes / bs, cb, arg);
+        uint bs = d!.Bdev.BlockSize;
+        ulong offsetBlocks, numBlocks;
+        if (System.Numerics.BitOperations.IsPow2(bs))
+        {
+            if (((offset | nbytes) & (bs - 1)) != 0)
+            {
+                return NotWholeBlocks();
+            }
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(bs);
+            offsetBlocks = offset >> shift;
+            numBlocks = nbytes >> shift;
+        }
+        else
+        {
+            if (offset % bs != 0 || nbytes % bs != 0)
+            {
+                return NotWholeBlocks();
+            }
+            offsetBlocks = offset / bs;
+            numBlocks = nbytes / bs;
+        }
+        return bc!.Submit(d, type, iov, iovcnt, buf, offsetBlocks, numBlocks, cb, (nint)arg);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int NotWholeBlocks() =>
+        LastError.Set(Errno.EINVAL, "offset and length must be multiples of the block size");
 
     [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_read_blocks", CallConvs = [typeof(CallConvCdecl)])]
     [HotPathExport]

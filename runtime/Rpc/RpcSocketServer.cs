@@ -42,6 +42,15 @@ internal sealed unsafe class RpcSocketServer
     /// <summary>One read buffer for all connections: they take turns on one thread.</summary>
     internal byte[] ReceiveBuffer { get; } = new byte[64 << 10];
 
+    /// <summary>spdk_tgt -r takes any path for its socket, relative ones too (rpc.py -s finds
+    /// them the same way): an address without a colon is such a path, made absolute here, unless
+    /// it is an IP address (then its missing :PORT is the error, not a socket file of that name).</summary>
+    private static string UnixPathAsSpdkTakesIt(string address) =>
+        !string.IsNullOrWhiteSpace(address) && address[0] != '/' && !address.Contains(':') &&
+        !System.Net.IPAddress.TryParse(address, out _) && address.IndexOf('\0') < 0
+            ? System.IO.Path.GetFullPath(address)
+            : address;
+
     /// <summary>Starts serving <paramref name="methods"/> on <paramref name="address"/> (null:
     /// SPDK's default socket) from the current thread.</summary>
     public static int Start(string? address, RpcServer methods, out RpcSocketServer? server,
@@ -54,7 +63,7 @@ internal sealed unsafe class RpcSocketServer
             return LastError.Set(Errno.EINVAL,
                 "no current thread: start the RPC server from inside nb_thread_poll or after nb_set_thread");
         }
-        int rc = NetEndpoint.TryParse(address ?? DefaultAddress, out NetEndpoint? endpoint);
+        int rc = NetEndpoint.TryParse(UnixPathAsSpdkTakesIt(address ?? DefaultAddress), out NetEndpoint? endpoint);
         if (rc != 0)
         {
             return rc;

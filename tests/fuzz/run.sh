@@ -2,7 +2,7 @@
 # Builds the libFuzzer harnesses against the published library and runs each for a bounded
 # time. Exit 0 when no harness found anything; otherwise 1, with the reproducers named.
 #
-#   tests/fuzz/run.sh BUILD_DIR [SECONDS_EACH=30] [HARNESS...]      (HARNESS: uri, coremask, nbd, rpc, config, nvmf, lvs)
+#   tests/fuzz/run.sh BUILD_DIR [SECONDS_EACH=30] [HARNESS...]      (HARNESS: uri, coremask, nbd, rpc, config, nvmf, lvs, nexus_state)
 #
 # Needs clang-14 with libFuzzer (Debian: clang-14 libclang-rt-14-dev) and a built library
 # (BUILD_DIR/nativebdev/libnativebdev.so, from ./build.sh). Extra libFuzzer flags can be given

@@ -94,7 +94,6 @@ internal sealed unsafe class NexusBdev : Bdev.Bdev
             bool anyHealthy = all.Exists(c => records.Exists(r => r.Healthy && (r.Uri == c.Uri || r.Name == c.Name)));
             if (!anyHealthy)
             {
-                file!.Stop();
                 return LastError.Set(Errno.EIO,
                     $"state file '{path}' records no child of nexus '{Name}' in sync: none may serve reads");
             }

@@ -133,10 +133,10 @@ internal sealed class NexusModule : IBdevModule
         }
         if (rc == 0 && (rc = BdevRegistry.Register(n)) == 0)
         {
+            n.StateFile?.Start();
             nexus = n;
             return 0;
         }
-        n.StateFile?.Stop();
         int said = LastError.Errno;
         string message = LastError.Message;
         foreach (NexusChild c in n.Children())

@@ -62,9 +62,9 @@ internal sealed class NexusStateFile
         _wake.Release();
     }
 
-    /// <summary>Reads PATH if it exists (null records when it does not) and starts the writer,
-    /// which writes the nexus's first state at once. -EINVAL for a file that is not a state file
-    /// of nexus <paramref name="nexus"/>.</summary>
+    /// <summary>Reads PATH if it exists (null records when it does not); nothing is written until
+    /// <see cref="Start"/>. -EINVAL for a file that is not a state file of nexus
+    /// <paramref name="nexus"/>.</summary>
     public static int Open(string path, string nexus, Func<byte[]> snapshot, out NexusStateFile? file,
         out List<NexusChildRecord>? records)
     {
@@ -87,10 +87,18 @@ internal sealed class NexusStateFile
             return LastError.Set(Errno.EISDIR, $"state file '{path}' is a directory");
         }
         file = new NexusStateFile(path, snapshot);
-        file.Changed();
-        var t = new Thread(file.Run) { IsBackground = true, Name = "nexus-state" };
-        t.Start();
         return 0;
+    }
+
+    /// <summary>Starts the writer, which writes the nexus's state at once. Called once the nexus
+    /// is registered with the file's records applied: a writer started before would record the
+    /// children as the URI made them (all healthy), and a nexus refused after would have
+    /// overwritten the file it was refused for.</summary>
+    public void Start()
+    {
+        Changed();
+        var t = new Thread(Run) { IsBackground = true, Name = "nexus-state" };
+        t.Start();
     }
 
     private static int Parse(string path, string nexus, out List<NexusChildRecord>? records)

@@ -83,6 +83,10 @@ public class NexusStateFileTests
         NexusBdev n2 = (NexusBdev)Bdevs.Find(name);
         NexusChild a2 = n2.FindChild(ea)!;
         var (stateAgain, reasonAgain) = (a2.State, a2.Reason);
+        // The new nexus's writer has rewritten the file by now; it must still call ea faulted
+        // (a writer started before the records were applied wrote both children healthy).
+        Thread.Sleep(100);
+        string recordedAgain = Recorded(path);
         BdevSession s2 = BdevSession.Open(t, name);
         ulong readsOfA = Bdevs.Find(ea).CollectStats().Ops[(int)BdevIoType.Read].Ops;
         int reads = 0;
@@ -114,6 +118,7 @@ public class NexusStateFileTests
         await Assert.That(again.Rc).IsEqualTo(0);
         await Assert.That(stateAgain).IsEqualTo(NexusChildState.Faulted);
         await Assert.That(reasonAgain).IsEqualTo(NexusFaultReason.IoError);
+        await Assert.That(recordedAgain).IsEqualTo($"{ea}:False:io_error {eb}:True:none");
         await Assert.That(reads).IsEqualTo(0);
         await Assert.That(readsOfALater).IsEqualTo(readsOfA);
         await Assert.That(online).IsEqualTo(0);
@@ -145,8 +150,11 @@ public class NexusStateFileTests
             "shape" => "[1, 2]",
             _ => $"{{\"nexus\":\"{name}\",\"children\":[{child(a, false)},{child(b, false)}]}}",
         });
+        byte[] before = File.ReadAllBytes(path);
         var r = CreateOn(t, $"nexus:///{name}?children={a},{b}&state_file={Uri.EscapeDataString(path)}");
         bool left = BdevRegistry.Find(name) != null;
+        Thread.Sleep(50);
+        bool untouched = File.ReadAllBytes(path).AsSpan().SequenceEqual(before);
         // The children are free again: another nexus may claim them.
         var other = CreateOn(t, $"nexus:///{name}?children={a},{b}");
         Bdevs.DestroyAndWait(name, t);
@@ -157,6 +165,7 @@ public class NexusStateFileTests
         await Assert.That(r.Rc).IsEqualTo(rc);
         await Assert.That(r.Message).Contains(message.Replace("X", name));
         await Assert.That(left).IsFalse();
+        await Assert.That(untouched).IsTrue(); // a refused nexus never writes the file
         await Assert.That(other.Rc).IsEqualTo(0);
     }
 }

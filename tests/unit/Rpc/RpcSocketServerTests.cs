@@ -248,6 +248,25 @@ public class RpcSocketServerTests
     }
 
     [Test]
+    public async Task A_relative_socket_path_is_taken_as_spdk_tgt_takes_it()
+    {
+        string relative = $"nb-rpc-rel-{Guid.NewGuid().ToString("N")[..8]}.sock";
+        string full = Path.GetFullPath(relative);
+        int replies;
+        bool existed;
+        using (var served = new Served(relative))
+        {
+            existed = File.Exists(full);
+            using Socket c = served.Connect();
+            c.Send(Encoding.UTF8.GetBytes(Request("spdk_get_version", 1)));
+            replies = served.Read(c, 1).Count;
+        }
+        File.Delete(full);
+        await Assert.That(existed).IsTrue();
+        await Assert.That(replies).IsEqualTo(1);
+    }
+
+    [Test]
     public async Task The_fixture_requests_replay_over_the_socket()
     {
         using var served = new Served();

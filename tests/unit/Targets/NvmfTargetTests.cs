@@ -300,6 +300,65 @@ public class NvmfTargetTests
         await Assert.That(outsideStatus).IsEqualTo(((ushort)NvmeSpec.SctGeneric, (ushort)0x80));
     }
 
+    /// <summary>Sends a Connect capsule on <paramref name="raw"/> and returns its completion.</summary>
+    private static NvmeCompletion RawConnect(Socket raw, ushort qid, ushort cntlid, string nqn, string hostnqn)
+    {
+        NvmeCommand cmd = NvmeFabrics.Connect(qid, 32, qid == 0 ? 10000u : 0u);
+        cmd.Cid = (ushort)(qid + 1);
+        NvmeTcpPdu.SetSgl(ref cmd, NvmeFabrics.ConnectDataBytes, inCapsule: true);
+        var pdu = new byte[NvmeTcpPdu.CapsuleCmdHeaderBytes + NvmeFabrics.ConnectDataBytes];
+        NvmeTcpPdu.WriteCapsuleCmd(pdu, cmd, NvmeFabrics.ConnectDataBytes, false, false);
+        NvmeFabrics.WriteConnectData(pdu.AsSpan(NvmeTcpPdu.CapsuleCmdHeaderBytes), Guid.Empty, cntlid, nqn, hostnqn);
+        raw.Send(pdu);
+        return NvmeTcpPdu.ReadCapsuleResp(ReadExactly(raw, NvmeTcpPdu.CapsuleRespHeaderBytes));
+    }
+
+    [Test]
+    public async Task A_fused_command_is_refused_with_invalid_field_and_the_queue_goes_on()
+    {
+        using var target = new NvmfTargetRunner();
+        string malloc = Bdevs.Malloc("tgt-fused", "size_mb=4&blk_size=512");
+        string nqn = Nqn("fused");
+        int port = target.Export(nqn, malloc);
+        const string hostnqn = "nqn.2026-12.io.nativebdev:raw-host";
+        using Socket admin = RawClient(port, out _);
+        NvmeCompletion adminCpl = RawConnect(admin, 0, NvmeFabrics.DynamicControllerId, nqn, hostnqn);
+        ushort cntlid = (ushort)adminCpl.Dw0;
+        // CC.EN with 64-byte SQ and 16-byte CQ entries: I/O queues connect to an enabled controller.
+        NvmeCommand enable = NvmeFabrics.PropertySet(NvmeSpec.RegCc, 1u | 6u << 16 | 4u << 20, eightBytes: false);
+        enable.Cid = 3;
+        var enablePdu = new byte[NvmeTcpPdu.CapsuleCmdHeaderBytes];
+        NvmeTcpPdu.WriteCapsuleCmd(enablePdu, enable, 0, false, false);
+        admin.Send(enablePdu);
+        NvmeCompletion enabled = NvmeTcpPdu.ReadCapsuleResp(ReadExactly(admin, NvmeTcpPdu.CapsuleRespHeaderBytes));
+        using Socket io = RawClient(port, out _);
+        NvmeCompletion ioCpl = RawConnect(io, 1, cntlid, nqn, hostnqn);
+        // Compare of one block, its data in the capsule: first fused (the first command of a
+        // compare-and-write pair, FUSE 01b), then the same command alone.
+        NvmeCompletion Compare(byte fuse, ushort cid)
+        {
+            var cmd = new NvmeCommand { Opcode = NvmeSpec.IoCompare, Flags = fuse, Cid = cid, Nsid = 1, Cdw10 = 0 };
+            NvmeTcpPdu.SetSgl(ref cmd, 512, inCapsule: true);
+            var pdu = new byte[NvmeTcpPdu.CapsuleCmdHeaderBytes + 512]; // zeroes: what a new malloc holds
+            NvmeTcpPdu.WriteCapsuleCmd(pdu, cmd, 512, false, false);
+            io.Send(pdu);
+            return NvmeTcpPdu.ReadCapsuleResp(ReadExactly(io, NvmeTcpPdu.CapsuleRespHeaderBytes));
+        }
+        NvmeCompletion fused = Compare(1, 10);
+        NvmeCompletion alone = Compare(0, 11);
+        admin.Close();
+        io.Close();
+        using var host = new ThreadHost();
+        Bdevs.DestroyAndWait(malloc, host.Create("nvmf-fused"));
+        await Assert.That(adminCpl.Success).IsTrue();
+        await Assert.That(enabled.Success).IsTrue();
+        await Assert.That(ioCpl.Success).IsTrue();
+        await Assert.That(fused.Cid).IsEqualTo((ushort)10);
+        await Assert.That((fused.Sct, fused.Sc)).IsEqualTo((NvmeSpec.SctGeneric, NvmeSpec.ScInvalidField));
+        await Assert.That(alone.Cid).IsEqualTo((ushort)11);
+        await Assert.That(alone.Success).IsTrue();
+    }
+
     [Test]
     public async Task The_target_allocates_nothing_per_io()
     {

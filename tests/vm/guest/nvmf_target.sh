@@ -5,8 +5,9 @@
 # identifies it (nvme id-ctrl / id-ns: our model, cntlid, size), writes 4 MiB of random data
 # with direct I/O and reads it back identical, disconnects; the ram disk then holds exactly
 # those bytes (our side of the data path). The second connect (after the first disconnect, with
-# digests) also finds namespace 2, a thin lvol, and sees it grow when it is resized (AEN). Then
-# the subsystem listed by nbdev-rpc nvmf_get_subsystems, and a clean stop on SIGINT.
+# digests) also finds namespace 2, a thin lvol, and sees it grow when it is resized (AEN). In
+# each round nvme compare: the data just written compares equal, inverted data gives Compare
+# Failure. Then the subsystem listed by nbdev-rpc nvmf_get_subsystems, and a clean stop on SIGINT.
 . tests/vm/guest/lib.sh
 TGT=$NB_BUILD/examples/c/nbdev_tgt
 RPC="/usr/bin/python3 scripts/nbdev-rpc"
@@ -91,12 +92,26 @@ round() { # NAME SEEK_MIB, then nvme connect options
   dd if=$W/data of=/dev/$ns bs=1M seek=$seek oflag=direct status=none || { show_log; vm_fail "dd to /dev/$ns failed ($name)"; }
   dd if=/dev/$ns of=$W/back bs=1M skip=$seek count=4 iflag=direct status=none || vm_fail "dd from /dev/$ns failed ($name)"
   cmp -s $W/data $W/back || vm_fail "the kernel read other data than it wrote through our target ($name)"
+  compare_check $ns $seek
   [ "$name" = "resize" ] && resize_check
   nvme disconnect -n $NQN >/dev/null || vm_fail "nvme disconnect failed ($name)"
   vm_wait "! our_ctrl >/dev/null" 30 || vm_fail "the controller is still there after nvme disconnect ($name)"
   dd if=/dev/ram0 of=$W/disk bs=1M skip=$seek count=4 iflag=direct status=none || vm_fail "dd from /dev/ram0 failed"
   cmp -s $W/data $W/disk || vm_fail "the ram disk behind our target holds other data than the kernel wrote ($name)"
   echo "kernel initiator ($name): id-ctrl, id-ns, 4 MiB written and read back, on the ram disk after disconnect"
+}
+# NVMe Compare (05h) through the kernel's passthrough: the first 4 KiB just written compare
+# equal; the same 4 KiB with every byte inverted give Compare Failure (SCT 2h, SC 85h).
+compare_check() { # NS SEEK_MIB
+  head -c 4096 $W/data >$W/same
+  tr '\000-\377' '\377-\000' <$W/same >$W/inverted
+  nvme compare /dev/$1 -s $(($2 * 2048)) -c 7 -z 4096 -d $W/same >$W/compare 2>&1 ||
+    { cat $W/compare; show_log; vm_fail "nvme compare of the data just written failed"; }
+  if nvme compare /dev/$1 -s $(($2 * 2048)) -c 7 -z 4096 -d $W/inverted >$W/compare 2>&1; then
+    vm_fail "nvme compare of other data succeeded"
+  fi
+  grep -qiE 'COMPARE_FAILED|miscompare' $W/compare || { cat $W/compare; vm_fail "nvme compare of other data: not a compare failure"; }
+  echo "nvme compare: equal data passes, other data fails ($(tr '\n' ' ' <$W/compare))"
 }
 # Namespace 2, a 16 MiB thin lvol, resized while the kernel is connected: our AER (namespace
 # attribute notice) makes it read log page 04h and rescan, and the disk grows to 32 MiB.
