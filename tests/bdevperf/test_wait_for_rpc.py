@@ -57,8 +57,8 @@ def connect():
 
 
 def nbdev(*args):
-    p = subprocess.run([sys.executable, nbdev_rpc, "-s", sock] + list(args), capture_output=True, text=True,
-                       timeout=30)
+    p = subprocess.run([sys.executable, nbdev_rpc, "-s", sock, "-t", "30"] + list(args), capture_output=True,
+                       text=True, timeout=40)
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
@@ -118,12 +118,16 @@ try:
               "perform_tests with queue_depth 0: -32700 Invalid parameters provided", bad)
         rc, out = nbdev("bdev_null_delete", "Null0")
         check(rc == 0, "nbdev-rpc bdev_null_delete", out)
-        r = request(c, "perform_tests", 9, {"time_in_sec": 1, "workload_type": "randwrite", "queue_depth": 4,
-                                            "io_size": "8192"})
+        # bdevperf.py's perform_tests arguments, through nbdev-rpc.
+        rc, out = nbdev("perform_tests", "-t", "1", "-w", "randwrite", "-q", "4", "-o", "8k")
+        try:
+            r = {"result": json.loads(out)}
+        except ValueError:
+            r = {"output": out}
         jobs = r.get("result", {}).get("results", [])
         check(len(jobs) == 1 and jobs[0].get("job") == "Malloc0" and jobs[0].get("workload") == "randwrite" and
               jobs[0].get("queue_depth") == 4 and jobs[0].get("io_size") == 8192,
-              "a second run, with perform_tests' parameters, over the bdevs there are now", r)
+              "a second run (nbdev-rpc perform_tests -t 1 -w randwrite -q 4 -o 8k) over the bdevs there are now", r)
         stats = request(c, "bdev_get_iostat", 10, {"name": "Malloc0"})
         s = stats.get("result", {}).get("bdevs", [{}])[0]
         check(s.get("num_write_ops", 0) > 0 and s.get("num_read_ops", 0) > 0,

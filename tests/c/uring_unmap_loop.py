@@ -53,12 +53,21 @@ try:
     q = f"/sys/block/{os.path.basename(dev)}/queue"
     limits = {n: open(f"{q}/{n}").read().strip() for n in ("discard_max_bytes", "write_zeroes_max_bytes")}
     print(f"{dev}: {limits}, kernel {os.uname().release}")
-    before = os.stat(img).st_blocks
+    def discards():  # /sys/block/X/stat field 12: discard requests completed
+        return int(open(f"/sys/block/{os.path.basename(dev)}/stat").read().split()[11])
+
+    before, discards_before = os.stat(img).st_blocks, discards()
     rc, res, out = run("unmap")
     job = (res.get("results") or [{}])[0]
     check(rc == 0 and job.get("io_failed") == 0 and job.get("iops", 0) > 0,
           f"bdevperf -w unmap on uring://{dev}: every unmap succeeds", out)
     after = os.stat(img).st_blocks
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    sent = discards() - discards_before
+    if (major, minor) >= (6, 12):
+        check(sent > 0, f"Linux {major}.{minor}: the unmaps reached the device as discards ({sent})")
+    else:
+        check(sent == 0, f"Linux {major}.{minor}: the unmaps went out as write zeroes (fallocate), no discard")
     check(after < before // 4, f"the loop device's backing file gave its blocks back ({before} -> {after} blocks)")
     fd = os.open(dev, os.O_RDONLY)
     try:
