@@ -883,6 +883,47 @@ int nb_rpc_server_stop(void);
 typedef void (*nb_rpc_start_init_cb)(void *ctx);
 int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx);
 
+/* The host's own RPC methods, served beside the built-in ones (what an SPDK application adds
+ * with SPDK_RPC_REGISTER; bdevperf -z adds perform_tests this way):
+ *
+ *   static void perform_tests(void *ctx, struct nb_rpc_request *req, const char *params)
+ *   {
+ *           ... start the run, keep req; when it is over (on any thread):
+ *           nb_rpc_request_send_result(req, "{\"results\":[...]}");
+ *   }
+ *   nb_rpc_register_method("perform_tests", perform_tests, NULL);
+ *
+ * `fn(ctx, req, params)` runs on the RPC server's thread, from its poll, for each request of
+ * that method: `params` is the request's "params" value as JSON text (an object or an array,
+ * as the client wrote it), or NULL when it had none; it is valid only during the call. The
+ * host answers exactly once, now or later and from any thread, with nb_rpc_request_send_result
+ * or nb_rpc_request_send_error; `req` is stale afterwards. A notification (a request without
+ * an id) must be answered too: the answer is dropped, as JSON-RPC asks. An answer to a client
+ * that has gone is dropped as well. Registered methods are listed by rpc_get_methods, stay
+ * registered while servers start and stop, and are dropped by nb_env_fini.
+ *
+ * nb_rpc_register_method: `method` is 1 to 255 characters of [A-Za-z0-9_.-]. Callable from
+ * any thread; requests that come after it returns find the method. -EEXIST a built-in or
+ * registered method has that name, -EINVAL bad name or NULL fn, -EPERM no environment.
+ * nb_rpc_unregister_method: later requests get -32601 "Method not found"; requests already
+ * handed to fn stay valid until answered. -ENOENT no such registered method. */
+struct nb_rpc_request;
+typedef void (*nb_rpc_method_fn)(void *ctx, struct nb_rpc_request *req, const char *params);
+int nb_rpc_register_method(const char *method, nb_rpc_method_fn fn, void *ctx);
+int nb_rpc_unregister_method(const char *method);
+
+/* {"jsonrpc":"2.0","id":ID,"result":RESULT}: `result` is one JSON value (NUL-terminated
+ * UTF-8 text, at most 64 MiB), e.g. "true", "{\"name\":\"x\"}". -EINVAL when it is NULL or
+ * not one JSON value (req stays valid: answer again), -EBADF req stale (already answered),
+ * -EINVAL req NULL. */
+int nb_rpc_request_send_result(struct nb_rpc_request *req, const char *result);
+
+/* {"jsonrpc":"2.0","id":ID,"error":{"code":CODE,"message":MESSAGE}}. `code` as SPDK's handlers
+ * send it: a negative errno (-ENODEV) for a failed operation, or a JSON-RPC code (-32602
+ * invalid params, -32603 internal error). `message` NULL: strerror's text for a negative errno
+ * (JSON-RPC's own text for -32700..-32600). Errors as nb_rpc_request_send_result. */
+int nb_rpc_request_send_error(struct nb_rpc_request *req, int code, const char *message);
+
 /* Prometheus metrics over HTTP (GET /metrics, text format 0.0.4) on `listen_addr`
  * ("IP:PORT", NULL: "127.0.0.1:9464"; port 0 picks a free one), served from the current
  * thread, which must keep polling: per-bdev operations, bytes and errors by I/O type, a latency
@@ -958,6 +999,46 @@ int nb_nbd_server_connection_count(void);
  * -EINVAL elsewhere, -ENOENT if none runs. Connections release their bdevs on the thread's
  * next polls (nb_nbd_server_connection_count cannot tell then: poll a few times). */
 int nb_nbd_server_stop(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Export: kernel NBD disks, a bdev as the kernel's /dev/nbdX (SPDK's nbd_start_disk,
+ * nbd_stop_disk and nbd_get_disks, which call the same core)
+ *
+ * The kernel's nbd driver gets one end of a socketpair and the bdev's geometry; its requests
+ * become bdev I/O on the thread that started the disk. Needs the nbd module (modprobe nbd) and
+ * the right to open /dev/nbdX and issue its ioctls (root, as for SPDK). Stopping disconnects
+ * the device softly (the kernel finishes what it sent), then closes the socket after 10 s.
+ * ------------------------------------------------------------------------------------- */
+
+/* Attaches bdev `bdev_name` to `nbd_device` ("/dev/nbdN"), or with NULL to the first /dev/nbdN
+ * no one uses (and the next when that one turns out taken meanwhile). From the current thread,
+ * which must keep polling: the disk's requests run there. Returns 0 and later
+ * `cb(ctx, status, nbd_device)` runs on this thread: status 0 and the device's path (valid
+ * during the call) once the disk serves, or -errno and NULL when it could not start (nothing
+ * is left of it; nb_last_error() on this thread says why). cb may be NULL. Fails at once with
+ * -EINVAL NULL bdev_name or no current thread, -ENODEV no such bdev, `nbd_device` no /dev/nbdN
+ * path, or no free device (the nbd module is not loaded), -EBUSY the device is in use (by this
+ * process or another: the driver shows it connected), -EPERM no environment, other -errno from
+ * opening the bdev or the device (-EACCES without the right to). */
+typedef void (*nb_nbd_disk_start_cb)(void *ctx, int status, const char *nbd_device);
+int nb_nbd_disk_start(const char *bdev_name, const char *nbd_device, nb_nbd_disk_start_cb cb,
+		      void *ctx);
+
+/* Detaches a disk this process started. Callable from any thread; `cb(ctx, 0)` (may be NULL)
+ * runs on the disk's thread once the kernel let go and the bdev is closed. -EINVAL NULL
+ * nbd_device, -ENODEV no disk of this process on it. */
+typedef void (*nb_nbd_disk_stop_cb)(void *ctx, int status);
+int nb_nbd_disk_stop(const char *nbd_device, nb_nbd_disk_stop_cb cb, void *ctx);
+
+struct nb_nbd_disk_info {
+	char nbd_device[256];            /* "/dev/nbd0" */
+	char bdev_name[NB_BDEV_NAME_MAX];
+};
+
+/* Copies up to `max` of this process's disks (started or starting; stopping ones until they
+ * are gone) into `disks`; returns how many there are (may be more than `max`). -EINVAL when
+ * max < 0, or disks is NULL and max > 0. */
+int nb_nbd_disk_list(struct nb_nbd_disk_info *disks, int max);
 
 /* ---------------------------------------------------------------------------------------
  * NVMe over TCP target (SPDK's nvmf_tgt with the TCP transport)

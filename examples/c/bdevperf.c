@@ -13,7 +13,10 @@
  * spread over the cores of the mask in turn; -C gives every core a job on every bdev. Each job
  * runs on its own lightweight thread, pinned to its core by a reactor, and covers its own
  * slice of the bdev. A job stops at its first failed I/O unless -f. Exit status is non-zero if
- * any I/O failed or a verify read did not match what was written. */
+ * any I/O failed or a verify read did not match what was written. With -z, bdevperf serves the
+ * library's JSON-RPC methods and perform_tests on the -r socket until a signal: each
+ * perform_tests runs over the bdevs there are then (made by -c/-b or over RPC) and is answered
+ * with the results. */
 #include <math.h>
 #include <errno.h>
 #include <getopt.h>
@@ -444,8 +447,9 @@ static void usage(void)
 		"  -l, -ll       latency percentiles per job; -ll at every SPDK cut-off\n"
 		"  -j JOBFILE    SPDK's fio-like job file ([global] and one section per job)\n"
 		"  -H            accepted: buffers never need hugepages here\n"
-		"  -z            wait for the perform_tests RPC (bdevperf.py perform_tests) before running\n"
-		"  -r PATH       its Unix socket (default /var/tmp/spdk.sock)\n"
+		"  -z            serve RPC (every method of nbdev_tgt, e.g. bdev_malloc_create) and run the jobs\n"
+		"                at each perform_tests (bdevperf.py perform_tests); stop with SIGINT/SIGTERM\n"
+		"  -r ADDR       the RPC socket (default /var/tmp/spdk.sock; or IP:PORT)\n"
 		" extensions, which SPDK's bdevperf does not have:\n"
 		"  -b URI        create a bdev from a URI (repeatable); without -b or -c:\n"
 		"                malloc:///Malloc0?size_mb=128\n"
@@ -708,7 +712,8 @@ static void parse_args(int argc, char **argv)
 	}
 	if (g_opt.abort_timeouts && g_opt.timeout_s <= 0)
 		printf("Timeout must be set for abort option, Ignoring -X\n");
-	if (g_opt.nuris == 0 && !g_opt.config)
+	/* -z: the bdevs may come over RPC (bdev_malloc_create names its first one Malloc0 too). */
+	if (g_opt.nuris == 0 && !g_opt.config && !g_opt.wait_for_tests)
 		g_opt.uris[g_opt.nuris++] = "malloc:///Malloc0?size_mb=128";
 }
 
@@ -913,112 +918,24 @@ static void destroy_all_bdevs(struct nb_thread *app)
 		nb_thread_poll(app, 0, 0);
 }
 
+/* -z: SIGINT, SIGTERM (also spdk_kill_instance's) end the run in progress and the serving. */
+static atomic_int g_quit;
+static struct nb_thread *g_app; /* creates the bdevs; with -z serves RPC, on the first reactor */
+static int g_reactors_started;
+/* -z: the perform_tests to run, set on the app thread (the RPC server's), taken by main. */
+static struct nb_rpc_request *_Atomic g_request;
+
 static void on_stop_signal(int sig)
 {
 	(void)sig;
+	atomic_store(&g_quit, 1);
 	atomic_store(&g_stop, 1);
 }
 
-/* perform_tests' parameters (SPDK's names; io_size is a string, as -o's argument), applied
- * over the command line's: 0, or -1 when the result is no run (the options stay as they were). */
-static int apply_rpc_params(const char *params)
+/* Makes the jobs of a run (-j's sections, -C's every core, or one per bdev on the cores in
+ * turn) and places them on their bdevs: 0, or 1 with the reason printed. */
+static int make_jobs(char names[][NB_BDEV_NAME_MAX], int *nnames, const uint32_t *cores, int ncores)
 {
-	typeof(g_opt) saved = g_opt;
-	const char *v;
-	char word[64];
-	if ((v = bperf_json_get(params, "time_in_sec")))
-		g_opt.seconds = atoi(v);
-	if ((v = bperf_json_get(params, "queue_depth")))
-		g_opt.depth = atoi(v);
-	if ((v = bperf_json_get(params, "rw_percentage")))
-		g_opt.rwmix = atoi(v);
-	if ((v = bperf_json_get(params, "workload_type")) && sscanf(v, "\"%63[^\"]\"", word) == 1)
-		g_opt.workload = parse_workload(word);
-	if ((v = bperf_json_get(params, "io_size")) && sscanf(v, "\"%63[^\"]\"", word) == 1)
-		g_opt.io_size = parse_size(word);
-	if (check_run_params() != 0) {
-		g_opt = saved;
-		return -1;
-	}
-	return 0;
-}
-
-/* -z: serves the -r socket until a perform_tests request with a valid run arrives; returns its
- * connection (the results are the reply), or -1 (a signal first, or no socket). */
-static int wait_for_perform_tests(char *id, size_t idlen)
-{
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	const char *path = g_opt.rpc_addr ? g_opt.rpc_addr : "/var/tmp/spdk.sock";
-	for (;;) {
-		char *params = NULL;
-		int conn = bperf_rpc_wait(path, &g_stop, id, idlen, &params);
-		if (conn < 0)
-			return -1;
-		int rc = apply_rpc_params(params);
-		free(params);
-		if (rc == 0)
-			return conn;
-		/* SPDK answers a run that cannot be made so, and keeps waiting. */
-		bperf_rpc_error(conn, id, -32700, "Invalid parameters provided");
-		close(conn);
-	}
-}
-
-int main(int argc, char **argv)
-{
-	parse_args(argc, argv);
-	struct nb_env_opts opts;
-	nb_env_opts_init(&opts, sizeof(opts));
-	opts.name = "bdevperf";
-	opts.core_mask = g_opt.core_mask;
-	opts.log_level = NB_LOG_WARN;
-	opts.dma_pool_size = 64ull << 20;
-	opts.dma_pool_max_size = 16ull << 30;
-	if (nb_env_init(&opts) != 0)
-		return die("nb_env_init");
-	g_hz = nb_get_ticks_hz();
-
-	/* Create the bdevs from a setup thread the host drives. */
-	struct nb_thread *app = nb_thread_create("app", NULL);
-	nb_set_thread(app);
-	if (g_opt.config) {
-		/* An SPDK config is loaded, never written: it is the user's file. */
-		int loaded = 1;
-		if (nb_config_load(g_opt.config, on_config_loaded, &loaded) != 0)
-			return die(g_opt.config);
-		while (loaded == 1)
-			nb_thread_poll(app, 0, 0);
-		if (loaded != 0)
-			return die(g_opt.config);
-	}
-	char created[NB_BDEV_NAME_MAX];
-	for (int i = 0; i < g_opt.nuris; i++)
-		if (nb_bdev_create(g_opt.uris[i], created, sizeof(created)) != 0)
-			return die(g_opt.uris[i]);
-	for (int i = 0; i < g_opt.nfaults; i++)
-		if (nb_fault_inject(g_opt.faults[i]) < 0)
-			return die(g_opt.faults[i]);
-	nb_set_thread(NULL);
-	static char names[MAX_BDEVS][NB_BDEV_NAME_MAX];
-	int nnames = 0;
-	if (g_nspecs == 0 && (nnames = pick_bdevs(names)) <= 0) {
-		if (nnames == 0)
-			fprintf(stderr, "bdevperf: no bdev to test\n");
-		return 1;
-	}
-
-	int rpc_conn = -1;
-	char rpc_id[256] = "null";
-	if (g_opt.wait_for_tests && (rpc_conn = wait_for_perform_tests(rpc_id, sizeof(rpc_id))) < 0)
-		return atomic_load(&g_stop) ? 0 : 1;
-	if (nb_reactors_start(g_opt.core_mask) != 0)
-		return die("nb_reactors_start");
-	uint32_t cores[64];
-	int ncores = nb_reactor_get_cores(cores, 64);
-	if (ncores <= 0)
-		return die("nb_reactor_get_cores");
 	if (g_nspecs > 0) {
 		/* -j: a job per section (per bdev it names), on the first core of its cpumask. */
 		for (int i = 0; i < g_nspecs; i++) {
@@ -1034,37 +951,36 @@ int main(int argc, char **argv)
 			}
 			add_job(g_specs[i].bdev, core);
 			int seen = 0;
-			for (int b = 0; b < nnames; b++)
+			for (int b = 0; b < *nnames; b++)
 				seen |= strcmp(names[b], g_specs[i].bdev) == 0;
-			if (!seen && nnames < MAX_BDEVS)
-				snprintf(names[nnames++], NB_BDEV_NAME_MAX, "%.255s", g_specs[i].bdev);
+			if (!seen && *nnames < MAX_BDEVS)
+				snprintf(names[(*nnames)++], NB_BDEV_NAME_MAX, "%.255s", g_specs[i].bdev);
 		}
 	} else if (g_opt.every_core) {
 		/* -C: every core runs a job on every bdev, each on its own slice. */
 		for (int c = 0; c < ncores; c++)
-			for (int b = 0; b < nnames; b++)
+			for (int b = 0; b < *nnames; b++)
 				add_job(names[b], (int)cores[c]);
 	} else {
 		/* SPDK's default: one job per bdev, on the cores in turn. */
-		for (int b = 0; b < nnames; b++)
+		for (int b = 0; b < *nnames; b++)
 			add_job(names[b], (int)cores[b % ncores]);
 	}
-	if (place_jobs(names, nnames) != 0)
+	if (place_jobs(names, *nnames) != 0)
 		return 1;
-
 	for (int i = 0; i < g_njobs; i++)
-		if (alloc_slots(&g_jobs[i]) != 0)
-			return die("cannot allocate buffers");
-	printf("Running I/O for %d seconds...\n", g_opt.seconds);
-	fflush(stdout);
-	for (int i = 0; i < g_njobs; i++) {
-		struct job *j = &g_jobs[i];
-		char mask[32];
-		snprintf(mask, sizeof(mask), "[%d]", j->core);
-		j->thread = nb_thread_create(j->bdev, mask);
-		if (!j->thread || nb_thread_send_msg(j->thread, job_start, j) != 0)
-			return die("job thread");
-	}
+		if (alloc_slots(&g_jobs[i]) != 0) {
+			for (int k = 0; k <= i; k++)
+				free_slots(&g_jobs[k]);
+			fprintf(stderr, "bdevperf: cannot allocate buffers: %s\n", nb_last_error());
+			return 1;
+		}
+	return 0;
+}
+
+/* The -t seconds of a run, with -S's periodic lines and --hot-remove. */
+static void run_period(char names[][NB_BDEV_NAME_MAX], int nnames)
+{
 	uint64_t prev = 0;
 	double ema = 0;
 	int elapsed_ms = 0, removed = 0, periods = 0;
@@ -1100,37 +1016,267 @@ int main(int argc, char **argv)
 			prev = now;
 		}
 	}
+}
+
+/* One run over NAMES (-j adds its own): the jobs on their threads for -t seconds, SPDK's table
+ * printed, the results object in *RESULTS (malloc'd). 0, 1 when an I/O failed or a verify read
+ * differed, -1 when nothing could run (the reason printed, *RESULTS NULL). With -z it runs
+ * again for each perform_tests: the jobs are made afresh, the reactors stay. */
+static int run_tests(char names[][NB_BDEV_NAME_MAX], int nnames, char **results)
+{
+	*results = NULL;
+	memset(g_jobs, 0, sizeof(g_jobs[0]) * (size_t)g_njobs);
+	g_njobs = 0;
+	atomic_store(&g_stop, atomic_load(&g_quit));
+	if (!g_reactors_started) {
+		if (nb_reactors_start(g_opt.core_mask) != 0) {
+			fprintf(stderr, "bdevperf: nb_reactors_start: %s\n", nb_last_error());
+			return -1;
+		}
+		g_reactors_started = 1;
+	}
+	uint32_t cores[64];
+	int ncores = nb_reactor_get_cores(cores, 64);
+	if (ncores <= 0) {
+		fprintf(stderr, "bdevperf: nb_reactor_get_cores: %s\n", nb_last_error());
+		return -1;
+	}
+	if (make_jobs(names, &nnames, cores, ncores) != 0)
+		return -1;
+	printf("Running I/O for %d seconds...\n", g_opt.seconds);
+	fflush(stdout);
+	int started = 0, rc = 0;
+	for (; started < g_njobs; started++) {
+		struct job *j = &g_jobs[started];
+		char mask[32];
+		snprintf(mask, sizeof(mask), "[%d]", j->core);
+		j->thread = nb_thread_create(j->bdev, mask);
+		if (!j->thread || nb_thread_send_msg(j->thread, job_start, j) != 0) {
+			fprintf(stderr, "bdevperf: job thread: %s\n", nb_last_error());
+			if (j->thread)
+				nb_thread_destroy(j->thread);
+			for (int k = started; k < g_njobs; k++)
+				free_slots(&g_jobs[k]);
+			atomic_store(&g_stop, 1);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0)
+		run_period(names, nnames);
 	atomic_store(&g_stop, 1);
-	int rc = 0;
-	for (int i = 0; i < g_njobs; i++) {
+	for (int i = 0; i < started; i++) {
 		while (!atomic_load(&g_jobs[i].finished))
-			usleep(1000);
+			usleep(10000);
 		if (g_jobs[i].setup_rc != 0)
-			rc = 1;
+			rc = rc ? rc : 1;
 	}
-	char *results = print_results();
-	if (rpc_conn >= 0) {
-		if (bperf_rpc_reply(rpc_conn, rpc_id, results ? results : "{}") != 0)
-			fprintf(stderr, "bdevperf: the perform_tests reply could not be sent\n");
-		close(rpc_conn);
-	}
-	free(results);
-	for (int i = 0; i < g_njobs; i++) {
+	if (rc >= 0)
+		*results = print_results();
+	for (int i = 0; i < started; i++) {
 		if (atomic_load(&g_jobs[i].failed) || atomic_load(&g_jobs[i].timeouts) || g_jobs[i].verify_errors)
-			rc = 1;
+			rc = rc ? rc : 1;
 		nb_thread_exit(g_jobs[i].thread);
 	}
-	for (int i = 0; i < g_njobs; i++)
+	for (int i = 0; i < started; i++) {
 		while (nb_thread_is_exited(g_jobs[i].thread) != 1)
 			usleep(1000);
-	nb_reactors_stop();
+		nb_thread_destroy(g_jobs[i].thread);
+	}
+	return rc;
+}
+
+/* perform_tests' parameters (SPDK's names; io_size is a string, as -o's argument), applied
+ * over the command line's: 0, or -1 when the result is no run (the options stay as they were). */
+static int apply_rpc_params(const char *params)
+{
+	typeof(g_opt) saved = g_opt;
+	const char *v;
+	char word[64];
+	if ((v = bperf_json_get(params, "time_in_sec")))
+		g_opt.seconds = atoi(v);
+	if ((v = bperf_json_get(params, "queue_depth")))
+		g_opt.depth = atoi(v);
+	if ((v = bperf_json_get(params, "rw_percentage")))
+		g_opt.rwmix = atoi(v);
+	if ((v = bperf_json_get(params, "workload_type")) && sscanf(v, "\"%63[^\"]\"", word) == 1)
+		g_opt.workload = parse_workload(word);
+	if ((v = bperf_json_get(params, "io_size")) && sscanf(v, "\"%63[^\"]\"", word) == 1)
+		g_opt.io_size = parse_size(word);
+	if (check_run_params() != 0) {
+		g_opt = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* -z: perform_tests, a method of the library's RPC server (nb_rpc_register_method), called on
+ * the app thread. It takes the run (the options are main's again only once it handed the
+ * request back); main runs it and answers. Errors as SPDK's rpc_perform_tests answers them. */
+static void rpc_perform_tests(void *ctx, struct nb_rpc_request *req, const char *params)
+{
+	(void)ctx;
+	if (atomic_load(&g_request)) {
+		fprintf(stderr, "Another test is already in progress.\n");
+		nb_rpc_request_send_error(req, -32603, strerror(EINPROGRESS));
+		return;
+	}
+	if (params && *params != '{') {
+		nb_rpc_request_send_error(req, -32700, "spdk_json_decode_object failed");
+		return;
+	}
+	if (params ? apply_rpc_params(params) != 0 : check_run_params() != 0) {
+		nb_rpc_request_send_error(req, -32700, "Invalid parameters provided");
+		return;
+	}
+	atomic_store(&g_request, req);
+}
+
+struct serving {
+	const char *path;
+	int rc;
+	char error[512];
+	atomic_int done;
+};
+
+/* On the app thread (a reactor's): the RPC server and perform_tests. */
+static void start_serving(void *ctx)
+{
+	struct serving *sv = ctx;
+	sv->rc = nb_rpc_server_start(sv->path);
+	if (sv->rc == 0 && (sv->rc = nb_rpc_register_method("perform_tests", rpc_perform_tests, NULL)) != 0)
+		nb_rpc_server_stop();
+	snprintf(sv->error, sizeof(sv->error), "%s", nb_last_error());
+	atomic_store(&sv->done, 1);
+}
+
+static void stop_serving(void *ctx)
+{
+	struct serving *sv = ctx;
+	nb_rpc_unregister_method("perform_tests"); /* no run is taken after this */
+	struct nb_rpc_request *req = atomic_exchange(&g_request, NULL);
+	if (req) /* taken as the signal came: not run */
+		nb_rpc_request_send_error(req, -32603, "bdevperf is stopping");
+	sv->rc = nb_rpc_server_stop();
+	atomic_store(&sv->done, 1);
+}
+
+/* Runs fn(sv) on the app thread and waits for it. */
+static int on_app(void (*fn)(void *), struct serving *sv)
+{
+	atomic_store(&sv->done, 0);
+	if (nb_thread_send_msg(g_app, fn, sv) != 0)
+		return -1;
+	while (!atomic_load(&sv->done))
+		usleep(1000);
+	return sv->rc;
+}
+
+/* -z: serves the library's whole RPC method set and perform_tests on the -r socket (SPDK's
+ * default when unset) until a signal or spdk_kill_instance: users create bdevs over it
+ * (rpc.py -s SOCK bdev_malloc_create ...), then each perform_tests runs the jobs over the bdevs
+ * there are then and is answered with the results. As in nbdev_tgt, the app thread serving RPC
+ * sits on the first reactor; the runs are made from main. */
+static int serve_tests(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (nb_reactors_start(g_opt.core_mask) != 0) {
+		fprintf(stderr, "bdevperf: nb_reactors_start: %s\n", nb_last_error());
+		return 1;
+	}
+	g_reactors_started = 1;
+	struct serving sv = { .path = g_opt.rpc_addr ? g_opt.rpc_addr : "/var/tmp/spdk.sock" };
+	if (on_app(start_serving, &sv) != 0) {
+		fprintf(stderr, "bdevperf: -r %s: %s\n", sv.path, sv.error);
+		return 1;
+	}
+	printf("Waiting for the perform_tests RPC on %s\n", sv.path);
+	fflush(stdout);
+	static char names[MAX_BDEVS][NB_BDEV_NAME_MAX];
+	while (!atomic_load(&g_quit)) {
+		struct nb_rpc_request *req = atomic_load(&g_request);
+		if (!req) {
+			usleep(1000);
+			continue;
+		}
+		char *results = NULL;
+		int nnames = g_nspecs == 0 ? pick_bdevs(names) : 0;
+		int rc = nnames < 0 ? -1 : nnames == 0 && g_nspecs == 0 ? -2 : run_tests(names, nnames, &results);
+		char msg[128];
+		if (rc == -2)
+			fprintf(stderr, "bdevperf: no bdev to test\n");
+		snprintf(msg, sizeof(msg), "bdevperf failed with error %s", strerror(rc == -2 ? ENODEV : EINVAL));
+		/* Handed back before the answer: a client that sends the next run on the answer finds
+		 * none in progress. */
+		atomic_store(&g_request, NULL);
+		if (!results || nb_rpc_request_send_result(req, results) != 0)
+			nb_rpc_request_send_error(req, -32603, msg);
+		free(results);
+	}
+	on_app(stop_serving, &sv);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	struct nb_env_opts opts;
+	nb_env_opts_init(&opts, sizeof(opts));
+	opts.name = "bdevperf";
+	opts.core_mask = g_opt.core_mask;
+	opts.log_level = NB_LOG_WARN;
+	opts.dma_pool_size = 64ull << 20;
+	opts.dma_pool_max_size = 16ull << 30;
+	if (nb_env_init(&opts) != 0)
+		return die("nb_env_init");
+	g_hz = nb_get_ticks_hz();
+
+	/* Create the bdevs from a setup thread the host drives. */
+	struct nb_thread *app = g_app = nb_thread_create("app", NULL);
+	nb_set_thread(app);
+	if (g_opt.config) {
+		/* An SPDK config is loaded, never written: it is the user's file. */
+		int loaded = 1;
+		if (nb_config_load(g_opt.config, on_config_loaded, &loaded) != 0)
+			return die(g_opt.config);
+		while (loaded == 1)
+			nb_thread_poll(app, 0, 0);
+		if (loaded != 0)
+			return die(g_opt.config);
+	}
+	char created[NB_BDEV_NAME_MAX];
+	for (int i = 0; i < g_opt.nuris; i++)
+		if (nb_bdev_create(g_opt.uris[i], created, sizeof(created)) != 0)
+			return die(g_opt.uris[i]);
+	for (int i = 0; i < g_opt.nfaults; i++)
+		if (nb_fault_inject(g_opt.faults[i]) < 0)
+			return die(g_opt.faults[i]);
+	nb_set_thread(NULL);
+
+	int rc;
+	if (g_opt.wait_for_tests) {
+		rc = serve_tests();
+	} else {
+		static char names[MAX_BDEVS][NB_BDEV_NAME_MAX];
+		int nnames = 0;
+		if (g_nspecs == 0 && (nnames = pick_bdevs(names)) <= 0) {
+			if (nnames == 0)
+				fprintf(stderr, "bdevperf: no bdev to test\n");
+			return 1;
+		}
+		char *results = NULL;
+		rc = run_tests(names, nnames, &results) != 0;
+		free(results);
+	}
+	if (g_reactors_started)
+		nb_reactors_stop();
 	destroy_all_bdevs(app);
 	nb_thread_exit(app);
 	while (nb_thread_is_exited(app) != 1)
 		nb_thread_poll(app, 0, 0);
 	nb_thread_destroy(app);
-	for (int i = 0; i < g_njobs; i++)
-		nb_thread_destroy(g_jobs[i].thread);
 	int fini = nb_env_fini();
 	if (fini != 0)
 		fprintf(stderr, "bdevperf: nb_env_fini: %s\n", nb_last_error());

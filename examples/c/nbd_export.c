@@ -1,13 +1,17 @@
 /* nbd_export: serve bdevs over NBD, as qemu-nbd or nbdkit would, until SIGINT or SIGTERM.
  *
- *   nbd_export [-l ADDR] [-r READY_FILE] -b URI [-e NAME[:ro]] [-b URI [-e NAME[:ro]]]...
+ *   nbd_export [-l ADDR] [-r READY_FILE] -b URI [-e NAME[:ro]] [-k DEVICE] [-b URI ...]...
  *
  * -l  where to listen: IP:PORT (port 0 picks one), [V6]:PORT or a Unix socket path;
  *     default 127.0.0.1:10809.
  * -b  a bdev to create from a URI (malloc:///M0?size_mb=64, uring:///path/to/file, ...).
  * -e  export the bdev named by the -b before it under NAME (":ro" read-only); without -e a
  *     bdev is exported under its own name.
- * -r  once listening, write the address there (tests wait for this file).
+ * -k  also attach the bdev named by the -b before it to the kernel's DEVICE (/dev/nbdN, or
+ *     "auto" for the first free one), as SPDK's nbd_start_disk does (needs nbd.ko and root);
+ *     each disk is printed as "nbd_export: BDEV on /dev/nbdN".
+ * -r  once listening (and the kernel disks attached), write the address there (tests wait for
+ *     this file).
  *
  * One host-driven thread runs everything: the server, its connections and the bdevs' I/O.
  * On a signal: stop the server, let connections release their bdevs, destroy the bdevs. */
@@ -36,6 +40,38 @@ static int fail(const char *what, int rc)
 	return 1;
 }
 
+static int g_disks_pending, g_disks_failed;
+
+/* On the thread, from its poll: a kernel disk serves (or could not start). */
+static void on_disk_started(void *ctx, int status, const char *nbd_device)
+{
+	if (status != 0) {
+		fprintf(stderr, "nbd_export: -k %s: %s\n", (const char *)ctx, nb_last_error());
+		g_disks_failed++;
+	} else {
+		printf("nbd_export: attached %s\n", nbd_device);
+	}
+	g_disks_pending--;
+}
+
+static void on_disk_stopped(void *ctx, int status)
+{
+	(void)status;
+	(*(int *)ctx)--;
+}
+
+/* Detaches every kernel disk (each finishes what the kernel sent first). */
+static void stop_disks(struct nb_thread *t)
+{
+	struct nb_nbd_disk_info disks[MAX_BDEVS];
+	int stopping = 0, n = nb_nbd_disk_list(disks, MAX_BDEVS);
+	for (int i = 0; i < n && i < MAX_BDEVS; i++)
+		if (nb_nbd_disk_stop(disks[i].nbd_device, on_disk_stopped, &stopping) == 0)
+			stopping++;
+	while (stopping > 0)
+		nb_thread_poll(t, 0, 0);
+}
+
 static void on_destroyed(void *ctx, int rc)
 {
 	(void)rc;
@@ -45,9 +81,9 @@ static void on_destroyed(void *ctx, int rc)
 int main(int argc, char **argv)
 {
 	const char *listen = NULL, *ready = NULL;
-	const char *uris[MAX_BDEVS], *exports[MAX_BDEVS];
+	const char *uris[MAX_BDEVS], *exports[MAX_BDEVS], *kernel[MAX_BDEVS];
 	int n = 0, opt;
-	while ((opt = getopt(argc, argv, "l:r:b:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "l:r:b:e:k:")) != -1) {
 		switch (opt) {
 		case 'l': listen = optarg; break;
 		case 'r': ready = optarg; break;
@@ -57,6 +93,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			uris[n] = optarg;
+			kernel[n] = NULL;
 			exports[n++] = NULL;
 			break;
 		case 'e':
@@ -66,8 +103,15 @@ int main(int argc, char **argv)
 			}
 			exports[n - 1] = optarg;
 			break;
+		case 'k':
+			if (n == 0) {
+				fprintf(stderr, "nbd_export: -k attaches the -b before it\n");
+				return 2;
+			}
+			kernel[n - 1] = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-l ADDR] [-r READY_FILE] -b URI [-e NAME[:ro]]...\n", argv[0]);
+			fprintf(stderr, "usage: %s [-l ADDR] [-r READY_FILE] -b URI [-e NAME[:ro]] [-k DEVICE]...\n", argv[0]);
 			return 2;
 		}
 	}
@@ -104,11 +148,32 @@ int main(int argc, char **argv)
 		if ((rc = nb_nbd_server_add_export(name, names[i], ro, uris[i])) != 0)
 			return fail("nb_nbd_server_add_export", rc);
 	}
+	for (int i = 0; i < n; i++) {
+		if (!kernel[i])
+			continue;
+		const char *dev = strcmp(kernel[i], "auto") == 0 ? NULL : kernel[i];
+		if ((rc = nb_nbd_disk_start(names[i], dev, on_disk_started, (void *)kernel[i])) != 0) {
+			fail("nb_nbd_disk_start", rc);
+			g_disks_failed++;
+			break;
+		}
+		g_disks_pending++;
+		while (g_disks_pending > 0) /* one at a time: "auto" then sees the previous one taken */
+			nb_thread_poll(t, 0, 0);
+		if (g_disks_failed)
+			break;
+	}
+	struct nb_nbd_disk_info disks[MAX_BDEVS];
+	int ndisks = nb_nbd_disk_list(disks, MAX_BDEVS);
+	for (int i = 0; i < ndisks && i < MAX_BDEVS; i++)
+		printf("nbd_export: %s on %s\n", disks[i].bdev_name, disks[i].nbd_device);
+	if (g_disks_failed)
+		g_stop = 1; /* what was attached is detached again below */
 	char addr[256];
 	nb_nbd_server_get_addr(addr, sizeof(addr));
 	printf("nbd_export: serving %d export(s) on %s\n", n, addr);
 	fflush(stdout);
-	if (ready) {
+	if (ready && !g_disks_failed) {
 		char tmp[4096];
 		snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
 		FILE *f = fopen(tmp, "w");
@@ -117,6 +182,7 @@ int main(int argc, char **argv)
 	}
 	while (!g_stop)
 		nb_thread_poll(t, 0, 0);
+	stop_disks(t);
 
 	if ((rc = nb_nbd_server_stop()) != 0)
 		return fail("nb_nbd_server_stop", rc);
@@ -135,5 +201,5 @@ int main(int argc, char **argv)
 	if ((rc = nb_env_fini()) != 0)
 		return fail("nb_env_fini", rc);
 	printf("nbd_export: stopped\n");
-	return 0;
+	return g_disks_failed ? 1 : 0;
 }

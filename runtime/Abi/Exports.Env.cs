@@ -170,7 +170,12 @@ internal static unsafe class EnvExports
             {
                 return ForkGuard.Refused;
             }
-            return BdevLayer.Fini();
+            int rc = BdevLayer.Fini();
+            if (rc == 0)
+            {
+                Rpc.RpcHostMethods.Clear(); // the host's methods end with the environment
+            }
+            return rc;
         }
         catch (Exception e)
         {

@@ -164,6 +164,7 @@ internal static class HandleTable
         HandleType.Mempool => target is Mempool,
         HandleType.Bdev => target is Bdev.Bdev,
         HandleType.BdevDesc => target is BdevDesc,
+        HandleType.RpcRequest => target is RpcHostRequest,
         _ => false, // BdevIo is a raw pointer, never a handle
     };
 
@@ -176,6 +177,7 @@ internal static class HandleTable
         HandleType.Bdev => "bdev",
         HandleType.BdevDesc => "bdev descriptor",
         HandleType.BdevIo => "bdev io",
+        HandleType.RpcRequest => "rpc request",
         _ => "unknown",
     };
 }

@@ -11,4 +11,5 @@ internal enum HandleType : byte
     Bdev = 5,
     BdevDesc = 6,
     BdevIo = 7,
+    RpcRequest = 8,
 }

@@ -23,6 +23,15 @@ internal sealed unsafe class BackingFile : IDisposable
     public string Name { get; private set; } = "";
     public Guid Uuid { get; private set; } = Guid.NewGuid();
 
+    /// <summary>Block devices: the largest discard and write-zeroes the device's queue takes
+    /// (sysfs queue/discard_max_bytes and write_zeroes_max_bytes); 0 when it takes none (a brd
+    /// ram disk of Linux 6.1 has neither) or the limits cannot be read.</summary>
+    public ulong DiscardMaxBytes { get; private set; }
+    public ulong WriteZeroesMaxBytes { get; private set; }
+
+    /// <summary>Where the block devices' sysfs directories are by number: tests point it elsewhere.</summary>
+    internal static string SysDevBlockDirectory { get; set; } = "/sys/dev/block";
+
     /// <summary>Files default to 512-byte blocks (documented; pass blk_size=4096 for 4Kn
     /// storage under O_DIRECT); block devices use their logical block size.</summary>
     public const uint DefaultFileBlockSize = 512;
@@ -151,6 +160,7 @@ internal sealed unsafe class BackingFile : IDisposable
                     $"blk_size {requestedBlockSize} does not fit '{Path}', whose logical block size is {logical}");
             }
             BlockSize = requestedBlockSize != 0 ? (uint)requestedBlockSize : logical;
+            ReadQueueLimits(st.Rdev);
         }
         else
         {
@@ -178,8 +188,35 @@ internal sealed unsafe class BackingFile : IDisposable
         return 0;
     }
 
-    /// <summary>Whether the file takes FALLOC_FL_PUNCH_HOLE (unmap) and ZERO_RANGE: probed
-    /// past the end with KEEP_SIZE, which changes nothing. Block devices support both.</summary>
+    /// <summary>The queue limits of block device <paramref name="rdev"/> (glibc's major/minor
+    /// split of st_rdev); a partition has no queue of its own and shares its disk's.</summary>
+    private void ReadQueueLimits(ulong rdev)
+    {
+        ulong major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & 0xfffff000);
+        ulong minor = (rdev & 0xff) | ((rdev >> 12) & 0xffffff00);
+        string dev = $"{SysDevBlockDirectory}/{major}:{minor}";
+        string queue = System.IO.Directory.Exists(dev + "/queue") ? dev + "/queue" : dev + "/../queue";
+        DiscardMaxBytes = ReadLimit(queue + "/discard_max_bytes");
+        WriteZeroesMaxBytes = ReadLimit(queue + "/write_zeroes_max_bytes");
+    }
+
+    private static ulong ReadLimit(string path)
+    {
+        try
+        {
+            return ulong.TryParse(System.IO.File.ReadAllText(path).Trim(), out ulong v) ? v : 0;
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+        {
+            return 0; // no sysfs (a container without it): claim nothing
+        }
+    }
+
+    /// <summary>Whether fallocate with FALLOC_FL_PUNCH_HOLE or ZERO_RANGE works. A file is
+    /// probed past its end with KEEP_SIZE, which changes nothing. A block device zeroes any range
+    /// (the kernel writes zeroes where the device cannot), but punches a hole only with the
+    /// device's own write-zeroes-with-unmap (blkdev_fallocate: no fallback), so only where the
+    /// queue has a write-zeroes limit.</summary>
     public bool SupportsFallocate(int mode)
     {
         if (ReadOnly)
@@ -188,7 +225,7 @@ internal sealed unsafe class BackingFile : IDisposable
         }
         if (IsBlockDevice)
         {
-            return true;
+            return mode != IoUringAbi.FALLOC_FL_PUNCH_HOLE || WriteZeroesMaxBytes > 0;
         }
         long end = (long)(BlockCount * BlockSize);
         bool ok = Libc.fallocate(Fd, mode | IoUringAbi.FALLOC_FL_KEEP_SIZE, end, BlockSize) == 0;

@@ -26,6 +26,11 @@ internal static unsafe partial class IoUringAbi
     public const byte IORING_OP_FALLOCATE = 17;
     public const byte IORING_OP_READ = 22;
     public const byte IORING_OP_WRITE = 23;
+    public const byte IORING_OP_URING_CMD = 46;
+
+    /// <summary>The block layer's io_uring discard (linux/blkdev.h, _IO(0x12, 0), Linux 6.12): an
+    /// IORING_OP_URING_CMD with the byte offset in addr and the length in addr3.</summary>
+    public const uint BLOCK_URING_CMD_DISCARD = 0x1200;
 
     public const byte IOSQE_FIXED_FILE = 1 << 0;
     public const uint IORING_FSYNC_DATASYNC = 1u << 0;

@@ -862,6 +862,38 @@ int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void *ctx)
 	return nbm_rpc_wait_for_start_init(cb, ctx);
 }
 
+__attribute__((visibility("hidden"))) extern int nbm_rpc_register_method(const char *method, nb_rpc_method_fn fn, void *ctx);
+int nb_rpc_register_method(const char *method, nb_rpc_method_fn fn, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_register_method(method, fn, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_rpc_unregister_method(const char *method);
+int nb_rpc_unregister_method(const char *method)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_unregister_method(method);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_rpc_request_send_result(struct nb_rpc_request *req, const char *result);
+int nb_rpc_request_send_result(struct nb_rpc_request *req, const char *result)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_request_send_result(req, result);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_rpc_request_send_error(struct nb_rpc_request *req, int code, const char *message);
+int nb_rpc_request_send_error(struct nb_rpc_request *req, int code, const char *message)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_rpc_request_send_error(req, code, message);
+}
+
 __attribute__((visibility("hidden"))) extern int nbm_metrics_server_start(const char *listen_addr);
 int nb_metrics_server_start(const char *listen_addr)
 {
@@ -948,6 +980,30 @@ int nb_nbd_server_stop(void)
 	if (__builtin_expect(nb_forked, 0))
 		return -ECHILD;
 	return nbm_nbd_server_stop();
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_disk_start(const char *bdev_name, const char *nbd_device, nb_nbd_disk_start_cb cb, void *ctx);
+int nb_nbd_disk_start(const char *bdev_name, const char *nbd_device, nb_nbd_disk_start_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_disk_start(bdev_name, nbd_device, cb, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_disk_stop(const char *nbd_device, nb_nbd_disk_stop_cb cb, void *ctx);
+int nb_nbd_disk_stop(const char *nbd_device, nb_nbd_disk_stop_cb cb, void *ctx)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_disk_stop(nbd_device, cb, ctx);
+}
+
+__attribute__((visibility("hidden"))) extern int nbm_nbd_disk_list(struct nb_nbd_disk_info *disks, int max);
+int nb_nbd_disk_list(struct nb_nbd_disk_info *disks, int max)
+{
+	if (__builtin_expect(nb_forked, 0))
+		return -ECHILD;
+	return nbm_nbd_disk_list(disks, max);
 }
 
 __attribute__((visibility("hidden"))) extern int nbm_nvmf_target_opts_init(struct nb_nvmf_target_opts *opts, size_t opts_size);

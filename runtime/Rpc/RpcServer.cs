@@ -21,10 +21,30 @@ internal sealed class RpcServer
 
     public IReadOnlyList<string> MethodNames => _order;
 
-    /// <summary>A server with the methods of <see cref="Methods.CoreMethods"/>.</summary>
-    public static RpcServer WithCoreMethods()
+    /// <summary>Whether a request for a method of no table entry goes to the host's methods
+    /// (<see cref="RpcHostMethods"/>): true for the process's server (RpcService).</summary>
+    public bool ServesHostMethods { get; init; }
+
+    /// <summary>What rpc_get_methods lists: the table's methods, then the host's.</summary>
+    public IEnumerable<string> AllMethodNames()
     {
-        var server = new RpcServer();
+        foreach (string name in _order)
+        {
+            yield return name;
+        }
+        if (ServesHostMethods)
+        {
+            foreach (string name in RpcHostMethods.Names())
+            {
+                yield return name;
+            }
+        }
+    }
+
+    /// <summary>A server with the methods of <see cref="Methods.CoreMethods"/>.</summary>
+    public static RpcServer WithCoreMethods(bool servesHostMethods = false)
+    {
+        var server = new RpcServer { ServesHostMethods = servesHostMethods };
         Methods.CoreMethods.Register(server);
         return server;
     }
@@ -93,7 +113,13 @@ internal sealed class RpcServer
         RpcMethod? m = Find(call.Method);
         if (m == null)
         {
-            call.Error(RpcError.MethodNotFound, RpcError.MethodNotFoundMessage);
+            RpcHostHandler? host = ServesHostMethods ? RpcHostMethods.Find(call.Method) : null;
+            if (host == null)
+            {
+                call.Error(RpcError.MethodNotFound, RpcError.MethodNotFoundMessage);
+                return;
+            }
+            ExecuteHost(call, host, args);
             return;
         }
         RpcParams? p = RpcParams.Validate(m, args, out string? error);
@@ -109,6 +135,30 @@ internal sealed class RpcServer
         catch (Exception e)
         {
             Log.Error($"rpc: {m.Name} failed: {e.GetType().Name}: {e.Message}");
+            if (!call.Replied)
+            {
+                call.Error(RpcError.InternalError, RpcError.InternalErrorMessage);
+            }
+        }
+    }
+
+    /// <summary>A host method: its params as the text the client sent (the host parses them).</summary>
+    private static void ExecuteHost(RpcCall call, RpcHostHandler host, JsonElement args)
+    {
+        byte[]? raw = null;
+        if (args.ValueKind != JsonValueKind.Undefined)
+        {
+            string text = args.GetRawText();
+            raw = new byte[Encoding.UTF8.GetByteCount(text) + 1]; // and the NUL C wants
+            Encoding.UTF8.GetBytes(text, raw);
+        }
+        try
+        {
+            host(call, raw);
+        }
+        catch (Exception e)
+        {
+            Log.Error($"rpc: {call.Method} (the host's) failed: {e.GetType().Name}: {e.Message}");
             if (!call.Replied)
             {
                 call.Error(RpcError.InternalError, RpcError.InternalErrorMessage);

@@ -65,7 +65,8 @@ internal static class RpcService
             {
                 return LastError.Set(Errno.EALREADY, $"an RPC server already listens on {s_server.Endpoint}");
             }
-            int rc = RpcSocketServer.Start(address, RpcServer.WithCoreMethods(), out RpcSocketServer? server);
+            int rc = RpcSocketServer.Start(address, RpcServer.WithCoreMethods(servesHostMethods: true),
+                out RpcSocketServer? server);
             if (rc == 0)
             {
                 s_server = server;

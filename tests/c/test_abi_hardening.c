@@ -34,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -615,6 +617,31 @@ static int io_simple(int f, struct nb_bdev_desc *d, struct nb_io_channel *ch, vo
  * succeed.
  * ======================================================================================= */
 
+/* A host RPC method (group rpc_methods): keeps the request and a copy of its params. */
+static struct nb_rpc_request *g_rpc_reqs[8];
+static char g_rpc_params[8][64];
+static int g_rpc_calls, g_rpc_params_null[8];
+
+static void on_rpc_method(void *ctx, struct nb_rpc_request *req, const char *params)
+{
+	(void)ctx;
+	int i = g_rpc_calls++ % 8;
+	g_rpc_reqs[i] = req;
+	g_rpc_params_null[i] = params == NULL;
+	snprintf(g_rpc_params[i], sizeof(g_rpc_params[i]), "%s", params ? params : "");
+}
+
+/* Kernel NBD disks (group nbd_disk): the start callback's calls. */
+static int g_nbd_disk_calls;
+
+static void on_nbd_disk(void *ctx, int status, const char *nbd_device)
+{
+	(void)ctx;
+	(void)status;
+	(void)nbd_device;
+	g_nbd_disk_calls++;
+}
+
 struct hset {
 	struct nb_thread *t;
 	struct nb_poller *p;
@@ -792,6 +819,10 @@ static void calls_without_env(const struct hset *h)
 	RCW(nb_rpc_server_stop(), -ENOENT, "%s: nb_rpc_server_stop", L);
 	ERRW(nb_config_load("/tmp/nb-none.json", NULL, NULL), "%s: nb_config_load", L);
 	ERRW(nb_rpc_wait_for_start_init(NULL, NULL), "%s: nb_rpc_wait_for_start_init(NULL)", L);
+	ERRW(nb_rpc_register_method("abi_method", on_rpc_method, NULL), "%s: nb_rpc_register_method", L);
+	RCW(nb_rpc_unregister_method("abi_method"), -ENOENT, "%s: nb_rpc_unregister_method", L);
+	ERRW(nb_rpc_request_send_result(NULL, "true"), "%s: nb_rpc_request_send_result(NULL)", L);
+	ERRW(nb_rpc_request_send_error(NULL, -EIO, NULL), "%s: nb_rpc_request_send_error(NULL)", L);
 	ERRW(nb_metrics_server_start(NULL), "%s: nb_metrics_server_start(NULL)", L);
 	RCW(nb_metrics_server_get_addr(name, sizeof(name)), -ENOENT, "%s: nb_metrics_server_get_addr", L);
 	RCW(nb_metrics_server_stop(), -ENOENT, "%s: nb_metrics_server_stop", L);
@@ -804,6 +835,11 @@ static void calls_without_env(const struct hset *h)
 	ERRW(nb_nbd_server_remove_export("x"), "%s: nb_nbd_server_remove_export", L);
 	RCW(nb_nbd_server_connection_count(), -ENOENT, "%s: nb_nbd_server_connection_count", L);
 	RCW(nb_nbd_server_stop(), -ENOENT, "%s: nb_nbd_server_stop", L);
+	ERRW(nb_nbd_disk_start("abi_m", NULL, on_nbd_disk, NULL), "%s: nb_nbd_disk_start", L);
+	ERRW(nb_nbd_disk_start(NULL, NULL, NULL, NULL), "%s: nb_nbd_disk_start(NULL)", L);
+	RCW(nb_nbd_disk_stop("/dev/nbd0", NULL, NULL), -ENODEV, "%s: nb_nbd_disk_stop", L);
+	OK(nb_nbd_disk_list(NULL, 0), 0);
+	ERRW(nb_nbd_disk_list(NULL, 1), "%s: nb_nbd_disk_list(NULL, 1)", L);
 
 	/* the NVMe/TCP target */
 	ERRW(nb_nvmf_target_opts_init(NULL, 0), "%s: nb_nvmf_target_opts_init(NULL)", L);
@@ -2686,6 +2722,194 @@ static void g_rpc(const char *dir)
 }
 
 /* =========================================================================================
+ * Group: rpc_methods — the host's own RPC methods: names, answers once (from any thread),
+ * stale and forged request handles, notifications, unregistering.
+ * ======================================================================================= */
+
+static int rpc_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	NEED(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	NEED(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	return fd;
+}
+
+/* Reads one reply line (the server ends each with a newline) while polling the server's thread. */
+static void rpc_read(struct nb_thread *t, int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	uint64_t end = nb_get_ticks() + 5 * nb_get_ticks_hz();
+	buf[0] = 0;
+	while (nb_get_ticks() < end && !memchr(buf, '\n', n)) {
+		nb_thread_poll(t, 0, 0);
+		ssize_t r = recv(fd, buf + n, len - 1 - n, MSG_DONTWAIT);
+		if (r > 0)
+			n += (size_t)r;
+		buf[n] = 0;
+	}
+	NEED(memchr(buf, '\n', n) != NULL);
+}
+
+static void *answer_from_other_thread(void *arg)
+{
+	return (void *)(intptr_t)nb_rpc_request_send_error(arg, -ENODEV, NULL);
+}
+
+static void g_rpc_methods(const char *dir)
+{
+	char path[256], reply[4096];
+	void *bad[MAX_BAD * 2];
+	setup_world();
+	NEED(nb_set_thread(W.t1) == 0);
+	static const char *const bad_names[] = { "", "a b", "x/y", "tab\there", "quote\"", "bdev\n" };
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+		RCW(nb_rpc_register_method(bad_names[i], on_rpc_method, NULL), -EINVAL, "register(\"%s\")", bad_names[i]);
+	RC(nb_rpc_register_method(long_string(256, "m"), on_rpc_method, NULL), -EINVAL);
+	ERR(nb_rpc_register_method(guarded(4097, 'm'), on_rpc_method, NULL));
+	for (size_t i = 0; i < N_BAD_UTF8; i++)
+		ERRW(nb_rpc_register_method(bad_utf8[i], on_rpc_method, NULL), "register(bad UTF-8 #%zu)", i);
+	RC(nb_rpc_register_method(NULL, on_rpc_method, NULL), -EINVAL);
+	RC(nb_rpc_register_method("abi_method", NULL, NULL), -EINVAL);
+	RC(nb_rpc_register_method("bdev_get_bdevs", on_rpc_method, NULL), -EEXIST); /* a built-in one */
+	OK(nb_rpc_register_method(long_string(255, "m"), on_rpc_method, NULL), 0);
+	OK(nb_rpc_register_method("abi_method", on_rpc_method, NULL), 0);
+	RC(nb_rpc_register_method("abi_method", on_rpc_method, NULL), -EEXIST);
+	RC(nb_rpc_unregister_method(NULL), -EINVAL);
+	RC(nb_rpc_unregister_method("bdev_get_bdevs"), -ENOENT);
+	RC(nb_rpc_unregister_method("abi_none"), -ENOENT);
+
+	snprintf(path, sizeof(path), "%s/rpc_methods.sock", dir);
+	OK(nb_rpc_server_start(path), 0);
+	int fd = rpc_connect(path);
+	static const char req1[] = "{\"jsonrpc\":\"2.0\",\"method\":\"abi_method\",\"id\":1,\"params\":{\"a\": [1, 2]}}";
+	NEED(send(fd, req1, strlen(req1), MSG_NOSIGNAL) == (ssize_t)strlen(req1));
+	POLL_UNTIL(W.t1, g_rpc_calls == 1);
+	TRUE(!g_rpc_params_null[0] && strcmp(g_rpc_params[0], "{\"a\": [1, 2]}") == 0); /* as the client wrote it */
+	struct nb_rpc_request *req = g_rpc_reqs[0];
+	RC(nb_rpc_request_send_result(req, NULL), -EINVAL);
+	static const char *const not_json[] = { "", "not json", "{", "1 2", "{\"a\":}", "\xff" };
+	for (size_t i = 0; i < sizeof(not_json) / sizeof(not_json[0]); i++)
+		RCW(nb_rpc_request_send_result(req, not_json[i]), -EINVAL, "send_result(\"%s\")", not_json[i]);
+	OK(nb_rpc_request_send_result(req, "{\"ok\": true}"), 0);
+	RC(nb_rpc_request_send_result(req, "true"), -EBADF); /* answered: stale */
+	RC(nb_rpc_request_send_error(req, -EIO, NULL), -EBADF);
+	rpc_read(W.t1, fd, reply, sizeof(reply));
+	TRUE(strstr(reply, "\"id\":1") && strstr(reply, "\"result\":{\"ok\": true}"));
+	int nbad = bad_for(K_THREAD, bad);
+	for (int i = 0; i < nbad; i++) {
+		ERRW(nb_rpc_request_send_result(bad[i], "true"), "nb_rpc_request_send_result(%p)", bad[i]);
+		ERRW(nb_rpc_request_send_error(bad[i], -EIO, "x"), "nb_rpc_request_send_error(%p)", bad[i]);
+	}
+	ERR(nb_rpc_request_send_result((struct nb_rpc_request *)W.t1, "true")); /* a thread handle */
+
+	/* No params: NULL. Answered from another OS thread, with strerror's text for -ENODEV. */
+	static const char req2[] = "{\"jsonrpc\":\"2.0\",\"method\":\"abi_method\",\"id\":\"two\"}";
+	NEED(send(fd, req2, strlen(req2), MSG_NOSIGNAL) == (ssize_t)strlen(req2));
+	POLL_UNTIL(W.t1, g_rpc_calls == 2);
+	TRUE(g_rpc_params_null[1]);
+	pthread_t th;
+	void *trc = NULL;
+	NEED(pthread_create(&th, NULL, answer_from_other_thread, g_rpc_reqs[1]) == 0);
+	pthread_join(th, &trc);
+	OK((intptr_t)trc, 0);
+	rpc_read(W.t1, fd, reply, sizeof(reply));
+	TRUE(strstr(reply, "\"id\":\"two\"") && strstr(reply, "\"code\":-19") && strstr(reply, "No such device"));
+
+	/* A notification is answered too, and nothing comes back; then a JSON-RPC code's own text. */
+	static const char req3[] = "{\"jsonrpc\":\"2.0\",\"method\":\"abi_method\",\"params\":[3]}"
+				   "{\"jsonrpc\":\"2.0\",\"method\":\"abi_method\",\"id\":4}";
+	NEED(send(fd, req3, strlen(req3), MSG_NOSIGNAL) == (ssize_t)strlen(req3));
+	POLL_UNTIL(W.t1, g_rpc_calls == 4);
+	TRUE(strcmp(g_rpc_params[2], "[3]") == 0 && g_rpc_params_null[3]);
+	OK(nb_rpc_request_send_result(g_rpc_reqs[2], "true"), 0); /* the notification's: dropped */
+	OK(nb_rpc_request_send_error(g_rpc_reqs[3], -32602, NULL), 0);
+	rpc_read(W.t1, fd, reply, sizeof(reply));
+	TRUE(strncmp(reply, "{\"jsonrpc\":\"2.0\",\"id\":4,", 24) == 0 && strstr(reply, "\"code\":-32602") &&
+	     strstr(reply, "Invalid parameters"));
+
+	/* rpc_get_methods lists it; once unregistered it is not found. */
+	static const char req5[] = "{\"jsonrpc\":\"2.0\",\"method\":\"rpc_get_methods\",\"id\":5}";
+	NEED(send(fd, req5, strlen(req5), MSG_NOSIGNAL) == (ssize_t)strlen(req5));
+	rpc_read(W.t1, fd, reply, sizeof(reply));
+	TRUE(strstr(reply, "\"abi_method\"") && strstr(reply, "\"bdev_get_bdevs\""));
+	OK(nb_rpc_unregister_method("abi_method"), 0);
+	RC(nb_rpc_unregister_method("abi_method"), -ENOENT);
+	NEED(send(fd, req1, strlen(req1), MSG_NOSIGNAL) == (ssize_t)strlen(req1));
+	rpc_read(W.t1, fd, reply, sizeof(reply));
+	TRUE(strstr(reply, "\"code\":-32601") && g_rpc_calls == 4);
+	close(fd);
+	OK(nb_rpc_server_stop(), 0);
+	/* Registrations outlive a server; nb_env_fini (in teardown_world) drops them. */
+	OK(nb_rpc_register_method("abi_method", on_rpc_method, NULL), 0);
+	teardown_world();
+	env_init_quiet(0);
+	OK(nb_rpc_register_method("abi_method", on_rpc_method, NULL), 0);
+	OK(nb_rpc_unregister_method("abi_method"), 0);
+	NEED(nb_env_fini() == 0);
+}
+
+/* =========================================================================================
+ * Group: nbd_disk — kernel NBD disks through the C API, as far as a machine without the nbd
+ * module (and so without /dev/nbdX) shows them: every refusal comes at once, with no callback,
+ * and leaves the bdev free. The guest test (tests/vm nbd_kernel) attaches real devices.
+ * ======================================================================================= */
+
+static void g_nbd_disk(const char *dir)
+{
+	(void)dir;
+	struct nb_nbd_disk_info info[4];
+	setup_world();
+	NEED(nb_set_thread(W.t1) == 0);
+	NEED(nb_bdev_create("malloc:///abi_k?size_mb=1", NULL, 0) == 0); /* no descriptor open on it */
+	NEED(nb_set_thread(NULL) == 0);
+	RC(nb_nbd_disk_start("abi_k", "/dev/nbd0", on_nbd_disk, NULL), -EINVAL); /* no current thread */
+	NEED(nb_set_thread(W.t1) == 0);
+	RC(nb_nbd_disk_start(NULL, "/dev/nbd0", on_nbd_disk, NULL), -EINVAL);
+	ERR(nb_nbd_disk_start(guarded(4097, 'a'), NULL, on_nbd_disk, NULL));
+	ERR(nb_nbd_disk_start("abi_k", guarded(4097, '/'), on_nbd_disk, NULL));
+	for (size_t i = 0; i < N_BAD_UTF8; i++) {
+		ERRW(nb_nbd_disk_start(bad_utf8[i], NULL, on_nbd_disk, NULL), "nb_nbd_disk_start(bad UTF-8 #%zu)", i);
+		ERRW(nb_nbd_disk_start("abi_k", bad_utf8[i], on_nbd_disk, NULL), "nb_nbd_disk_start(dev bad UTF-8 #%zu)",
+		     i);
+	}
+	static const char *const not_nbd[] = { "", "/tmp/x", "/dev/sda", "/dev/nbd", "/dev/nbd0p1", "nbd0",
+					       "/dev/nbd-1", "/dev/nbdx", "/dev/nbd99999999999" };
+	for (size_t i = 0; i < sizeof(not_nbd) / sizeof(not_nbd[0]); i++)
+		RCW(nb_nbd_disk_start("abi_k", not_nbd[i], on_nbd_disk, NULL), -ENODEV, "nb_nbd_disk_start(\"%s\")",
+		    not_nbd[i]);
+	if (access("/sys/block/nbd0/pid", F_OK) != 0)
+		RC(nb_nbd_disk_start("abi_none", "/dev/nbd0", on_nbd_disk, NULL), -ENODEV); /* no such bdev */
+	if (access("/dev/nbd0", F_OK) != 0) {
+		RC(nb_nbd_disk_start("abi_k", NULL, on_nbd_disk, NULL), -ENODEV); /* no device to choose */
+		TRUE(strstr(nb_last_error(), "nbd module") != NULL);
+		RC(nb_nbd_disk_start("abi_k", "/dev/nbd0", on_nbd_disk, NULL), -ENOENT); /* opening it */
+		TRUE(strstr(nb_last_error(), "/dev/nbd0") != NULL);
+	}
+	poll_n(W.t1, 100);
+	TRUE(g_nbd_disk_calls == 0); /* a refusal at once never calls back */
+	OK(nb_nbd_disk_list(NULL, 0), 0);
+	RC(nb_nbd_disk_list(NULL, 1), -EINVAL);
+	RC(nb_nbd_disk_list(info, -1), -EINVAL);
+	OK(nb_nbd_disk_list(info, 4), 0);
+	RC(nb_nbd_disk_stop(NULL, NULL, NULL), -EINVAL);
+	RC(nb_nbd_disk_stop("/dev/nbd0", on_status, NULL), -ENODEV);
+	RC(nb_nbd_disk_stop("/tmp/x", NULL, NULL), -ENODEV);
+	ERR(nb_nbd_disk_stop(guarded(4097, '/'), NULL, NULL));
+	/* Nothing kept the bdev: a writer may still claim it (the disk opens its bdev to write). */
+	struct nb_bdev_desc *d = NULL;
+	OK(nb_bdev_open_ext("abi_k", 1, on_event, NULL, &d), 0);
+	OK(nb_bdev_claim(d, "abi_nbd_disk"), 0);
+	OK(nb_bdev_release_claim(d), 0);
+	OK(nb_bdev_close(d), 0);
+	int destroyed = 0;
+	OK(nb_bdev_destroy("abi_k", on_status, &destroyed), 0);
+	POLL_UNTIL(W.t1, destroyed == 1);
+	teardown_world();
+}
+
+/* =========================================================================================
  * Group: config — SPDK JSON config files: bad paths and contents, a load that fails half-way,
  * save and load round trip
  * ======================================================================================= */
@@ -3193,7 +3417,9 @@ static const struct group groups[] = {
 	{ "reset_io_stat_side_effect", g_reset_io_stat_side_effect, 30, "a refused nb_bdev_reset_io_stat zeroed stats" },
 	{ "nvme", g_nvme, 60, "" },
 	{ "rpc", g_rpc, 30, "" },
+	{ "rpc_methods", g_rpc_methods, 30, "" },
 	{ "nbd", g_nbd, 30, "" },
+	{ "nbd_disk", g_nbd_disk, 30, "" },
 	{ "nvmf", g_nvmf, 30, "" },
 	{ "crypto", g_crypto, 60, "" },
 	{ "config", g_config, 60, "" },

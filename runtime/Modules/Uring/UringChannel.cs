@@ -88,6 +88,12 @@ internal sealed unsafe class UringChannel : BdevModuleChannel
                 sqe->OpFlags = IoUringAbi.IORING_FSYNC_DATASYNC;
                 sqe->Off = 0;
                 break;
+            case BdevIoType.Unmap when _bdev.Unmap == UringUnmap.Discard:
+                sqe->Opcode = IoUringAbi.IORING_OP_URING_CMD;
+                sqe->Off = IoUringAbi.BLOCK_URING_CMD_DISCARD; // cmd_op; __pad1 (the high half) 0
+                sqe->Addr = io->OffsetBlocks * bs;
+                sqe->Addr3 = io->NumBlocks * bs;
+                break;
             case BdevIoType.Unmap:
             case BdevIoType.WriteZeroes:
                 sqe->Opcode = IoUringAbi.IORING_OP_FALLOCATE;

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Text.Json;
@@ -116,6 +117,60 @@ internal static class NbdDisks
                 next = i + 1;
                 return path;
             }
+        }
+    }
+
+    /// <summary>SPDK's nbd_start_disk (its RPC and nb_nbd_disk_start): <paramref name="bdevName"/>
+    /// on <paramref name="device"/>, checked first (-ENODEV no /dev/nbdN path, -EBUSY in use),
+    /// or without one on the first free /dev/nbdN, and on the next one when that turns out busy
+    /// (another program took it meanwhile). On the current thread, which the disk's connection
+    /// lives on. 0: <paramref name="done"/> runs later on this thread with 0 and the device (the
+    /// disk serves) or -errno (nothing is left of it; <see cref="LastError"/> says why). -errno:
+    /// it failed at once and <paramref name="done"/> never runs.</summary>
+    public static int StartDisk(string bdevName, string? device, Action<int, string> done)
+    {
+        int next = 0;
+        bool picked = device == null;
+        if (device != null)
+        {
+            int rc = CheckAvailable(device);
+            if (rc != 0)
+            {
+                return rc;
+            }
+        }
+        else if ((device = FindFree(0, out next)) == null)
+        {
+            return LastError.Set(Errno.ENODEV,
+                $"nbd device not found: no free {DevDirectory}/nbdN (is the nbd module loaded?)");
+        }
+        return Attempt(bdevName, device, picked, next, done);
+    }
+
+    private static int Attempt(string bdevName, string device, bool picked, int next, Action<int, string> done)
+    {
+        while (true)
+        {
+            string dev = device;
+            int after = next;
+            int rc = NbdDisk.Start(bdevName, dev, status =>
+            {
+                if (status == -Errno.EBUSY && picked && FindFree(after, out int later) is { } other)
+                {
+                    int again = Attempt(bdevName, other, picked, later, done);
+                    if (again != 0)
+                    {
+                        done(again, other);
+                    }
+                    return;
+                }
+                done(status, dev);
+            });
+            if (rc != -Errno.EBUSY || !picked || FindFree(next, out next) is not { } free)
+            {
+                return rc;
+            }
+            device = free;
         }
     }
 

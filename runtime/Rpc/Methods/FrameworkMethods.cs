@@ -20,7 +20,7 @@ internal static class FrameworkMethods
                 // Every method is callable at any time here (SPDK's "current" filters by
                 // the framework's start-up state, which we do not have) and none has an alias.
                 w.WriteStartArray();
-                foreach (string name in server.MethodNames)
+                foreach (string name in server.AllMethodNames())
                 {
                     w.WriteStringValue(name);
                 }

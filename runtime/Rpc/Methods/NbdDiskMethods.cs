@@ -20,58 +20,37 @@ internal static class NbdDiskMethods
             (call, args) => GetDisks(call, args.String("nbd_device"))));
     }
 
-    /// <summary>A device named is checked first (-EBUSY in use, -ENODEV no nbd device path);
-    /// without one the first free /dev/nbdN is taken, and the next one when that turns out
-    /// busy (another program took it meanwhile). The reply is the device's path.</summary>
+    /// <summary>The core's nb_nbd_disk_start (<see cref="NbdDisks.StartDisk"/>), with SPDK's
+    /// messages for a device path that is none and for no free device. The reply is the
+    /// device's path.</summary>
     private static void StartDisk(RpcCall call, string bdevName, string? device)
     {
-        int next = 0;
-        bool picked = device == null;
-        if (device != null)
+        int rc = NbdDisks.StartDisk(bdevName, device, (status, path) =>
         {
-            int rc = NbdDisks.CheckAvailable(device);
-            if (rc == -Errno.EBUSY)
+            if (status != 0)
             {
-                Fail(call, rc);
+                Fail(call, status);
                 return;
             }
-            if (rc != 0)
-            {
-                Log.Info($"rpc: nbd_start_disk: {LastError.Message}");
-                call.Error(-Errno.ENODEV, $"illegal nbd device {device}");
-                return;
-            }
+            call.Result(path);
+        });
+        if (rc == 0)
+        {
+            return;
         }
-        else if ((device = NbdDisks.FindFree(0, out next)) == null)
+        Log.Info($"rpc: nbd_start_disk: {LastError.Message}");
+        if (rc == -Errno.ENODEV && device != null && NbdDisks.Index(device) < 0)
+        {
+            call.Error(-Errno.ENODEV, $"illegal nbd device {device}");
+        }
+        else if (rc == -Errno.ENODEV && device == null && NbdDisks.FindFree(0, out _) == null)
         {
             call.Error(-Errno.ENODEV, "nbd device not found");
-            return;
         }
-        Try(call, bdevName, device, picked, next);
-    }
-
-    private static void Try(RpcCall call, string bdevName, string device, bool picked, int next)
-    {
-        int rc = NbdDisk.Start(bdevName, device, status => Started(call, bdevName, device, picked, next, status));
-        if (rc != 0)
+        else
         {
-            Started(call, bdevName, device, picked, next, rc);
+            call.Errno(rc);
         }
-    }
-
-    private static void Started(RpcCall call, string bdevName, string device, bool picked, int next, int status)
-    {
-        if (status == -Errno.EBUSY && picked && NbdDisks.FindFree(next, out int after) is { } other)
-        {
-            Try(call, bdevName, other, picked, after);
-            return;
-        }
-        if (status != 0)
-        {
-            Fail(call, status);
-            return;
-        }
-        call.Result(device);
     }
 
     private static void Fail(RpcCall call, int rc)

@@ -34,6 +34,7 @@ public class HeaderLayoutTests
         new("nb_nexus_child_info", typeof(NbNexusChildInfo)),
         new("nb_nvmf_target_opts", typeof(NbNvmfTargetOpts)),
         new("nb_nexus_rebuild_record", typeof(NbNexusRebuildRecord)),
+        new("nb_nbd_disk_info", typeof(NbNbdDiskInfo)),
     ];
 
     /// <summary>Header structs with no C# mirror, each with the reason. Empty today: every

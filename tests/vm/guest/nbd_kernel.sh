@@ -5,7 +5,8 @@
 # pattern written with dd through /dev/nbd0 and read back through the bdev by our network NBD
 # server (nbdcopy); an ext4 file system made, mounted and written through /dev/nbd1, the file
 # found on the ram disk behind it after nbd_stop_disk, and again through a second
-# nbd_start_disk; save_config's nbd_start_disk entries; then SIGTERM while dd writes to
+# nbd_start_disk; save_config's nbd_start_disk entries; the C API (nb_nbd_disk_start, list,
+# stop) in examples/c/nbd_export -k; then SIGTERM while dd writes to
 # /dev/nbd0: the daemon exits 0, dd ends, the kernel device is released.
 . tests/vm/guest/lib.sh
 TGT=$NB_BUILD/examples/c/nbdev_tgt
@@ -132,6 +133,28 @@ assert disks == [("/dev/nbd0", "Malloc0"), ("/dev/nbd1", "Ram0")], nbd
 PY
 echo "save_config writes an nbd_start_disk entry per disk"
 r call nbd_server_stop >/dev/null || vm_fail "nbd_server_stop failed"
+
+# The C API (nb_nbd_disk_start/list/stop) in another process: examples/c/nbd_export -k auto
+# takes the first device neither process uses, /dev/nbd2.
+step "nb_nbd_disk_start: nbd_export -k auto"
+NE=$NB_BUILD/examples/c/nbd_export
+[ -x "$NE" ] || vm_fail "$NE is not built"
+"$NE" -l 127.0.0.1:0 -r $W/ne.ready -b "malloc:///K0?size_mb=16&blk_size=4096" -k auto >$W/ne.log 2>&1 &
+NEPID=$!
+vm_wait "[ -e $W/ne.ready ]" 60 || { cat $W/ne.log; kill $NEPID; vm_fail "nbd_export -k auto did not come up"; }
+grep -q '^nbd_export: K0 on /dev/nbd2$' $W/ne.log || { cat $W/ne.log; kill $NEPID; vm_fail "nb_nbd_disk_start did not take /dev/nbd2"; }
+[ "$(blockdev --getsize64 /dev/nbd2)" = $((16 << 20)) ] || { kill $NEPID; vm_fail "/dev/nbd2 is not 16 MiB"; }
+timeout --foreground 60 dd if=$W/data of=/dev/nbd2 bs=1M seek=2 oflag=direct status=none || { kill $NEPID; vm_fail "dd to /dev/nbd2 failed"; }
+r call nbd_get_disks >$W/disks2 && grep -q /dev/nbd2 $W/disks2 && { kill $NEPID; vm_fail "nbdev_tgt lists nbd_export's /dev/nbd2"; }
+timeout --foreground 60 nbdcopy "nbd://$(cat $W/ne.ready)/K0" $W/k0.img || { cat $W/ne.log; kill $NEPID; vm_fail "nbdcopy from nbd_export failed"; }
+dd if=$W/k0.img of=$W/k0.part bs=1M skip=2 count=4 status=none
+cmp -s $W/data $W/k0.part || { kill $NEPID; vm_fail "the bdev behind /dev/nbd2 holds other data than dd wrote"; }
+kill -TERM $NEPID
+rc=0
+wait $NEPID || rc=$?
+[ $rc = 0 ] || { cat $W/ne.log; vm_fail "nbd_export exited $rc on SIGTERM"; }
+vm_wait "[ ! -e /sys/block/nbd2/pid ]" 30 || vm_fail "/dev/nbd2 is still connected after nbd_export stopped"
+echo "C API: nb_nbd_disk_start took /dev/nbd2, dd through it reached the bdev, nb_nbd_disk_stop released it"
 
 step "SIGTERM under dd"
 # SIGTERM under load: dd keeps writing /dev/nbd0 until the device goes.
