@@ -33,6 +33,7 @@ global using unsafe nb_bdev_timeout_cb = delegate* unmanaged[Cdecl]<void*, Nativ
 // replies only after it, and afterwards framework_start_init answers -EALREADY. A second call
 // replaces the waiting callback. -EINVAL if cb is NULL.
 global using unsafe nb_rpc_start_init_cb = delegate* unmanaged[Cdecl]<void*, void>;
+global using unsafe nb_rpc_method_fn = delegate* unmanaged[Cdecl]<void*, NativeBdev.Bindings.nb_rpc_request*, byte*, void>;
 // SPDK JSON config files ({"subsystems":[{"subsystem":"bdev","config":[{"method":...,
 // "params":{...}}]}, ...]}, what spdk_tgt -c and rpc.py save_config/load_config use).
 //
@@ -49,6 +50,21 @@ global using unsafe nb_rpc_start_init_cb = delegate* unmanaged[Cdecl]<void*, voi
 // nb_config_save writes every subsystem's config in that format (what save_config writes) to
 // `path`, through a temporary file renamed over it, so a reader never sees half a config.
 global using unsafe nb_config_load_cb = delegate* unmanaged[Cdecl]<void*, int, void>;
+// Attaches bdev `bdev_name` to `nbd_device` ("/dev/nbdN"), or with NULL to the first /dev/nbdN
+// no one uses (and the next when that one turns out taken meanwhile). From the current thread,
+// which must keep polling: the disk's requests run there. Returns 0 and later
+// `cb(ctx, status, nbd_device)` runs on this thread: status 0 and the device's path (valid
+// during the call) once the disk serves, or -errno and NULL when it could not start (nothing
+// is left of it; nb_last_error() on this thread says why). cb may be NULL. Fails at once with
+// -EINVAL NULL bdev_name or no current thread, -ENODEV no such bdev, `nbd_device` no /dev/nbdN
+// path, or no free device (the nbd module is not loaded), -EBUSY the device is in use (by this
+// process or another: the driver shows it connected), -EPERM no environment, other -errno from
+// opening the bdev or the device (-EACCES without the right to).
+global using unsafe nb_nbd_disk_start_cb = delegate* unmanaged[Cdecl]<void*, int, byte*, void>;
+// Detaches a disk this process started. Callable from any thread; `cb(ctx, 0)` (may be NULL)
+// runs on the disk's thread once the kernel let go and the bdev is closed. -EINVAL NULL
+// nbd_device, -ENODEV no disk of this process on it.
+global using unsafe nb_nbd_disk_stop_cb = delegate* unmanaged[Cdecl]<void*, int, void>;
 // A child's state changed: `state` an nb_nexus_child_state, `reason` an nb_nexus_fault_reason,
 // `synced` 1 or 0. Runs on the thread where the change happened (for a retire, the thread of
 // the I/O that failed) before that I/O's completion callback, so a control plane can record
@@ -218,6 +234,11 @@ public struct nb_bdev
 
 /// <summary>Opaque handle: struct nb_bdev_io is only ever used through a pointer.</summary>
 public struct nb_bdev_io
+{
+}
+
+/// <summary>Opaque handle: struct nb_rpc_request is only ever used through a pointer.</summary>
+public struct nb_rpc_request
 {
 }
 
@@ -855,6 +876,19 @@ public unsafe struct nb_nvme_ctrlr_info
     /// </summary>
     [FieldOffset(160)]
     public ulong resets;
+}
+
+[StructLayout(LayoutKind.Explicit, Size = 512)]
+public unsafe struct nb_nbd_disk_info
+{
+    /// <summary>
+    /// "/dev/nbd0"
+    /// </summary>
+    [FieldOffset(0)]
+    public fixed byte nbd_device[256];
+
+    [FieldOffset(256)]
+    public fixed byte bdev_name[256];
 }
 
 [StructLayout(LayoutKind.Explicit, Size = 40)]
@@ -1891,6 +1925,34 @@ public static unsafe partial class Nb
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_rpc_wait_for_start_init(nb_rpc_start_init_cb cb, void* ctx);
 
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_register_method")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_register_method(byte* method, nb_rpc_method_fn fn, void* ctx);
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_unregister_method")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_unregister_method(byte* method);
+
+    /// <summary>
+    /// {"jsonrpc":"2.0","id":ID,"result":RESULT}: `result` is one JSON value (NUL-terminated
+    /// UTF-8 text, at most 64 MiB), e.g. "true", "{\"name\":\"x\"}". -EINVAL when it is NULL or
+    /// not one JSON value (req stays valid: answer again), -EBADF req stale (already answered),
+    /// -EINVAL req NULL.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_request_send_result")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_request_send_result(nb_rpc_request* req, byte* result);
+
+    /// <summary>
+    /// {"jsonrpc":"2.0","id":ID,"error":{"code":CODE,"message":MESSAGE}}. `code` as SPDK's handlers
+    /// send it: a negative errno (-ENODEV) for a failed operation, or a JSON-RPC code (-32602
+    /// invalid params, -32603 internal error). `message` NULL: strerror's text for a negative errno
+    /// (JSON-RPC's own text for -32700..-32600). Errors as nb_rpc_request_send_result.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_rpc_request_send_error")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_rpc_request_send_error(nb_rpc_request* req, int code, byte* message);
+
     /// <summary>
     /// Prometheus metrics over HTTP (GET /metrics, text format 0.0.4) on `listen_addr`
     /// ("IP:PORT", NULL: "127.0.0.1:9464"; port 0 picks a free one), served from the current
@@ -1974,6 +2036,23 @@ public static unsafe partial class Nb
     [LibraryImport(LibraryName, EntryPoint = "nb_nbd_server_stop")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int nb_nbd_server_stop();
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_disk_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_disk_start(byte* bdev_name, byte* nbd_device, nb_nbd_disk_start_cb cb, void* ctx);
+
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_disk_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_disk_stop(byte* nbd_device, nb_nbd_disk_stop_cb cb, void* ctx);
+
+    /// <summary>
+    /// Copies up to `max` of this process's disks (started or starting; stopping ones until they
+    /// are gone) into `disks`; returns how many there are (may be more than `max`). -EINVAL when
+    /// max &lt; 0, or disks is NULL and max &gt; 0.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "nb_nbd_disk_list")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int nb_nbd_disk_list(nb_nbd_disk_info* disks, int max);
 
     /// <summary>
     /// Fills `opts` with the defaults. `opts_size` is sizeof(*opts) as the caller knows it.

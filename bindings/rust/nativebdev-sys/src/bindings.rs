@@ -3186,6 +3186,42 @@ extern "C" {
         ctx: *mut ::std::os::raw::c_void,
     ) -> ::std::os::raw::c_int;
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nb_rpc_request {
+    _unused: [u8; 0],
+}
+pub type nb_rpc_method_fn = ::std::option::Option<
+    unsafe extern "C" fn(
+        ctx: *mut ::std::os::raw::c_void,
+        req: *mut nb_rpc_request,
+        params: *const ::std::os::raw::c_char,
+    ),
+>;
+extern "C" {
+    pub fn nb_rpc_register_method(
+        method: *const ::std::os::raw::c_char,
+        fn_: nb_rpc_method_fn,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_rpc_unregister_method(method: *const ::std::os::raw::c_char)
+        -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_rpc_request_send_result(
+        req: *mut nb_rpc_request,
+        result: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn nb_rpc_request_send_error(
+        req: *mut nb_rpc_request,
+        code: ::std::os::raw::c_int,
+        message: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
 extern "C" {
     pub fn nb_metrics_server_start(
         listen_addr: *const ::std::os::raw::c_char,
@@ -3241,6 +3277,90 @@ extern "C" {
 }
 extern "C" {
     pub fn nb_nbd_server_stop() -> ::std::os::raw::c_int;
+}
+pub type nb_nbd_disk_start_cb = ::std::option::Option<
+    unsafe extern "C" fn(
+        ctx: *mut ::std::os::raw::c_void,
+        status: ::std::os::raw::c_int,
+        nbd_device: *const ::std::os::raw::c_char,
+    ),
+>;
+extern "C" {
+    pub fn nb_nbd_disk_start(
+        bdev_name: *const ::std::os::raw::c_char,
+        nbd_device: *const ::std::os::raw::c_char,
+        cb: nb_nbd_disk_start_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+pub type nb_nbd_disk_stop_cb = ::std::option::Option<
+    unsafe extern "C" fn(ctx: *mut ::std::os::raw::c_void, status: ::std::os::raw::c_int),
+>;
+extern "C" {
+    pub fn nb_nbd_disk_stop(
+        nbd_device: *const ::std::os::raw::c_char,
+        cb: nb_nbd_disk_stop_cb,
+        ctx: *mut ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nb_nbd_disk_info {
+    pub nbd_device: [::std::os::raw::c_char; 256usize],
+    pub bdev_name: [::std::os::raw::c_char; 256usize],
+}
+#[test]
+fn bindgen_test_layout_nb_nbd_disk_info() {
+    assert_eq!(
+        ::std::mem::size_of::<nb_nbd_disk_info>(),
+        512usize,
+        concat!("Size of: ", stringify!(nb_nbd_disk_info))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<nb_nbd_disk_info>(),
+        1usize,
+        concat!("Alignment of ", stringify!(nb_nbd_disk_info))
+    );
+    fn test_field_nbd_device() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nbd_disk_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).nbd_device) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nbd_disk_info),
+                "::",
+                stringify!(nbd_device)
+            )
+        );
+    }
+    test_field_nbd_device();
+    fn test_field_bdev_name() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<nb_nbd_disk_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).bdev_name) as usize - ptr as usize
+            },
+            256usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(nb_nbd_disk_info),
+                "::",
+                stringify!(bdev_name)
+            )
+        );
+    }
+    test_field_bdev_name();
+}
+extern "C" {
+    pub fn nb_nbd_disk_list(
+        disks: *mut nb_nbd_disk_info,
+        max: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
