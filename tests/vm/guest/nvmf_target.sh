@@ -104,7 +104,8 @@ round() { # NAME SEEK_MIB, then nvme connect options
 # equal; the same 4 KiB with every byte inverted give Compare Failure (SCT 2h, SC 85h).
 compare_check() { # NS SEEK_MIB
   head -c 4096 $W/data >$W/same
-  tr '\000-\377' '\377-\000' <$W/same >$W/inverted
+  /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes(b ^ 0xFF for b in sys.stdin.buffer.read()))' \
+    <$W/same >$W/inverted
   nvme compare /dev/$1 -s $(($2 * 2048)) -c 7 -z 4096 -d $W/same >$W/compare 2>&1 ||
     { cat $W/compare; show_log; vm_fail "nvme compare of the data just written failed"; }
   if nvme compare /dev/$1 -s $(($2 * 2048)) -c 7 -z 4096 -d $W/inverted >$W/compare 2>&1; then
