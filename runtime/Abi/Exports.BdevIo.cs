@@ -49,6 +49,7 @@ internal static unsafe class BdevIoExports
     /// <summary>The byte-addressed calls: offset and length must be whole blocks. The handles are
     /// resolved once, and a power-of-two block size (every one in practice) is a mask and a
     /// shift, not two 64-bit divisions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int SubmitBytes(nint desc, nint ch, BdevIoType type, Iovec* iov, int iovcnt, void* buf,
         ulong offset, ulong nbytes, nint cb, void* arg)
     {
@@ -108,11 +109,8 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_read", CallConvs = [typeof(CallConvCdecl)])]
+    [HotPathExport]
     public static int Read(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
-        => ReadGuarded(desc, ch, buf, off, len, cb, arg);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ReadGuarded(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
     {
         try
         {
@@ -187,11 +185,8 @@ internal static unsafe class BdevIoExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nbm_bdev_write", CallConvs = [typeof(CallConvCdecl)])]
+    [HotPathExport]
     public static int Write(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
-        => WriteGuarded(desc, ch, buf, off, len, cb, arg);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int WriteGuarded(nint desc, nint ch, void* buf, ulong off, ulong len, nint cb, void* arg)
     {
         try
         {
