@@ -230,16 +230,8 @@ public class NvmfTargetTests
         NvmeTcpICResp ic = default;
         int icrc = NvmeTcpPdu.ReadICResp(icresp, false, false, out ic);
         // Admin Connect, KATO 500 ms, its 1024 bytes in the capsule.
-        NvmeCommand cmd = NvmeFabrics.Connect(0, 32, 500);
-        cmd.Cid = 7;
-        NvmeTcpPdu.SetSgl(ref cmd, NvmeFabrics.ConnectDataBytes, inCapsule: true);
-        var pdu = new byte[NvmeTcpPdu.CapsuleCmdHeaderBytes + NvmeFabrics.ConnectDataBytes];
-        NvmeTcpPdu.WriteCapsuleCmd(pdu, cmd, NvmeFabrics.ConnectDataBytes, false, false);
-        NvmeFabrics.WriteConnectData(pdu.AsSpan(NvmeTcpPdu.CapsuleCmdHeaderBytes), Guid.NewGuid(),
-            NvmeFabrics.DynamicControllerId, nqn, "nqn.2026-12.io.nativebdev:silent-host");
-        raw.Send(pdu);
-        byte[] resp = ReadExactly(raw, NvmeTcpPdu.CapsuleRespHeaderBytes);
-        NvmeCompletion cpl = NvmeTcpPdu.ReadCapsuleResp(resp);
+        NvmeCompletion cpl = RawConnect(raw, 0, NvmeFabrics.DynamicControllerId, nqn,
+            "nqn.2026-12.io.nativebdev:silent-host", kato: 500, out byte[] resp);
         int controllers = target.Run(t => t.Find(nqn)!.Controllers.Count()).Result;
         var sw = System.Diagnostics.Stopwatch.StartNew();
         bool closed = ClosedWithin(raw, TimeSpan.FromSeconds(5), out _);
@@ -300,17 +292,20 @@ public class NvmfTargetTests
         await Assert.That(outsideStatus).IsEqualTo(((ushort)NvmeSpec.SctGeneric, (ushort)0x80));
     }
 
-    /// <summary>Sends a Connect capsule on <paramref name="raw"/> and returns its completion.</summary>
-    private static NvmeCompletion RawConnect(Socket raw, ushort qid, ushort cntlid, string nqn, string hostnqn)
+    /// <summary>Sends a Connect capsule (command id 7) on <paramref name="raw"/> and returns its
+    /// completion, and in <paramref name="resp"/> the response PDU as it came.</summary>
+    private static NvmeCompletion RawConnect(Socket raw, ushort qid, ushort cntlid, string nqn, string hostnqn,
+        uint kato, out byte[] resp)
     {
-        NvmeCommand cmd = NvmeFabrics.Connect(qid, 32, qid == 0 ? 10000u : 0u);
-        cmd.Cid = (ushort)(qid + 1);
+        NvmeCommand cmd = NvmeFabrics.Connect(qid, 32, kato);
+        cmd.Cid = 7;
         NvmeTcpPdu.SetSgl(ref cmd, NvmeFabrics.ConnectDataBytes, inCapsule: true);
         var pdu = new byte[NvmeTcpPdu.CapsuleCmdHeaderBytes + NvmeFabrics.ConnectDataBytes];
         NvmeTcpPdu.WriteCapsuleCmd(pdu, cmd, NvmeFabrics.ConnectDataBytes, false, false);
         NvmeFabrics.WriteConnectData(pdu.AsSpan(NvmeTcpPdu.CapsuleCmdHeaderBytes), Guid.Empty, cntlid, nqn, hostnqn);
         raw.Send(pdu);
-        return NvmeTcpPdu.ReadCapsuleResp(ReadExactly(raw, NvmeTcpPdu.CapsuleRespHeaderBytes));
+        resp = ReadExactly(raw, NvmeTcpPdu.CapsuleRespHeaderBytes);
+        return NvmeTcpPdu.ReadCapsuleResp(resp);
     }
 
     [Test]
@@ -322,7 +317,7 @@ public class NvmfTargetTests
         int port = target.Export(nqn, malloc);
         const string hostnqn = "nqn.2026-12.io.nativebdev:raw-host";
         using Socket admin = RawClient(port, out _);
-        NvmeCompletion adminCpl = RawConnect(admin, 0, NvmeFabrics.DynamicControllerId, nqn, hostnqn);
+        NvmeCompletion adminCpl = RawConnect(admin, 0, NvmeFabrics.DynamicControllerId, nqn, hostnqn, 10000, out _);
         ushort cntlid = (ushort)adminCpl.Dw0;
         // CC.EN with 64-byte SQ and 16-byte CQ entries: I/O queues connect to an enabled controller.
         NvmeCommand enable = NvmeFabrics.PropertySet(NvmeSpec.RegCc, 1u | 6u << 16 | 4u << 20, eightBytes: false);
@@ -332,7 +327,7 @@ public class NvmfTargetTests
         admin.Send(enablePdu);
         NvmeCompletion enabled = NvmeTcpPdu.ReadCapsuleResp(ReadExactly(admin, NvmeTcpPdu.CapsuleRespHeaderBytes));
         using Socket io = RawClient(port, out _);
-        NvmeCompletion ioCpl = RawConnect(io, 1, cntlid, nqn, hostnqn);
+        NvmeCompletion ioCpl = RawConnect(io, 1, cntlid, nqn, hostnqn, 0, out _);
         // Compare of one block, its data in the capsule: first fused (the first command of a
         // compare-and-write pair, FUSE 01b), then the same command alone.
         NvmeCompletion Compare(byte fuse, ushort cid)
