@@ -66,6 +66,7 @@ internal static class LvolSnapshots
             DataRoFlags = BlobFormat.ReadOnly,
             Parent = blob.Parent,
         };
+        LvolClear.Set(snap, LvolClear.Of(blob)); // SPDK: the snapshot takes the volume's clear method
         LvolVolumes.SetName(snap, name);
         snap.SetString("uuid", Guid.NewGuid().ToString());
         if (blob.Parent != null)
@@ -143,10 +144,11 @@ internal static class LvolSnapshots
         LvolVolumes.SetName(blob, name);
         blob.SetString("uuid", Guid.NewGuid().ToString());
         LvolBlob.Set(blob.InternalXattrs, "SNAP", BitConverter.GetBytes(snapshot.Blob.Id));
+        LvolClear.Set(blob, LvolClear.Of(snapshot.Blob)); // SPDK: a clone takes its origin's
         store.Blobs.Add(id, blob);
         if ((rc = LvolVolumes.WithMd(store, io => store.Persist(io, blob))) != 0)
         {
-            store.ReleaseBlob(blob);
+            store.ReleaseBlob(blob, clear: false);
             return rc;
         }
         snapshot.Blob.Clones.Add(blob);
@@ -287,6 +289,7 @@ internal static class LvolSnapshots
             left[i] = keep[i] ? 0 : left[i];
         }
         snap.Clusters = left; // what is freed with it: the clusters the clone did not take
+        snap.Heir = clone;    // whose reads (through the old chain) may still read them
         snap.Parent = null;
         snap.Deleted = true;
         return BdevRegistry.Destroy(snapshot.Name, done);

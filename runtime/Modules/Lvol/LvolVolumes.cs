@@ -15,7 +15,14 @@ internal static class LvolVolumes
     /// <summary>SPDK stores an lvol's name as its whole 64-byte buffer, NUL padded.</summary>
     public const int NameXattrBytes = LvolStore.MaxNameLength + 1;
 
-    public static int Create(LvolStore store, string name, ulong sizeBytes, bool thin, out LvolBdev? volume)
+    public static int Create(LvolStore store, string name, ulong sizeBytes, bool thin, out LvolBdev? volume) =>
+        Create(store, name, sizeBytes, thin, LvolClearMethod.Default, out volume);
+
+    /// <summary>SPDK's bdev_lvol_create: <paramref name="clear"/> is kept in the blob's md_ro flags (as
+    /// SPDK keeps it) and clears the clusters the volume gives back when deleted or shrunk (default:
+    /// unmap).</summary>
+    public static int Create(LvolStore store, string name, ulong sizeBytes, bool thin, LvolClearMethod clear,
+        out LvolBdev? volume)
     {
         volume = null;
         int rc = store.CheckOwner();
@@ -50,10 +57,11 @@ internal static class LvolVolumes
         };
         SetName(blob, name);
         blob.SetString("uuid", Guid.NewGuid().ToString());
+        LvolClear.Set(blob, clear);
         store.Blobs.Add(id, blob);
         if ((rc = WithMd(store, io => store.Persist(io, blob))) != 0)
         {
-            store.ReleaseBlob(blob);
+            store.ReleaseBlob(blob, clear: false);
             return rc;
         }
         return store.AddVolume(blob, out volume);
@@ -134,7 +142,8 @@ internal static class LvolVolumes
         blob.Clusters = map;
         if (map.Length < old.Length)
         {
-            store.ReleaseClusters(old, map.Length);
+            // cleared with the volume's method (SPDK's truncation), after reads in flight past the end
+            store.FreeAfterReads(blob, old, map.Length, LvolClear.Of(blob));
         }
         return 0;
     }
