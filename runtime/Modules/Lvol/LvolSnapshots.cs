@@ -107,9 +107,13 @@ internal static class LvolSnapshots
         LvolBlob.Remove(snap.InternalXattrs, LvolStore.SnapshotInProgress);
         if (LvolVolumes.WithMd(store, io => store.Persist(io, snap)) != 0)
         {
-            // harmless: an import finds the volume naming it and drops the mark itself
+            // Harmless while the volume names the snapshot: an import drops the mark itself. But a
+            // later change could end that (the volume deleted or snapshotted again), and an import
+            // would then drop a finished snapshot: the next metadata change writes it first
+            // (LvolVolumes.WithMd; test_lvol_crash's fault variant found this).
             Log.Warn($"lvol store '{store.Name}': snapshot '{name}' keeps its in-progress mark on disk: " +
                 LastError.Message);
+            store.MarkedOnDisk.Add(snap);
         }
         return store.AddVolume(snap, out snapshot);
     }

@@ -59,6 +59,10 @@ internal sealed unsafe partial class LvolStore
     /// <summary>Where clusters taken from a volume wait for the reads that may still read them.</summary>
     public LvolReadDrain Drain { get; }
 
+    /// <summary>Finished snapshots whose in-progress mark is still on disk (its removal failed):
+    /// written again before the next metadata change (LvolVolumes.WithMd).</summary>
+    public List<LvolBlob> MarkedOnDisk { get; } = [];
+
     /// <summary>The base bdev was made from the lvs URI's disk= (not named with bdev:///): it goes
     /// when the store does.</summary>
     public bool OwnsBase { get; set; }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using NativeBdev.Bdev;
 using NativeBdev.Blob;
 using NativeBdev.Env;
@@ -217,7 +218,29 @@ internal static class LvolVolumes
         return BdevRegistry.Destroy(v.Name, done);
     }
 
-    /// <summary>Runs <paramref name="body"/> with synchronous metadata I/O to the store's base.</summary>
+    private static int WriteMarked(LvolStore store, LvolMdIo io)
+    {
+        List<LvolBlob> marked = store.MarkedOnDisk;
+        while (marked.Count > 0)
+        {
+            LvolBlob snap = marked[^1];
+            if (!snap.Deleted && store.Blobs.ContainsKey(snap.Id))
+            {
+                int rc = store.Persist(io, snap);
+                if (rc != 0)
+                {
+                    return rc;
+                }
+            }
+            marked.RemoveAt(marked.Count - 1);
+        }
+        return 0;
+    }
+
+    /// <summary>Runs <paramref name="body"/> with synchronous metadata I/O to the store's base. A
+    /// finished snapshot whose in-progress mark could not be removed on disk is written first
+    /// (and the change refused if that fails): the change could end what tells an import the
+    /// snapshot was finished (its volume naming it).</summary>
     public static int WithMd(LvolStore store, Func<LvolMdIo, int> body)
     {
         int rc = LvolMdIo.Open(store.Desc, out LvolMdIo? io);
@@ -227,7 +250,7 @@ internal static class LvolVolumes
         }
         try
         {
-            return body(io!);
+            return (rc = WriteMarked(store, io!)) != 0 ? rc : body(io!);
         }
         finally
         {
