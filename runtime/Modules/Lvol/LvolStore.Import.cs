@@ -11,7 +11,8 @@ namespace NativeBdev.Modules.Lvol;
 internal sealed unsafe partial class LvolStore
 {
     /// <summary>Brings up the store on bdev <paramref name="baseName"/>: opens and claims it, reads the
-    /// metadata part in big I/Os, parses it with the blobstore reader (which replays a store that
+    /// metadata part in big I/Os as the reader asks for it (<see cref="LvolChunkDevice"/>), parses it
+    /// with the blobstore reader (which replays a store that
     /// was not closed cleanly), marks the store dirty on disk and registers a bdev per volume.
     /// The calling thread becomes the store's metadata thread. 0 or -errno.</summary>
     public static int Import(string baseName, out LvolStore? store)
@@ -22,7 +23,7 @@ internal sealed unsafe partial class LvolStore
         {
             return rc;
         }
-        rc = LvolMdIo.Open(desc!, out LvolMdIo? io);
+        rc = LvolMdIo.Open(desc!, out LvolMdIo? io, LvolChunkDevice.ChunkBytes);
         if (rc == 0)
         {
             rc = Load(desc!, owner!, io!, out store);
@@ -138,17 +139,13 @@ internal sealed unsafe partial class LvolStore
                 $"not a multiple of the bdev's {b.BlockSize}-byte blocks");
         }
         long prefixBytes = ((long)super.MdStart + super.MdLength) * BlobFormat.PageSize;
-        if (prefixBytes > int.MaxValue)
+        var device = new LvolChunkDevice(io, b, Math.Min(prefixBytes, (long)b.SizeBytes));
+        rc = LvolStoreImage.Load(device, out LvolStoreImage? image, out string error);
+        if (device.Error != 0)
         {
-            return LastError.Set(Errno.E2BIG, $"the store on '{b.Name}' has {prefixBytes} bytes of metadata");
+            return LastError.Set(-device.Error, $"the lvol store on '{b.Name}' does not load: a metadata read " +
+                $"failed ({device.Error})");
         }
-        var prefix = new byte[prefixBytes];
-        if ((rc = io.Read(0, prefix)) != 0)
-        {
-            return rc;
-        }
-        rc = LvolStoreImage.Load(new LvolPrefixDevice(prefix, (long)b.SizeBytes), out LvolStoreImage? image,
-            out string error);
         if (rc != 0)
         {
             return LastError.Set(-rc, $"the lvol store on '{b.Name}' does not load: {error}");
