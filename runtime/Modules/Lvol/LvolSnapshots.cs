@@ -270,15 +270,28 @@ internal static class LvolSnapshots
         }
         byte[]? oldSnap = LvolBlob.Get(clone.InternalXattrs, "SNAP");
         Restore(clone, snap.Parent == null ? null : BitConverter.GetBytes(snap.Parent.Id));
-        // The clone is written first (it names the clusters it takes over); the snapshot's first
-        // page is zeroed after, so a crash between leaves both naming the shared clusters.
+        // SPDK's order: the snapshot is marked pending removal (internal xattr SNAPRM, the clone's
+        // id), then the clone is written (it names the clusters it takes over and no longer the
+        // snapshot), then the snapshot's first page is zeroed. A crash after the clone's write
+        // leaves both naming the shared clusters: an import that finds the mark on a snapshot
+        // its clone no longer names finishes the delete (LvolStore.DropUnfinishedSnapshots); one
+        // whose clone still names it keeps it and drops the mark. (test_lvol_crash's fault
+        // variant found the window: without the mark the next import kept both owners.)
+        LvolBlob.Set(snap.InternalXattrs, LvolStore.SnapshotPendingRemoval, BitConverter.GetBytes(clone.Id));
         rc = LvolVolumes.WithMd(store, io =>
         {
-            int r = store.Persist(io, clone, map);
+            int r = store.Persist(io, snap);
+            if (r == 0)
+            {
+                r = store.Persist(io, clone, map);
+            }
             return r != 0 ? r : io.Zero(store.MdOffset(snap.Pages[0]), BlobFormat.PageSize);
         });
         if (rc != 0)
         {
+            // The mark may be on disk: it is right for what the disk holds either way (the clone
+            // written or not), so it stays there; an import settles it.
+            LvolBlob.Remove(snap.InternalXattrs, LvolStore.SnapshotPendingRemoval);
             Restore(clone, oldSnap);
             return rc;
         }
