@@ -1320,8 +1320,12 @@ int nb_nexus_rebuild_history(const char *nexus, struct nb_nexus_rebuild_record *
  * Logical volumes on SPDK's lvol store format (a store SPDK made imports here, ours in SPDK).
  * Stores and volumes come up through nb_bdev_create:
  *   lvs:///POOL?mode=import|create|create_import|purge&disk=URI&cluster_size=4M
- *       a store on the bdev disk= makes (or names, bdev:///NAME); answers POOL
- *   lvol:///NAME?size=BYTES[K|M|G|T]&thin=0|1&lvs=lvs:///POOL?...  a volume, made if missing
+ *       &clear_method=none|unmap|write_zeroes
+ *       a store on the bdev disk= makes (or names, bdev:///NAME); answers POOL; a new store
+ *       clears its data region as clear_method says (SPDK's; default unmap)
+ *   lvol:///NAME?size=BYTES[K|M|G|T]&thin=0|1&clear_method=...&lvs=lvs:///POOL?...
+ *       a volume, made if missing; its clear_method (SPDK's bdev_lvol_create: default unmap)
+ *       clears the clusters it gives back when it is deleted or shrunk
  * and by examine: a bdev that appears with a store on it brings the store up. Each volume is a
  * bdev "POOL/NAME" with the volume's UUID. The calling thread of the store's bring-up is its
  * metadata thread: every function below must be called on it (-EXDEV otherwise); each writes

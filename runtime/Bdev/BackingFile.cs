@@ -237,6 +237,36 @@ internal sealed unsafe class BackingFile : IDisposable
         return ok;
     }
 
+    /// <summary>Bdev.DataExtent for a file: the next data at or after <paramref name="offset"/>
+    /// (SEEK_DATA) and the hole after it (SEEK_HOLE); past the last data (ENXIO) the range is empty
+    /// at the end. A block device, or a file system that cannot say, answers everything.</summary>
+    public void DataExtent(ulong offset, out ulong start, out ulong end)
+    {
+        ulong size = BlockCount * BlockSize;
+        start = offset;
+        end = size;
+        if (IsBlockDevice || Fd < 0 || offset >= size)
+        {
+            return;
+        }
+        long data = Libc.lseek(Fd, (long)offset, Libc.SEEK_DATA);
+        if (data < 0)
+        {
+            if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Errno.ENXIO)
+            {
+                start = end = size; // no data after offset
+            }
+            return;
+        }
+        long hole = Libc.lseek(Fd, data, Libc.SEEK_HOLE);
+        if (hole <= data)
+        {
+            return;
+        }
+        start = Math.Min((ulong)data, size);
+        end = Math.Min((ulong)hole, size);
+    }
+
     public void Dispose()
     {
         if (Fd >= 0)

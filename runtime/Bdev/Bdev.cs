@@ -110,6 +110,18 @@ internal abstract unsafe class Bdev
     /// <summary>Backend-specific description for dumps (SPDK's dump_info_json).</summary>
     public virtual string DescribeDriver() => "";
 
+    /// <summary>A hint for management code about to scan a range for nonzero data (an lvol
+    /// store's replay reads its whole metadata region): [<paramref name="start"/>,
+    /// <paramref name="end"/>) is the first range at or after <paramref name="offsetBytes"/> that
+    /// may hold data; what lies before <paramref name="start"/> reads as zeros. A file-backed bdev
+    /// asks the file system (lseek SEEK_DATA / SEEK_HOLE); the default says anything may hold
+    /// data. Not for the I/O path: it may make a syscall.</summary>
+    public virtual void DataExtent(ulong offsetBytes, out ulong start, out ulong end)
+    {
+        start = offsetBytes;
+        end = SizeBytes;
+    }
+
     /// <summary>Changes the size; modules that can resize override it. 0 or -errno.</summary>
     protected virtual int ResizeBackend(ulong newBlockCount) =>
         LastError.Set(Errno.ENOTSUP, $"bdev '{Name}' ({ModuleName}) cannot be resized");

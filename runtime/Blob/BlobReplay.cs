@@ -22,15 +22,46 @@ internal static class BlobReplay
         var ids = new BlobBitMask(super.MdLength);
         var clusters = new BlobBitMask((long)super.TotalClusters);
         var page = new byte[BlobFormat.PageSize];
+        Span<byte> head = stackalloc byte[8];
+        long dataStart = 0, dataEnd = 0; // the device's next range that may hold data
         for (uint start = 0; start < super.MdLength; start++)
         {
+            long at = ((long)super.MdStart + start) * BlobFormat.PageSize;
+            if (at >= dataEnd)
+            {
+                (dataStart, dataEnd) = device.DataExtent(at);
+                if (dataEnd <= at || dataStart < at)
+                {
+                    (dataStart, dataEnd) = (at, device.Length); // no usable answer: read on
+                }
+            }
+            if (at < dataStart)
+            {
+                // zeros up to dataStart (a hole of a sparse file): no page there starts a blob
+                long skipTo = (dataStart / BlobFormat.PageSize) - super.MdStart;
+                if (skipTo >= super.MdLength)
+                {
+                    break;
+                }
+                start = (uint)skipTo;
+                if (((long)super.MdStart + start) * BlobFormat.PageSize < dataStart)
+                {
+                    continue; // a page that only begins in the hole: its next one is the first to read
+                }
+            }
             if (pages[start])
             {
                 continue;
             }
+            // The id first, alone: almost every page of a big region is zeros (16 GiB of them in a
+            // 16 TiB store), and copying each whole and checking its CRC would cost 4 KiB of work.
+            BlobStoreImage.ReadMdPage(device, super, start, head);
+            if (BinaryPrimitives.ReadUInt64LittleEndian(head) != BlobFormat.PageToBlobId(start))
+            {
+                continue;
+            }
             BlobStoreImage.ReadMdPage(device, super, start, page);
-            if (!BlobFormat.CrcHolds(page) || BlobStoreImage.PageSequence(page) != 0 ||
-                BlobStoreImage.PageId(page) != BlobFormat.PageToBlobId(start))
+            if (BlobStoreImage.PageSequence(page) != 0 || !BlobFormat.CrcHolds(page))
             {
                 continue; // free, stale, or the middle of some chain
             }

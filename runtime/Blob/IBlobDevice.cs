@@ -12,4 +12,9 @@ internal interface IBlobDevice
     /// <summary>Fills <paramref name="destination"/> from <paramref name="offset"/>; false if the range is
     /// not inside the device (the parsers turn that into a "truncated" error).</summary>
     bool TryRead(long offset, Span<byte> destination);
+
+    /// <summary>A hint for a scan: [start, end) is the first range at or after
+    /// <paramref name="offset"/> that may hold nonzero bytes; before start the device reads as
+    /// zeros (a file's holes). By default anything may hold data.</summary>
+    (long Start, long End) DataExtent(long offset) => (offset, Length);
 }

@@ -121,6 +121,12 @@ internal static unsafe partial class Libc
     public static partial int fdatasync(int fd);
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
+
+    public const int SEEK_DATA = 3;
+    public const int SEEK_HOLE = 4;
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int fcntl(int fd, int cmd, int arg);
 
     public const int F_GETFL = 3;

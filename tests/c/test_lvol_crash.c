@@ -11,8 +11,16 @@
  * names its volume, its index and its write's generation, and the rest of it follows from those).
  * Then it runs its own workload, and so on.
  *
- *   test_lvol_crash DIR      iterations: NB_LVOL_CRASH_ITERATIONS (default 200),
- *                            seed: NB_LVOL_CRASH_SEED (default: the time; printed)
+ *   test_lvol_crash DIR [faults]   iterations: NB_LVOL_CRASH_ITERATIONS (default 200),
+ *                                  seed: NB_LVOL_CRASH_SEED (default: the time; printed)
+ *
+ * With `faults` (the data-fault variant) each child also puts a fault rule on the base once it
+ * has verified the store: the Nth write to the metadata region (the first cluster) fails, either
+ * before it reaches the file (stage=submit: the write is lost) or after (stage=compl: it is on
+ * the file, but the store is told it failed, so what it believes and what the file holds part
+ * ways: a torn update as far as the store can tell). The operation it belonged to must fail with
+ * -EIO (nothing acknowledged); the child then stops (says H) and is killed; the next one checks,
+ * imports and verifies as after any kill, the failed operation counted as in flight.
  *
  * The model passes from parent to child over a pipe: volumes (name, size, parent, snapshot,
  * whether an operation on it was in flight at the kill) and the flushed generation per block. */
@@ -61,6 +69,7 @@ struct model {
 
 static struct model M;
 static int g_ack = -1;
+static int g_faults; /* the data-fault variant */
 
 /* ---------------------------------------------------------------- the child */
 
@@ -85,6 +94,26 @@ static void die(const char *fmt, ...)
 	va_end(ap);
 	say("FAIL %s (last error: %s)", msg, nb_last_error());
 	_exit(1);
+}
+
+/* An operation failed. In the data-fault variant, -EIO once the child's fault rule has fired is
+ * what the rule is for: the child says so and waits for its kill (the operation counts as in
+ * flight); anything else is a failure of the test. */
+static void op_failed(const char *what, const char *bdev, int rc)
+{
+	if (g_faults && rc == -EIO) {
+		struct nb_fault_rule_info info[4];
+		int n = nb_fault_list(info, 4);
+		uint64_t fired = 0;
+		for (int i = 0; i < n && i < 4; i++)
+			fired += info[i].fired;
+		if (fired > 0) {
+			say("H %s %s %d", what, bdev, rc);
+			for (;;)
+				pause();
+		}
+	}
+	die("%s %s: %d", what, bdev, rc);
 }
 
 static uint64_t rng_state;
@@ -270,7 +299,7 @@ static void op_create(uint64_t gen)
 		return;
 	}
 	if (rc != 0)
-		die("create %s", uri);
+		op_failed("create", uri, rc);
 	v->used = v->exists = 1;
 	v->parent = -1;
 	v->blocks = mib * (CLUSTER / BLOCK);
@@ -314,7 +343,7 @@ static void op_write(uint64_t *gen, void *bufs)
 	if (w.status == -ENOSPC) {
 		/* a full store fails the write and keeps the data that was there */
 	} else if (w.status != 0) {
-		die("write %s: %d", bdev, w.status);
+		op_failed("write", bdev, w.status);
 	} else {
 		for (int k = 0; k < n; k++)
 			say("W %d %u %llu", s, blocks[k], (unsigned long long)gens[k]);
@@ -325,7 +354,7 @@ static void op_write(uint64_t *gen, void *bufs)
 			die("flush %s", bdev);
 		wait_for(&f);
 		if (f.status != 0)
-			die("flush %s: %d", bdev, f.status);
+			op_failed("flush", bdev, f.status);
 		say("F %d", s);
 	}
 	nb_put_io_channel(ch);
@@ -362,7 +391,7 @@ static void op_zero(void)
 		die("%s %s", unmap ? "unmap" : "write zeroes", bdev);
 	wait_for(&w);
 	if (w.status != 0 && w.status != -ENOSPC)
-		die("%s %s: %d", unmap ? "unmap" : "write zeroes", bdev, w.status);
+		op_failed(unmap ? "unmap" : "write zeroes", bdev, w.status);
 	for (uint32_t i = first; i < first + count; i++)
 		v->flushed[i] = v->acked[i] = 0;
 	nb_put_io_channel(ch);
@@ -386,7 +415,7 @@ static void op_snapshot(uint64_t gen)
 		return;
 	}
 	if (rc != 0)
-		die("snapshot %s", bdev);
+		op_failed("snapshot", bdev, rc);
 	snap->used = snap->exists = snap->snapshot = 1;
 	snap->parent = v->parent;
 	snap->blocks = v->blocks;
@@ -411,7 +440,7 @@ static void op_clone(uint64_t gen)
 		return;
 	}
 	if (rc != 0)
-		die("clone %s", bdev);
+		op_failed("clone", bdev, rc);
 	c->used = c->exists = 1;
 	c->parent = s;
 	c->blocks = snap->blocks;
@@ -434,7 +463,7 @@ static void op_resize(void)
 		return;
 	}
 	if (rc != 0)
-		die("resize %s", bdev);
+		op_failed("resize", bdev, rc);
 	v->blocks = mib * (CLUSTER / BLOCK);
 	say("R %d %u", s, v->blocks);
 }
@@ -449,11 +478,12 @@ static void op_delete(void)
 	char bdev[64];
 	full_name(bdev, sizeof(bdev), v);
 	struct io_wait w = { 1, 0 };
-	if (nb_lvol_delete(bdev, on_done, &w) != 0)
-		die("delete %s", bdev);
+	int rc = nb_lvol_delete(bdev, on_done, &w);
+	if (rc != 0)
+		op_failed("delete", bdev, rc);
 	wait_for(&w);
 	if (w.status != 0)
-		die("delete %s: %d", bdev, w.status);
+		op_failed("delete", bdev, w.status);
 	v->exists = 0;
 	say("X %d", s);
 }
@@ -508,6 +538,15 @@ static int run_child(const char *file, int model_fd, uint64_t seed)
 		if (M.v[i].used)
 			verify_volume(&M.v[i], bufs);
 	say("READY");
+	if (g_faults) {
+		/* the metadata region is inside the first cluster (48 clusters: masks and md pages) */
+		unsigned every = 1 + (unsigned)(rnd() % 12);
+		const char *stage = rnd() % 2 ? "submit" : "compl";
+		snprintf(uri, sizeof(uri), "inject://base?op=write&stage=%s&method=status&offset=0&num_blk=%u"
+			 "&every=%u&count=1", stage, CLUSTER / BLOCK, every);
+		if (nb_fault_inject(uri) <= 0)
+			die("nb_fault_inject %s", uri);
+	}
 	uint64_t gen = M.gen_base;
 	for (int op = 0; op < OPS_PER_CHILD; op++) {
 		unsigned r = (unsigned)(rnd() % 100);
@@ -727,6 +766,9 @@ static int iteration(const char *file, uint64_t seed, int it, int kill_after, un
 				ready = 1;
 			} else if (strcmp(line, "DONE") == 0) {
 				stop = 1;
+			} else if (line[0] == 'H') { /* a fault failed an operation: the child waits for us */
+				apply(line);
+				stop = 1;
 			} else if (strcmp(line, "L") == 0) {
 				M.store = 1;
 			} else {
@@ -778,10 +820,11 @@ static int iteration(const char *file, uint64_t seed, int it, int kill_after, un
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "faults") == 0)) {
+		fprintf(stderr, "usage: %s DIR [faults]\n", argv[0]);
 		return 2;
 	}
+	g_faults = argc == 3;
 	const char *e = getenv("NB_LVOL_CRASH_ITERATIONS");
 	int iterations = e ? atoi(e) : 200;
 	e = getenv("NB_LVOL_CRASH_SEED");
@@ -800,8 +843,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	close(fd);
-	printf("test_lvol_crash: %d iterations, seed %llu (NB_LVOL_CRASH_SEED to repeat)\n", iterations,
-	       (unsigned long long)seed);
+	printf("test_lvol_crash: %d iterations%s, seed %llu (NB_LVOL_CRASH_SEED to repeat)\n", iterations,
+	       g_faults ? " with metadata write faults" : "", (unsigned long long)seed);
 	rng_state = seed | 1;
 	int64_t start = now_us();
 	for (int it = 0; it < iterations; it++) {
@@ -822,6 +865,9 @@ int main(int argc, char **argv)
 	       g_tally['C'], g_tally['W'], g_tally['F'], g_tally['Z'], g_tally['S'], g_tally['K'], g_tally['R'],
 	       g_tally['X'],
 	       g_tally['N'] + g_tally['A'], g_tally['E']);
+	if (g_faults)
+		printf("test_lvol_crash: %ld operations failed by a metadata write fault, then killed\n",
+		       g_tally['H']);
 	printf("test_lvol_crash: %d kills, every acknowledged create and flushed write found, the checker "
 	       "clean each time (%.1f s)\n", iterations, (double)(now_us() - start) / 1e6);
 	return 0;

@@ -29,6 +29,9 @@ internal sealed unsafe class AioBdev : Bdev.Bdev
     public override string DescribeDriver() =>
         $"path={File.Path} direct={File.Direct} block_device={File.IsBlockDevice}";
 
+    public override void DataExtent(ulong offsetBytes, out ulong start, out ulong end) =>
+        File.DataExtent(offsetBytes, out start, out end);
+
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
         BdevConfig.Entry(writer, "bdev_aio_create", w =>
         {

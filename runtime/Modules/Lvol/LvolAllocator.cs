@@ -19,8 +19,9 @@ namespace NativeBdev.Modules.Lvol;
 /// content: never garbage. -ENOSPC when the store has no free cluster.
 /// The same queue takes clusters back (an unmap or write zeroes of a whole cluster of a thin
 /// volume): the volume is frozen if none of its writes is in flight (else the cluster is kept and
-/// the piece zeroes it in place), its metadata without the cluster is written, the map published,
-/// and only then is the cluster free for another volume.</summary>
+/// the piece zeroes it in place), the cluster unmapped on the base, its metadata without the
+/// cluster written, the map published, and the cluster free for another volume once the reads
+/// that may still read it are back (<see cref="LvolReadDrain"/>).</summary>
 internal sealed class LvolAllocator(LvolStore store) : IDisposable
 {
     private readonly List<(LvolChannel Channel, nint Io)> _queue = [];
@@ -207,15 +208,20 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
             {
                 return 0;
             }
-            int rc = await WriteMap(blob, map).ConfigureAwait(false);
+            // SPDK's order: the area is unmapped first (a thick volume that gets the cluster later
+            // must not read this volume's data), then the metadata, then the cluster is free.
+            int rc = await ClearReleased(freed).ConfigureAwait(false);
+            if (rc == 0)
+            {
+                rc = await WriteMap(blob, map).ConfigureAwait(false);
+            }
             if (rc != 0)
             {
                 return rc;
             }
-            foreach (uint device in freed)
-            {
-                store.UsedClusters.Clear(device);
-            }
+            // Free once the reads that mapped them before the new map are back: else one of them
+            // could read what another volume writes there next.
+            store.Drain.Free(blob, freed, LvolClearMethod.None); // zeroed above
             Releases += freed.Count;
             return 0;
         }
@@ -223,6 +229,24 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         {
             Volatile.Write(ref blob.Frozen, false);
         }
+    }
+
+    /// <summary>Unmaps (or, on a base without unmap, zeroes) each cluster of <paramref name="freed"/>:
+    /// the volume is frozen and the clusters still its own, so a read meanwhile sees zeros, as a
+    /// read racing an unmap may.</summary>
+    private async Task<int> ClearReleased(List<uint> freed)
+    {
+        BdevIoType type = store.Base.IoTypeSupported(BdevIoType.Unmap) ? BdevIoType.Unmap : BdevIoType.WriteZeroes;
+        long size = (long)store.ClusterSize;
+        foreach (uint device in freed)
+        {
+            int rc = await _io!.Run(type, device * size, (int)size).ConfigureAwait(false);
+            if (rc != 0)
+            {
+                return rc;
+            }
+        }
+        return 0;
     }
 
     /// <summary>Takes a cluster for logical cluster <paramref name="cluster"/> of <paramref name="blob"/>
@@ -237,6 +261,13 @@ internal sealed class LvolAllocator(LvolStore store) : IDisposable
         }
         uint source = blob.Resolve(cluster);
         long size = (long)store.ClusterSize;
+        if (source == 0 && store.Base.IoTypeSupported(BdevIoType.WriteZeroes))
+        {
+            // zeros: one write zeroes of the cluster (a file's fallocate, a device's command)
+            // instead of the cluster's size in writes of a zeroed buffer
+            rc = await _io!.Run(BdevIoType.WriteZeroes, one[0] * size, (int)size).ConfigureAwait(false);
+            size = 0;
+        }
         for (long done = 0; done < size && rc == 0; done += LvolOwnerIo.BufferBytes)
         {
             int n = (int)Math.Min(LvolOwnerIo.BufferBytes, size - done);

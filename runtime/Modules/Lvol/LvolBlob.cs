@@ -44,6 +44,54 @@ internal sealed class LvolBlob
         return false;
     }
 
+    // Reads of the volume in flight, in two counters: a read counts itself in the one the phase
+    // names when it starts (LvolReadDrain flips the phase when clusters are taken away).
+    private int _readPhase;
+    private int _reads0;
+    private int _reads1;
+
+    /// <summary>A read of the volume starts, on any thread: it is counted (under the phase it
+    /// returns, which it hands to <see cref="ExitRead"/>) before it looks at any cluster map. The
+    /// phase is read again after the count: if a flip came between, the read counts itself under
+    /// the new phase instead, so a read counted under a phase always started after that phase was
+    /// set, and saw every map published before it. Two atomics per read, no lock.</summary>
+    public int EnterRead()
+    {
+        while (true)
+        {
+            int p = Volatile.Read(ref _readPhase);
+            Interlocked.Increment(ref Reads(p));
+            if (Volatile.Read(ref _readPhase) == p)
+            {
+                return p;
+            }
+            Interlocked.Decrement(ref Reads(p)); // a flip came between: rare, at most once per flip
+        }
+    }
+
+    public void ExitRead(int phase) => Interlocked.Decrement(ref Reads(phase));
+
+    /// <summary>On the metadata thread, after a map without some clusters is published: new reads
+    /// count under the other phase from now on; the old phase's count only falls. Full fence after
+    /// the flip: either a read's count is seen here (and waited for), or the read sees the new map.</summary>
+    public int FlipReadPhase()
+    {
+        int old = _readPhase;
+        Volatile.Write(ref _readPhase, 1 - old);
+        Interlocked.MemoryBarrier();
+        return old;
+    }
+
+    public bool ReadsDrained(int phase) => Volatile.Read(ref Reads(phase)) == 0;
+
+    public int ReadsInFlight => Volatile.Read(ref _reads0) + Volatile.Read(ref _reads1);
+
+    private ref int Reads(int phase) => ref phase == 0 ? ref _reads0 : ref _reads1;
+
+    /// <summary>A deleted snapshot's clone that took its other clusters: the clone's reads may still
+    /// be reading (through the old chain) the clusters freed with the snapshot.</summary>
+    public LvolBlob? Heir { get; set; }
+
     /// <summary>Its first page is zeroed on disk; its pages and clusters go back once its bdev is gone.</summary>
     public bool Deleted { get; set; }
 

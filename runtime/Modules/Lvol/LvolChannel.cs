@@ -53,6 +53,9 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
         switch (io->Type)
         {
             case BdevIoType.Read:
+                // Counted before any map is looked at, until it completes: a cluster taken away
+                // meanwhile is freed only once this read is back (LvolReadDrain).
+                ctx->ReadPhase = _volume.Blob.EnterRead();
                 IssuePieces(channel, io, ctx);
                 break;
             case BdevIoType.Write:
@@ -149,8 +152,18 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
         }
         if (ctx->InFlight == 0)
         {
-            channel.Complete(io, ctx->Status);
+            Finish(channel, io, ctx);
         }
+    }
+
+    /// <summary>Completes a read or write; a read stops holding the clusters it may have read.</summary>
+    private void Finish(BdevChannel channel, BdevIo* io, LvolIoContext* ctx)
+    {
+        if (io->Type == BdevIoType.Read)
+        {
+            _volume.Blob.ExitRead(ctx->ReadPhase);
+        }
+        channel.Complete(io, ctx->Status);
     }
 
     /// <summary>Unmap and write zeroes, piece by piece (a piece never crosses a cluster): a whole
@@ -392,7 +405,7 @@ internal sealed unsafe class LvolChannel : BdevModuleChannel
             }
             return;
         }
-        channel.Complete(parent, ctx->Status);
+        Finish(channel, parent, ctx);
     }
 
     public override void Destroy() => _baseIoChannel.Put();

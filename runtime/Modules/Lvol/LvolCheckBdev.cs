@@ -8,7 +8,8 @@ using NativeBdev.Reactor;
 namespace NativeBdev.Modules.Lvol;
 
 /// <summary>The checker on a bdev: opened read-only and unclaimed, the metadata part (super block,
-/// masks, metadata region) read once in big I/Os, then <see cref="LvolStoreChecker"/> on it. Nothing
+/// masks, metadata region) read in big I/Os as <see cref="LvolStoreChecker"/> asks for it
+/// (<see cref="LvolChunkDevice"/>: no store is too big for memory). Nothing
 /// is written. A store that is loaded is refused: while it runs its masks on disk are stale by design
 /// and its metadata thread may be writing.</summary>
 internal static unsafe class LvolCheckBdev
@@ -38,12 +39,27 @@ internal static unsafe class LvolCheckBdev
                     $"bdev '{bdevName}' has {desc.Bdev.BlockSize}-byte blocks; " +
                     "an lvol store needs blocks dividing 4096");
             }
-            if ((rc = ReadMetadata(desc, out byte[]? head)) != 0)
+            long size = (long)desc.Bdev.SizeBytes;
+            if (size < BlobFormat.PageSize)
+            {
+                report = LvolStoreChecker.Check(new LvolPrefixDevice([], size));
+                return 0;
+            }
+            if ((rc = LvolMdIo.Open(desc, out LvolMdIo? io, LvolChunkDevice.ChunkBytes)) != 0)
             {
                 return rc;
             }
-            report = LvolStoreChecker.Check(new LvolPrefixDevice(head!, (long)desc.Bdev.SizeBytes));
-            return 0;
+            using (io)
+            {
+                if ((rc = MetadataEnd(io!, size, out long end)) != 0)
+                {
+                    return rc;
+                }
+                var device = new LvolChunkDevice(io!, desc.Bdev, end);
+                report = LvolStoreChecker.Check(device);
+                return device.Error != 0 ? LastError.Set(-device.Error,
+                    $"lvol check of '{bdevName}': a metadata read failed ({device.Error})") : 0;
+            }
         }
         finally
         {
@@ -51,49 +67,32 @@ internal static unsafe class LvolCheckBdev
         }
     }
 
-    /// <summary>Page 0, and when it reads as a super block, every page up to the end of the last region
-    /// it names; the checker's own reads past that answer "cannot be read".</summary>
-    private static int ReadMetadata(BdevDesc desc, out byte[]? head)
+    /// <summary>Page 0's end, and when it reads as a super block, the end of the last region it
+    /// names: what the checker reads (in chunks, as it asks); its reads past that answer "cannot
+    /// be read".</summary>
+    private static int MetadataEnd(LvolMdIo io, long size, out long end)
     {
-        head = null;
-        long size = (long)desc.Bdev.SizeBytes;
-        if (size < BlobFormat.PageSize)
-        {
-            head = [];
-            return 0;
-        }
-        int rc = LvolMdIo.Open(desc, out LvolMdIo? io);
+        end = BlobFormat.PageSize;
+        var page = new byte[BlobFormat.PageSize];
+        int rc = io.Read(0, page);
         if (rc != 0)
         {
             return rc;
         }
-        using (io)
+        try
         {
-            var page = new byte[BlobFormat.PageSize];
-            if ((rc = io!.Read(0, page)) != 0)
-            {
-                return rc;
-            }
-            long end = BlobFormat.PageSize;
-            try
-            {
-                BlobSuperBlock s = BlobSuperBlock.Parse(page, size);
-                end = Math.Max(RegionEnd(s.MdStart, s.MdLength), Math.Max(
-                    RegionEnd(s.UsedPageMaskStart, s.UsedPageMaskLength), Math.Max(
-                        RegionEnd(s.UsedClusterMaskStart, s.UsedClusterMaskLength),
-                        RegionEnd(s.UsedBlobIdMaskStart, s.UsedBlobIdMaskLength))));
-            }
-            catch (BlobFormatError)
-            {
-                // the checker says what is wrong with page 0
-            }
-            if (end > int.MaxValue)
-            {
-                return LastError.Set(Errno.E2BIG, $"the store on '{desc.Bdev.Name}' has {end} bytes of metadata");
-            }
-            head = new byte[end];
-            return io.Read(0, head);
+            BlobSuperBlock s = BlobSuperBlock.Parse(page, size);
+            end = Math.Max(RegionEnd(s.MdStart, s.MdLength), Math.Max(
+                RegionEnd(s.UsedPageMaskStart, s.UsedPageMaskLength), Math.Max(
+                    RegionEnd(s.UsedClusterMaskStart, s.UsedClusterMaskLength),
+                    RegionEnd(s.UsedBlobIdMaskStart, s.UsedBlobIdMaskLength))));
+            end = Math.Min(end, size);
         }
+        catch (BlobFormatError)
+        {
+            // the checker says what is wrong with page 0
+        }
+        return 0;
     }
 
     private static long RegionEnd(uint start, uint length) => ((long)start + length) * BlobFormat.PageSize;

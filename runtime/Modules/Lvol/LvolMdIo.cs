@@ -143,6 +143,15 @@ internal sealed unsafe class LvolMdIo : IDisposable
 
     public int Flush() => Run(BdevIoType.Flush, 0, 0);
 
+    /// <summary>An unmap or write zeroes of <paramref name="bytes"/> (at most 1 GiB) at
+    /// <paramref name="offset"/>, whole blocks, no data (clearing: <see cref="LvolClear"/>).</summary>
+    public int Discard(BdevIoType type, long offset, long bytes)
+    {
+        Invariant.Assert(type is BdevIoType.Unmap or BdevIoType.WriteZeroes && bytes <= LvolClear.ChunkBytes,
+            "a discard is an unmap or write zeroes of at most one chunk");
+        return Run(type, offset, (int)bytes);
+    }
+
     private int Run(BdevIoType type, long offset, int bytes)
     {
         uint bs = BlockSize;
@@ -154,7 +163,7 @@ internal sealed unsafe class LvolMdIo : IDisposable
         *_status = 1; // pending: a completion writes 0 or a negative errno
         ulong blocks = type == BdevIoType.Flush ? _desc.Bdev.BlockCount : (ulong)bytes / bs;
         int rc = OnThread(() => ((BdevChannel)_channel!.State!).Submit(_desc, type, null, 0,
-            type == BdevIoType.Flush ? null : _buffer, (ulong)offset / bs, blocks,
+            type is BdevIoType.Read or BdevIoType.Write ? _buffer : null, (ulong)offset / bs, blocks,
             (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone, (nint)_status));
         if (rc != 0)
         {

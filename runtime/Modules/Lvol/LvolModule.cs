@@ -11,7 +11,10 @@ namespace NativeBdev.Modules.Lvol;
 /// a bdev POOL/NAME. <c>lvol:///NAME?size=&amp;thin=&amp;lvs=lvs:///POOL?...</c> brings the store up if it
 /// is not, then answers the volume POOL/NAME, created (size bytes, or with a K/M/G/T suffix) when the
 /// store has none of that name. The lvs URI inside lvol's may be percent-encoded; unencoded, its
-/// mode=, disk= and cluster_size= fall out as lvol's own parameters and are handed back to it.</summary>
+/// mode=, disk= and cluster_size= fall out as lvol's own parameters and are handed back to it.
+/// clear_method= (none, unmap, write_zeroes: SPDK's) inside lvs= is the store's, for its data
+/// region when it is made (unmap when absent); on lvol:/// itself it is the new volume's, for the
+/// clusters it gives back when deleted or shrunk (SPDK's bdev_lvol_create clear_method).</summary>
 internal sealed class LvolModule : IBdevModule
 {
     public string Name => "lvol";
@@ -60,12 +63,12 @@ internal sealed class LvolModule : IBdevModule
         name = null;
         string mode = uri.Get("mode") ?? "create_import";
         string? disk = uri.Get("disk"), cluster = uri.Get("cluster_size");
-        int rc = uri.CheckAllUsed("mode, disk, cluster_size");
-        if (rc != 0)
+        int rc = LvolClear.Parse(uri.Get("clear_method"), LvolClearMethod.Unmap, out LvolClearMethod clear);
+        if (rc != 0 || (rc = uri.CheckAllUsed("mode, disk, cluster_size, clear_method")) != 0)
         {
             return rc;
         }
-        rc = LvolPools.Bring(uri.Name, mode, disk, cluster, out LvolStore? store);
+        rc = LvolPools.Bring(uri.Name, mode, disk, cluster, clear, out LvolStore? store);
         name = store?.Name;
         return rc;
     }
@@ -93,13 +96,16 @@ internal sealed class LvolModule : IBdevModule
         string? cluster = lvsUri.Get("cluster_size") ?? outerCluster;
         ulong size = 0;
         bool thin = false;
+        LvolClearMethod storeClear = LvolClearMethod.Unmap, clear = LvolClearMethod.Default;
         if ((rc = LvolPools.ParseSize(uri.Get("size"), out size)) != 0 || (rc = uri.GetBool("thin", ref thin)) != 0 ||
-            (rc = uri.CheckAllUsed("size, thin, lvs, mode, disk, cluster_size")) != 0 ||
-            (rc = lvsUri.CheckAllUsed("mode, disk, cluster_size")) != 0)
+            (rc = LvolClear.Parse(uri.Get("clear_method"), LvolClearMethod.Default, out clear)) != 0 ||
+            (rc = LvolClear.Parse(lvsUri.Get("clear_method"), LvolClearMethod.Unmap, out storeClear)) != 0 ||
+            (rc = uri.CheckAllUsed("size, thin, lvs, mode, disk, cluster_size, clear_method")) != 0 ||
+            (rc = lvsUri.CheckAllUsed("mode, disk, cluster_size, clear_method")) != 0)
         {
             return rc;
         }
-        if ((rc = LvolPools.Bring(lvsUri.Name, mode, disk, cluster, out LvolStore? store)) != 0)
+        if ((rc = LvolPools.Bring(lvsUri.Name, mode, disk, cluster, storeClear, out LvolStore? store)) != 0)
         {
             return rc;
         }
@@ -111,7 +117,7 @@ internal sealed class LvolModule : IBdevModule
                 return LastError.Set(Errno.EINVAL,
                     $"lvol store '{store.Name}' has no volume '{uri.Name}'; size= creates one");
             }
-            if ((rc = LvolVolumes.Create(store, uri.Name, size, thin, out v)) != 0)
+            if ((rc = LvolVolumes.Create(store, uri.Name, size, thin, clear, out v)) != 0)
             {
                 return rc;
             }

@@ -12,7 +12,8 @@ namespace NativeBdev.Modules.Lvol;
 
 /// <summary>The metadata thread's own I/O to the store's base, awaitable: one I/O at a time (the
 /// allocator is sequential), completed by the base on this thread, the continuation run inline
-/// from that completion. Used for cluster allocation only, never for the overwrite path.</summary>
+/// from that completion. Used for cluster allocation and release only, never for the overwrite
+/// path.</summary>
 internal sealed unsafe class LvolOwnerIo : IValueTaskSource<int>, IDisposable
 {
     public const int BufferBytes = 1 << 20;
@@ -66,6 +67,7 @@ internal sealed unsafe class LvolOwnerIo : IValueTaskSource<int>, IDisposable
     {
         uint bs = _desc.Bdev.BlockSize;
         _core.Reset();
+        buf = type is BdevIoType.Read or BdevIoType.Write ? buf : null; // unmap, write zeroes: no data
         int rc = ((BdevChannel)_channel.State!).Submit(_desc, type, null, 0, buf, (ulong)offset / bs,
             (ulong)bytes / bs, (nint)(delegate* unmanaged[Cdecl]<BdevIo*, int, void*, void>)&OnDone,
             GCHandle.ToIntPtr(_self));

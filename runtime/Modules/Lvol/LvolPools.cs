@@ -13,7 +13,13 @@ internal static class LvolPools
 {
     public const ulong DefaultClusterSize = 4UL << 20; // SPDK's lvs default
 
-    public static int Bring(string pool, string mode, string? disk, string? clusterText, out LvolStore? store)
+    public static int Bring(string pool, string mode, string? disk, string? clusterText, out LvolStore? store) =>
+        Bring(pool, mode, disk, clusterText, LvolClearMethod.Unmap, out store);
+
+    /// <summary><paramref name="clear"/>: what a store made here does to its data region (SPDK's
+    /// bdev_lvol_create_lvstore clear_method); an import ignores it.</summary>
+    public static int Bring(string pool, string mode, string? disk, string? clusterText, LvolClearMethod clear,
+        out LvolStore? store)
     {
         store = LvolStore.Find(pool);
         if (store != null)
@@ -39,7 +45,7 @@ internal static class LvolPools
         {
             return rc;
         }
-        rc = BringOn(pool, mode, baseName!, cluster, out store);
+        rc = BringOn(pool, mode, baseName!, cluster, clear, out store);
         if (rc != 0)
         {
             if (owns)
@@ -55,7 +61,8 @@ internal static class LvolPools
         return 0;
     }
 
-    private static int BringOn(string pool, string mode, string baseName, ulong cluster, out LvolStore? store)
+    private static int BringOn(string pool, string mode, string baseName, ulong cluster, LvolClearMethod clear,
+        out LvolStore? store)
     {
         store = LvolStore.ForBase(baseName); // the examine brought it up as the disk appeared
         if (store != null)
@@ -78,7 +85,7 @@ internal static class LvolPools
         }
         if (!found)
         {
-            return LvolStore.CreateNew(baseName, pool, cluster, out store);
+            return LvolStore.CreateNew(baseName, pool, cluster, clear, out store);
         }
         if ((rc = LvolStore.Import(baseName, out store)) != 0)
         {

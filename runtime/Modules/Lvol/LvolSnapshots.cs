@@ -66,6 +66,7 @@ internal static class LvolSnapshots
             DataRoFlags = BlobFormat.ReadOnly,
             Parent = blob.Parent,
         };
+        LvolClear.Set(snap, LvolClear.Of(blob)); // SPDK: the snapshot takes the volume's clear method
         LvolVolumes.SetName(snap, name);
         snap.SetString("uuid", Guid.NewGuid().ToString());
         if (blob.Parent != null)
@@ -106,9 +107,13 @@ internal static class LvolSnapshots
         LvolBlob.Remove(snap.InternalXattrs, LvolStore.SnapshotInProgress);
         if (LvolVolumes.WithMd(store, io => store.Persist(io, snap)) != 0)
         {
-            // harmless: an import finds the volume naming it and drops the mark itself
+            // Harmless while the volume names the snapshot: an import drops the mark itself. But a
+            // later change could end that (the volume deleted or snapshotted again), and an import
+            // would then drop a finished snapshot: the next metadata change writes it first
+            // (LvolVolumes.WithMd; test_lvol_crash's fault variant found this).
             Log.Warn($"lvol store '{store.Name}': snapshot '{name}' keeps its in-progress mark on disk: " +
                 LastError.Message);
+            store.MarkedOnDisk.Add(snap);
         }
         return store.AddVolume(snap, out snapshot);
     }
@@ -143,10 +148,11 @@ internal static class LvolSnapshots
         LvolVolumes.SetName(blob, name);
         blob.SetString("uuid", Guid.NewGuid().ToString());
         LvolBlob.Set(blob.InternalXattrs, "SNAP", BitConverter.GetBytes(snapshot.Blob.Id));
+        LvolClear.Set(blob, LvolClear.Of(snapshot.Blob)); // SPDK: a clone takes its origin's
         store.Blobs.Add(id, blob);
         if ((rc = LvolVolumes.WithMd(store, io => store.Persist(io, blob))) != 0)
         {
-            store.ReleaseBlob(blob);
+            store.ReleaseBlob(blob, clear: false);
             return rc;
         }
         snapshot.Blob.Clones.Add(blob);
@@ -264,15 +270,28 @@ internal static class LvolSnapshots
         }
         byte[]? oldSnap = LvolBlob.Get(clone.InternalXattrs, "SNAP");
         Restore(clone, snap.Parent == null ? null : BitConverter.GetBytes(snap.Parent.Id));
-        // The clone is written first (it names the clusters it takes over); the snapshot's first
-        // page is zeroed after, so a crash between leaves both naming the shared clusters.
+        // SPDK's order: the snapshot is marked pending removal (internal xattr SNAPRM, the clone's
+        // id), then the clone is written (it names the clusters it takes over and no longer the
+        // snapshot), then the snapshot's first page is zeroed. A crash after the clone's write
+        // leaves both naming the shared clusters: an import that finds the mark on a snapshot
+        // its clone no longer names finishes the delete (LvolStore.DropUnfinishedSnapshots); one
+        // whose clone still names it keeps it and drops the mark. (test_lvol_crash's fault
+        // variant found the window: without the mark the next import kept both owners.)
+        LvolBlob.Set(snap.InternalXattrs, LvolStore.SnapshotPendingRemoval, BitConverter.GetBytes(clone.Id));
         rc = LvolVolumes.WithMd(store, io =>
         {
-            int r = store.Persist(io, clone, map);
+            int r = store.Persist(io, snap);
+            if (r == 0)
+            {
+                r = store.Persist(io, clone, map);
+            }
             return r != 0 ? r : io.Zero(store.MdOffset(snap.Pages[0]), BlobFormat.PageSize);
         });
         if (rc != 0)
         {
+            // The mark may be on disk: it is right for what the disk holds either way (the clone
+            // written or not), so it stays there; an import settles it.
+            LvolBlob.Remove(snap.InternalXattrs, LvolStore.SnapshotPendingRemoval);
             Restore(clone, oldSnap);
             return rc;
         }
@@ -287,6 +306,7 @@ internal static class LvolSnapshots
             left[i] = keep[i] ? 0 : left[i];
         }
         snap.Clusters = left; // what is freed with it: the clusters the clone did not take
+        snap.Heir = clone;    // whose reads (through the old chain) may still read them
         snap.Parent = null;
         snap.Deleted = true;
         return BdevRegistry.Destroy(snapshot.Name, done);

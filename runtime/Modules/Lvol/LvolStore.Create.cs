@@ -17,8 +17,14 @@ internal sealed unsafe partial class LvolStore
     /// the super block, then the used-page, used-cluster and used-blob-id masks a page-rounded region
     /// each, then a metadata region of one page per cluster (SPDK's default md ratio of 100 %), all
     /// of it zeroed first so that a replay never finds an older store's pages; the super blob holds
-    /// the store's name and a new uuid. The io unit is the base's block size. 0 or -errno.</summary>
-    public static int CreateNew(string baseName, string name, ulong clusterSize, out LvolStore? store)
+    /// the store's name and a new uuid. The io unit is the base's block size. The data region after
+    /// the metadata is cleared with <paramref name="clear"/> as SPDK's bs_init does (unmap by
+    /// default; write zeroes; or none, leaving what the base held). 0 or -errno.</summary>
+    public static int CreateNew(string baseName, string name, ulong clusterSize, out LvolStore? store) =>
+        CreateNew(baseName, name, clusterSize, LvolClearMethod.Unmap, out store);
+
+    public static int CreateNew(string baseName, string name, ulong clusterSize, LvolClearMethod clear,
+        out LvolStore? store)
     {
         store = null;
         int rc = CheckName(name, "lvol store");
@@ -37,7 +43,7 @@ internal sealed unsafe partial class LvolStore
         rc = LvolMdIo.Open(desc!, out LvolMdIo? io);
         if (rc == 0)
         {
-            rc = Format(desc!, owner!, io!, name, clusterSize, out store);
+            rc = Format(desc!, owner!, io!, name, clusterSize, clear, out store);
             io!.Dispose();
         }
         if (rc != 0)
@@ -67,7 +73,7 @@ internal sealed unsafe partial class LvolStore
     }
 
     private static int Format(BdevDesc desc, LightweightThread owner, LvolMdIo io, string name, ulong clusterSize,
-        out LvolStore? store)
+        LvolClearMethod clear, out LvolStore? store)
     {
         store = null;
         Bdev.Bdev b = desc.Bdev;
@@ -120,8 +126,10 @@ internal sealed unsafe partial class LvolStore
         {
             s.UsedClusters.Set((long)c);
         }
-        int rc = io.Zero(0, ((long)mdStart + mdLen) * BlobFormat.PageSize);
-        if (rc != 0)
+        long mdEnd = ((long)mdStart + mdLen) * BlobFormat.PageSize;
+        // zeroed by write zeroes where the base has it (a 16 TiB store has 16 GiB of metadata region)
+        int rc = LvolClear.Range(io, b, LvolClearMethod.WriteZeroes, 0, mdEnd);
+        if (rc != 0 || (rc = LvolClear.Range(io, b, clear, mdEnd, (long)size - mdEnd)) != 0)
         {
             return rc;
         }

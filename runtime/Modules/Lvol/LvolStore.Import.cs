@@ -11,7 +11,8 @@ namespace NativeBdev.Modules.Lvol;
 internal sealed unsafe partial class LvolStore
 {
     /// <summary>Brings up the store on bdev <paramref name="baseName"/>: opens and claims it, reads the
-    /// metadata part in big I/Os, parses it with the blobstore reader (which replays a store that
+    /// metadata part in big I/Os as the reader asks for it (<see cref="LvolChunkDevice"/>), parses it
+    /// with the blobstore reader (which replays a store that
     /// was not closed cleanly), marks the store dirty on disk and registers a bdev per volume.
     /// The calling thread becomes the store's metadata thread. 0 or -errno.</summary>
     public static int Import(string baseName, out LvolStore? store)
@@ -22,7 +23,7 @@ internal sealed unsafe partial class LvolStore
         {
             return rc;
         }
-        rc = LvolMdIo.Open(desc!, out LvolMdIo? io);
+        rc = LvolMdIo.Open(desc!, out LvolMdIo? io, LvolChunkDevice.ChunkBytes);
         if (rc == 0)
         {
             rc = Load(desc!, owner!, io!, out store);
@@ -138,17 +139,13 @@ internal sealed unsafe partial class LvolStore
                 $"not a multiple of the bdev's {b.BlockSize}-byte blocks");
         }
         long prefixBytes = ((long)super.MdStart + super.MdLength) * BlobFormat.PageSize;
-        if (prefixBytes > int.MaxValue)
+        var device = new LvolChunkDevice(io, b, Math.Min(prefixBytes, (long)b.SizeBytes));
+        rc = LvolStoreImage.Load(device, out LvolStoreImage? image, out string error);
+        if (device.Error != 0)
         {
-            return LastError.Set(Errno.E2BIG, $"the store on '{b.Name}' has {prefixBytes} bytes of metadata");
+            return LastError.Set(-device.Error, $"the lvol store on '{b.Name}' does not load: a metadata read " +
+                $"failed ({device.Error})");
         }
-        var prefix = new byte[prefixBytes];
-        if ((rc = io.Read(0, prefix)) != 0)
-        {
-            return rc;
-        }
-        rc = LvolStoreImage.Load(new LvolPrefixDevice(prefix, (long)b.SizeBytes), out LvolStoreImage? image,
-            out string error);
         if (rc != 0)
         {
             return LastError.Set(-rc, $"the lvol store on '{b.Name}' does not load: {error}");
@@ -184,6 +181,10 @@ internal sealed unsafe partial class LvolStore
     /// <summary>SPDK's name for the internal xattr a snapshot carries until its volume is its clone.</summary>
     public const string SnapshotInProgress = "SNAPTMP";
 
+    /// <summary>SPDK's name for the internal xattr a snapshot being deleted carries (its one clone's
+    /// id) from before its clone takes its clusters until its first page is zeroed.</summary>
+    public const string SnapshotPendingRemoval = "SNAPRM";
+
     /// <summary>A snapshot still marked in progress: if its volume names it (SNAP), the snapshot was
     /// complete but for the last write, which is done here (the mark goes); if not, the crash
     /// came before the volume's write: the snapshot names the volume's own clusters and goes (its
@@ -193,12 +194,18 @@ internal sealed unsafe partial class LvolStore
         var zero = new byte[BlobFormat.PageSize];
         foreach (LvolBlob b in new List<LvolBlob>(Blobs.Values))
         {
-            if (LvolBlob.Get(b.InternalXattrs, SnapshotInProgress) is not { Length: 8 } v)
+            int rc;
+            if (LvolBlob.Get(b.InternalXattrs, SnapshotPendingRemoval) is { Length: 8 } rm &&
+                (rc = FinishSnapshotRemoval(io, b, BitConverter.ToUInt64(rm), zero)) != 0)
+            {
+                return rc;
+            }
+            if (!Blobs.ContainsKey(b.Id) ||
+                LvolBlob.Get(b.InternalXattrs, SnapshotInProgress) is not { Length: 8 } v)
             {
                 continue;
             }
             ulong volume = BitConverter.ToUInt64(v);
-            int rc;
             if (Blobs.TryGetValue(volume, out LvolBlob? vol) && BlobRecord_ParentId(vol) == b.Id)
             {
                 // written without the mark now: once the volume is deleted, nothing would tell a
@@ -227,6 +234,44 @@ internal sealed unsafe partial class LvolStore
             Blobs.Remove(b.Id);
             Log.Notice($"lvol store '{Name}': snapshot blob 0x{b.Id:x} was not finished before a crash; dropped");
         }
+        return 0;
+    }
+
+    /// <summary>A snapshot marked pending removal (SNAPRM, its clone's id), as SPDK's load settles
+    /// it: if the clone still names it, the crash came before the clone's write: the snapshot stays,
+    /// written without the mark. If not, the clone took its clusters: the delete is finished here
+    /// (its first page zeroed, its pages and id freed, and the clusters only it held freed).</summary>
+    private int FinishSnapshotRemoval(LvolMdIo io, LvolBlob snap, ulong cloneId, byte[] zero)
+    {
+        if (Blobs.TryGetValue(cloneId, out LvolBlob? clone) && BlobRecord_ParentId(clone) == snap.Id)
+        {
+            LvolBlob.Remove(snap.InternalXattrs, SnapshotPendingRemoval);
+            return Persist(io, snap);
+        }
+        int rc = io.Write(((long)Super.MdStart + snap.Pages[0]) * BlobFormat.PageSize, zero);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        var held = new HashSet<uint>(clone?.Clusters ?? []);
+        foreach (uint c in snap.Clusters)
+        {
+            if (c != 0 && !held.Contains(c))
+            {
+                UsedClusters.Clear(c);
+            }
+        }
+        foreach (uint page in snap.Pages)
+        {
+            UsedPages.Clear(page);
+        }
+        foreach (uint page in snap.ExtentPages)
+        {
+            UsedPages.Clear(page);
+        }
+        UsedBlobIds.Clear(BlobFormat.BlobIdToPage(snap.Id));
+        Blobs.Remove(snap.Id);
+        Log.Notice($"lvol store '{Name}': snapshot blob 0x{snap.Id:x} was being deleted at a crash; deleted");
         return 0;
     }
 

@@ -122,8 +122,26 @@ internal sealed unsafe partial class LvolStore
         }
     }
 
-    /// <summary>Forgets a blob that was deleted: its pages, id and clusters go back.</summary>
-    public void ReleaseBlob(LvolBlob blob)
+    /// <summary>Frees the clusters of <paramref name="map"/> from <paramref name="from"/> on, which a
+    /// published map of <paramref name="blob"/> named until now, once no read that may still read
+    /// them is in flight (<see cref="LvolReadDrain"/>).</summary>
+    public void FreeAfterReads(LvolBlob blob, uint[] map, int from, LvolClearMethod clear)
+    {
+        var devices = new List<uint>();
+        for (int i = from; i < map.Length; i++)
+        {
+            if (map[i] != 0)
+            {
+                devices.Add(map[i]);
+            }
+        }
+        Drain.Free(blob, devices, clear);
+    }
+
+    /// <summary>Forgets a blob that was deleted: its pages, id and clusters go back (the clusters
+    /// once reads that may still read them are back, and cleared first with the blob's clear method
+    /// unless <paramref name="clear"/> is false: a blob that never had a bdev).</summary>
+    public void ReleaseBlob(LvolBlob blob, bool clear = true)
     {
         foreach (uint p in blob.Pages)
         {
@@ -134,7 +152,7 @@ internal sealed unsafe partial class LvolStore
             UsedPages.Clear(p);
         }
         UsedBlobIds.Clear(BlobFormat.BlobIdToPage(blob.Id));
-        ReleaseClusters(blob.Clusters, 0);
+        FreeAfterReads(blob, blob.Clusters, 0, clear ? LvolClear.Of(blob) : LvolClearMethod.None);
         Blobs.Remove(blob.Id);
     }
 }

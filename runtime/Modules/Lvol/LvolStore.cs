@@ -40,6 +40,7 @@ internal sealed unsafe partial class LvolStore
         UsedClusters = clusters;
         UsedBlobIds = ids;
         Allocator = new LvolAllocator(this);
+        Drain = new LvolReadDrain(this);
     }
 
     public string Name { get; private set; }
@@ -54,6 +55,13 @@ internal sealed unsafe partial class LvolStore
     public Dictionary<ulong, LvolBlob> Blobs { get; } = [];
     public LvolBlob SuperBlob { get; private set; } = null!;
     public LvolAllocator Allocator { get; }
+
+    /// <summary>Where clusters taken from a volume wait for the reads that may still read them.</summary>
+    public LvolReadDrain Drain { get; }
+
+    /// <summary>Finished snapshots whose in-progress mark is still on disk (its removal failed):
+    /// written again before the next metadata change (LvolVolumes.WithMd).</summary>
+    public List<LvolBlob> MarkedOnDisk { get; } = [];
 
     /// <summary>The base bdev was made from the lvs URI's disk= (not named with bdev:///): it goes
     /// when the store does.</summary>
@@ -325,6 +333,8 @@ internal sealed unsafe partial class LvolStore
     private void Close()
     {
         int rc = 0;
+        // No volume is left to read: what waits is cleared and free before the masks are written.
+        Drain.Close(canClear: !Desc.Closed && !Base.Removing);
         if (!Desc.Closed && Base.Removing)
         {
             // The base is going (hot-remove, its delete): nothing can be written; the store stays

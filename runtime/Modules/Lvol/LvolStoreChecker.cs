@@ -371,12 +371,17 @@ internal sealed class LvolStoreChecker
 
     /// <summary>Whether one of the two is a snapshot still marked in progress (SNAPTMP) for the other, which
     /// does not name it as its parent: the snapshot's write made it, the volume's did not, so both
-    /// name the volume's clusters; an import drops such a snapshot.</summary>
+    /// name the volume's clusters; an import drops such a snapshot. Likewise a snapshot marked
+    /// pending removal (SNAPRM) whose clone no longer names it: the clone took its clusters.</summary>
     private static bool UnfinishedSnapshotOf(BlobRecord a, BlobRecord b)
     {
-        static bool Pending(BlobRecord snap, BlobRecord volume) =>
-            snap.InternalXattrs.TryGetValue(LvolStore.SnapshotInProgress, out byte[]? v) && v.Length == 8 &&
+        static bool Marked(BlobRecord snap, BlobRecord volume, string mark) =>
+            snap.InternalXattrs.TryGetValue(mark, out byte[]? v) && v.Length == 8 &&
             BitConverter.ToUInt64(v) == volume.Id && volume.ParentId != snap.Id;
+        // SNAPRM: a snapshot being deleted whose clone took its clusters; an import finishes it
+        static bool Pending(BlobRecord snap, BlobRecord volume) =>
+            Marked(snap, volume, LvolStore.SnapshotInProgress) ||
+            Marked(snap, volume, LvolStore.SnapshotPendingRemoval);
         return Pending(a, b) || Pending(b, a);
     }
 

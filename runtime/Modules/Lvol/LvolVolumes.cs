@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using NativeBdev.Bdev;
 using NativeBdev.Blob;
 using NativeBdev.Env;
@@ -15,7 +16,14 @@ internal static class LvolVolumes
     /// <summary>SPDK stores an lvol's name as its whole 64-byte buffer, NUL padded.</summary>
     public const int NameXattrBytes = LvolStore.MaxNameLength + 1;
 
-    public static int Create(LvolStore store, string name, ulong sizeBytes, bool thin, out LvolBdev? volume)
+    public static int Create(LvolStore store, string name, ulong sizeBytes, bool thin, out LvolBdev? volume) =>
+        Create(store, name, sizeBytes, thin, LvolClearMethod.Default, out volume);
+
+    /// <summary>SPDK's bdev_lvol_create: <paramref name="clear"/> is kept in the blob's md_ro flags (as
+    /// SPDK keeps it) and clears the clusters the volume gives back when deleted or shrunk (default:
+    /// unmap).</summary>
+    public static int Create(LvolStore store, string name, ulong sizeBytes, bool thin, LvolClearMethod clear,
+        out LvolBdev? volume)
     {
         volume = null;
         int rc = store.CheckOwner();
@@ -50,10 +58,11 @@ internal static class LvolVolumes
         };
         SetName(blob, name);
         blob.SetString("uuid", Guid.NewGuid().ToString());
+        LvolClear.Set(blob, clear);
         store.Blobs.Add(id, blob);
         if ((rc = WithMd(store, io => store.Persist(io, blob))) != 0)
         {
-            store.ReleaseBlob(blob);
+            store.ReleaseBlob(blob, clear: false);
             return rc;
         }
         return store.AddVolume(blob, out volume);
@@ -134,7 +143,8 @@ internal static class LvolVolumes
         blob.Clusters = map;
         if (map.Length < old.Length)
         {
-            store.ReleaseClusters(old, map.Length);
+            // cleared with the volume's method (SPDK's truncation), after reads in flight past the end
+            store.FreeAfterReads(blob, old, map.Length, LvolClear.Of(blob));
         }
         return 0;
     }
@@ -208,7 +218,29 @@ internal static class LvolVolumes
         return BdevRegistry.Destroy(v.Name, done);
     }
 
-    /// <summary>Runs <paramref name="body"/> with synchronous metadata I/O to the store's base.</summary>
+    private static int WriteMarked(LvolStore store, LvolMdIo io)
+    {
+        List<LvolBlob> marked = store.MarkedOnDisk;
+        while (marked.Count > 0)
+        {
+            LvolBlob snap = marked[^1];
+            if (!snap.Deleted && store.Blobs.ContainsKey(snap.Id))
+            {
+                int rc = store.Persist(io, snap);
+                if (rc != 0)
+                {
+                    return rc;
+                }
+            }
+            marked.RemoveAt(marked.Count - 1);
+        }
+        return 0;
+    }
+
+    /// <summary>Runs <paramref name="body"/> with synchronous metadata I/O to the store's base. A
+    /// finished snapshot whose in-progress mark could not be removed on disk is written first
+    /// (and the change refused if that fails): the change could end what tells an import the
+    /// snapshot was finished (its volume naming it).</summary>
     public static int WithMd(LvolStore store, Func<LvolMdIo, int> body)
     {
         int rc = LvolMdIo.Open(store.Desc, out LvolMdIo? io);
@@ -218,7 +250,7 @@ internal static class LvolVolumes
         }
         try
         {
-            return body(io!);
+            return (rc = WriteMarked(store, io!)) != 0 ? rc : body(io!);
         }
         finally
         {

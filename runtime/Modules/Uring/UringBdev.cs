@@ -65,6 +65,9 @@ internal sealed unsafe class UringBdev : Bdev.Bdev
     public override string DescribeDriver() =>
         $"path={File.Path} direct={File.Direct} sqpoll={SqPoll} block_device={File.IsBlockDevice} unmap={Unmap}";
 
+    public override void DataExtent(ulong offsetBytes, out ulong start, out ulong end) =>
+        File.DataExtent(offsetBytes, out start, out end);
+
     public override void WriteConfig(System.Text.Json.Utf8JsonWriter writer) =>
         BdevConfig.Entry(writer, "bdev_uring_create", w =>
         {

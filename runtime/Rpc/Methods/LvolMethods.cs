@@ -22,8 +22,13 @@ internal static class LvolMethods
             (call, args) =>
             {
                 uint cluster = args.UInt32("cluster_sz", (uint)LvolPools.DefaultClusterSize);
-                int rc = LvolStore.CreateNew(args.String("bdev_name")!, args.String("lvs_name")!, cluster,
-                    out LvolStore? store);
+                LvolStore? store = null;
+                int rc = LvolClear.Parse(args.String("clear_method"), LvolClearMethod.Unmap, out LvolClearMethod clear);
+                if (rc == 0)
+                {
+                    rc = LvolStore.CreateNew(args.String("bdev_name")!, args.String("lvs_name")!, cluster, clear,
+                        out store);
+                }
                 Reply(call, rc, () => call.Result(store!.Uuid));
             }));
         server.Register(new RpcMethod("bdev_lvol_get_lvstores",
@@ -76,8 +81,14 @@ internal static class LvolMethods
                     return;
                 }
                 ulong size = args.Has("size_in_mib") ? args.UInt64("size_in_mib") << 20 : args.UInt64("size");
-                int rc = LvolVolumes.Create(s, args.String("lvol_name")!, size, args.Bool("thin_provision"),
-                    out LvolBdev? v);
+                LvolBdev? v = null;
+                int rc = LvolClear.Parse(args.String("clear_method"), LvolClearMethod.Default,
+                    out LvolClearMethod clear);
+                if (rc == 0)
+                {
+                    rc = LvolVolumes.Create(s, args.String("lvol_name")!, size, args.Bool("thin_provision"), clear,
+                        out v);
+                }
                 Reply(call, rc, () => call.Result(v!.Uuid.ToString()));
             }));
         server.Register(new RpcMethod("bdev_lvol_get_lvols",

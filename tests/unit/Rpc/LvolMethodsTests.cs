@@ -134,4 +134,33 @@ public class LvolMethodsTests
         await Assert.That(s0.GetProperty("free_clusters").GetInt64()).IsEqualTo(before + 16);
         await Assert.That(nobody.GetProperty("error").GetProperty("code").GetInt32()).IsEqualTo(-19);
     }
+
+    [Test]
+    public async Task Clear_method_is_honoured_and_a_bad_one_refused()
+    {
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("rpc-lvol-clear");
+        var c = new RpcTestClient { Pump = () => t.Poll(0, 0) };
+        string disk = Bdevs.Malloc("lvclr", "size_mb=32&blk_size=4096");
+        string lvs = Bdevs.Unique("lvs");
+        JsonElement bad = CallOn(t, c, "bdev_lvol_create_lvstore",
+            $"{{\"bdev_name\":\"{disk}\",\"lvs_name\":\"{lvs}\",\"clear_method\":\"shred\"}}");
+        JsonElement made = CallOn(t, c, "bdev_lvol_create_lvstore",
+            $"{{\"bdev_name\":\"{disk}\",\"lvs_name\":\"{lvs}\",\"cluster_sz\":1048576," +
+            "\"clear_method\":\"write_zeroes\"}");
+        JsonElement badVol = CallOn(t, c, "bdev_lvol_create",
+            $"{{\"lvol_name\":\"v\",\"size_in_mib\":1,\"lvs_name\":\"{lvs}\",\"clear_method\":\"nope\"}}");
+        JsonElement vol = CallOn(t, c, "bdev_lvol_create",
+            $"{{\"lvol_name\":\"v\",\"size_in_mib\":1,\"lvs_name\":\"{lvs}\",\"clear_method\":\"none\"}}");
+        ulong flags = NativeBdev.Modules.Lvol.LvolStore.Find(lvs)!.FindVolume("v")!.Blob.MdRoFlags;
+        CallOn(t, c, "bdev_lvol_delete_lvstore", $"{{\"lvs_name\":\"{lvs}\"}}");
+        ThreadHost.PollUntil(() => NativeBdev.Modules.Lvol.LvolStore.Find(lvs) == null, t);
+        Bdevs.DestroyAndWait(disk, t);
+
+        await Assert.That(bad.GetProperty("error").GetProperty("code").GetInt32()).IsEqualTo(-22);
+        await Assert.That(made.TryGetProperty("result", out _)).IsTrue();
+        await Assert.That(badVol.GetProperty("error").GetProperty("code").GetInt32()).IsEqualTo(-22);
+        await Assert.That(vol.TryGetProperty("result", out _)).IsTrue();
+        await Assert.That(flags).IsEqualTo(1UL); // SPDK's BLOB_CLEAR_WITH_NONE in md_ro flags
+    }
 }

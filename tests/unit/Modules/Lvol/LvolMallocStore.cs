@@ -15,18 +15,41 @@ internal sealed class LvolMallocStore : IDisposable
     private readonly ThreadHost _host = new();
     private bool _unloaded;
 
-    public LvolMallocStore()
+    /// <param name="storeQuery">more of the lvs URI's query (&amp;clear_method=...)</param>
+    /// <param name="baseFill">a byte the whole base holds before the store is made (0: as it starts)</param>
+    public LvolMallocStore(string storeQuery = "", byte baseFill = 0)
     {
         T = _host.Create("lvol-malloc");
         Base = Bdevs.Bound(T, () => Bdevs.Malloc(Pool + "-base", "size_mb=32&blk_size=4096"));
+        if (baseFill != 0)
+        {
+            FillBase(baseFill);
+        }
         string disk = $"disk=bdev%3A%2F%2F%2F{Base}";
-        Bdevs.Bound(T, () => Bdevs.Create($"lvs:///{Pool}?mode=create&cluster_size=1M&{disk}"));
+        Bdevs.Bound(T, () => Bdevs.Create($"lvs:///{Pool}?mode=create&cluster_size=1M&{disk}{storeQuery}"));
+    }
+
+    public const long BaseBytes = 32L << 20;
+
+    private void FillBase(byte value)
+    {
+        var chunk = new byte[1 << 20];
+        Array.Fill(chunk, value);
+        for (long at = 0; at < BaseBytes; at += chunk.Length)
+        {
+            int rc = Run(Base, BdevIoType.Write, at, chunk, chunk.Length);
+            if (rc != 0)
+            {
+                throw new InvalidOperationException($"fill {Base}: {rc}");
+            }
+        }
     }
 
     public LvolStore Lvs => LvolStore.Find(Pool)!;
 
-    public string Volume(string name, int mib, bool thin) =>
-        Bdevs.Bound(T, () => Bdevs.Create($"lvol:///{name}?size={mib}M&thin={(thin ? 1 : 0)}&lvs=lvs:///{Pool}"));
+    public string Volume(string name, int mib, bool thin, string extra = "") =>
+        Bdevs.Bound(T, () => Bdevs.Create(
+            $"lvol:///{name}?size={mib}M&thin={(thin ? 1 : 0)}{extra}&lvs=lvs:///{Pool}"));
 
     public int Run(string bdev, BdevIoType type, long offset, byte[]? data, long bytes)
     {
