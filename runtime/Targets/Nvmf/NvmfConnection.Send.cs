@@ -101,11 +101,11 @@ internal sealed unsafe partial class NvmfConnection
         if (!_flushQueued && !_socket.IsClosed)
         {
             _flushQueued = true;
-            _target.QueueFlush(this);
+            _group.QueueFlush(this);
         }
     }
 
-    /// <summary>The target's poller: what completed since the last poll goes out, and
+    /// <summary>The poll group's poller: what completed since the last poll goes out, and
     /// capsules that waited for the slots it held are taken.</summary>
     internal void FlushQueued()
     {
