@@ -65,6 +65,7 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
 
     private NvmfRequestQueue _sends = new();
     private NvmfRequestQueue _parked = new(); // waiting for a bdev_io
+    private NvmfRequestQueue _bufferWait = new(); // waiting for chunks: R2T writes and reads
     private uint _sendOffset;
     private int _atBdev;
     private bool _blocked;        // a capsule waits for a slot or buffers
@@ -125,6 +126,10 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
             {
                 _again = false;
                 _resume = false;
+                if (!_bufferWait.IsEmpty && !_socket.IsClosed)
+                {
+                    GrantWaiting();
+                }
                 if (!_socket.IsClosed && !_draining)
                 {
                     Receive();
@@ -301,19 +306,34 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
 
     /// <summary>A command capsule whose header is buffered. False when it must wait for a
     /// free slot or buffers (the header stays buffered).</summary>
+    /// <remarks>Only a capsule carrying data waits in the stream for chunks, and only for
+    /// commands at the bdev (which finish by themselves). A command whose data the stream does
+    /// not carry — a write asked for by R2T, a read — takes a slot alone and waits in
+    /// <see cref="_bufferWait"/>: holding up the stream instead would deadlock, as the H2CData
+    /// of writes whose R2T went out may be behind this capsule, and those hold the chunks.
+    /// Such grants leave <see cref="InCapsuleReserve"/> chunks for a capsule carrying data.</remarks>
     private bool Capsule(ReadOnlySpan<byte> pdu, int headerBytes, int dataBytes)
     {
         NvmeCommand cmd = NvmeTcpPdu.ReadCapsuleCmd(pdu);
         ushort status = DataLength(cmd, dataBytes, out uint length);
         uint take = status == 0 ? length : 0;
-        if (!_buffers!.CanTake(take))
+        bool wait = take > 0 && dataBytes == 0 &&
+            (!_bufferWait.IsEmpty || !_buffers!.CanAttach(take, InCapsuleReserve));
+        if (!_buffers!.CanTake(wait ? 0 : take))
         {
             _blocked = true;
             return false;
         }
         _inStart += headerBytes;
-        NvmfRequest* r = _buffers.Take(take);
+        NvmfRequest* r = _buffers.Take(wait ? 0 : take);
         r->Cmd = cmd;
+        if (wait)
+        {
+            r->Length = take;
+            r->Stage = NvmfRequest.AwaitingBuffers;
+            _bufferWait.Push(_buffers, r);
+            return true;
+        }
         if (status != 0)
         {
             _skip = dataBytes + (dataBytes > 0 && _dataDigest ? NvmeTcpPdu.DigestBytes : 0);
@@ -332,6 +352,36 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
         }
         Execute(r);
         return true;
+    }
+
+    /// <summary>Chunks kept back from commands that wait for them: enough for the largest
+    /// capsule with data (the admin queue's 8 KiB, or in_capsule_data_size).</summary>
+    private int InCapsuleReserve => _buffers!.ChunksFor((uint)Math.Max(_options.InCapsuleDataSize,
+        NvmfTransportOptions.AdminInCapsuleDataSize));
+
+    /// <summary>Commands that waited for chunks get them in arrival order (a write its R2T, a
+    /// read its execution) while chunks beyond the reserve are free.</summary>
+    private void GrantWaiting()
+    {
+        while (!_bufferWait.IsEmpty)
+        {
+            NvmfRequest* r = _buffers!.Slot(_bufferWait.Head);
+            uint bytes = r->Length;
+            if (!_buffers.CanAttach(bytes, InCapsuleReserve))
+            {
+                return;
+            }
+            _bufferWait.Pop(_buffers);
+            _buffers.Attach(r, bytes);
+            if (NvmfCommandDirection.Of(r->Cmd) == 1)
+            {
+                SendR2T(r);
+            }
+            else
+            {
+                Execute(r);
+            }
+        }
     }
 
     /// <summary>The data a command moves, from its SGL (PSDT 01b, one descriptor: in-capsule
@@ -564,6 +614,10 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
         {
             NvmfRequest* r = _sends.Pop(_buffers!);
             _buffers!.Return(r);
+        }
+        while (!_bufferWait.IsEmpty)
+        {
+            _buffers!.Return(_bufferWait.Pop(_buffers));
         }
         _sendOffset = 0;
         if (_rx != null)
