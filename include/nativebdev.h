@@ -1045,8 +1045,10 @@ int nb_nbd_disk_list(struct nb_nbd_disk_info *disks, int max);
  *
  * Exports bdevs as namespaces of NVM subsystems to any NVMe/TCP host: the Linux kernel
  * (nvme connect -t tcp), SPDK, our own nvmf:// initiator. One target per process, started
- * on the current thread; its listeners, connections and controllers live on that thread,
+ * on the current thread; its listeners, controllers and admin queues live on that thread,
  * which must keep polling, and every nb_nvmf_* call below is made on it (-EINVAL elsewhere).
+ * With reactors on several cores it makes a poll group thread on each other core, and each
+ * I/O queue, once connected, is served by the next poll group in turn (RPC nvmf_get_stats).
  * The discovery subsystem (nqn.2014-08.org.nvmexpress.discovery) answers on every listener
  * and lists each subsystem's listen addresses to the hosts it allows. Hosts get NVMe status
  * codes (never a crash) for bad commands, and a C2HTermReq and a closed connection for a

@@ -237,6 +237,23 @@ internal sealed unsafe class NetSocket
         _groupChannel.Put();
     }
 
+    /// <summary>Leaves the group without closing: the open descriptor, for another thread to
+    /// <see cref="Adopt"/> (a connection moving to the thread that will serve it); this object
+    /// reads as closed from here on. -EBADF when it is closed already.</summary>
+    internal int Release()
+    {
+        if (IsClosed)
+        {
+            return -Errno.EBADF;
+        }
+        _group.Remove(this);
+        int fd = Fd;
+        Fd = -1;
+        _wantsWrite = false;
+        _groupChannel.Put();
+        return fd;
+    }
+
     /// <summary>The group is going away with this socket in it: close, no channel put.</summary>
     internal void Abandon()
     {

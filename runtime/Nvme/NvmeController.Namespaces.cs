@@ -235,13 +235,20 @@ internal sealed unsafe partial class NvmeController
                 NamespaceChanged?.Invoke(current);
             }
         }
-        foreach (uint nsid in now.Keys)
+        foreach (var (nsid, info) in now)
         {
-            if (!before.ContainsKey(nsid))
+            if (before.ContainsKey(nsid))
             {
-                string uri = Transport.Name == "pcie" ? $"pcie:///{Address}/{nsid}" : $"nvmf://{Address}?nsid={nsid}";
-                Log.Notice($"nvme {Address}: namespace {nsid} is active: attach it with {uri}");
+                continue;
             }
+            if (NamespaceAdded is { } added)
+            {
+                Log.Notice($"nvme {Address}: namespace {nsid} is active");
+                added(info);
+                continue;
+            }
+            string uri = Transport.Name == "pcie" ? $"pcie:///{Address}/{nsid}" : $"nvmf://{Address}?nsid={nsid}";
+            Log.Notice($"nvme {Address}: namespace {nsid} is active: attach it with {uri}");
         }
     }
 }

@@ -77,8 +77,29 @@ internal sealed unsafe partial class NvmeController
     /// <summary>Called on the admin poll when a namespace's size changed (AER); a block
     /// count of 0: the namespace is no longer active.</summary>
     public Action<NvmeNamespaceInfo>? NamespaceChanged;
+    /// <summary>Called on the admin poll for a namespace that became active (AER); null: the
+    /// namespace is only logged, with the URI that attaches it.</summary>
+    public Action<NvmeNamespaceInfo>? NamespaceAdded;
     /// <summary>Called on the admin poll when the controller is given up (with why).</summary>
     public Action<string>? ControllerFailed;
+
+    /// <summary>Set once a URI attached every namespace: the prefix of the bdevs new
+    /// namespaces get (SPDK's CTRLRnNSID).</summary>
+    public string? AutoAttachPrefix { get; private set; }
+
+    /// <summary>The first call for the controller wins (true): new namespaces become bdevs.</summary>
+    public bool EnableAutoAttach(string prefix)
+    {
+        lock (s_lock)
+        {
+            if (AutoAttachPrefix != null)
+            {
+                return false;
+            }
+            AutoAttachPrefix = prefix;
+            return true;
+        }
+    }
 
     private NvmeController(INvmeTransport transport, long commandTimeoutMs)
     {
@@ -143,6 +164,20 @@ internal sealed unsafe partial class NvmeController
         lock (s_lock)
         {
             _refs++;
+        }
+    }
+
+    /// <summary>A reference, unless the last one went already (the controller is detaching).</summary>
+    public bool TryAddRef()
+    {
+        lock (s_lock)
+        {
+            if (_refs <= 0)
+            {
+                return false;
+            }
+            _refs++;
+            return true;
         }
     }
 

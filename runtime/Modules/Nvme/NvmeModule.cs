@@ -130,6 +130,10 @@ internal sealed partial class NvmeModule : IBdevModule
             }
             names.Add(bdevName);
         }
+        if (rc == 0 && nsid == 0 && ctrl.EnableAutoAttach(controllerName ?? address))
+        {
+            ctrl.NamespaceAdded += ns => AttachNew(ctrl, ns, controllerName);
+        }
         ctrl.Release(); // the reference Attach took: the bdevs hold their own
         if (rc != 0)
         {
@@ -141,5 +145,36 @@ internal sealed partial class NvmeModule : IBdevModule
         }
         name = string.Join(",", names);
         return 0;
+    }
+
+    /// <summary>A namespace that became active on a controller attached whole (no nsid=)
+    /// becomes a bdev, named as its others are (SPDK's bdev_nvme populates new namespaces the
+    /// same way). From the admin poll: the bdev is made on a pool thread, as a hot remove is,
+    /// so nothing the registry does waits on the admin thread.</summary>
+    private static void AttachNew(NvmeController ctrl, NvmeNamespaceInfo ns, string? controllerName)
+    {
+        if (!ctrl.TryAddRef())
+        {
+            return; // the controller is detaching
+        }
+        System.Threading.ThreadPool.UnsafeQueueUserWorkItem<object?>(_ =>
+        {
+            string bdevName = $"{ctrl.AutoAttachPrefix}n{ns.Nsid}";
+            if (BdevRegistry.Find(bdevName) != null)
+            {
+                Log.Info($"nvme {ctrl.Address}: namespace {ns.Nsid} is attached already, as bdev '{bdevName}'");
+                ctrl.Release();
+                return;
+            }
+            var bdev = new NvmeBdev(bdevName, ctrl, ns) { ControllerName = controllerName };
+            if (BdevRegistry.Register(bdev) != 0)
+            {
+                Log.Warn($"nvme {ctrl.Address}: new namespace {ns.Nsid} not attached: {LastError.Message}");
+                bdev.Unsubscribe();
+                ctrl.Release();
+                return;
+            }
+            Log.Notice($"nvme {ctrl.Address}: new namespace {ns.Nsid} attached as bdev '{bdevName}'");
+        }, null, preferLocal: false);
     }
 }

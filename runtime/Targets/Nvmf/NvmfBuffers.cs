@@ -85,14 +85,37 @@ internal sealed unsafe class NvmfBuffers : IDisposable
     /// <summary>Whether a command with <paramref name="bytes"/> of data can start now.</summary>
     public bool CanTake(uint bytes) => _freeSlotCount > 0 && _freeChunkCount >= ChunksFor(bytes);
 
+    /// <summary>Whether chunks for <paramref name="bytes"/> are free with
+    /// <paramref name="reserve"/> more left over.</summary>
+    public bool CanAttach(uint bytes, int reserve) => _freeChunkCount >= ChunksFor(bytes) + reserve;
+
     /// <summary>A slot with chunks for <paramref name="bytes"/> of data (0: none), as
     /// <see cref="CanTake"/> promised.</summary>
     public NvmfRequest* Take(uint bytes)
     {
-        int chunks = ChunksFor(bytes);
         Invariant.Assert(CanTake(bytes), "an NVMe/TCP request slot taken without room for it");
         NvmfRequest* r = &_slots[_freeSlots[--_freeSlotCount]];
         Invariant.Assert(r->Stage == NvmfRequest.Free, "an NVMe/TCP request slot on the free stack is in use");
+        r->ChunkCount = 0;
+        Attach(r, bytes);
+        r->Next = -1;
+        r->Received = 0;
+        r->Dw0 = 0;
+        r->Status = 0;
+        r->KeepAfterSend = 0;
+        r->Outstanding = 0;
+        r->HeaderBytes = 0;
+        r->DataBytes = 0;
+        r->TailBytes = 0;
+        return r;
+    }
+
+    /// <summary>Chunks for <paramref name="bytes"/> of data to a slot taken without any (a
+    /// command that waited for them), as <see cref="CanAttach"/> promised.</summary>
+    public void Attach(NvmfRequest* r, uint bytes)
+    {
+        int chunks = ChunksFor(bytes);
+        Invariant.Assert(r->ChunkCount == 0 && _freeChunkCount >= chunks, "NVMe/TCP chunks attached without room");
         uint left = bytes;
         for (int i = 0; i < chunks; i++)
         {
@@ -105,16 +128,6 @@ internal sealed unsafe class NvmfBuffers : IDisposable
         }
         r->ChunkCount = chunks;
         r->Length = bytes;
-        r->Next = -1;
-        r->Received = 0;
-        r->Dw0 = 0;
-        r->Status = 0;
-        r->KeepAfterSend = 0;
-        r->Outstanding = 0;
-        r->HeaderBytes = 0;
-        r->DataBytes = 0;
-        r->TailBytes = 0;
-        return r;
     }
 
     public void Return(NvmfRequest* r)

@@ -125,6 +125,8 @@ internal sealed unsafe partial class NvmfConnection
         var c = new NvmfController(s, id, hostnqn, hostId, kato, this, _options.MaxQpairsPerController - 1);
         s.AddController(c);
         Attach(s, c, 0, sqsize);
+        System.Threading.Interlocked.Increment(ref _group.AdminQpairs);
+        System.Threading.Interlocked.Increment(ref _group.CurrentAdminQpairs);
         Log.Info($"nvmf: host '{hostnqn}' made controller {id} of '{s.Nqn}' (keep-alive {kato} ms)");
         Complete(r, 0, id);
     }
@@ -168,6 +170,15 @@ internal sealed unsafe partial class NvmfConnection
         c.IoQueues[qid - 1] = this;
         Attach(s, c, qid, sqsize);
         Complete(r, 0, cntlid);
+        NvmfPollGroup g = _target.NextIoGroup();
+        if (g != _group)
+        {
+            _moveTo = g; // after this pump, with nothing of it at a bdev
+            return;
+        }
+        System.Threading.Interlocked.Increment(ref _group.IoQpairs);
+        System.Threading.Interlocked.Increment(ref _group.CurrentIoQpairs);
+        _countedIo = true;
     }
 
     private void Attach(NvmfSubsystem s, NvmfController c, ushort qid, ushort sqsize)

@@ -11,7 +11,7 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Targets.Nvmf;
 
-/// <summary>The I/O commands: each a bdev I/O on this thread's channel of its namespace's
+/// <summary>The I/O commands: each a bdev I/O on the poll group thread's channel of its namespace's
 /// bdev, over the request's chunks (no copy); the bdev's NVMe status goes back as it is.</summary>
 internal sealed unsafe partial class NvmfConnection
 {
@@ -251,6 +251,7 @@ internal sealed unsafe partial class NvmfConnection
             return;
         }
         _atBdev--;
+        _group.CompletedIo++;
         Complete(r, 0, 0, r->Cmd.Opcode == NvmeSpec.IoRead ? r->Length : 0);
         MaybeFinish();
     }
@@ -299,6 +300,7 @@ internal sealed unsafe partial class NvmfConnection
     private void Failed(NvmfRequest* r, ushort status, uint cdw0)
     {
         _atBdev--;
+        _group.CompletedIo++;
         Complete(r, status, cdw0);
         MaybeFinish();
     }
@@ -371,9 +373,8 @@ internal sealed unsafe partial class NvmfConnection
             _ioWaitQueued = true;
             return;
         }
-        _retryParked = true; // retried from the target's poller
-        _flushQueued = true;
-        _target.QueueFlush(this);
+        _retryParked = true; // retried from the poll group's poller
+        QueueFlush();
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]

@@ -101,11 +101,11 @@ internal sealed unsafe partial class NvmfConnection
         if (!_flushQueued && !_socket.IsClosed)
         {
             _flushQueued = true;
-            _target.QueueFlush(this);
+            _group.QueueFlush(this);
         }
     }
 
-    /// <summary>The target's poller: what completed since the last poll goes out, and
+    /// <summary>The poll group's poller: what completed since the last poll goes out, and
     /// capsules that waited for the slots it held are taken.</summary>
     internal void FlushQueued()
     {
@@ -120,6 +120,11 @@ internal sealed unsafe partial class NvmfConnection
             return;
         }
         Flush();
+        if (_resume)
+        {
+            Pump(); // what went out freed what a capsule or a command waits for
+            return;
+        }
         MaybeFinish();
     }
 
@@ -147,6 +152,13 @@ internal sealed unsafe partial class NvmfConnection
             Sent((ulong)n);
         }
         _socket.WantWrite(false);
+        if (_resume && !_pumping)
+        {
+            // Outside a pump (a completion's flush) nothing would look at the capsule or the
+            // commands that what was sent made room for: the next poll does. (Found as a stall
+            // of writes by R2T at QD 128 until the host's next PDU.)
+            QueueFlush();
+        }
     }
 
     /// <summary>The iovecs of the queued output from where the last send stopped.</summary>
@@ -208,10 +220,10 @@ internal sealed unsafe partial class NvmfConnection
                 continue;
             }
             _buffers.Return(r);
-            if (_blocked)
+            if (_blocked || !_bufferWait.IsEmpty)
             {
                 _blocked = false;
-                _resume = true; // a capsule waits in the receive buffer for what this held
+                _resume = true; // a capsule in the receive buffer, or a command, waits for what this held
             }
         }
     }

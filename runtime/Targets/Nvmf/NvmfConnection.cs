@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Threading;
 using NativeBdev.Bdev;
 using NativeBdev.Env;
 using NativeBdev.Interop;
@@ -11,7 +12,8 @@ using NativeBdev.Reactor;
 
 namespace NativeBdev.Targets.Nvmf;
 
-/// <summary>One NVMe/TCP connection, one queue pair, on the target's thread: ICReq/ICResp,
+/// <summary>One NVMe/TCP connection, one queue pair, on its poll group's thread (the target's
+/// until Connect; an I/O queue then moves to the next group in turn): ICReq/ICResp,
 /// then command capsules, each a request slot with its data in the connection's DMA chunks
 /// (in-capsule, or asked for by an R2T and received from H2CData), executed as a fabrics,
 /// admin or I/O command and answered in the order they complete. Bounded: a capsule waits in
@@ -30,7 +32,10 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
     private const ushort ScInternalError = 0x06;
 
     private readonly NvmfTarget _target;
-    private readonly NetSocket _socket;
+    private NetSocket _socket;
+    private NvmfPollGroup _group;
+    private NvmfPollGroup? _moveTo;   // set by an I/O queue's Connect: where it goes after this pump
+    private readonly int _family;
     private readonly NvmfTransportOptions _options;
     private readonly byte[] _in = new byte[ReceiveBufferBytes];
     private int _inStart;
@@ -60,6 +65,7 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
 
     private NvmfRequestQueue _sends = new();
     private NvmfRequestQueue _parked = new(); // waiting for a bdev_io
+    private NvmfRequestQueue _bufferWait = new(); // waiting for chunks: R2T writes and reads
     private uint _sendOffset;
     private int _atBdev;
     private bool _blocked;        // a capsule waits for a slot or buffers
@@ -70,10 +76,13 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
     private bool _disposed;
     private string? _closeReason;
 
-    public NvmfConnection(NvmfTarget target, NetSocket socket)
+    public NvmfConnection(NvmfTarget target, NetSocket socket, NvmfPollGroup group)
     {
         _target = target;
         _socket = socket;
+        _family = socket.Family;
+        _group = group;
+        group.Joined();
         _options = target.Options;
         _self = GCHandle.Alloc(this);
         if (NvmfBuffers.Create(_options, GCHandle.ToIntPtr(_self), out _buffers) != 0)
@@ -84,6 +93,11 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
     }
 
     public bool IsClosed => _socket.IsClosed;
+
+    public NvmfTarget Target => _target;
+
+    /// <summary>The poll group (and thread) serving the connection now.</summary>
+    public NvmfPollGroup Group => _group;
 
     public NvmfController? Controller => _controller;
 
@@ -112,13 +126,17 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
             {
                 _again = false;
                 _resume = false;
+                if (!_bufferWait.IsEmpty && !_socket.IsClosed)
+                {
+                    GrantWaiting();
+                }
                 if (!_socket.IsClosed && !_draining)
                 {
                     Receive();
                 }
                 Flush();
             }
-            while ((_again || _resume) && !_socket.IsClosed && ++rounds < 4);
+            while ((_again || _resume) && !_socket.IsClosed && _moveTo == null && ++rounds < 4);
             if (_resume && !_socket.IsClosed)
             {
                 QueueFlush();
@@ -129,6 +147,10 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
             _pumping = false;
         }
         MaybeFinish();
+        if (_moveTo != null)
+        {
+            Move();
+        }
     }
 
     // ------------------------------------------------------------------ input
@@ -173,7 +195,7 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
     private void Receive()
     {
         int reads = 0;
-        for (int handled = 0; handled < PdusPerPoll && !_draining && !_socket.IsClosed;)
+        for (int handled = 0; handled < PdusPerPoll && !_draining && !_socket.IsClosed && _moveTo == null;)
         {
             if (_skip > 0)
             {
@@ -284,19 +306,34 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
 
     /// <summary>A command capsule whose header is buffered. False when it must wait for a
     /// free slot or buffers (the header stays buffered).</summary>
+    /// <remarks>Only a capsule carrying data waits in the stream for chunks, and only for
+    /// commands at the bdev (which finish by themselves). A command whose data the stream does
+    /// not carry — a write asked for by R2T, a read — takes a slot alone and waits in
+    /// <see cref="_bufferWait"/>: holding up the stream instead would deadlock, as the H2CData
+    /// of writes whose R2T went out may be behind this capsule, and those hold the chunks.
+    /// Such grants leave <see cref="InCapsuleReserve"/> chunks for a capsule carrying data.</remarks>
     private bool Capsule(ReadOnlySpan<byte> pdu, int headerBytes, int dataBytes)
     {
         NvmeCommand cmd = NvmeTcpPdu.ReadCapsuleCmd(pdu);
         ushort status = DataLength(cmd, dataBytes, out uint length);
         uint take = status == 0 ? length : 0;
-        if (!_buffers!.CanTake(take))
+        bool wait = take > 0 && dataBytes == 0 &&
+            (!_bufferWait.IsEmpty || !_buffers!.CanAttach(take, InCapsuleReserve));
+        if (!_buffers!.CanTake(wait ? 0 : take))
         {
             _blocked = true;
             return false;
         }
         _inStart += headerBytes;
-        NvmfRequest* r = _buffers.Take(take);
+        NvmfRequest* r = _buffers.Take(wait ? 0 : take);
         r->Cmd = cmd;
+        if (wait)
+        {
+            r->Length = take;
+            r->Stage = NvmfRequest.AwaitingBuffers;
+            _bufferWait.Push(_buffers, r);
+            return true;
+        }
         if (status != 0)
         {
             _skip = dataBytes + (dataBytes > 0 && _dataDigest ? NvmeTcpPdu.DigestBytes : 0);
@@ -315,6 +352,36 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
         }
         Execute(r);
         return true;
+    }
+
+    /// <summary>Chunks kept back from commands that wait for them: enough for the largest
+    /// capsule with data (the admin queue's 8 KiB, or in_capsule_data_size).</summary>
+    private int InCapsuleReserve => _buffers!.ChunksFor((uint)Math.Max(_options.InCapsuleDataSize,
+        NvmfTransportOptions.AdminInCapsuleDataSize));
+
+    /// <summary>Commands that waited for chunks get them in arrival order (a write its R2T, a
+    /// read its execution) while chunks beyond the reserve are free.</summary>
+    private void GrantWaiting()
+    {
+        while (!_bufferWait.IsEmpty)
+        {
+            NvmfRequest* r = _buffers!.Slot(_bufferWait.Head);
+            uint bytes = r->Length;
+            if (!_buffers.CanAttach(bytes, InCapsuleReserve))
+            {
+                return;
+            }
+            _bufferWait.Pop(_buffers);
+            _buffers.Attach(r, bytes);
+            if (NvmfCommandDirection.Of(r->Cmd) == 1)
+            {
+                SendR2T(r);
+            }
+            else
+            {
+                Execute(r);
+            }
+        }
     }
 
     /// <summary>The data a command moves, from its SGL (PSDT 01b, one descriptor: in-capsule
@@ -534,13 +601,23 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
         {
             return;
         }
-        _closeReason ??= reason;
         _socket.Close();
+        Shut(reason);
+    }
+
+    /// <summary>What closing does besides the socket (which is closed, or was lost in a move).</summary>
+    private void Shut(string reason)
+    {
+        _closeReason ??= reason;
         _draining = true;
         while (!_sends.IsEmpty)
         {
             NvmfRequest* r = _sends.Pop(_buffers!);
             _buffers!.Return(r);
+        }
+        while (!_bufferWait.IsEmpty)
+        {
+            _buffers!.Return(_bufferWait.Pop(_buffers));
         }
         _sendOffset = 0;
         if (_rx != null)
@@ -568,11 +645,106 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
             c.Subsystem.RemoveController(c);
             Log.Info($"nvmf: controller {c.Cntlid} of '{c.Subsystem.Nqn}' (host {c.HostNqn}) ended: {_closeReason}");
         }
-        else if (_qid <= c.IoQueues.Length && c.IoQueues[_qid - 1] == this)
+        else if (_target.Thread.IsCurrent)
+        {
+            DetachIo();
+        }
+        else if (_target.Thread.Send(&DetachThunk, this) != 0)
+        {
+            Log.Warn($"nvmf: {Describe()} ended after the target's thread went");
+        }
+    }
+
+    private static void DetachThunk(object? o, nint _) => ((NvmfConnection)o!).DetachIo();
+
+    /// <summary>On the target's thread: the controller forgets this I/O queue (unless it did
+    /// already, and a new one took the QID).</summary>
+    private void DetachIo()
+    {
+        NvmfController c = _controller!;
+        if (_qid <= c.IoQueues.Length && c.IoQueues[_qid - 1] == this)
         {
             c.IoQueues[_qid - 1] = null;
         }
     }
+
+    /// <summary>From any thread: the connection closes on its own.</summary>
+    internal void CloseAnywhere(string reason)
+    {
+        if (_group.Thread.IsCurrent)
+        {
+            Close(reason);
+            MaybeFinish();
+            return;
+        }
+        var m = new CloseMessage(this, reason);
+        if (_group.Thread.Send(&CloseThunk, m) != 0)
+        {
+            Log.Warn($"nvmf: {Describe()}: thread '{_group.Thread.Name}' takes no messages; not closed");
+        }
+    }
+
+    private sealed class CloseMessage(NvmfConnection c, string reason)
+    {
+        public readonly NvmfConnection Connection = c;
+        public readonly string Reason = reason;
+    }
+
+    private static void CloseThunk(object? o, nint _)
+    {
+        var m = (CloseMessage)o!;
+        m.Connection.Close(m.Reason);
+        m.Connection.MaybeFinish();
+    }
+
+    // ------------------------------------------------------------------ moving to a poll group
+
+    /// <summary>An I/O queue just connected goes to its poll group's thread: the descriptor
+    /// leaves this thread's socket group and joins that one's, by message; what was read
+    /// already (in the receive buffer) and what waits to be sent go with the connection.
+    /// Nothing of it is at a bdev yet, so no completion can arrive here after.</summary>
+    private void Move()
+    {
+        NvmfPollGroup to = _moveTo!;
+        _moveTo = null;
+        if (_socket.IsClosed || _disposed || _atBdev > 0 || to == _group)
+        {
+            return;
+        }
+        NvmfPollGroup from = _group;
+        from.Forget(this);
+        _flushQueued = false;
+        int fd = _socket.Release();
+        from.Left();
+        _group = to;
+        if (to.Thread.Send(&ArriveThunk, this, fd) != 0)
+        {
+            Log.Warn($"nvmf: {Describe()}: poll group thread '{to.Thread.Name}' takes no messages; served here");
+            _group = from;
+            Arrive(fd);
+        }
+    }
+
+    private static void ArriveThunk(object? o, nint fd) => ((NvmfConnection)o!).Arrive((int)fd);
+
+    private void Arrive(int fd)
+    {
+        _group.Joined();
+        if (NetSocket.Adopt(fd, _family, _ => this, out NetSocket? socket) != 0)
+        {
+            Log.Warn($"nvmf: {Describe()} lost moving to poll group '{_group.Name}': {LastError.Message}");
+            Shut("lost moving to its poll group");
+            MaybeFinish();
+            return;
+        }
+        _socket = socket!;
+        Interlocked.Increment(ref _group.IoQpairs);
+        Interlocked.Increment(ref _group.CurrentIoQpairs);
+        _countedIo = true;
+        Pump();
+    }
+
+    private bool _countedIo;
 
     /// <summary>A draining connection closes once nothing is in flight and every response
     /// went out; a closed one releases its channels and buffers once the bdev gave back
@@ -592,6 +764,14 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
             return;
         }
         _disposed = true;
+        if (_countedIo)
+        {
+            Interlocked.Decrement(ref _group.CurrentIoQpairs);
+        }
+        else if (_connected && _qid == 0)
+        {
+            Interlocked.Decrement(ref _group.CurrentAdminQpairs);
+        }
         ReleaseChannels();
         _buffers?.Dispose();
         _buffers = null;
@@ -599,6 +779,7 @@ internal sealed unsafe partial class NvmfConnection : ISocketHandler
         {
             _self.Free();
         }
+        _group.Left();
         _target.Closed(this);
     }
 }

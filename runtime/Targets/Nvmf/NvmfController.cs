@@ -54,6 +54,8 @@ internal sealed class NvmfController
 
     public bool Enabled => (Csts & NvmeSpec.CstsReady) != 0;
 
+    /// <summary>Any of its queues' threads (a 64-bit store: the keep-alive check on the
+    /// target's thread reads it whole).</summary>
     public void Touch() => LastActivity = Ticks.Now;
 
     public bool KeepAliveExpired(long now) =>
@@ -88,11 +90,12 @@ internal sealed class NvmfController
         return true;
     }
 
+    /// <summary>On the target's thread; each I/O queue closes on its poll group's thread.</summary>
     public void DropIoQueues(string reason)
     {
         for (int i = 0; i < IoQueues.Length; i++)
         {
-            IoQueues[i]?.Close(reason);
+            IoQueues[i]?.CloseAnywhere(reason);
             IoQueues[i] = null;
         }
     }

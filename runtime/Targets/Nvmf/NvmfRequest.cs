@@ -15,6 +15,7 @@ internal unsafe struct NvmfRequest
     public const byte AwaitingR2TData = 2;
     public const byte Executing = 3;      // at the bdev, or an AER waiting for an event
     public const byte Sending = 4;        // in the send queue
+    public const byte AwaitingBuffers = 5; // a write's R2T or a read waits for chunks
     public const int HeaderCapacity = 32;
     public const int TailCapacity = 32;
 

@@ -13,8 +13,9 @@ namespace NativeBdev.Targets.Nvmf;
 /// <summary>The NVMe/TCP target (SPDK's nvmf_tgt with its TCP transport): subsystems with
 /// namespaces backed by bdevs, allowed hosts and listeners, and the discovery subsystem.
 /// The discovery subsystem answers on every listener (as SPDK's does) and lists the others.
-/// Everything of it — tables, listeners, connections, controllers — lives on the thread that
-/// started it, and is changed only there: the I/O path reads it without a lock.</summary>
+/// Its tables, listeners, controllers and admin queues live on the thread that started it and
+/// are changed only there; I/O queues are spread over poll groups, one per thread (see
+/// <see cref="NvmfPollGroup"/>), and read the namespace table without a lock.</summary>
 internal sealed unsafe class NvmfTarget
 {
     private const long KeepAliveCheckMicroseconds = 100_000;
@@ -23,8 +24,11 @@ internal sealed unsafe class NvmfTarget
     private readonly Dictionary<string, Listening> _listeners = new(StringComparer.Ordinal);
     private readonly List<NvmfConnection> _connections = new();
     private readonly NvmfSubsystem _discovery;
-    private List<NvmfConnection> _flushes = new();
-    private List<NvmfConnection> _flushing = new();
+    private readonly List<LightweightThread> _retiring = new();
+    private NvmfPollGroup[] _groups = [];
+    private int _nextGroup;
+    private int _ownedGroupsRunning;
+    private bool _stopped;
     private Poller? _poller;
     private long _nextKeepAliveCheck;
 
@@ -86,7 +90,12 @@ internal sealed unsafe class NvmfTarget
     /// <summary>Connections not yet fully closed (their bdev I/O may still be finishing).</summary>
     public int ConnectionCount => _connections.Count;
 
-    public static int Start(NvmfTransportOptions? options, out NvmfTarget? target, bool transport = true)
+    /// <param name="pollGroupThreads">the threads to spread I/O queues over besides the
+    /// target's own (their owner polls them); null: when reactors run, a thread of the target's
+    /// own on each reactor core other than the target thread's, as SPDK's nvmf_tgt makes one
+    /// poll group per core; without reactors, the target's thread alone</param>
+    public static int Start(NvmfTransportOptions? options, out NvmfTarget? target, bool transport = true,
+        LightweightThread[]? pollGroupThreads = null)
     {
         target = null;
         LightweightThread? thread = LightweightThread.Current;
@@ -107,8 +116,90 @@ internal sealed unsafe class NvmfTarget
         {
             return rc;
         }
+        var group0 = new NvmfPollGroup(t, thread, 0, ownsThread: false);
+        rc = group0.Start();
+        if (rc != 0)
+        {
+            thread.UnregisterPoller(t._poller!);
+            return rc;
+        }
+        t._groups = t.MakeGroups(group0, pollGroupThreads);
         target = t;
         return 0;
+    }
+
+    /// <summary>Group 0 and the others: on the given threads, or on threads of the target's
+    /// own, one per reactor core. A thread that cannot be made or take the group's start
+    /// message is left out (with a warning): fewer groups, never none.</summary>
+    private NvmfPollGroup[] MakeGroups(NvmfPollGroup group0, LightweightThread[]? given)
+    {
+        var groups = new List<NvmfPollGroup> { group0 };
+        if (given != null)
+        {
+            foreach (LightweightThread th in given)
+            {
+                if (th != Thread && !groups.Exists(g => g.Thread == th))
+                {
+                    AddGroup(groups, new NvmfPollGroup(this, th, groups.Count, ownsThread: false));
+                }
+            }
+            return groups.ToArray();
+        }
+        int own = Thread.Reactor?.Core ?? -1;
+        foreach (Reactor.Reactor r in ReactorSet.Reactors)
+        {
+            if (r.Core == own)
+            {
+                continue;
+            }
+            if (LightweightThread.Create($"nvmf_tgt_poll_group_{groups.Count:D3}", CpuSet.Single(r.Core),
+                    out LightweightThread? th) != 0)
+            {
+                Log.Warn($"nvmf: no poll group thread on core {r.Core}: {LastError.Message}");
+                continue;
+            }
+            if (AddGroup(groups, new NvmfPollGroup(this, th!, groups.Count, ownsThread: true)))
+            {
+                _ownedGroupsRunning++;
+            }
+            else
+            {
+                th!.RequestExit();
+                _retiring.Add(th);
+            }
+        }
+        return groups.ToArray();
+    }
+
+    private static bool AddGroup(List<NvmfPollGroup> groups, NvmfPollGroup g)
+    {
+        if (g.StartRemote() != 0)
+        {
+            Log.Warn($"nvmf: thread '{g.Thread.Name}' takes no messages: no poll group there");
+            return false;
+        }
+        groups.Add(g);
+        return true;
+    }
+
+    /// <summary>The poll groups, group 0 (the target's thread) first.</summary>
+    public NvmfPollGroup[] PollGroups => _groups;
+
+    /// <summary>Where the next I/O queue goes: the groups in turn.</summary>
+    internal NvmfPollGroup NextIoGroup()
+    {
+        NvmfPollGroup g = _groups[_nextGroup];
+        _nextGroup = (_nextGroup + 1) % _groups.Length;
+        return g;
+    }
+
+    internal NvmfPollGroup Group0 => _groups[0];
+
+    /// <summary>A thread of the target's own whose group stopped: destroyed once it exited.</summary>
+    internal void Retire(LightweightThread thread)
+    {
+        _retiring.Add(thread);
+        _ownedGroupsRunning--;
     }
 
     public NvmfSubsystem? Find(string nqn) => _subsystems.GetValueOrDefault(nqn);
@@ -487,27 +578,44 @@ internal sealed unsafe class NvmfTarget
 
     private ISocketHandler Connect(NetSocket socket)
     {
-        var c = new NvmfConnection(this, socket);
+        var c = new NvmfConnection(this, socket, Group0);
         _connections.Add(c);
         return c;
     }
 
-    internal void Closed(NvmfConnection c) => _connections.Remove(c);
+    /// <summary>From the connection's thread, whichever it is.</summary>
+    internal void Closed(NvmfConnection c)
+    {
+        if (Thread.IsCurrent)
+        {
+            _connections.Remove(c);
+        }
+        else if (Thread.Send(&ClosedThunk, c) != 0)
+        {
+            Log.Warn("nvmf: a connection ended after the target's thread went");
+        }
+    }
 
-    internal void QueueFlush(NvmfConnection c) => _flushes.Add(c);
+    private static void ClosedThunk(object? c, nint _) => ((NvmfConnection)c!).Target.Closed((NvmfConnection)c!);
 
     private static int PollThunk(object? o) => ((NvmfTarget)o!).Poll();
 
     private int Poll()
     {
-        // A flush may queue its connection again: that goes to the other list, for the next poll.
-        (_flushing, _flushes) = (_flushes, _flushing);
-        int n = _flushing.Count;
-        for (int i = 0; i < n; i++)
+        int n = 0;
+        if (_retiring.Count > 0)
         {
-            _flushing[i].FlushQueued();
+            n += DestroyRetired();
         }
-        _flushing.Clear();
+        if (_stopped)
+        {
+            if (_retiring.Count == 0 && _ownedGroupsRunning <= 0 && _poller != null)
+            {
+                Thread.UnregisterPoller(_poller);
+                _poller = null;
+            }
+            return n;
+        }
         long now = Ticks.Now;
         if (now >= _nextKeepAliveCheck)
         {
@@ -550,6 +658,21 @@ internal sealed unsafe class NvmfTarget
 
     private List<NvmfController>? _expired;
 
+    private int DestroyRetired()
+    {
+        int n = 0;
+        for (int i = _retiring.Count - 1; i >= 0; i--)
+        {
+            LightweightThread th = _retiring[i];
+            if (th.IsDestroyed || (th.IsExited && th.Destroy() == 0))
+            {
+                _retiring.RemoveAt(i);
+                n++;
+            }
+        }
+        return n;
+    }
+
     /// <summary>Stops every listener, disconnects every host and closes every namespace;
     /// commands at the bdevs finish on later polls, then each connection's resources go
     /// (<see cref="ConnectionCount"/> reaches 0).</summary>
@@ -574,14 +697,14 @@ internal sealed unsafe class NvmfTarget
         _listeners.Clear();
         foreach (NvmfConnection c in new List<NvmfConnection>(_connections))
         {
-            c.Close("the target stopped");
-            c.MaybeFinish();
+            c.CloseAnywhere("the target stopped");
         }
-        if (_poller != null)
+        foreach (NvmfPollGroup g in _groups)
         {
-            Thread.UnregisterPoller(_poller);
-            _poller = null;
+            g.Stop();
         }
+        // The poller stays until the poll group threads of the target's own are destroyed.
+        _stopped = true;
         return 0;
     }
 }

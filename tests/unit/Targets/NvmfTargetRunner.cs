@@ -8,7 +8,9 @@ namespace NativeBdev.Tests.Targets;
 
 /// <summary>Our NVMe/TCP target on a thread of its own, polled by an OS thread of its own (as
 /// a reactor would), so that a test's initiator — whose bring-up waits on its calling OS thread
-/// — talks to it over real sockets. Target calls run on that thread through <see cref="Run"/>.</summary>
+/// — talks to it over real sockets. Target calls run on that thread through <see cref="Run"/>.
+/// With <c>pollGroups</c> above 1, the target spreads its I/O queues over that many threads,
+/// each polled by an OS thread of its own (as reactors on several cores would).</summary>
 internal sealed class NvmfTargetRunner : IDisposable
 {
     private readonly Thread _os;
@@ -16,12 +18,24 @@ internal sealed class NvmfTargetRunner : IDisposable
     private volatile bool _stop;
     private LightweightThread? _thread;
     private NvmfTarget? _target;
+    private readonly List<(Thread Os, LightweightThread Thread)> _groups = new();
 
-    public NvmfTargetRunner(NvmfTransportOptions? options = null)
+    public NvmfTargetRunner(NvmfTransportOptions? options = null, int pollGroups = 1)
     {
         TestEnv.Ensure();
         var ready = new ManualResetEventSlim();
         string? error = null;
+        for (int i = 1; i < pollGroups; i++)
+        {
+            if (LightweightThread.Create($"nvmf-pg{i}", null, out LightweightThread? pg) != 0)
+            {
+                throw new InvalidOperationException($"poll group thread: {LastError.Message}");
+            }
+            var os = new Thread(() => PollGroupLoop(pg!)) { IsBackground = true, Name = $"nvmf-pg{i}-runner" };
+            _groups.Add((os, pg!));
+            os.Start();
+        }
+        LightweightThread[] threads = _groups.Select(g => g.Thread).ToArray(); // none: the target's thread alone
         _os = new Thread(() =>
         {
             if (LightweightThread.Create("nvmf-tgt", null, out _thread) != 0)
@@ -30,7 +44,8 @@ internal sealed class NvmfTargetRunner : IDisposable
                 ready.Set();
                 return;
             }
-            int rc = ThreadHost.OnThread(_thread!, () => NvmfTarget.Start(options, out _target));
+            int rc = ThreadHost.OnThread(_thread!, () => NvmfTarget.Start(options, out _target,
+                pollGroupThreads: threads));
             error = rc == 0 ? null : $"{rc} {LastError.Message}";
             ready.Set();
             while (!_stop)
@@ -60,6 +75,7 @@ internal sealed class NvmfTargetRunner : IDisposable
             {
                 ThreadHost.Poll(_thread!);
             }
+            _stopGroups = true;
             ThreadHost.ExitAndDestroy(_thread!);
         })
         { IsBackground = true, Name = "nvmf-target-runner" };
@@ -72,6 +88,20 @@ internal sealed class NvmfTargetRunner : IDisposable
     }
 
     public NvmfTarget Target => _target!;
+
+    private volatile bool _stopGroups;
+
+    private void PollGroupLoop(LightweightThread t)
+    {
+        while (!_stopGroups)
+        {
+            if (ThreadHost.Poll(t) == 0)
+            {
+                Thread.Yield();
+            }
+        }
+        ThreadHost.ExitAndDestroy(t);
+    }
 
     private long _allocated;
 
@@ -125,5 +155,10 @@ internal sealed class NvmfTargetRunner : IDisposable
     {
         _stop = true;
         _os.Join(TimeSpan.FromSeconds(15));
+        _stopGroups = true;
+        foreach ((Thread os, _) in _groups)
+        {
+            os.Join(TimeSpan.FromSeconds(10));
+        }
     }
 }
