@@ -79,6 +79,7 @@ struct slot {
 	char *buf;
 	char *rbuf;       /* verify: the read-back buffer */
 	uint64_t offset;  /* blocks */
+	uint64_t index;   /* verify: the I/O's place in the job's range, held in job->busy */
 	uint64_t seed;
 	int reading;      /* verify: this slot is in its read-back phase */
 };
@@ -92,6 +93,7 @@ struct job {
 	struct nb_poller *reset_poller;
 	struct slot *slots;
 	uint64_t block_size, io_blocks, first_block, num_ios, next_seq;
+	uint8_t *busy;    /* verify: one bit per I/O of the range, set while a slot works on it */
 	uint64_t rng;
 	uint64_t unique;  /* -U: stamped into each write */
 	double zipf_zetan, zipf_eta, zipf_alpha, zipf_second; /* -F: Gray et al.'s constants */
@@ -188,6 +190,24 @@ static uint64_t next_offset(struct job *j, int random)
 	return j->first_block + n * j->io_blocks;
 }
 
+/* Verify and reset: the next I/O of the range that no other slot is working on, as SPDK's
+ * bdevperf skips the offsets its outstanding bit array holds. Without it a slot lapped by the
+ * others (a slow I/O at a queue depth near the range's size) has its write and read-back
+ * overlapped by another slot's write, and a correct device "fails" verify. The range holds
+ * at least depth I/Os (checked at set-up), so one is always free. */
+static uint64_t next_verify_offset(struct job *j, struct slot *s)
+{
+	if (s->index != UINT64_MAX)
+		j->busy[s->index >> 3] &= (uint8_t)~(1u << (s->index & 7));
+	uint64_t n = j->next_seq;
+	while (j->busy[n >> 3] & (1u << (n & 7)))
+		n = n + 1 == j->num_ios ? 0 : n + 1;
+	j->next_seq = n + 1 == j->num_ios ? 0 : n + 1;
+	j->busy[n >> 3] |= (uint8_t)(1u << (n & 7));
+	s->index = n;
+	return j->first_block + n * j->io_blocks;
+}
+
 /* -U: every block of every write differs from all others (a counter in its first 8 bytes). */
 static inline void stamp_unique(struct job *j, struct slot *s)
 {
@@ -205,7 +225,7 @@ static int submit(struct slot *s)
 	if (w == W_VERIFY || w == W_RESET) {
 		if (s->reading)
 			return nb_bdev_read_blocks(j->desc, j->ch, s->rbuf, s->offset, j->io_blocks, on_io, s);
-		s->offset = next_offset(j, 0);
+		s->offset = next_verify_offset(j, s);
 		s->seed = xorshift(&j->rng);
 		fill_pattern(j, s);
 		return nb_bdev_write_blocks(j->desc, j->ch, s->buf, s->offset, j->io_blocks, on_io, s);
@@ -242,6 +262,8 @@ static void free_slots(struct job *j)
 	}
 	free(j->slots);
 	j->slots = NULL;
+	free(j->busy);
+	j->busy = NULL;
 }
 
 static void job_finish(struct job *j)
@@ -370,9 +392,15 @@ static int alloc_slots(struct job *j)
 	j->slots = calloc(g_opt.depth, sizeof(struct slot));
 	if (!j->slots)
 		return -ENOMEM;
+	if (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET) {
+		j->busy = calloc(j->num_ios / 8 + 1, 1);
+		if (!j->busy)
+			return -ENOMEM;
+	}
 	for (int i = 0; i < g_opt.depth; i++) {
 		struct slot *s = &j->slots[i];
 		s->job = j;
+		s->index = UINT64_MAX;
 		s->buf = nb_dma_zmalloc(g_opt.io_size, 4096, NULL);
 		if (g_opt.workload == W_VERIFY || g_opt.workload == W_RESET)
 			s->rbuf = nb_dma_zmalloc(g_opt.io_size, 4096, NULL);

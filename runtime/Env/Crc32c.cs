@@ -2,6 +2,7 @@ using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Threading;
 
 namespace NativeBdev.Env;
 
@@ -23,14 +24,13 @@ internal static class Crc32c
     // x^(2^k) modulo the polynomial, k = 0..63: the squares that build x^(8n) for any n.
     private static readonly uint[] s_x2k = PowersOfTwo();
 
-    // The last lane length's shift constant, reused while lengths repeat (4 KiB pages, PDUs).
-    private static LaneShift? s_lastShift;
-
-    private sealed class LaneShift(int laneBytes, uint x8n)
-    {
-        public readonly int LaneBytes = laneBytes;
-        public readonly uint X8n = x8n;
-    }
+    // Lane shift constants by lane length, direct-mapped on laneBytes / 8: (laneBytes << 32) |
+    // x^(8·laneBytes) mod P, each entry one 64-bit word written whole, so a reader sees one pair or
+    // another and never a torn one. No allocation: a one-entry cache of objects made one per miss,
+    // and two streams of other lengths (a target and an initiator in one process, 4 KiB and
+    // 128 KiB PDUs) missed on every PDU, allocating on the I/O path.
+    private const int ShiftSlots = 64;
+    private static readonly ulong[] s_shifts = new ulong[ShiftSlots];
 
     /// <summary>The CRC-32C of <paramref name="data"/> (initial ~0, final XOR ~0).</summary>
     public static uint Compute(ReadOnlySpan<byte> data) => ~Update(~0u, data);
@@ -85,13 +85,15 @@ internal static class Crc32c
 
     private static uint LaneShiftFor(int laneBytes)
     {
-        LaneShift? last = s_lastShift;
-        if (last != null && last.LaneBytes == laneBytes)
+        // laneBytes >= 256 here, so an empty slot (0) never matches.
+        ref ulong slot = ref s_shifts[(laneBytes >> 3) & (ShiftSlots - 1)];
+        ulong entry = Volatile.Read(ref slot);
+        if ((int)(entry >> 32) == laneBytes)
         {
-            return last.X8n;
+            return (uint)entry;
         }
         uint x8n = X8nModP(laneBytes);
-        s_lastShift = new LaneShift(laneBytes, x8n); // a reference swap: readers see one pair or the other
+        Volatile.Write(ref slot, (ulong)(uint)laneBytes << 32 | x8n);
         return x8n;
     }
 

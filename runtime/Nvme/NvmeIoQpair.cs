@@ -76,11 +76,23 @@ internal sealed unsafe class NvmeIoQpair : NvmeCompletionSink, INvmeQueueOwner
     /// <summary>Starts a request. Its callback runs exactly once — from a later
     /// <see cref="Poll"/>, or from inside this call when it fails at once (the controller
     /// has failed, a buffer cannot be described).</summary>
-    public void Submit(NvmeRequest* r) => Start(r, _thread.StampTicks);
+    public void Submit(NvmeRequest* r) => Submit(r, _thread.StampTicks);
 
     /// <summary><see cref="Submit"/> with the submission's time already read (the bdev I/O's
-    /// stamp): a submission outside a poll reads the clock once, not twice.</summary>
-    public void Submit(NvmeRequest* r, long now) => Start(r, now);
+    /// stamp): a submission outside a poll reads the clock once, not twice. While requests
+    /// wait, a new one queues behind them: a completion callback that submits again would
+    /// otherwise take the slot its completion just freed, ahead of the oldest waiting request,
+    /// and at a queue depth above the queue's slots one request waited for the whole run
+    /// (a 2 s maximum latency at QD 128 over NVMe/TCP). The poll starts them in order.</summary>
+    public void Submit(NvmeRequest* r, long now)
+    {
+        if (!_pending.IsEmpty && Connected && !_reclaiming)
+        {
+            _pending.Push(r);
+            return;
+        }
+        Start(r, now);
+    }
 
     /// <summary>Builds and places commands for the rest of the request; <paramref name="now"/>
     /// starts their timeouts.</summary>

@@ -126,4 +126,32 @@ public class Crc32cTests
         xz.WaitForExit();
         return buf[..got];
     }
+
+    [Test]
+    public async Task Alternating_lengths_allocate_nothing_and_stay_right()
+    {
+        // Lengths whose lanes differ (4 KiB and 128 KiB PDUs of two streams, odd ones): the
+        // lane constants are cached without allocating, whatever the order.
+        int[] lengths = [4096, 131072, 8192, 777, 65536, 4096 + 24, 131072];
+        byte[] data = new byte[131072 + 24];
+        new Random(11).NextBytes(data);
+        uint[] expected = lengths.Select(n => Reference(data.AsSpan(0, n))).ToArray();
+        foreach (int n in lengths)
+        {
+            Crc32c.Compute(data.AsSpan(0, n)); // warm: the JIT, not the cache
+        }
+        bool right = true;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int round = 0; round < 200; round++)
+        {
+            for (int k = 0; k < lengths.Length; k++)
+            {
+                right &= Crc32c.Compute(data.AsSpan(0, lengths[(k + round) % lengths.Length])) ==
+                    expected[(k + round) % lengths.Length];
+            }
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        await Assert.That(right).IsTrue();
+        await Assert.That(allocated).IsEqualTo(0L);
+    }
 }
