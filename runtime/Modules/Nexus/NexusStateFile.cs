@@ -143,6 +143,11 @@ internal sealed class NexusStateFile
         {
             return LastError.Set(Errno.EINVAL, $"state file '{path}' is not JSON: {e.Message}");
         }
+        catch (InvalidOperationException)
+        {
+            // JsonDocument checks a string's UTF-8 only when it is read (found by fuzz_nexus_state).
+            return LastError.Set(Errno.EINVAL, $"state file '{path}' has a string that is not valid UTF-8");
+        }
         catch (IOException e)
         {
             return LastError.Set(Errno.EIO, $"state file '{path}': {e.Message}");

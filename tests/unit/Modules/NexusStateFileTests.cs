@@ -132,6 +132,7 @@ public class NexusStateFileTests
     [Arguments("garbage", -Errno.EINVAL, "is not JSON")]
     [Arguments("shape", -Errno.EINVAL, "is not a nexus state file")]
     [Arguments("none-healthy", -Errno.EIO, "records no child")]
+    [Arguments("bad-utf8", -Errno.EINVAL, "not valid UTF-8")]
     public async Task State_files_that_cannot_be_trusted_are_refused_and_leave_nothing_behind(string kind, int rc,
         string message)
     {
@@ -148,8 +149,14 @@ public class NexusStateFileTests
             "other" => $"{{\"nexus\":\"other\",\"children\":[{child(a, true)}]}}",
             "garbage" => "{\"nexus\": ",
             "shape" => "[1, 2]",
+            "bad-utf8" => "",
             _ => $"{{\"nexus\":\"{name}\",\"children\":[{child(a, false)},{child(b, false)}]}}",
         });
+        if (kind == "bad-utf8")
+        {
+            // A nexus name with a byte that is no UTF-8 (what fuzz_nexus_state found first).
+            File.WriteAllBytes(path, [.. "{\"nexus\":\"x"u8, 0xC3, 0x28, .. "\",\"children\":[]}"u8]);
+        }
         byte[] before = File.ReadAllBytes(path);
         var r = CreateOn(t, $"nexus:///{name}?children={a},{b}&state_file={Uri.EscapeDataString(path)}");
         bool left = BdevRegistry.Find(name) != null;
