@@ -222,16 +222,7 @@ internal sealed unsafe partial class LvolStore
             {
                 return rc;
             }
-            foreach (uint page in b.Pages)
-            {
-                UsedPages.Clear(page);
-            }
-            foreach (uint page in b.ExtentPages)
-            {
-                UsedPages.Clear(page);
-            }
-            UsedBlobIds.Clear(BlobFormat.BlobIdToPage(b.Id));
-            Blobs.Remove(b.Id);
+            ForgetBlob(b);
             Log.Notice($"lvol store '{Name}': snapshot blob 0x{b.Id:x} was not finished before a crash; dropped");
         }
         return 0;
@@ -261,18 +252,25 @@ internal sealed unsafe partial class LvolStore
                 UsedClusters.Clear(c);
             }
         }
-        foreach (uint page in snap.Pages)
-        {
-            UsedPages.Clear(page);
-        }
-        foreach (uint page in snap.ExtentPages)
-        {
-            UsedPages.Clear(page);
-        }
-        UsedBlobIds.Clear(BlobFormat.BlobIdToPage(snap.Id));
-        Blobs.Remove(snap.Id);
+        ForgetBlob(snap);
         Log.Notice($"lvol store '{Name}': snapshot blob 0x{snap.Id:x} was being deleted at a crash; deleted");
         return 0;
+    }
+
+    /// <summary>A blob dropped at import whose first page is zeroed already: its metadata pages
+    /// and id are free again (its clusters are the caller's to release).</summary>
+    private void ForgetBlob(LvolBlob b)
+    {
+        foreach (uint page in b.Pages)
+        {
+            UsedPages.Clear(page);
+        }
+        foreach (uint page in b.ExtentPages)
+        {
+            UsedPages.Clear(page);
+        }
+        UsedBlobIds.Clear(BlobFormat.BlobIdToPage(b.Id));
+        Blobs.Remove(b.Id);
     }
 
     private static ulong? BlobRecord_ParentId(LvolBlob b) =>
