@@ -7,7 +7,8 @@
 # QD outstanding, the two ends on the same two cores), and the ceiling: the same two cores
 # streaming bytes one way over one loopback connection as fast as the kernel copies them,
 # counted in answers of the I/O's size (no stack can move more). Rounds alternate ours and the
-# peers; medians are printed with the ratios ours/peer and ours/ceiling.
+# peers (the target runs only during our rounds); medians are printed with the ratios ours/peer
+# and ours/ceiling.
 #
 #   bench/nvmf_tcp.sh BUILD_DIR [ROUNDS=3] [SECONDS=5]
 set -euo pipefail
@@ -37,17 +38,26 @@ cat >"$W/cfg.json" <<JSON
   {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "$NQN",
    "listen_address": {"trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "$PORT"}}}]}]}
 JSON
-"$TGT" -m 0x1 -r "$W/rpc.sock" -c "$W/cfg.json" >"$W/tgt.log" 2>&1 &
-PID=$!
-for _ in $(seq 200); do
-  $RPC -s "$W/rpc.sock" nvmf_get_subsystems 2>/dev/null | grep -q "\"trsvcid\": \"$PORT\"" && break
-  sleep 0.05
-done
+# The target runs only while our side is measured: its reactor polls core 0 without pause, so a
+# peer run beside it would share core 0 with that loop and look slower than it is.
+start_target() {
+  "$TGT" -m 0x1 -r "$W/rpc.sock" -c "$W/cfg.json" >>"$W/tgt.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 200); do
+    $RPC -s "$W/rpc.sock" nvmf_get_subsystems 2>/dev/null | grep -q "\"trsvcid\": \"$PORT\"" && return
+    sleep 0.05
+  done
+  echo "nbdev_tgt did not come up (see $W/tgt.log)" >&2
+  exit 1
+}
+stop_target() { kill -INT "$PID"; wait "$PID" || true; PID=; }
 URI="nvmf://127.0.0.1:$PORT/$NQN"
 
 ours() { # QD BYTES QUERY -> "IOPS MiB/s avg_us"
+  start_target
   "$PERF" -m 0x2 -q "$1" -o "$2" -w randread -t "$SECS" -b "$URI${3:+?$3}" |
     awk '/^Total/ {print $3, $4, $7; exit}'
+  stop_target
 }
 peer() { # QD BYTES -> "ops/s MiB/s"
   local p=$((PORT + 1 + RANDOM % 1000))
