@@ -15,18 +15,10 @@ import subprocess
 import sys
 import time
 
+from rpc_client import check, failures, request
+
 bdevperf, work = sys.argv[1], os.path.abspath(sys.argv[2])
 os.makedirs(work, exist_ok=True)
-failures = []
-
-
-def check(cond, what, out=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        print(out[-3000:])
-
-
 def run(*args):
     p = subprocess.run([bdevperf] + list(args), capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout + p.stderr
@@ -143,23 +135,6 @@ check(rc == 2 and "zcopy" in out, "-Z is refused by name", out)
 
 # -z: bdevperf waits on its -r socket until bdevperf.py perform_tests comes, runs then, and answers
 # with SPDK's results object; perform_tests' parameters (SPDK's names) override the command line's.
-def rpc_request(conn, method, req_id, params=None):
-    req = {"jsonrpc": "2.0", "method": method, "id": req_id}
-    if params is not None:
-        req["params"] = params
-    conn.sendall(json.dumps(req, indent=2).encode())  # rpc.py's framing: pretty-printed, no delimiter
-    buf, dec = b"", json.JSONDecoder()
-    while True:
-        chunk = conn.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError(f"{method}: bdevperf closed the connection")
-        buf += chunk
-        try:
-            return dec.raw_decode(buf.decode())[0]
-        except ValueError:
-            continue
-
-
 def wait_test(params, *args):
     sock = os.path.join(work, "bdevperf.sock")
     p = subprocess.Popen([bdevperf, "-z", "-r", sock, "-b", "malloc:///Mz?size_mb=16"] + list(args),
@@ -172,12 +147,12 @@ def wait_test(params, *args):
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(60)
     conn.connect(sock)
-    other = rpc_request(conn, "bdev_get_bdevs", 1)
+    other = request(conn, "bdev_get_bdevs", 1)
     t0 = time.time()
-    reply = rpc_request(conn, "perform_tests", 2, params)
+    reply = request(conn, "perform_tests", 2, params)
     took = time.time() - t0
     # As SPDK's, bdevperf -z keeps serving after a run, until a signal.
-    rpc_request(conn, "spdk_kill_instance", 3, {"sig_name": "SIGTERM"})
+    request(conn, "spdk_kill_instance", 3, {"sig_name": "SIGTERM"})
     out, _ = p.communicate(timeout=60)
     return waited, other, reply, took, p.returncode, out
 

@@ -14,41 +14,11 @@ import sys
 import threading
 import time
 
+from rpc_client import check, failures, read_reply, request
+
 bdevperf, nbdev_rpc, work = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3])
 os.makedirs(work, exist_ok=True)
 sock = os.path.join(work, "bdevperf.sock")
-failures = []
-
-
-def check(cond, what, out=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        print(str(out)[-3000:])
-
-
-def request(conn, method, req_id, params=None):
-    """One call in rpc.py's framing (pretty-printed, no delimiter); its decoded reply."""
-    req = {"jsonrpc": "2.0", "method": method, "id": req_id}
-    if params is not None:
-        req["params"] = params
-    conn.sendall(json.dumps(req, indent=2).encode())
-    return read_reply(conn, method)
-
-
-def read_reply(conn, method):
-    buf, dec = b"", json.JSONDecoder()
-    while True:
-        chunk = conn.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError(f"{method}: bdevperf closed the connection")
-        buf += chunk
-        try:
-            return dec.raw_decode(buf.decode())[0]
-        except ValueError:
-            continue
-
-
 def connect():
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.settimeout(60)
