@@ -3,7 +3,8 @@
 # row run alternately bare / composite (the machine drifts, alternating shares the drift),
 # medians of each side and the ratio. A nexus over two malloc children against one bare malloc
 # (4 KiB randwrite and randread, QD32), raid0 over two mallocs against one (4 KiB and 128 KiB,
-# QD32; 64 KiB strips).
+# QD32; 64 KiB strips); the nexus's own cost over null children, and over latency-bound children
+# (null behind a 100 us delay bdev) against one such child.
 #   bench/composite.sh [BUILD_DIR] [ROUNDS] [SECONDS]
 set -euo pipefail
 BUILD=${1:-build}; ROUNDS=${2:-3}; SECS=${3:-3}
@@ -47,3 +48,12 @@ row "nexus(2 null) 4K randwrite IOPS" 3 "-b null:///Z0?size_mb=1024" "-b 'nexus:
   -q 32 -o 4096 -w randwrite
 row "nexus(2 null) 4K randread IOPS"  3 "-b null:///Z0?size_mb=1024" "-b 'nexus:///NZ?children=$NULLKIDS' -T NZ" \
   -q 32 -o 4096 -w randread
+# Children whose time is not this core's: each a null behind a delay bdev of 100 us (a replica
+# reached over a fabric is latency-bound, not a memcpy on the host's core). What the nexus may
+# cost there is its own work and any serialization of the two children's writes.
+D="avg_read_us%3D100%26p99_read_us%3D100%26avg_write_us%3D100%26p99_write_us%3D100"
+DELAY1="-b null:///Z0?size_mb=1024 -b 'delay:///Z0?avg_read_us=100&p99_read_us=100&avg_write_us=100&p99_write_us=100&name=D0' -T D0"
+DELAYKIDS="delay%3A%2F%2F%2FZa%3F$D%26name%3DDa,delay%3A%2F%2F%2FZb%3F$D%26name%3DDb"
+DELAYNEXUS="-b null:///Za?size_mb=1024 -b null:///Zb?size_mb=1024 -b 'nexus:///ND?children=$DELAYKIDS' -T ND"
+row "nexus(2 delay 100us) 4K randwrite IOPS" 3 "$DELAY1" "$DELAYNEXUS" -q 32 -o 4096 -w randwrite
+row "nexus(2 delay 100us) 4K randread IOPS"  3 "$DELAY1" "$DELAYNEXUS" -q 32 -o 4096 -w randread
