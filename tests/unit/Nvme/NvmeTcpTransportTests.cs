@@ -95,6 +95,43 @@ public class NvmeTcpTransportTests
     }
 
     [Test]
+    public async Task Large_reads_are_received_into_the_callers_buffer_not_staged()
+    {
+        // 128 KiB C2HData PDUs: after the first, a staged receive asks for only a little past
+        // the next header, so nearly all of each PDU's data goes straight into the buffer
+        // (before, a 64 KiB staged receive took half of each PDU and copied it).
+        using var target = new NvmeTcpTestTarget { C2HChunk = 131072u };
+        using var host = new ThreadHost();
+        LightweightThread t = host.Create("nvmf-direct");
+        string name = Bdevs.Create(target.Uri());
+        BdevSession s = BdevSession.Open(t, name);
+        const int bytes = 128 * 1024, reads = 16;
+        using var w = new DmaBuffer(bytes);
+        using var r = new DmaBuffer(bytes);
+        w.Fill(seed: 11, offset: 0, length: bytes);
+        int wr = s.Run(BdevIoType.Write, w.At(0), 64, bytes / 512);
+        var queue = (NvmeTcpQueue)((NvmeChannel)s.Channel.Module).Qpair.Queue;
+        int bad = 0;
+        long staged0 = queue.StagedDataBytes;
+        for (int i = 0; i < reads; i++)
+        {
+            r.FillByte(0);
+            if (s.Run(BdevIoType.Read, r.At(0), 64, bytes / 512) != 0 || !r.HasPattern(seed: 11, offset: 0, length: bytes))
+            {
+                bad++;
+            }
+        }
+        long staged = queue.StagedDataBytes - staged0;
+        s.Close();
+        Bdevs.DestroyAndWait(name, t);
+        await Assert.That(wr).IsEqualTo(0);
+        await Assert.That(bad).IsEqualTo(0);
+        // The first read may stage up to one full staging buffer; each later one at most what a
+        // small staged receive holds past its header.
+        await Assert.That(staged).IsLessThanOrEqualTo(64L * 1024 + (reads - 1) * 4096L);
+    }
+
+    [Test]
     public async Task Many_writes_in_flight_complete_and_read_back()
     {
         using var target = new NvmeTcpTestTarget();
