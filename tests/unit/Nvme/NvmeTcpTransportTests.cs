@@ -116,7 +116,8 @@ public class NvmeTcpTransportTests
         for (int i = 0; i < reads; i++)
         {
             r.FillByte(0);
-            if (s.Run(BdevIoType.Read, r.At(0), 64, bytes / 512) != 0 || !r.HasPattern(seed: 11, offset: 0, length: bytes))
+            int rc = s.Run(BdevIoType.Read, r.At(0), 64, bytes / 512);
+            if (rc != 0 || !r.HasPattern(seed: 11, offset: 0, length: bytes))
             {
                 bad++;
             }
